@@ -1,0 +1,5 @@
+"""Reference derivations from the five source documents (``/work/shared/seeds``).
+
+Importing this package registers every derivation with :mod:`gradcheck.registry`.
+"""
+from . import least_squares, sigmoid_column  # noqa: F401
