@@ -48,15 +48,21 @@ def clear_of_kinks(
     draw: Callable[[], tuple[dict, dict]],
     preactivations: Callable[[dict, dict], list[np.ndarray]],
     margin: float = KINK_MARGIN,
-    attempts: int = 200,
+    attempts: int = 500,
+    min_active: float = 0.25,
 ) -> tuple[dict, dict]:
     """Redraw ``(params, data)`` until every ReLU pre-activation is at least ``margin`` from 0.
 
     Redrawing (rather than nudging) keeps the instance distributed like the plain draw,
-    conditioned on being smooth. A handful of attempts suffice at the default sizes.
+    conditioned on being smooth. Each layer must also have at least ``min_active`` of its
+    units active, so that the gradient checked is not trivially zero (a dead layer
+    makes every gradient below it vanish and any wrong formula would pass).
     """
     for _ in range(attempts):
         params, data = draw()
-        if all(np.min(np.abs(z)) >= margin for z in preactivations(params, data) if z.size):
+        zs = [np.asarray(z) for z in preactivations(params, data)]
+        clear = all(np.min(np.abs(z)) >= margin for z in zs if z.size)
+        alive = all(np.mean(z > 0) >= min_active for z in zs if z.size)
+        if clear and alive:
             return params, data
     raise RuntimeError(f"could not draw an instance with pre-activations {margin} away from 0")
