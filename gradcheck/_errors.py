@@ -1,0 +1,78 @@
+"""Exception classes. Every error gradcheck raises derives from :class:`GradcheckError`.
+
+Input problems are also ``ValueError``/``TypeError`` subclasses so that callers who
+catch the builtin categories keep working; a failed verdict from ``assert_*`` is an
+``AssertionError`` so that pytest renders it as a test failure, not as an error.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GradcheckError",
+    "InvalidArgumentError",
+    "ParameterError",
+    "ShapeMismatchError",
+    "GradientStructureError",
+    "LossError",
+    "NonScalarLossError",
+    "NonFiniteError",
+    "MutatingFunctionError",
+    "NondeterministicLossError",
+    "LossRaisedError",
+    "GradientMismatch",
+]
+
+
+class GradcheckError(Exception):
+    """Root of every exception raised by gradcheck."""
+
+
+class InvalidArgumentError(GradcheckError, ValueError):
+    """An option passed to a gradcheck function is invalid (names the option and the value)."""
+
+
+class ParameterError(GradcheckError, TypeError):
+    """A parameter array cannot be checked (wrong type, dtype, empty, non-finite entries)."""
+
+
+class ShapeMismatchError(GradcheckError, ValueError):
+    """An analytic gradient or Jacobian has the wrong shape for its parameter."""
+
+
+class GradientStructureError(GradcheckError, ValueError):
+    """``grad`` returned a structure that does not match ``params`` (missing or extra keys)."""
+
+
+class LossError(GradcheckError):
+    """The function under test misbehaved while being evaluated."""
+
+
+class NonScalarLossError(LossError, ValueError):
+    """``loss`` returned something that is not a real scalar."""
+
+
+class NonFiniteError(LossError, ValueError):
+    """NaN or Inf in a loss value, a function output, or an analytic gradient."""
+
+
+class MutatingFunctionError(LossError):
+    """``loss``, ``fn`` or ``grad`` modified the arrays it was given."""
+
+
+class NondeterministicLossError(LossError):
+    """Two evaluations at the same point gave different values."""
+
+
+class LossRaisedError(LossError):
+    """The function under test raised; the original exception is chained as ``__cause__``."""
+
+
+class GradientMismatch(GradcheckError, AssertionError):
+    """Raised by ``assert_grad``/``assert_jacobian`` when the analytic derivative is wrong.
+
+    ``result`` holds the full :class:`~gradcheck.GradCheckResult` behind the message.
+    """
+
+    def __init__(self, message: str, result: object = None) -> None:
+        super().__init__(message)
+        self.result = result

@@ -1,0 +1,253 @@
+"""Typed, immutable result objects. Reports and messages render these; they never recompute.
+
+Arrays (analytic, numeric, per-entry tolerance ...) ride along for plots but are left
+out of :meth:`GradCheckResult.to_dict` unless asked for, so JSON stays small.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Literal, Mapping
+
+import numpy as np
+
+__all__ = ["Entry", "Tolerance", "ParamResult", "GradCheckResult", "Estimate", "STATUS_NAMES", "SCHEMA_VERSION"]
+
+SCHEMA_VERSION = 1
+STATUS_NAMES = ("ok", "mismatch", "kink", "kink_mismatch")
+"""Per-entry status codes: 0 ok, 1 mismatch, 2 at a kink and a valid one-sided slope or
+subgradient, 3 at a kink and outside the range of the one-sided slopes."""
+
+
+def _num(x: float | None) -> float | None:
+    """JSON has no NaN/Inf; they become null."""
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of a derivative: where it is, both values, and the verdict there."""
+
+    index: tuple[int, ...]
+    analytic: float
+    numeric: float
+    abs_error: float
+    rel_error: float
+    tolerance: float
+    error_estimate: float
+    status: str
+    left: float | None = None  # one-sided slopes, reported at kinks
+    right: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "index": list(self.index),
+            "analytic": _num(self.analytic),
+            "numeric": _num(self.numeric),
+            "abs_error": _num(self.abs_error),
+            "rel_error": _num(self.rel_error),
+            "tolerance": _num(self.tolerance),
+            "error_estimate": _num(self.error_estimate),
+            "status": self.status,
+            "left": _num(self.left),
+            "right": _num(self.right),
+        }
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How the verdict was reached.
+
+    ``mode="estimate"``: an entry mismatches when ``|analytic - numeric| > safety *
+    error_estimate + floor_ulps * eps * scale`` (scale: largest derivative magnitude of
+    that parameter and output entry; the floor covers the analytic gradient's own rounding).
+    ``mode="fixed"``: when ``|analytic - numeric| > atol + rtol * |numeric|``.
+    """
+
+    mode: Literal["estimate", "fixed"]
+    safety: float | None
+    floor_ulps: float | None
+    rtol: float | None
+    atol: float | None
+    eps: float
+    max: float
+    median: float
+
+    def describe(self) -> str:
+        if self.mode == "fixed":
+            return f"fixed atol={self.atol:g}, rtol={self.rtol:g}"
+        return f"{self.safety:g} x per-entry error estimate + {self.floor_ulps:g} eps x scale (eps={self.eps:.3g})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (_num(v) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
+
+
+@dataclass(frozen=True)
+class ParamResult:
+    """The verdict for one parameter (for a Jacobian: all output entries w.r.t. this parameter)."""
+
+    name: str
+    shape: tuple[int, ...]
+    derivative_shape: tuple[int, ...]
+    dtype: str
+    ok: bool
+    n_checked: int
+    n_mismatched: int
+    n_kinks: int
+    n_refined: int
+    max_abs_error: float
+    max_rel_error: float
+    resolution: float
+    worst: Entry
+    mismatches: tuple[Entry, ...]
+    kinks: tuple[Entry, ...]
+    tolerance: Tolerance
+    step: float
+    diagnosis: str | None = None
+    note: str = ""
+    analytic: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    numeric: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    error_estimate: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    tolerances: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    status: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+
+    def to_dict(self, arrays: bool = False) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "name": self.name,
+            "shape": list(self.shape),
+            "derivative_shape": list(self.derivative_shape),
+            "dtype": self.dtype,
+            "ok": self.ok,
+            "n_checked": self.n_checked,
+            "n_mismatched": self.n_mismatched,
+            "n_kinks": self.n_kinks,
+            "n_refined": self.n_refined,
+            "max_abs_error": _num(self.max_abs_error),
+            "max_rel_error": _num(self.max_rel_error),
+            "resolution": _num(self.resolution),
+            "step": _num(self.step),
+            "worst": self.worst.to_dict(),
+            "mismatches": [e.to_dict() for e in self.mismatches],
+            "kinks": [e.to_dict() for e in self.kinks],
+            "tolerance": self.tolerance.to_dict(),
+            "diagnosis": self.diagnosis,
+            "note": self.note,
+        }
+        if arrays:
+            for key in ("analytic", "numeric", "error_estimate", "tolerances"):
+                d[key] = np.where(np.isfinite(getattr(self, key)), getattr(self, key), np.nan).tolist()
+            d["status"] = self.status.tolist()
+        return d
+
+    def describe(self, max_entries: int = 5) -> str:
+        """Human-readable lines for this parameter."""
+        head = f"parameter {self.name!r} {self.shape}"
+        if self.ok:
+            kinks = f", {self.n_kinks} at kinks (valid one-sided slopes)" if self.n_kinks else ""
+            return f"{head}: ok, {self.n_checked} entries, max abs err {self.max_abs_error:.3g}, max rel err {self.max_rel_error:.3g}{kinks}"
+        lines = [
+            f"{head}: {self.n_mismatched} of {self.n_checked} entries mismatch"
+            + (f", {self.n_kinks} at kinks" if self.n_kinks else "")
+            + f"; max abs err {self.max_abs_error:.3g}, max rel err {self.max_rel_error:.3g}"
+        ]
+        if self.diagnosis:
+            lines.append(f"  looks like: {self.diagnosis}")
+        lines.append(f"  {'index':<14}{'analytic':>16}{'numeric':>16}{'abs err':>11}{'rel err':>11}{'tolerance':>11}")
+        for e in self.mismatches[:max_entries]:
+            extra = f"  kink: one-sided slopes {e.left:.6g} / {e.right:.6g}" if e.status == "kink_mismatch" else ""
+            lines.append(
+                f"  {str(e.index):<14}{e.analytic:>16.8g}{e.numeric:>16.8g}{e.abs_error:>11.3g}{e.rel_error:>11.3g}{e.tolerance:>11.3g}{extra}"
+            )
+        if self.n_mismatched > max_entries:
+            lines.append(f"  ... and {self.n_mismatched - max_entries} more")
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class GradCheckResult:
+    """Outcome of :func:`~gradcheck.check_grad` or :func:`~gradcheck.check_jacobian`.
+
+    ``ok`` is the verdict; ``params`` maps each parameter name to its :class:`ParamResult`.
+    ``bool(result)`` is deliberately not defined: write ``result.ok``.
+    """
+
+    ok: bool
+    kind: Literal["grad", "jacobian"]
+    function: str
+    method: str
+    params: Mapping[str, ParamResult]
+    n_evaluations: int
+    value: Any  # loss value (float) or function output shape for jacobians
+    out_shape: tuple[int, ...]
+    layout: str
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+    def __bool__(self) -> bool:
+        raise TypeError("a GradCheckResult has no truth value: use result.ok (or gradcheck.assert_grad to raise)")
+
+    @property
+    def failures(self) -> list[ParamResult]:
+        return [p for p in self.params.values() if not p.ok]
+
+    @property
+    def tolerance(self) -> Tolerance:
+        return next(iter(self.params.values())).tolerance
+
+    def summary(self, max_entries: int = 5) -> str:
+        what = "check_grad" if self.kind == "grad" else "check_jacobian"
+        bad = self.failures
+        verdict = "ok" if self.ok else f"{len(bad)} of {len(self.params)} parameter{'s' if len(self.params) != 1 else ''} wrong"
+        head = (
+            f"{what} of {self.function}: {verdict} "
+            f"(method={self.method}, {self.n_evaluations} evaluations; tolerance: {self.tolerance.describe()})"
+        )
+        body = [p.describe(max_entries) for p in self.params.values()]
+        return "\n".join([head, *body, *(f"note: {n}" for n in self.notes)])
+
+    __str__ = summary
+
+    def to_dict(self, arrays: bool = False) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "ok": self.ok,
+            "kind": self.kind,
+            "function": self.function,
+            "method": self.method,
+            "n_evaluations": self.n_evaluations,
+            "value": _num(self.value) if isinstance(self.value, (int, float)) else None,
+            "out_shape": list(self.out_shape),
+            "layout": self.layout,
+            "notes": list(self.notes),
+            "params": {k: v.to_dict(arrays) for k, v in self.params.items()},
+        }
+
+    def to_json(self, arrays: bool = False, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(arrays), **kwargs)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A numerical derivative with its per-entry error estimate.
+
+    ``value``, ``error`` and ``kink`` have the structure of the parameters (one array, or a
+    dict of arrays); for a Jacobian each array has shape ``out.shape + param.shape``.
+    ``left``/``right`` hold the one-sided slopes (NaN where the scheme has none).
+    """
+
+    value: Any
+    error: Any
+    kink: Any
+    left: Any
+    right: Any
+    method: str
+    n_evaluations: int
+    step: Any

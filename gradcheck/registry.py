@@ -1,0 +1,246 @@
+"""The registry of derivations that tests, reports and the CLI iterate.
+
+A *derivation* is a loss (or vector function) written once against an array-ops
+namespace, its hand-derived gradient (or Jacobian), and a factory that draws a
+problem instance. Built-in derivations live in the top-level ``reference_nets``
+package; users add their own with :func:`register` (a decorator on the factory) or
+by exposing a module under the ``gradcheck.derivations`` entry-point group.
+
+Example::
+
+    from gradcheck.registry import Problem, register
+
+    def loss(p, d, xp=numpy_ops):
+        r = d["A"] @ p["x"] - d["b"]
+        return xp.sum(r * r)
+
+    def grad(p, d):
+        return {"x": 2 * d["A"].T @ (d["A"] @ p["x"] - d["b"])}
+
+    @register(name="my.least_squares", loss=loss, grad=grad, source="my notes, eq. 3")
+    def make(rng, m=5, n=3):
+        return Problem(params={"x": rng.normal(size=(n, 1))},
+                       data={"A": rng.normal(size=(m, n)), "b": rng.normal(size=(m, 1))})
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping
+
+import numpy as np
+
+from ._errors import InvalidArgumentError
+from .ops import ArrayOps, numpy_ops
+
+__all__ = [
+    "Problem",
+    "Derivation",
+    "register",
+    "add",
+    "get",
+    "names",
+    "derivations",
+    "load_module",
+    "ENTRY_POINT_GROUP",
+]
+
+ENTRY_POINT_GROUP = "gradcheck.derivations"
+
+Params = dict[str, np.ndarray]
+Kind = Literal["grad", "jacobian"]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One drawn instance: ``params`` are differentiated, ``data`` is held fixed."""
+
+    params: Params
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Derivation:
+    """A registered derivation.
+
+    ``loss(params, data, xp)`` returns a real scalar (``kind="grad"``) or an array
+    (``kind="jacobian"``); ``derivative(params, data)`` returns the hand-derived
+    gradient (same structure as ``params``) or Jacobian (``out.shape + param.shape``
+    per parameter in numerator layout, or see ``jacobian_options``).
+    """
+
+    name: str
+    make: Callable[..., Problem]
+    loss: Callable[..., Any]
+    derivative: Callable[..., Any]
+    kind: Kind = "grad"
+    source: str = ""
+    equations: str = ""
+    layout: str = ""
+    expected_correct: bool = True
+    corrects: str | None = None
+    slip: str = ""
+    description: str = ""
+    tags: tuple[str, ...] = ()
+    sizes: Mapping[str, int] = field(default_factory=dict)
+    jacobian_options: Mapping[str, Any] = field(default_factory=dict)
+
+    def problem(self, seed: int = 0, **sizes: int) -> Problem:
+        """Draw a problem instance with ``numpy.random.default_rng(seed)``."""
+        unknown = set(sizes) - set(self.sizes)
+        if unknown:
+            raise InvalidArgumentError(
+                f"derivation {self.name!r}: unknown size(s) {sorted(unknown)}; "
+                f"it takes {sorted(self.sizes)}"
+            )
+        return self.make(np.random.default_rng(seed), **{**self.sizes, **sizes})
+
+    def bind(self, problem: Problem, xp: ArrayOps = numpy_ops) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+        """Close ``loss`` and ``derivative`` over the problem's data: ``f(params)``, ``df(params)``."""
+        data = problem.data
+
+        def f(params: Any) -> Any:
+            return self.loss(params, data, xp)
+
+        def df(params: Any) -> Any:
+            return self.derivative(params, data)
+
+        f.__name__ = f"{self.name}.loss"
+        df.__name__ = f"{self.name}.{'grad' if self.kind == 'grad' else 'jacobian'}"
+        return f, df
+
+    def check(self, seed: int = 0, sizes: Mapping[str, int] | None = None, **options: Any) -> Any:
+        """Draw a problem and run ``check_grad``/``check_jacobian`` on it."""
+        from . import _api  # the registry sits above the API layer
+
+        problem = self.problem(seed, **dict(sizes or {}))
+        f, df = self.bind(problem)
+        if self.kind == "grad":
+            return _api.check_grad(f, df, problem.params, **options)
+        return _api.check_jacobian(f, df, problem.params, **{**self.jacobian_options, **options})
+
+
+_REGISTRY: dict[str, Derivation] = {}
+_loaded_builtin = False
+_loaded_entry_points = False
+
+
+def add(derivation: Derivation, *, replace: bool = False) -> Derivation:
+    """Add a :class:`Derivation`; a second one under the same name is an error unless ``replace``."""
+    if not isinstance(derivation, Derivation):
+        raise InvalidArgumentError(f"add(derivation={derivation!r}): expected a Derivation")
+    if derivation.kind not in ("grad", "jacobian"):
+        raise InvalidArgumentError(
+            f"derivation {derivation.name!r}: kind={derivation.kind!r}, expected 'grad' or 'jacobian'"
+        )
+    old = _REGISTRY.get(derivation.name)
+    if old is not None and not replace and old.make is not derivation.make:
+        raise InvalidArgumentError(
+            f"a derivation named {derivation.name!r} is already registered "
+            f"(from {getattr(old.make, '__module__', '?')}); pass replace=True to override it"
+        )
+    _REGISTRY[derivation.name] = derivation
+    return derivation
+
+
+def register(
+    *,
+    name: str,
+    loss: Callable[..., Any],
+    grad: Callable[..., Any] | None = None,
+    jacobian: Callable[..., Any] | None = None,
+    replace: bool = False,
+    **metadata: Any,
+) -> Callable[[Callable[..., Problem]], Callable[..., Problem]]:
+    """Decorator on a factory ``make(rng, **sizes) -> Problem`` that registers a derivation.
+
+    Give exactly one of ``grad`` (a scalar loss's gradient) or ``jacobian``. Default
+    sizes are read from the factory's keyword defaults. Other keywords are the
+    :class:`Derivation` fields (``source``, ``equations``, ``layout``,
+    ``expected_correct``, ``corrects``, ``slip``, ``description``, ``tags``,
+    ``jacobian_options``).
+    """
+    if (grad is None) == (jacobian is None):
+        raise InvalidArgumentError(f"register(name={name!r}): give exactly one of grad= or jacobian=")
+
+    def decorate(make: Callable[..., Problem]) -> Callable[..., Problem]:
+        sizes = {
+            p.name: p.default
+            for p in list(inspect.signature(make).parameters.values())[1:]
+            if p.default is not inspect.Parameter.empty
+        }
+        add(
+            Derivation(
+                name=name,
+                make=make,
+                loss=loss,
+                derivative=grad if grad is not None else jacobian,  # type: ignore[arg-type]
+                kind="grad" if grad is not None else "jacobian",
+                sizes=sizes,
+                **metadata,
+            ),
+            replace=replace,
+        )
+        return make
+
+    return decorate
+
+
+def load_module(module: str) -> None:
+    """Import ``module`` so that its ``@register`` calls run (``gradcheck report --module``)."""
+    try:
+        importlib.import_module(module)
+    except ImportError as exc:
+        raise InvalidArgumentError(f"module={module!r}: cannot import it ({exc})") from exc
+
+
+def _load_builtin() -> None:
+    global _loaded_builtin
+    if not _loaded_builtin:
+        _loaded_builtin = True
+        importlib.import_module("reference_nets")
+
+
+def _load_entry_points() -> None:
+    global _loaded_entry_points
+    if _loaded_entry_points:
+        return
+    _loaded_entry_points = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            ep.load()
+        except Exception as exc:  # a broken third-party plugin must not hide the others
+            print(f"gradcheck: entry point {ep.name!r} ({ep.value}) failed to load: {exc}", file=sys.stderr)
+
+
+def derivations(*, builtin: bool = True, entry_points: bool = True) -> list[Derivation]:
+    """All registered derivations, sorted by name (loads built-ins and entry points first)."""
+    if builtin:
+        _load_builtin()
+    if entry_points:
+        _load_entry_points()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def names(**kwargs: bool) -> list[str]:
+    return [d.name for d in derivations(**kwargs)]
+
+
+def get(name: str) -> Derivation:
+    """The derivation called ``name``; an unknown name lists the close ones."""
+    if name not in _REGISTRY:
+        derivations()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise InvalidArgumentError(f"no derivation named {name!r}{hint}") from None
+
