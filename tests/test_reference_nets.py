@@ -277,3 +277,17 @@ def test_loss_runs_on_sympy_and_matches_the_float_value(name: str) -> None:
         e = sympy.sympify(expr[idx])
         assert e.free_symbols, "the symbolic loss depends on the parameters"
         assert float(e.xreplace(subs).evalf(30)) == pytest.approx(float(value[idx]), rel=1e-12, abs=1e-13)
+
+
+def test_relu_gradient_at_an_exact_kink_is_reported_as_a_kink_not_a_failure() -> None:
+    from gradcheck import check_grad
+
+    d = registry.get("relu_softmax.ce_mean")
+    problem = d.problem(seed=0)
+    params = {k: v.copy() for k, v in problem.params.items()}
+    r = problem.data["x"] @ params["W1"] + params["b1"]
+    params["b1"][0, 0] -= r[0, 0]  # sample 0, hidden unit 0 now sits exactly at max(0, .)'s kink
+    f, df = d.bind(problem)
+    result = check_grad(f, df, params)
+    assert result.ok, str(result)
+    assert result.params["b1"].n_kinks >= 1

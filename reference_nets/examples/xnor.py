@@ -24,7 +24,7 @@ def train(seed: int, steps: int = 10_000, lr: float = 0.1) -> tuple[dict, dict]:
     return params, dict(problem.data)
 
 
-def run(seeds: tuple[int, ...] = (0, 1, 2, 3, 4), steps: int = 10_000, lr: float = 0.1) -> dict:
+def run(seeds: tuple[int, ...] = tuple(range(10)), steps: int = 10_000, lr: float = 0.1) -> dict:
     losses, correct = [], []
     for seed in seeds:
         params, data = train(seed, steps, lr)
