@@ -14,7 +14,7 @@ from typing import Any, Callable, Literal, Mapping
 import numpy as np
 
 from . import _fd
-from ._compare import DEFAULT_SAFETY, FLOOR_ULPS, KINK, KINK_MISMATCH, MISMATCH, judge
+from ._compare import DEFAULT_SAFETY, KINK, KINK_MISMATCH, MISMATCH, floor_rtol, judge
 from ._diagnose import diagnose
 from ._errors import GradientMismatch, InvalidArgumentError, LossRaisedError, MutatingFunctionError
 from ._evaluator import ComplexUnsupported, DirectionalPerturbation, Evaluator
@@ -122,7 +122,7 @@ def _complex_ok(ev: Evaluator, f0: np.ndarray, spread: float, safety: float) -> 
         fp, fm = ev.evaluate([DirectionalPerturbation(direction, tk), DirectionalPerturbation(direction, -tk)])
         d.append((fp - fm) / (2 * tk))
     err = np.abs(d[0] - d[1]) / 3 + _fd.NOISE_ULPS * eps * (np.abs(f0) + spread) / (t / 2)
-    bad = np.abs(zc - d[1]) > safety * err + FLOOR_ULPS * eps * np.abs(d[1])
+    bad = np.abs(zc - d[1]) > safety * err + floor_rtol(eps) * np.abs(d[1])
     if bad.any():
         return (
             f"the complex-step derivative along a random direction ({zc[bad][0]:.6g}) disagrees with the central "
@@ -220,6 +220,12 @@ def _run(kind: Literal["grad", "jacobian"], fn: Callable[[Any], Any], deriv: Cal
         results[pname] = _param_result(pname, ps, a2, raw, out_shape if kind == "jacobian" else (), used,
                                        rtol=rtol, atol=atol, safety=safety, kinks=kinks, max_entries=max_entries,
                                        pshape=pshape)
+    for r in results.values():
+        if not np.any(r.analytic) and not np.any(r.numeric):
+            notes.append(
+                f"{r.name}: analytic and numerical derivatives are both identically zero here, so this point "
+                f"cannot tell a right formula from a wrong one (dead ReLUs, a flat region?): check another point"
+            )
     if kinks and used in ("forward", "complex"):
         notes.append(f"method={used!r} has no one-sided pair of slopes: kinks are not detected")
     return GradCheckResult(
@@ -267,7 +273,7 @@ def _param_result(pname: str, ps: ParamSet, analytic: np.ndarray, raw: _fd.RawEs
     tol_obj = Tolerance(
         mode="estimate" if rtol is None and atol is None else "fixed",
         safety=safety if rtol is None and atol is None else None,
-        floor_ulps=FLOOR_ULPS if rtol is None and atol is None else None,
+        floor_rtol=floor_rtol(eps) if rtol is None and atol is None else None,
         rtol=rtol if rtol is not None or atol is not None else None,
         atol=(atol or 0.0) if rtol is not None or atol is not None else None,
         eps=eps,

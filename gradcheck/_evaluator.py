@@ -106,8 +106,7 @@ class Evaluator:
                 warnings.simplefilter("error", np.exceptions.ComplexWarning)
                 self._call(Perturbation(0, 0, 1e-30j), real=False)
         except (LossRaisedError, NonScalarLossError, MutatingFunctionError, NonFiniteError) as exc:
-            cause = exc.__cause__ if exc.__cause__ is not None else exc
-            raise ComplexUnsupported(f"{type(cause).__name__}: {cause}") from exc
+            raise ComplexUnsupported(str(exc)) from exc
 
     # -- internals -----------------------------------------------------------
     def _workspace(self, real: bool) -> dict[str, np.ndarray]:
@@ -149,7 +148,12 @@ class Evaluator:
             try:
                 raw = self.fn(self.params.pack(work))
             except Exception as exc:
-                if isinstance(exc, np.exceptions.ComplexWarning) or (not real and isinstance(exc, TypeError)):
+                if isinstance(exc, np.exceptions.ComplexWarning):
+                    raise LossRaisedError(
+                        f"{self.fn_name} drops the imaginary part of its input (float(), astype(float) or a "
+                        f"float buffer), so complex step cannot be used"
+                    ) from exc
+                if not real and isinstance(exc, TypeError):
                     raise LossRaisedError(f"{self.fn_name} cannot take complex input: {exc}") from exc
                 raise LossRaisedError(f"{self.fn_name} raised {type(exc).__name__} {self._describe(req)}: {exc}") from exc
             self.n_evaluations += 1
@@ -201,7 +205,7 @@ class Evaluator:
         if not real and out.dtype.kind != "c":
             raise LossRaisedError(
                 f"{self.fn_name} returned a real value for complex input: it drops the imaginary part "
-                f"(np.real, abs, astype(float) or a float-typed buffer), so complex step cannot be used"
+                f"(np.real, abs, float() or a float buffer), so complex step cannot be used"
             )
         flat = out.reshape(-1)
         bad = ~np.isfinite(flat)

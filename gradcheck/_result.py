@@ -65,14 +65,14 @@ class Tolerance:
     """How the verdict was reached.
 
     ``mode="estimate"``: an entry mismatches when ``|analytic - numeric| > safety *
-    error_estimate + floor_ulps * eps * scale`` (scale: largest derivative magnitude of
-    that parameter and output entry; the floor covers the analytic gradient's own rounding).
+    error_estimate + floor_rtol * scale`` (scale: largest derivative magnitude of
+    that parameter and output entry; the floor covers the analytic derivative's own rounding, see ``floor_rtol``).
     ``mode="fixed"``: when ``|analytic - numeric| > atol + rtol * |numeric|``.
     """
 
     mode: Literal["estimate", "fixed"]
     safety: float | None
-    floor_ulps: float | None
+    floor_rtol: float | None
     rtol: float | None
     atol: float | None
     eps: float
@@ -82,7 +82,7 @@ class Tolerance:
     def describe(self) -> str:
         if self.mode == "fixed":
             return f"fixed atol={self.atol:g}, rtol={self.rtol:g}"
-        return f"{self.safety:g} x per-entry error estimate + {self.floor_ulps:g} eps x scale (eps={self.eps:.3g})"
+        return f"{self.safety:g} x per-entry error estimate + {self.floor_rtol:.2g} x scale"
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (_num(v) if isinstance(v, float) else v) for k, v in self.__dict__.items()}

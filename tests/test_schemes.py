@@ -1,0 +1,141 @@
+"""The finite-difference schemes: convergence order, honest error estimates, kinks, refinement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradcheck as gc
+from gradcheck import _fd
+from gradcheck._evaluator import Evaluator
+from gradcheck._params import ParamSet
+
+# Smooth functions with known derivatives, chosen so that no derivative vanishes at x0.
+FUNCTIONS = {
+    "exp_sin": (lambda x: np.exp(x) * np.sin(x), lambda x: np.exp(x) * (np.sin(x) + np.cos(x))),
+    "log1p_sq": (lambda x: np.log1p(x**2), lambda x: 2 * x / (1 + x**2)),
+    "rational": (lambda x: 1 / (2 + x), lambda x: -1 / (2 + x) ** 2),
+}
+ORDERS = {"forward": 1, "central": 2, "richardson": 6}
+
+
+def _raw(fn, x: np.ndarray, method: str, step: float):
+    """One pass of a scheme at a fixed step, without refinement (to see its pure order)."""
+    ps = ParamSet(x, single_name="x")
+    ev = Evaluator(lambda v: np.sum(fn(v)), ps, scalar=True, fn_name="f")
+    f0, spread = ev.base()
+    h = [np.full(x.size, step)]
+    return _fd.estimate(ev, f0, spread, method, h, safety=10.0, resolve_rtol=1e-9, refine=False)[0]
+
+
+@pytest.mark.parametrize("fname", sorted(FUNCTIONS))
+@pytest.mark.parametrize("method", sorted(ORDERS))
+def test_error_falls_with_the_scheme_order(method: str, fname: str) -> None:
+    f, df = FUNCTIONS[fname]
+    x = np.array([0.7])
+    # Steps large enough that truncation, not rounding, dominates.
+    steps = {"forward": [1e-2, 5e-3, 2.5e-3], "central": [1e-1, 5e-2, 2.5e-2], "richardson": [0.4, 0.2, 0.1]}[method]
+    errors = [abs(_raw(f, x, method, s).value[0, 0] - df(x)[0]) for s in steps]
+    slopes = np.diff(np.log(errors)) / np.diff(np.log(steps))
+    assert np.all(np.abs(slopes - ORDERS[method]) < 0.6), (method, fname, errors, slopes)
+
+
+@pytest.mark.parametrize("fname", sorted(FUNCTIONS))
+@pytest.mark.parametrize("method", ["forward", "central", "richardson", "complex"])
+def test_error_estimate_bounds_the_actual_error(method: str, fname: str) -> None:
+    """At default steps the estimate's true error is within its stated error estimate."""
+    f, df = FUNCTIONS[fname]
+    x = np.linspace(-1.3, 2.1, 9)
+    est = gc.numerical_grad(lambda v: np.sum(f(v)), x, method=method)
+    actual = np.abs(est.value - df(x))
+    assert np.all(actual <= est.error + 1e3 * np.finfo(float).eps * np.abs(df(x))), (actual / est.error)
+
+
+@pytest.mark.parametrize("method", ["central", "richardson", "complex"])
+def test_default_schemes_reach_near_machine_precision(method: str) -> None:
+    f, df = FUNCTIONS["exp_sin"]
+    x = np.linspace(-1, 1, 7)
+    est = gc.numerical_grad(lambda v: np.sum(f(v)), x, method=method)
+    rel = np.abs(est.value - df(x)) / np.abs(df(x))
+    limit = {"central": 1e-9, "richardson": 1e-11, "complex": 1e-14}[method]
+    assert rel.max() < limit
+
+
+def test_evaluation_counts_per_scheme() -> None:
+    x = np.ones(5)
+    counts = {m: gc.numerical_grad(lambda v: np.sum(v**3), x, method=m).n_evaluations
+              for m in ("forward", "central", "richardson", "complex")}
+    # two base evaluations (reproducibility check) plus the stencil; complex adds its analyticity probe
+    assert counts["forward"] == 2 + 2 * 5
+    assert counts["central"] == 2 + 4 * 5
+    assert counts["richardson"] == 2 + 6 * 5
+    assert counts["complex"] == 2 + 5 + 6
+
+
+def test_complex_step_has_no_subtractive_cancellation() -> None:
+    """Complex step stays exact where differences lose everything: f = x^2 at x = 1e8."""
+    x = np.array([1e8])
+    est = gc.numerical_grad(lambda v: np.sum(v**2), x, method="complex")
+    assert est.value[0] == pytest.approx(2e8, rel=1e-15)
+
+
+def test_step_is_scaled_to_each_coordinate() -> None:
+    x = np.array([1e-6, 1.0, 1e6])
+    est = gc.numerical_grad(lambda v: np.sum(v**2), x, method="central")
+    base = _fd.default_base_step("central", np.finfo(float).eps)
+    assert est.step[0] == pytest.approx(base, rel=1e-6)  # typical magnitude 1 floors small entries
+    assert est.step[2] == pytest.approx(base * 1e6, rel=1e-6)
+
+
+def test_kink_reports_both_one_sided_slopes() -> None:
+    est = gc.numerical_grad(lambda v: np.sum(np.maximum(v, 0.0)), np.array([0.0, 2.0]))
+    assert est.kink.tolist() == [True, False]
+    assert est.left[0] == pytest.approx(0.0, abs=1e-9)
+    assert est.right[0] == pytest.approx(1.0, abs=1e-9)
+
+
+def test_abs_kink_has_opposite_slopes() -> None:
+    est = gc.numerical_grad(lambda v: np.sum(np.abs(v - 0.25)), np.array([0.25]))
+    assert est.kink[0]
+    assert sorted([est.left[0], est.right[0]]) == pytest.approx([-1.0, 1.0], abs=1e-9)
+
+
+def test_stencil_straddling_a_kink_is_refined_not_called_a_kink() -> None:
+    """A ReLU input at 1e-6 is inside the default stencil; smaller steps resolve it as smooth."""
+    x = np.array([1e-6, -3e-6, 0.5])
+    est = gc.numerical_grad(lambda v: np.sum(np.maximum(v, 0.0) + v**2), x)
+    assert not est.kink.any()
+    assert est.step[0] < 1e-6 < est.step[2]  # the first entry was refined below its distance to the kink
+    np.testing.assert_allclose(est.value, (x > 0) + 2 * x, rtol=1e-8, atol=1e-9)
+
+
+def test_error_estimate_covers_a_jump_in_the_second_derivative() -> None:
+    """max(v, 0)^2 is C1 only: the stencil across v = 0 is less accurate, and says so."""
+    x = np.array([1e-6, -3e-6])
+    est = gc.numerical_grad(lambda v: np.sum(np.maximum(v, 0.0) ** 2 + v), x)
+    actual = np.abs(est.value - (2 * np.maximum(x, 0) + 1))
+    assert not est.kink.any()
+    assert np.all(actual <= est.error)
+
+
+def test_smooth_functions_have_no_kinks() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=50) * 3
+    for f, _ in FUNCTIONS.values():
+        est = gc.numerical_grad(lambda v, f=f: np.sum(f(v)), x)
+        assert not est.kink.any()
+
+
+def test_numerical_jacobian_layout_is_out_then_in() -> None:
+    A = np.arange(6.0).reshape(2, 3)
+    est = gc.numerical_jacobian(lambda x: A @ x, np.ones(3))
+    assert est.value.shape == (2, 3)
+    np.testing.assert_allclose(est.value, A, atol=1e-9)
+
+
+def test_numerical_grad_keeps_the_params_structure() -> None:
+    params = {"a": np.ones((2, 2)), "b": np.zeros(3)}
+    est = gc.numerical_grad(lambda p: np.sum(p["a"] ** 2) + np.sum(p["b"]), params)
+    assert set(est.value) == {"a", "b"}
+    np.testing.assert_allclose(est.value["a"], 2 * np.ones((2, 2)), rtol=1e-10)
+    np.testing.assert_allclose(est.value["b"], np.ones(3), rtol=1e-10)
