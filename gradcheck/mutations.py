@@ -1,0 +1,357 @@
+"""Broken twins of correct gradients: the mistakes people make, applied on purpose.
+
+A checker is only as good as the wrong gradients it rejects. This module derives, from
+any correct gradient or Jacobian, the slips seen in hand derivations (transposed, off by
+2 or 1/2, sign flipped, off by a relative 1e-6, one entry wrong, a row or column lost,
+the ReLU mask of the wrong tensor, the other reshape order) and says for each one
+whether, and by how much, it really changes the derivative at the point, so a test can
+assert "every mutant that changes the gradient is flagged" without false expectations
+(transposing a symmetric gradient, or zeroing a row that is already 0, changes nothing).
+
+Mutations act on a derivative array ``D`` of shape ``lead + param_shape``: ``lead`` is
+``()`` for a gradient and the output shape for a numerator-layout Jacobian; a mutation
+touches only the parameter axes, output row by output row where it picks entries.
+
+The ReLU-mask mutation is *emulated*: no registered derivation exposes its masks, so
+``relu_mask`` multiplies the derivative by a different 0/1 mask over the last axis
+(the units of a ``(fan_in, units)`` weight or a ``(units,)`` bias), i.e. it zeroes the
+entries where the wrong mask is 0 and the right one was not. That is what a mask taken
+from a tensor with a different sign pattern does to the units it disagrees on; the
+additive part of the real slip (units wrongly let through) is not emulated.
+
+Example::
+
+    from gradcheck import mutations, registry
+    d = registry.get("least_squares.A")
+    bound = mutations.bind(d, d.problem(seed=1))
+    for twin in mutations.broken_twins(bound, seed=1):
+        if twin.mutant.changes:
+            assert not bound.check(twin.derivative).ok
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+import numpy as np
+
+from ._errors import InvalidArgumentError
+from .registry import Derivation, Problem
+
+__all__ = [
+    "MATERIAL",
+    "DETECT_FACTOR",
+    "Mutation",
+    "MUTATIONS",
+    "mutation_names",
+    "Mutant",
+    "mutate",
+    "Bound",
+    "bind",
+    "Twin",
+    "broken_twins",
+]
+
+MATERIAL = 1e-6
+"""A mutant *changes* the derivative when some entry moves by at least this fraction of
+the derivative's scale (the largest magnitude in that output row): the size of error the
+default verdict promises to catch in float64."""
+
+DETECT_FACTOR = 3.0
+"""A mutant is *detectable* at a point when some smooth entry moves by more than this
+many tolerances of the correct derivative's check: the correct value sits within one
+tolerance of the oracle, and a mutant's own tolerance is at most twice as large (its
+scale can double), so such a move always lands outside."""
+
+Op = Callable[[np.ndarray, tuple[int, ...], np.random.Generator], np.ndarray]
+Applies = Callable[[tuple[int, ...], bool], bool]
+
+
+# --------------------------------------------------------------------------- the mutations
+@dataclass(frozen=True)
+class Mutation:
+    """One kind of mistake. ``op(D, param_shape, rng)`` returns a new array (``D`` untouched)."""
+
+    name: str
+    description: str
+    op: Op = field(repr=False)
+    applies_to: Applies = field(repr=False)
+
+    def applies(self, param_shape: tuple[int, ...], *, relu: bool = False) -> bool:
+        """Whether this mistake can be made on a parameter of this shape (``relu``: the model has ReLU masks)."""
+        return bool(self.applies_to(tuple(param_shape), relu))
+
+
+def _rows(D: np.ndarray, pshape: tuple[int, ...]) -> np.ndarray:
+    """A copy of ``D`` as ``(n_out, *param_shape)``: one row per output entry."""
+    return np.array(D, dtype=np.float64).reshape((-1,) + pshape)
+
+
+def _scale(rows: np.ndarray) -> np.ndarray:
+    return np.abs(rows.reshape(rows.shape[0], -1)).max(axis=1)
+
+
+def _scaled(c: float) -> Op:
+    return lambda D, pshape, rng: np.asarray(D, dtype=np.float64) * c
+
+
+def _transpose(D: np.ndarray, pshape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    return np.swapaxes(np.array(D, dtype=np.float64), -1, -2)
+
+
+def _perturb(fraction: float) -> Op:
+    def op(D: np.ndarray, pshape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        rows = _rows(D, pshape)
+        scale = _scale(rows)
+        live = np.flatnonzero(scale > 0)
+        r = int(rng.choice(live)) if live.size else int(rng.integers(rows.shape[0]))
+        flat = rows[r].reshape(-1)
+        i = int(rng.integers(flat.size))
+        # A whole-zero derivative has no scale: move the entry by the fraction of 1.
+        flat[i] += fraction * (scale[r] if scale[r] > 0 else 1.0)
+        rows[r] = flat.reshape(pshape)
+        return rows.reshape(np.shape(D))
+    return op
+
+
+def _zero_along(axis: int) -> Op:
+    def op(D: np.ndarray, pshape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        rows = _rows(D, pshape)
+        ax = 1 + (axis % len(pshape))
+        k = int(rng.integers(pshape[ax - 1]))
+        index: list[Any] = [slice(None)] * rows.ndim
+        index[ax] = k
+        rows[tuple(index)] = 0.0
+        return rows.reshape(np.shape(D))
+    return op
+
+
+def _relu_mask(D: np.ndarray, pshape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    rows = _rows(D, pshape)
+    units = pshape[-1]
+    mask = rng.random(units) < 0.5
+    if mask.all():
+        mask[int(rng.integers(units))] = False
+    return (rows * mask).reshape(np.shape(D))
+
+
+def _reshape_order(D: np.ndarray, pshape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    rows = _rows(D, pshape)
+    swapped = np.stack([r.reshape(-1, order="C").reshape(pshape, order="F") for r in rows])
+    return swapped.reshape(np.shape(D))
+
+
+def _always(shape: tuple[int, ...], relu: bool) -> bool:
+    return True
+
+
+def _square(shape: tuple[int, ...], relu: bool) -> bool:
+    return len(shape) == 2 and shape[0] == shape[1]
+
+
+def _matrix(shape: tuple[int, ...], relu: bool) -> bool:
+    return len(shape) >= 2
+
+
+def _relu_units(shape: tuple[int, ...], relu: bool) -> bool:
+    return relu and len(shape) >= 1
+
+
+MUTATIONS: tuple[Mutation, ...] = (
+    Mutation("transpose", "analytic transposed (square parameters only): x.T @ d for d.T @ x", _transpose, _square),
+    Mutation("scale_2", "off by a factor 2 (a dropped 1/2, or d(x^2) taken twice)", _scaled(2.0), _always),
+    Mutation("scale_half", "off by a factor 1/2", _scaled(0.5), _always),
+    Mutation("negate", "sign flipped (gradient ascent for descent, r = b - Ax)", _scaled(-1.0), _always),
+    Mutation("scale_1e-6", "off by a relative 1e-6 everywhere (the promised resolution)", _scaled(1.0 + 1e-6), _always),
+    Mutation("perturb_small", "one entry off by 1e-6 of the derivative's scale", _perturb(1e-6), _always),
+    Mutation("perturb_large", "one entry off by half the derivative's scale", _perturb(0.5), _always),
+    Mutation("zero_row", "one row of the parameter's gradient zeroed (a lost sample or unit)", _zero_along(0), _matrix),
+    Mutation("zero_column", "one column zeroed", _zero_along(-1), _matrix),
+    Mutation("relu_mask", "ReLU mask from the wrong tensor (emulated: units zeroed where a different mask is 0)",
+             _relu_mask, _relu_units),
+    Mutation("reshape_order", "same entries refilled in the other reshape order (C vs F)", _reshape_order, _matrix),
+)
+
+
+def mutation_names() -> list[str]:
+    return [m.name for m in MUTATIONS]
+
+
+def _lookup(name: str | Mutation) -> Mutation:
+    if isinstance(name, Mutation):
+        return name
+    for m in MUTATIONS:
+        if m.name == name:
+            return m
+    raise InvalidArgumentError(f"mutation={name!r}: expected one of {', '.join(map(repr, mutation_names()))}")
+
+
+# --------------------------------------------------------------------------- mutants
+@dataclass(frozen=True)
+class Mutant:
+    """A mutated derivative for one parameter, with how much it differs from the original."""
+
+    mutation: str
+    param: str
+    original: np.ndarray = field(repr=False)
+    mutated: np.ndarray = field(repr=False)
+    param_shape: tuple[int, ...]
+
+    @property
+    def delta(self) -> np.ndarray:
+        return self.mutated - self.original
+
+    @property
+    def relative_change(self) -> float:
+        """Largest change relative to the scale of its output row (``inf`` for a change of a zero row)."""
+        rows = self.original.reshape((-1,) + self.param_shape)
+        moved = np.abs(self.delta.reshape(rows.shape[0], -1)).max(axis=1)
+        scale = _scale(rows)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = np.where(scale > 0, moved / np.where(scale > 0, scale, 1.0), np.where(moved > 0, np.inf, 0.0))
+        return float(rel.max(initial=0.0))
+
+    @property
+    def changes(self) -> bool:
+        """True when some entry moved by at least :data:`MATERIAL` of its row's scale."""
+        return self.relative_change >= MATERIAL * (1 - 1e-6)  # 1e-6 slack: the move itself is rounded
+
+    def detectable(self, tolerances: np.ndarray, status: np.ndarray | None = None) -> bool:
+        """Whether some smooth entry moved by more than :data:`DETECT_FACTOR` tolerances.
+
+        ``tolerances``/``status`` are the correct derivative's ``ParamResult.tolerances`` and
+        ``.status`` at the same point; kink entries (status 2 or 3) are left out, where any
+        value between the one-sided slopes is right.
+        """
+        tol = np.asarray(tolerances).reshape(self.original.shape)
+        smooth = np.ones(tol.shape, dtype=bool) if status is None else np.asarray(status).reshape(tol.shape) < 2
+        return bool(np.any(smooth & (np.abs(self.delta) > DETECT_FACTOR * tol)))
+
+
+def mutate(derivative: np.ndarray, mutation: str | Mutation, *, param_shape: tuple[int, ...] | None = None,
+           param: str = "params", seed: int = 0) -> Mutant:
+    """Apply one mutation to a derivative array (gradient, or Jacobian ``lead + param_shape``).
+
+    ``seed`` picks the entry, row, column or mask where the mutation chooses one.
+    """
+    m = _lookup(mutation)
+    D = np.asarray(derivative, dtype=np.float64)
+    pshape = tuple(D.shape) if param_shape is None else tuple(param_shape)
+    if D.shape[D.ndim - len(pshape):] != pshape or D.size == 0:
+        raise InvalidArgumentError(f"param_shape={param_shape!r}: the derivative has shape {D.shape}; expected it "
+                                   f"to end with the (non-empty) parameter shape")
+    if not m.applies(pshape, relu=True):
+        raise InvalidArgumentError(f"mutation={m.name!r} does not apply to a parameter of shape {pshape}: {m.description}")
+    rng = np.random.default_rng(seed)
+    return Mutant(m.name, param, D.copy(), np.asarray(m.op(D, pshape, rng), dtype=np.float64), pshape)
+
+
+# --------------------------------------------------------------------------- derivations
+@dataclass(frozen=True)
+class Bound:
+    """A derivation bound to one problem, its derivative normalised to numerator layout.
+
+    ``derivative(params)`` returns a dict name -> array of shape ``param.shape`` (gradient)
+    or ``out.shape + param.shape`` (Jacobian), whatever ``layout``/``order`` the
+    derivation's own derivative uses, so mutations see every parameter the same way.
+    """
+
+    derivation: Derivation
+    problem: Problem
+    loss: Callable[[Any], Any]
+    derivative: Callable[[Any], dict[str, np.ndarray]]
+    out_shape: tuple[int, ...]
+    options: Mapping[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return self.derivation.kind
+
+    @property
+    def relu(self) -> bool:
+        return "relu" in self.derivation.tags
+
+    def check(self, derivative: Callable[[Any], Any] | None = None, params: Mapping[str, np.ndarray] | None = None,
+              loss: Callable[[Any], Any] | None = None, **options: Any) -> Any:
+        """``check_grad``/``check_jacobian`` of ``loss`` (default: the derivation's) against ``derivative``."""
+        from . import _api
+
+        run = _api.check_grad if self.kind == "grad" else _api.check_jacobian
+        return run(loss or self.loss, derivative or self.derivative,
+                   self.problem.params if params is None else params, **{**self.options, **options})
+
+
+def bind(derivation: Derivation, problem: Problem) -> Bound:
+    """Bind ``derivation`` to ``problem`` with a numerator-layout, full-shape derivative."""
+    f, df = derivation.bind(problem)
+    shapes = {k: np.shape(v) for k, v in problem.params.items()}
+    if derivation.kind == "grad":
+        def grad(params: Any) -> dict[str, np.ndarray]:
+            g = df(params)
+            return {k: np.asarray(g[k], dtype=np.float64).reshape(shapes[k]) for k in shapes}
+
+        return Bound(derivation, problem, f, grad, (), {})
+    out_shape = tuple(np.shape(f(problem.params)))
+    opts = dict(derivation.jacobian_options)
+    layout, order = opts.pop("layout", "numerator"), opts.pop("order", None)
+
+    def jac(params: Any) -> dict[str, np.ndarray]:
+        J = df(params)
+        return {k: _numerator(np.asarray(J[k], dtype=np.float64), out_shape, shapes[k], layout, order) for k in shapes}
+
+    return Bound(derivation, problem, f, jac, out_shape, opts)
+
+
+def _numerator(J: np.ndarray, out_shape: tuple[int, ...], pshape: tuple[int, ...], layout: str,
+               order: str | None) -> np.ndarray:
+    """``J`` in the derivation's convention -> ``out_shape + pshape`` numerator layout."""
+    if order is not None:
+        if layout == "denominator":
+            J = J.T
+        return J.reshape(out_shape + pshape, order=order)  # type: ignore[call-overload]
+    if layout == "denominator":
+        k = len(pshape)
+        return np.moveaxis(J, list(range(k)), list(range(len(out_shape), len(out_shape) + k)))
+    return J.reshape(out_shape + pshape)
+
+
+@dataclass(frozen=True)
+class Twin:
+    """A broken twin: the correct derivative with one parameter's block mutated.
+
+    ``derivative(params)`` returns the mutated value computed at the bound problem's
+    point; it is meant for a check at that point.
+    """
+
+    mutant: Mutant
+    values: Mapping[str, np.ndarray] = field(repr=False)
+
+    def derivative(self, params: Any) -> dict[str, np.ndarray]:
+        return {k: v.copy() for k, v in self.values.items()}
+
+
+def broken_twins(bound: Bound, *, seed: int = 0, mutations: Iterable[str | Mutation] | None = None,
+                 params: Iterable[str] | None = None) -> list[Twin]:
+    """Every applicable mutation of every parameter (or those named) at the bound problem's point."""
+    chosen = [_lookup(m) for m in (MUTATIONS if mutations is None else mutations)]
+    correct = bound.derivative({k: v.copy() for k, v in bound.problem.params.items()})
+    names = list(correct) if params is None else list(params)
+    unknown = set(names) - set(correct)
+    if unknown:
+        raise InvalidArgumentError(f"params={sorted(names)!r}: {sorted(unknown)} are not parameters of "
+                                   f"{bound.derivation.name!r} ({sorted(correct)})")
+    twins = []
+    for i, name in enumerate(names):
+        pshape = tuple(np.shape(bound.problem.params[name]))
+        for j, m in enumerate(chosen):
+            if not m.applies(pshape, relu=bound.relu):
+                continue
+            mutant = mutate(correct[name], m, param_shape=pshape, param=name, seed=_mix(seed, i, j))
+            twins.append(Twin(mutant, {**correct, name: mutant.mutated}))
+    return twins
+
+
+def _mix(seed: int, *parts: int) -> int:
+    """A per-(parameter, mutation) seed, so adding a mutation does not reshuffle the others."""
+    return int(np.random.SeedSequence([int(seed) % 2**63, *parts]).generate_state(1)[0])
