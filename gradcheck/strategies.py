@@ -251,7 +251,10 @@ def derivation_params(
 def _get(name: Any) -> Derivation:
     if not isinstance(name, str):
         raise InvalidArgumentError(f"name={name!r}: expected a registered derivation's name or a Derivation")
-    return get(name)  # raises InvalidArgumentError with close matches
+    try:
+        return get(name)
+    except InvalidArgumentError as exc:  # re-raise in this module's name=value form, keeping the close matches
+        raise InvalidArgumentError(f"name={name!r}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- ReLU inputs
