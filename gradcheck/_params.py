@@ -13,12 +13,21 @@ import numpy as np
 
 from ._errors import GradientStructureError, NonFiniteError, ParameterError, ShapeMismatchError
 
-__all__ = ["ParamSet", "ParamInfo", "format_index"]
+__all__ = ["ParamSet", "ParamInfo", "format_index", "first_nonfinite"]
 
 
 def format_index(shape: tuple[int, ...], flat: int) -> str:
     """``(i, j)`` for an entry of an n-d array, ``()`` for a 0-d one."""
     return str(tuple(int(i) for i in np.unravel_index(flat, shape))) if shape else "()"
+
+
+def first_nonfinite(arr: np.ndarray) -> tuple[int, str, float] | None:
+    """``(count, index, value)`` of the non-finite entries of ``arr``, or None when all are finite."""
+    bad = ~np.isfinite(arr)
+    if not bad.any():
+        return None
+    flat = int(np.flatnonzero(bad.ravel())[0])
+    return int(bad.sum()), format_index(arr.shape, flat), float(arr.ravel()[flat])
 
 
 @dataclass(frozen=True)
@@ -117,12 +126,12 @@ class ParamSet:
         if arr.shape != expected:
             raise ShapeMismatchError(_shape_message(fn_name, what, name, arr.shape, expected, pshape, out_shape))
         arr = arr.astype(np.float64 if arr.dtype.kind in "biu" else arr.dtype, copy=True)
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            flat = int(np.flatnonzero(bad.ravel())[0])
+        found = first_nonfinite(arr)
+        if found:
+            count, index, value = found
             raise NonFiniteError(
-                f"{fn_name}: {what} for parameter {name!r} has {int(bad.sum())} non-finite entr"
-                f"{'y' if bad.sum() == 1 else 'ies'}; first at index {format_index(arr.shape, flat)} = {arr.ravel()[flat]}"
+                f"{fn_name}: {what} for parameter {name!r} has {count} non-finite entr"
+                f"{'y' if count == 1 else 'ies'}; first at index {index} = {value}"
             )
         return arr
 
@@ -176,11 +185,10 @@ def _as_float_copy(name: str, value: Any) -> tuple[np.ndarray, ParamInfo]:
         raise ParameterError(f"parameter {name!r} has dtype {arr.dtype}; expected real numbers")
     if arr.size == 0:
         raise ParameterError(f"parameter {name!r} has shape {arr.shape} with no entries: there is nothing to check")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        flat = int(np.flatnonzero(bad.ravel())[0])
+    found = first_nonfinite(arr)
+    if found:
         raise NonFiniteError(
-            f"parameter {name!r} has a non-finite entry at index {format_index(arr.shape, flat)} = {arr.ravel()[flat]}; "
+            f"parameter {name!r} has a non-finite entry at index {found[1]} = {found[2]}; "
             f"a derivative cannot be checked there"
         )
     info = ParamInfo(name=name, shape=arr.shape, input_dtype=str(np.asarray(value).dtype), dtype=str(arr.dtype), note=note)
