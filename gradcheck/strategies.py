@@ -36,6 +36,7 @@ __all__ = [
     "arrays",
     "well_conditioned_matrices",
     "size_ranges",
+    "derivation_sizes",
     "derivation_params",
     "relu_layers",
     "ReluLayer",
@@ -209,12 +210,40 @@ def size_ranges(derivation: Derivation, *, min_size: int = 1, max_size: int | No
 
 
 @st.composite
-def _derivation_problem(draw: st.DrawFn, d: Derivation, ranges: Mapping[str, tuple[int, int]],
-                        fixed: Mapping[str, int], seeds: st.SearchStrategy[int]) -> tuple[Derivation, Problem]:
+def _sizes(draw: st.DrawFn, ranges: Mapping[str, tuple[int, int]], fixed: Mapping[str, int]) -> dict[str, int]:
     sizes = {k: draw(st.integers(*ranges[k]), label=k) for k in sorted(ranges) if k not in fixed}
     sizes.update(fixed)
+    return sizes
+
+
+@st.composite
+def _derivation_problem(draw: st.DrawFn, d: Derivation, sizes: st.SearchStrategy[dict[str, int]],
+                        seeds: st.SearchStrategy[int]) -> tuple[Derivation, Problem]:
+    drawn = draw(sizes)
     seed = draw(seeds, label="seed")
-    return d, d.problem(seed, **sizes)
+    return d, d.problem(seed, **drawn)
+
+
+def derivation_sizes(
+    name: str | Derivation,
+    *,
+    sizes: Mapping[str, int] | None = None,
+    min_size: int = 1,
+    max_size: int | None = None,
+) -> st.SearchStrategy[dict[str, int]]:
+    """The sizes ``{name: int}`` of a registered derivation, drawn as in :func:`derivation_params`.
+
+    Useful when a test needs two problems of the same sizes (e.g. two data sets at one point).
+    """
+    d = name if isinstance(name, Derivation) else _get(name)
+    fixed = dict(sizes or {})
+    unknown = set(fixed) - set(d.sizes)
+    if unknown:
+        raise InvalidArgumentError(f"sizes={fixed!r}: {d.name!r} has no size(s) {sorted(unknown)}; it takes "
+                                   f"{sorted(d.sizes) or 'none'}")
+    for key, value in fixed.items():
+        _check_int(f"sizes[{key!r}]", value, low=1)
+    return _sizes(size_ranges(d, min_size=min_size, max_size=max_size), fixed)
 
 
 def derivation_params(
@@ -233,19 +262,12 @@ def derivation_params(
     failure is reported at the smallest problem that shows it.
     """
     d = name if isinstance(name, Derivation) else _get(name)
-    fixed = dict(sizes or {})
-    unknown = set(fixed) - set(d.sizes)
-    if unknown:
-        raise InvalidArgumentError(f"sizes={fixed!r}: {d.name!r} has no size(s) {sorted(unknown)}; it takes "
-                                   f"{sorted(d.sizes) or 'none'}")
-    for key, value in fixed.items():
-        _check_int(f"sizes[{key!r}]", value, low=1)
-    ranges = size_ranges(d, min_size=min_size, max_size=max_size)
+    size_strategy = derivation_sizes(d, sizes=sizes, min_size=min_size, max_size=max_size)
     if seeds is None:
         seeds = st.integers(0, 2**32 - 1)
     elif not isinstance(seeds, st.SearchStrategy):
         raise InvalidArgumentError(f"seeds={seeds!r}: expected a strategy of integers, e.g. st.integers(0, 100)")
-    return _derivation_problem(d, ranges, fixed, seeds)
+    return _derivation_problem(d, size_strategy, seeds)
 
 
 def _get(name: Any) -> Derivation:

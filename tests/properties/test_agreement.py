@@ -1,0 +1,228 @@
+"""Properties over every registered derivation: hand gradients agree with the oracles, the
+oracles agree with each other within their own error estimates, and checking obeys the
+metamorphic relations (sums, scaling, parameter order) without touching the caller's data.
+
+Sizes (batch sizes included) and seeds are drawn by ``gradcheck.strategies``; parameter
+magnitudes by a positive factor applied to the drawn point.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+import gradcheck
+from gradcheck import InvalidArgumentError, LossRaisedError, mutations
+from gradcheck import strategies as gst
+from gradcheck.registry import Derivation, Problem
+
+from ._support import by_name, copy_params, examples
+
+SEEDS = st.integers(0, 2**32 - 1)
+MAGNITUDES = st.sampled_from([1.0, 0.1, 0.5, 2.0, 10.0])
+
+
+def _scaled_problem(problem: Problem, c: float) -> Problem:
+    """The same data at the point ``c * params``: a hand gradient is a formula valid at every point."""
+    return Problem(params={k: c * v for k, v in problem.params.items()}, data=problem.data)
+
+
+# --------------------------------------------------------------------------- hand vs oracle
+@examples(1.0)
+@pytest.mark.parametrize("d", by_name(lambda d: d.expected_correct))
+@given(data=st.data(), c=MAGNITUDES)
+def test_correct_derivations_pass(d: Derivation, data: st.DataObject, c: float) -> None:
+    _, problem = data.draw(gst.derivation_params(d))
+    result = mutations.bind(d, _scaled_problem(problem, c)).check()
+    assert result.ok, result.summary()
+
+
+@examples(0.5)
+@pytest.mark.parametrize("d", by_name(lambda d: not d.expected_correct))
+@given(seed=SEEDS)
+def test_published_slips_fail_at_their_registered_sizes(d: Derivation, seed: int) -> None:
+    # At degenerate drawn sizes (1 x 1, batch of one) a slip can coincide with the right
+    # formula, so slips are held to failing at the sizes they were published with.
+    result = d.check(seed)
+    assert not result.ok, f"{d.name} (slip: {d.slip}) passed at seed {seed}"
+
+
+# --------------------------------------------------------------------------- oracle agreement
+@dataclass(frozen=True)
+class OracleEstimate:
+    """Per-parameter derivative (numerator layout), error estimate, and where it saw a kink."""
+
+    value: Mapping[str, np.ndarray]
+    error: Mapping[str, np.ndarray]
+    kink: Mapping[str, np.ndarray]
+
+
+Oracle = Callable[[mutations.Bound], "OracleEstimate | None"]
+"""An oracle maps a bound derivation to an estimate, or None where it does not apply."""
+
+
+def finite_differences(method: str) -> Oracle:
+    def oracle(bound: mutations.Bound) -> OracleEstimate | None:
+        run = gradcheck.numerical_grad if bound.kind == "grad" else gradcheck.numerical_jacobian
+        try:
+            est = run(bound.loss, bound.problem.params, method=method)
+        except InvalidArgumentError:  # complex step on a loss that is not complex-analytic (ReLU, abs)
+            return None
+        return OracleEstimate(est.value, est.error, est.kink)
+
+    oracle.__name__ = f"fd_{method}"
+    return oracle
+
+
+ORACLES: dict[str, Oracle] = {
+    "richardson": finite_differences("richardson"),
+    "central": finite_differences("central"),
+    "forward": finite_differences("forward"),
+    "complex": finite_differences("complex"),
+    # "sympy": symbolic_oracle,  <- the symbolic oracle slots in here (error 0, kink False)
+}
+AGREE_SAFETY = 10.0
+AGREE_FLOOR = 1e-10
+"""Relative to the parameter's derivative scale: the rounding of estimates near zero."""
+
+
+def disagreements(a: OracleEstimate, b: OracleEstimate) -> list[str]:
+    """Entries where two oracles differ by more than the sum of their error estimates (kinks set apart)."""
+    out = []
+    for name in a.value:
+        va, vb = np.asarray(a.value[name]), np.asarray(b.value[name])
+        ea, eb = np.asarray(a.error[name]), np.asarray(b.error[name])
+        smooth = ~(np.asarray(a.kink[name], dtype=bool) | np.asarray(b.kink[name], dtype=bool))
+        scale = max(float(np.abs(va).max()), float(np.abs(vb).max()))
+        bad = smooth & (np.abs(va - vb) > AGREE_SAFETY * (ea + eb) + AGREE_FLOOR * scale)
+        for idx in np.argwhere(bad)[:3]:
+            i = tuple(int(k) for k in idx)
+            out.append(f"{name}{list(i)}: {va[i]:.12g} vs {vb[i]:.12g} (errors {ea[i]:.3g}, {eb[i]:.3g})")
+    return out
+
+
+@examples(0.5)
+@pytest.mark.parametrize("d", by_name())
+@given(data=st.data())
+def test_oracles_agree_within_their_error_estimates(d: Derivation, data: st.DataObject) -> None:
+    _, problem = data.draw(gst.derivation_params(d))
+    bound = mutations.bind(d, problem)
+    estimates = {k: o(bound) for k, o in ORACLES.items()}
+    present = {k: e for k, e in estimates.items() if e is not None}
+    assert {"richardson", "central", "forward"} <= set(present)
+    for (ka, a), (kb, b) in itertools.combinations(present.items(), 2):
+        bad = disagreements(a, b)
+        assert not bad, f"{ka} vs {kb}: " + "; ".join(bad)
+
+
+# --------------------------------------------------------------------------- metamorphic
+def _add(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray], cb: float = 1.0) -> dict[str, np.ndarray]:
+    return {k: a[k] + cb * b[k] for k in a}
+
+
+@examples(0.5)
+@pytest.mark.parametrize("d", by_name(lambda d: d.expected_correct))
+@given(data=st.data(), seeds=st.tuples(SEEDS, SEEDS))
+def test_gradient_of_a_sum_is_the_sum_of_gradients(d: Derivation, data: st.DataObject,
+                                                    seeds: tuple[int, int]) -> None:
+    sizes = data.draw(gst.derivation_sizes(d))
+    problem, other = d.problem(seeds[0], **sizes), d.problem(seeds[1], **sizes)
+    first = mutations.bind(d, problem)
+    # Same sizes, other data; both evaluated at the first problem's point.
+    second = mutations.bind(d, Problem(problem.params, other.data))
+
+    def total(p: Any) -> Any:
+        return np.asarray(first.loss(p)) + np.asarray(second.loss(p))
+
+    result = first.check(lambda p: _add(first.derivative(p), second.derivative(p)), loss=total)
+    assert result.ok, result.summary()
+    # The slip "forgot the second term" is caught wherever the second term is resolvable.
+    lone = first.check(first.derivative, loss=total)
+    g2 = second.derivative(problem.params)
+    if any(np.any(np.abs(g2[k]) > 3 * result.params[k].tolerances) for k in g2):
+        assert not lone.ok
+
+
+@examples(0.5)
+@pytest.mark.parametrize("d", by_name(lambda d: d.expected_correct))
+@given(data=st.data(), c=st.sampled_from([1e-8, -1e-3, 0.5, -1.0, 3.0, 1e4, 1e8]))
+def test_scaling_the_loss_scales_the_gradient(d: Derivation, data: st.DataObject, c: float) -> None:
+    _, problem = data.draw(gst.derivation_params(d))
+    bound = mutations.bind(d, problem)
+    scaled_grad = lambda p: {k: c * v for k, v in bound.derivative(p).items()}  # noqa: E731
+    result = bound.check(scaled_grad, loss=lambda p: c * np.asarray(bound.loss(p)))
+    assert result.ok, result.summary()
+    # The oracle is linear too: c * estimate(f) and estimate(c f) agree within their errors.
+    base, scaled = ORACLES["richardson"](bound), ORACLES["richardson"](
+        mutations.Bound(d, problem, lambda p: c * np.asarray(bound.loss(p)), scaled_grad, bound.out_shape, bound.options))
+    assert base is not None and scaled is not None
+    cbase = OracleEstimate({k: c * v for k, v in base.value.items()},
+                           {k: abs(c) * v for k, v in base.error.items()}, base.kink)
+    assert not disagreements(cbase, scaled)
+
+
+@examples(0.5)
+@pytest.mark.parametrize("d", by_name())
+@given(data=st.data(), order_seed=st.integers(0, 1000))
+def test_verdict_does_not_depend_on_parameter_order(d: Derivation, data: st.DataObject, order_seed: int) -> None:
+    _, problem = data.draw(gst.derivation_params(d))
+    bound = mutations.bind(d, problem)
+    names = list(problem.params)
+    shuffled = [names[i] for i in np.random.default_rng(order_seed).permutation(len(names))]
+    reordered = {k: problem.params[k] for k in shuffled}
+    a, b = bound.check(), bound.check(params=reordered)
+    assert a.ok == b.ok
+    assert list(b.params) == shuffled
+    for k in names:
+        pa, pb = a.params[k], b.params[k]
+        assert (pa.ok, pa.n_mismatched, pa.n_kinks, pa.diagnosis) == (pb.ok, pb.n_mismatched, pb.n_kinks, pb.diagnosis)
+        assert np.array_equal(pa.numeric, pb.numeric)
+
+
+# --------------------------------------------------------------------------- the caller's data
+class _Boom(RuntimeError):
+    pass
+
+
+@examples(0.5)
+@pytest.mark.parametrize("d", by_name())
+@given(data=st.data(), fail_after=st.integers(0, 40), method=st.sampled_from(["richardson", "central", "forward"]))
+def test_checking_never_changes_the_parameters(d: Derivation, data: st.DataObject, fail_after: int,
+                                               method: str) -> None:
+    _, problem = data.draw(gst.derivation_params(d))
+    bound = mutations.bind(d, problem)
+    before = copy_params(problem.params)
+    bound.check(method=method)
+    _assert_same(before, problem.params)
+
+    calls = 0
+
+    def raises_half_way(p: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls > fail_after:
+            for v in p.values():  # scribble over the arrays it was given, then raise
+                v[...] = np.nan
+            raise _Boom(f"call {calls}")
+        return bound.loss(p)
+
+    try:
+        bound.check(loss=raises_half_way, method=method)
+    except LossRaisedError as exc:
+        assert isinstance(exc.__cause__, _Boom)
+    else:
+        assert calls <= fail_after, "the loss raised but the check did not report it"
+    _assert_same(before, problem.params)
+
+
+def _assert_same(before: Mapping[str, np.ndarray], after: Mapping[str, np.ndarray]) -> None:
+    assert list(before) == list(after)
+    for k in before:
+        assert after[k].dtype == before[k].dtype and after[k].shape == before[k].shape
+        assert np.array_equal(after[k], before[k]), f"parameter {k!r} changed"
