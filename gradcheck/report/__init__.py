@@ -1,0 +1,69 @@
+"""Reports of gradient checks: compute once (``run_derivations``), render many times.
+
+    >>> from gradcheck.report import run_derivations, make_report, write_report   # doctest: +SKIP
+    >>> from gradcheck import registry
+    >>> subjects = run_derivations(registry.derivations(), seeds=(0,))
+    >>> report = make_report(subjects, origin="cli", command="example", options={})
+    >>> write_report(report, "reports", ["md", "json"])
+
+Renderers (Markdown, HTML, JSON, terminal) take a :class:`Report` and only format it;
+every number they show was computed when the report was built. The JSON layout is
+documented in ``docs/report-schema.md`` and ``schema.json`` next to this file.
+"""
+
+from ._model import (
+    FAIL_ON,
+    REPORT_SCHEMA_VERSION,
+    VERDICTS,
+    Case,
+    ParamRow,
+    Report,
+    StepSweep,
+    Subject,
+    case_verdict,
+    worst_verdict,
+)
+from ._run import (
+    DEFAULT_SEEDS,
+    DEFAULT_SIZE_VARIANTS,
+    SIZE_VARIANTS,
+    make_report,
+    run_derivations,
+    select,
+    step_sweep,
+)
+from ._write import BASENAME, FORMATS, parse_formats, render, write_atomic, write_report
+
+__all__ = [
+    "REPORT_SCHEMA_VERSION",
+    "VERDICTS",
+    "FAIL_ON",
+    "Case",
+    "ParamRow",
+    "StepSweep",
+    "Subject",
+    "Report",
+    "case_verdict",
+    "worst_verdict",
+    "DEFAULT_SEEDS",
+    "DEFAULT_SIZE_VARIANTS",
+    "SIZE_VARIANTS",
+    "run_derivations",
+    "step_sweep",
+    "select",
+    "make_report",
+    "FORMATS",
+    "BASENAME",
+    "parse_formats",
+    "render",
+    "write_atomic",
+    "write_report",
+    "schema_path",
+]
+
+
+def schema_path() -> str:
+    """Path of the machine-readable JSON Schema of the report (draft 2020-12)."""
+    from pathlib import Path
+
+    return str(Path(__file__).with_name("schema.json"))

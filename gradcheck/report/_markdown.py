@@ -1,0 +1,121 @@
+"""Markdown rendering, sized for a CI job summary (GitHub's ``$GITHUB_STEP_SUMMARY``).
+
+GitHub-flavoured tables, ``<details>`` for the long parts, no images (a job summary
+cannot embed local files; the HTML report has the plots).
+"""
+
+from __future__ import annotations
+
+from ._model import ParamRow, Report, Subject
+from ._text import TABLE_HEADER, VERDICT_LABELS, VERDICT_MEANING, counts_line, headline, num, row_cells
+
+__all__ = ["render_markdown", "ICONS"]
+
+ICONS = {
+    "pass": "✅",
+    "fail": "❌",
+    "expected_fail": "☑️",
+    "unexpected_pass": "⚠️",
+    "mismatch": "❔",
+    "error": "💥",
+    "skipped": "⏭️",
+}
+
+
+def _cell(text: str) -> str:
+    """A table cell: pipes escaped, newlines flattened."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _verdict(v: str) -> str:
+    return f"{ICONS[v]} {VERDICT_LABELS[v]}"
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows]
+    return out
+
+
+def _summary_rows(report: Report) -> list[tuple[str, ...]]:
+    rows = []
+    for s in report.subjects:
+        for i, r in enumerate(s.params):
+            cells = list(row_cells(r, first=i == 0))
+            cells[0] = f"`{cells[0]}`" if cells[0] else ""
+            cells[1] = f"`{cells[1]}`"
+            cells[2] = _verdict(r.verdict)
+            rows.append(tuple(cells))
+        if s.errors and not s.params:
+            rows.append((f"`{s.name}`", "-", _verdict("error"), "-", "-", "-", "-", "-"))
+    return rows
+
+
+def _meta(report: Report) -> str:
+    o, env = report.options, report.environment
+    bits = []
+    if report.origin == "cli":
+        bits.append(f"seeds {', '.join(map(str, o.get('seeds', ())))}")
+        bits.append(f"sizes {', '.join(o.get('size_variants', ()))}")
+        bits.append(f"method {o.get('method') or 'richardson'}")
+        bits.append(f"`--fail-on {o.get('fail_on', 'mismatch')}`")
+    bits.append(f"gradcheck {env.get('gradcheck', '?')}, numpy {env.get('numpy', '?')}, Python {env.get('python', '?')}")
+    return " · ".join(bits)
+
+
+def _entries(row: ParamRow) -> list[str]:
+    header = ("index", "analytic", "numeric", "abs err", "rel err", "tolerance", "status")
+    rows = [(str(list(e.index)), f"{e.analytic:.8g}", f"{e.numeric:.8g}", num(e.abs_error), num(e.rel_error),
+             num(e.tolerance), e.status) for e in row.mismatches]
+    return _table(header, rows)
+
+
+def _subject_section(s: Subject) -> list[str]:
+    info = s.info
+    out = [f"### `{s.name}` — {_verdict(s.verdict)}", ""]
+    facts = [("Equations", info.get("equations")), ("Slip", info.get("slip")),
+             ("Corrected in", f"`{info['corrects']}`" if info.get("corrects") else None),
+             ("Source", info.get("source"))]
+    out += [f"- **{k}:** {v}" for k, v in facts if v]
+    for r in s.params:
+        if r.verdict == "pass":
+            continue
+        out.append(f"- **`{r.name}`** {_verdict(r.verdict)}: {r.n_mismatched} of {r.n_checked} entries mismatch "
+                   f"over {r.n_cases} checks; max rel err {num(r.max_rel_error)}")
+        if r.diagnosis:
+            out.append(f"  - looks like: {r.diagnosis} ({r.diagnosis_case})")
+        if r.mismatches:
+            out += ["", "  <details><summary>worst entries</summary>", ""]
+            out += ["  " + line for line in _entries(r)]
+            out += ["", "  </details>", ""]
+    for c in s.cases:
+        if c.verdict in ("error", "unexpected_pass", "skipped"):
+            out.append(f"- {_verdict(c.verdict)} at {c.label}" + (f": {c.error}" if c.error else ""))
+    out.append("")
+    return out
+
+
+def _noteworthy(report: Report) -> list[Subject]:
+    return [s for s in report.subjects if s.verdict != "pass" or any(c.verdict != "pass" for c in s.cases)]
+
+
+def render_markdown(report: Report) -> str:
+    """The whole report as GitHub-flavoured Markdown."""
+    icon = "❌" if report.failing(str(report.options.get("fail_on", "mismatch"))) else "✅"
+    out = [f"# {report.title}", "", f"{icon} **{headline(report)}**", "",
+           f"{counts_line(report)} · {_meta(report)}", ""]
+    out += _table(TABLE_HEADER, _summary_rows(report))
+    rule = next((r.tolerance_rule for r in report.rows), None)
+    out += ["", "Errors are maxima over every seed and size; *tolerance* is the tolerance at the worst entry"
+            + (f" (rule: {rule})" if rule else "") + "; *kinks* counts entries where the one-sided slopes differ.", ""]
+    used = [v for v in ICONS if any(s.verdict == v for s in report.subjects)]
+    out += [" · ".join(f"{_verdict(v)}: {VERDICT_MEANING[v]}" for v in used), ""]
+    noteworthy = _noteworthy(report)
+    if noteworthy:
+        out += ["## Published slips, mismatches and errors", ""]
+        for s in noteworthy:
+            out += _subject_section(s)
+    out += ["## How this report was made", "", f"```\n{report.command}\n```", "",
+            f"Generated at {report.generated_at}.", ""]
+    return "\n".join(out)
+

@@ -1,0 +1,413 @@
+"""The report's data model: computed once from check results, then only rendered.
+
+Three levels, each a frozen dataclass that derives its own summary in ``__post_init__``
+so that no renderer ever has to compute a verdict, a maximum or a plot's data:
+
+* :class:`Case` - one check run (one seed, one set of sizes) and its verdict against the
+  expectation (a published slip is *expected* to fail);
+* :class:`Subject` - everything about one derivation (or, in the pytest plugin, one
+  function checked by one test): its cases, one :class:`ParamRow` per parameter
+  aggregated over the cases, an optional :class:`StepSweep` for the step-size plot;
+* :class:`Report` - the subjects, verdict counts and the options that produced them.
+
+Room is left for later columns and sections: each :class:`ParamRow` carries an
+``oracles`` mapping (``finite_differences`` now, ``symbolic`` once that oracle exists)
+and the core's ``diagnosis``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
+
+if TYPE_CHECKING:  # numpy and the result classes are only needed once checks have run
+    import numpy as np
+
+    from gradcheck import Entry, GradCheckResult
+
+__all__ = [
+    "REPORT_SCHEMA_VERSION",
+    "VERDICTS",
+    "FAIL_ON",
+    "Verdict",
+    "Case",
+    "ParamRow",
+    "StepSweep",
+    "Subject",
+    "Report",
+    "case_verdict",
+    "worst_verdict",
+]
+
+REPORT_SCHEMA_VERSION = 1
+"""Version of the report JSON (``docs/report-schema.md``). Bump on any incompatible change;
+adding optional fields is compatible."""
+
+Verdict = Literal["error", "fail", "unexpected_pass", "mismatch", "expected_fail", "pass", "skipped"]
+
+VERDICTS: tuple[str, ...] = ("error", "fail", "unexpected_pass", "mismatch", "expected_fail", "pass", "skipped")
+"""Every verdict, most severe first; a subject's verdict is the most severe of its cases'.
+
+``pass``: the gradient agreed with finite differences. ``fail``: a gradient expected to be
+correct mismatched. ``expected_fail``: a published slip mismatched, as it should.
+``unexpected_pass``: a published slip agreed (the slip may not show at that draw, or the
+derivation is mislabelled). ``mismatch``: disagreement with no stated expectation (pytest
+``check_*`` calls). ``error``: the check itself raised. ``skipped``: a size variant the
+derivation's factory refused."""
+
+FAIL_ON: Mapping[str, frozenset[str]] = MappingProxyType({
+    "mismatch": frozenset({"fail", "error"}),
+    "unexpected": frozenset({"fail", "error", "unexpected_pass"}),
+    "never": frozenset(),
+})
+"""``--fail-on`` policies: which subject verdicts make the run fail (exit status 1)."""
+
+
+def worst_verdict(verdicts: Sequence[str]) -> str:
+    """The most severe of ``verdicts`` (``skipped`` when there are none)."""
+    return min(verdicts, key=VERDICTS.index, default="skipped")
+
+
+def case_verdict(ok: bool | None, expected_correct: bool | None) -> str:
+    """Verdict of one check: ``ok=None`` means the check raised."""
+    if ok is None:
+        return "error"
+    if expected_correct is None:
+        return "pass" if ok else "mismatch"
+    if expected_correct:
+        return "pass" if ok else "fail"
+    return "unexpected_pass" if ok else "expected_fail"
+
+
+def _param_verdict(ok: bool, expected_correct: bool | None) -> str:
+    """A slip is expected to break *some* parameters; its other parameters simply pass."""
+    if ok:
+        return "pass"
+    return {None: "mismatch", True: "fail", False: "expected_fail"}[expected_correct]
+
+
+def _fnum(x: float | None) -> float | None:
+    """JSON has no NaN/Inf: they become null."""
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One check run: what was drawn, the core's result (or the error it raised), the verdict."""
+
+    label: str
+    seed: int | None
+    sizes: Mapping[str, int]
+    size_variant: str
+    expected_correct: bool | None
+    result: GradCheckResult | None = None
+    error: str | None = None
+    skipped: bool = False
+    verdict: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sizes", MappingProxyType(dict(self.sizes)))
+        if self.result is None and self.error is None:
+            raise ValueError("a Case needs a result, or an error message saying why there is none")
+        ok = None if self.result is None else self.result.ok
+        object.__setattr__(self, "verdict", "skipped" if self.skipped else case_verdict(ok, self.expected_correct))
+
+    @property
+    def max_rel_error(self) -> float | None:
+        if self.result is None:
+            return None
+        return max(p.max_rel_error for p in self.result.params.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "seed": self.seed,
+            "sizes": dict(self.sizes),
+            "size_variant": self.size_variant,
+            "verdict": self.verdict,
+            "error": self.error,
+            "result": None if self.result is None else self.result.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class ParamRow:
+    """One parameter of one subject, aggregated over the subject's cases (one summary-table row).
+
+    Errors are the maxima over cases; ``worst`` and ``tolerance`` come from the case whose
+    worst entry was furthest outside (or least inside) its tolerance, so the row shows the
+    closest call. ``heatmap`` (|analytic - numeric| / tolerance as a matrix, for matrix
+    parameters and Jacobians) and ``log_rel_errors`` (every entry of every case) are the
+    plots' data, computed here so that plots only draw.
+    """
+
+    subject: str
+    name: str
+    verdict: str
+    shape: tuple[int, ...]
+    n_cases: int
+    n_checked: int
+    n_mismatched: int
+    n_kinks: int
+    max_abs_error: float
+    max_rel_error: float
+    tolerance: float
+    tolerance_rule: str
+    methods: tuple[str, ...]
+    worst: Entry
+    worst_case: str
+    diagnosis: str | None
+    diagnosis_case: str | None
+    mismatches: tuple[Entry, ...]
+    oracles: Mapping[str, str | None]
+    heatmap: np.ndarray | None = field(default=None, repr=False, compare=False)
+    heatmap_axes: tuple[str, str] = ("row", "column")
+    log_rel_errors: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_cases(cls, subject: str, name: str, cases: Sequence[Case], expected_correct: bool | None) -> ParamRow:
+        import numpy as np
+
+        prs = [(c, c.result.params[name]) for c in cases if c.result is not None and name in c.result.params]
+        case, worst = max(prs, key=lambda cp: _closeness(cp[1].worst))
+        ok = all(p.ok for _, p in prs)
+        diag = next(((c, p) for c, p in prs if p.diagnosis), None)
+        failing = next((p for _, p in prs if not p.ok), worst)
+        kind = case.result.kind if case.result is not None else "grad"
+        return cls(
+            subject=subject,
+            name=name,
+            verdict=_param_verdict(ok, expected_correct),
+            shape=tuple(worst.shape),
+            n_cases=len(prs),
+            n_checked=sum(p.n_checked for _, p in prs),
+            n_mismatched=sum(p.n_mismatched for _, p in prs),
+            n_kinks=sum(p.n_kinks for _, p in prs),
+            max_abs_error=max(p.max_abs_error for _, p in prs),
+            max_rel_error=max(p.max_rel_error for _, p in prs),
+            tolerance=worst.worst.tolerance,
+            tolerance_rule=worst.tolerance.describe(),
+            methods=tuple(sorted({c.result.method for c, _ in prs if c.result is not None})),
+            worst=worst.worst,
+            worst_case=case.label,
+            diagnosis=diag[1].diagnosis if diag else None,
+            diagnosis_case=diag[0].label if diag else None,
+            mismatches=failing.mismatches,
+            oracles=MappingProxyType({"finite_differences": _param_verdict(ok, expected_correct), "symbolic": None}),
+            heatmap=_heatmap(worst, kind),
+            heatmap_axes=("output entry", "parameter entry (flattened)") if kind == "jacobian" else ("row", "column"),
+            log_rel_errors=np.concatenate([_log_rel_errors(p) for _, p in prs]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "verdict": self.verdict,
+            "shape": list(self.shape),
+            "n_cases": self.n_cases,
+            "n_checked": self.n_checked,
+            "n_mismatched": self.n_mismatched,
+            "n_kinks": self.n_kinks,
+            "max_abs_error": _fnum(self.max_abs_error),
+            "max_rel_error": _fnum(self.max_rel_error),
+            "tolerance": _fnum(self.tolerance),
+            "tolerance_rule": self.tolerance_rule,
+            "methods": list(self.methods),
+            "worst": self.worst.to_dict(),
+            "worst_case": self.worst_case,
+            "diagnosis": self.diagnosis,
+            "diagnosis_case": self.diagnosis_case,
+            "oracles": dict(self.oracles),
+        }
+
+
+def _closeness(e: Entry) -> float:
+    """How close the worst entry came to (or how far past) its tolerance: error / tolerance."""
+    if e.tolerance > 0:
+        return e.abs_error / e.tolerance
+    return math.inf if e.abs_error > 0 else 0.0
+
+
+def _heatmap(p: Any, kind: str) -> np.ndarray | None:
+    """|analytic - numeric| / tolerance laid out as a matrix, or None for vectors and scalars.
+
+    A gradient keeps its parameter's 2-D shape; a Jacobian becomes (outputs x parameter entries).
+    """
+    import numpy as np
+
+    a = np.asarray(p.analytic, dtype=float)
+    if kind == "jacobian":
+        n = int(np.prod(p.shape)) if p.shape else 1
+        a2 = a.reshape(-1, n)
+    elif a.ndim == 2:
+        a2 = a
+    else:
+        return None
+    if min(a2.shape) < 2:
+        return None
+    diff = np.abs(a - np.asarray(p.numeric, dtype=float)).reshape(a2.shape)
+    tol = np.asarray(p.tolerances, dtype=float).reshape(a2.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(tol > 0, diff / tol, np.where(diff > 0, np.inf, 0.0))
+    # Entries at a kink with a valid one-sided slope (status 2) are not discrepancies.
+    return np.where(np.asarray(p.status).reshape(a2.shape) == 2, 0.0, ratio)
+
+
+REL_ERROR_FLOOR = 1e-17
+"""Relative errors below this (including exact zeros) are shown at this value on log axes."""
+
+
+def _log_rel_errors(p: Any) -> np.ndarray:
+    """log10 of each entry's relative error, defined as in the core's comparison."""
+    import numpy as np
+
+    a = np.asarray(p.analytic, dtype=float).ravel()
+    n = np.asarray(p.numeric, dtype=float).ravel()
+    tol = np.asarray(p.tolerances, dtype=float).ravel()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = np.maximum(np.maximum(np.abs(a), np.abs(n)), tol)
+        rel = np.where(denom > 0, np.abs(a - n) / denom, 0.0)
+    rel = np.where(np.asarray(p.status).ravel() == 2, 0.0, rel)
+    return np.log10(np.maximum(np.nan_to_num(rel, nan=1.0, posinf=1.0), REL_ERROR_FLOOR))
+
+
+@dataclass(frozen=True)
+class StepSweep:
+    """Relative error of finite-difference estimates against the hand-derived derivative, by step.
+
+    ``errors[scheme][k]`` is max |numeric - analytic| / max |analytic| over all entries at
+    relative step ``steps[k]``. ``refined[scheme][k]`` is true where the checker shrank the
+    step for some entries because truncation error dominated (the curve's right arm then
+    flattens: that is the checker working, not the scheme). For a correct derivation the
+    curve is V-shaped (rounding error left, truncation right); for a wrong one it is flat
+    at the size of the mistake, whatever the step.
+    """
+
+    steps: tuple[float, ...]
+    errors: Mapping[str, tuple[float, ...]]
+    refined: Mapping[str, tuple[bool, ...]]
+    default_steps: Mapping[str, float]
+    reference: str
+
+    @property
+    def best(self) -> float:
+        """The smallest error any scheme reaches at any step: far above rounding, the formula is wrong."""
+        return min(min(v) for v in self.errors.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "steps": list(self.steps),
+            "errors": {k: [_fnum(v) for v in vs] for k, vs in self.errors.items()},
+            "refined": {k: list(v) for k, v in self.refined.items()},
+            "default_steps": dict(self.default_steps),
+            "reference": self.reference,
+        }
+
+
+@dataclass(frozen=True)
+class Subject:
+    """One derivation (or one function checked in one test): its cases and aggregated rows."""
+
+    name: str
+    kind: str
+    expected_correct: bool | None
+    cases: tuple[Case, ...]
+    info: Mapping[str, Any] = field(default_factory=dict)
+    sweep: StepSweep | None = None
+    verdict: str = field(init=False)
+    params: tuple[ParamRow, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cases", tuple(self.cases))
+        object.__setattr__(self, "info", MappingProxyType(dict(self.info)))
+        object.__setattr__(self, "verdict", worst_verdict([c.verdict for c in self.cases]))
+        names: list[str] = []
+        for c in self.cases:
+            for n in (c.result.params if c.result is not None else ()):
+                if n not in names:
+                    names.append(n)
+        rows = tuple(ParamRow.from_cases(self.name, n, self.cases, self.expected_correct) for n in names)
+        object.__setattr__(self, "params", rows)
+
+    @property
+    def errors(self) -> tuple[Case, ...]:
+        return tuple(c for c in self.cases if c.verdict == "error")
+
+    @property
+    def counts(self) -> Mapping[str, int]:
+        return {v: sum(c.verdict == v for c in self.cases) for v in VERDICTS if any(c.verdict == v for c in self.cases)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "expected_correct": self.expected_correct,
+            "verdict": self.verdict,
+            "info": dict(self.info),
+            "params": [p.to_dict() for p in self.params],
+            "cases": [c.to_dict() for c in self.cases],
+            "step_sweep": None if self.sweep is None else self.sweep.to_dict(),
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """A whole report: subjects in a stable order, counts, and how it was produced.
+
+    ``generated_at`` is the only field that changes between identical runs.
+    """
+
+    title: str
+    origin: Literal["cli", "pytest"]
+    command: str
+    options: Mapping[str, Any]
+    subjects: tuple[Subject, ...]
+    generated_at: str
+    environment: Mapping[str, str]
+    counts: Mapping[str, int] = field(init=False)
+    n_cases: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "subjects", tuple(self.subjects))
+        object.__setattr__(self, "options", MappingProxyType(dict(self.options)))
+        object.__setattr__(self, "environment", MappingProxyType(dict(self.environment)))
+        counts = {v: sum(s.verdict == v for s in self.subjects) for v in VERDICTS}
+        object.__setattr__(self, "counts", MappingProxyType({k: n for k, n in counts.items() if n}))
+        object.__setattr__(self, "n_cases", sum(len(s.cases) for s in self.subjects))
+
+    def failing(self, fail_on: str = "mismatch") -> tuple[Subject, ...]:
+        """Subjects whose verdict fails the run under the ``fail_on`` policy (see :data:`FAIL_ON`)."""
+        return tuple(s for s in self.subjects if s.verdict in FAIL_ON[fail_on])
+
+    def unexpected(self) -> tuple[Subject, ...]:
+        """Subjects whose outcome differs from what was expected, whatever the policy."""
+        return self.failing("unexpected")
+
+    @property
+    def rows(self) -> tuple[ParamRow, ...]:
+        return tuple(r for s in self.subjects for r in s.params)
+
+    def to_dict(self) -> dict[str, Any]:
+        fail_on = str(self.options.get("fail_on", "mismatch"))
+        return {
+            "schema": "gradcheck-report",
+            "schema_version": REPORT_SCHEMA_VERSION,
+            "generated_at": self.generated_at,
+            "title": self.title,
+            "origin": self.origin,
+            "command": self.command,
+            "options": dict(self.options),
+            "environment": dict(self.environment),
+            "summary": {
+                "ok": not self.failing(fail_on),
+                "fail_on": fail_on,
+                "n_subjects": len(self.subjects),
+                "n_cases": self.n_cases,
+                "counts": dict(self.counts),
+                "failing": [s.name for s in self.failing(fail_on)],
+                "unexpected": [s.name for s in self.unexpected()],
+            },
+            "subjects": [s.to_dict() for s in self.subjects],
+        }

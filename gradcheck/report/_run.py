@@ -1,0 +1,213 @@
+"""Running the checks a report shows: the only place in the report package that computes.
+
+``run_derivations`` draws every selected derivation at each seed and size variant, runs
+the core check on it, and wraps the outcomes into :mod:`._model` objects; a step sweep per
+derivation feeds the step-size plot. ``make_report`` stamps the result with how it was made.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import platform
+import sys
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from .._errors import InvalidArgumentError
+from ._model import Case, Report, StepSweep, Subject
+
+__all__ = [
+    "DEFAULT_SEEDS",
+    "SIZE_VARIANTS",
+    "DEFAULT_SIZE_VARIANTS",
+    "SWEEP_STEPS",
+    "SWEEP_SCHEMES",
+    "Progress",
+    "select",
+    "run_derivations",
+    "step_sweep",
+    "make_report",
+    "timestamp",
+    "environment",
+]
+
+DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
+SIZE_VARIANTS: Mapping[str, int] = {"default": 1, "x2": 2}
+"""Size variants: every registered size multiplied by this factor. Doubling keeps square
+shapes square (some published slips only run on square matrices) while changing every
+dimension, so a formula that only works at the default sizes shows up."""
+DEFAULT_SIZE_VARIANTS: tuple[str, ...] = ("default", "x2")
+SWEEP_STEPS: tuple[float, ...] = tuple(10.0**k for k in range(-12, 0))  # 1e-12 .. 1e-1, one per decade
+SWEEP_SCHEMES: tuple[str, ...] = ("central", "richardson")
+
+Progress = Callable[[int, int, str, str], None]
+"""``progress(done, total, label, verdict)``, called after each check."""
+
+
+def select(patterns: Sequence[str], names: Sequence[str]) -> list[str]:
+    """Names matching any of ``patterns`` (exact names or globs), in registry order.
+
+    A pattern that matches nothing is an error naming the close matches, so a typo in
+    ``--only`` is never a silently empty (and therefore passing) report.
+    """
+    if not patterns:
+        return list(names)
+    chosen: set[str] = set()
+    for pattern in patterns:
+        hits = fnmatch.filter(names, pattern)
+        if not hits:
+            raise InvalidArgumentError(f"--only={pattern!r}: no derivation matches{_suggest(pattern, names)}")
+        chosen.update(hits)
+    return [n for n in names if n in chosen]
+
+
+def _suggest(pattern: str, names: Sequence[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(pattern, names, n=3, cutoff=0.5)
+    if not close:
+        prefixes = sorted({n.split(".")[0] + ".*" for n in names})
+        return f"; known families: {', '.join(prefixes)} (gradcheck list shows every name)"
+    return f"; did you mean {', '.join(map(repr, close))}?"
+
+
+def _sizes(defaults: Mapping[str, int], variant: str) -> dict[str, int]:
+    return {k: v * SIZE_VARIANTS[variant] for k, v in defaults.items()}
+
+
+def _label(seed: int, variant: str, sizes: Mapping[str, int]) -> str:
+    dims = ", ".join(f"{k}={v}" for k, v in sizes.items())
+    return f"seed={seed} sizes={variant}" + (f" ({dims})" if dims else "")
+
+
+def _run_case(derivation: Any, seed: int, variant: str, options: Mapping[str, Any]) -> Case:
+    """One check; a factory that refuses non-default sizes skips the variant, any other failure is an error."""
+    sizes = _sizes(derivation.sizes, variant)
+    common = dict(label=_label(seed, variant, sizes), seed=seed, sizes=sizes, size_variant=variant,
+                  expected_correct=derivation.expected_correct)
+    try:
+        derivation.problem(seed, **sizes)
+    except Exception as exc:
+        message = f"drawing the problem raised {type(exc).__name__}: {exc}"
+        return Case(**common, error=message, skipped=variant != "default")
+    try:
+        # name= so results say which derivation they are (the bound closure's __qualname__ does not)
+        return Case(**common, result=derivation.check(seed, sizes, **{"name": derivation.name, **options}))
+    except Exception as exc:  # reported as the case's verdict, not a crash of the whole run
+        return Case(**common, error=f"{type(exc).__name__}: {exc}")
+
+
+def _info(derivation: Any) -> dict[str, Any]:
+    return {
+        "source": derivation.source,
+        "equations": derivation.equations,
+        "layout": derivation.layout,
+        "description": derivation.description,
+        "slip": derivation.slip,
+        "corrects": derivation.corrects,
+        "tags": list(derivation.tags),
+        "module": getattr(derivation.make, "__module__", ""),
+        "default_sizes": dict(derivation.sizes),
+    }
+
+
+def step_sweep(derivation: Any, case: Case, steps: Sequence[float] = SWEEP_STEPS,
+               schemes: Sequence[str] = SWEEP_SCHEMES) -> StepSweep | None:
+    """Relative error of each scheme's estimate against the hand-derived derivative, per step.
+
+    The hand derivative is taken from ``case``'s result (already in numerator layout,
+    whatever layout the derivation returns), at that case's seed and sizes.
+    """
+    import numpy as np
+
+    from .. import _fd, numerical_grad, numerical_jacobian
+
+    if case.result is None or case.seed is None:
+        return None
+    try:
+        problem = derivation.problem(case.seed, **case.sizes)
+        f, _ = derivation.bind(problem)
+        numerical = numerical_grad if derivation.kind == "grad" else numerical_jacobian
+        hand = _flat({k: p.analytic for k, p in case.result.params.items()}, problem.params)
+        x_scale = np.maximum(np.abs(_flat(problem.params, problem.params)), 1.0)
+        scale = float(np.max(np.abs(hand))) or 1.0
+        errors: dict[str, tuple[float, ...]] = {}
+        refined: dict[str, tuple[bool, ...]] = {}
+        for scheme in schemes:
+            errs, refs = [], []
+            for s in steps:
+                est = numerical(f, problem.params, method=scheme, step=s)  # type: ignore[operator]
+                errs.append(float(np.max(np.abs(_flat(est.value, problem.params) - hand))) / scale)
+                refs.append(bool(np.any(_flat(est.step, problem.params) / x_scale < 0.99 * s)))
+            errors[scheme], refined[scheme] = tuple(errs), tuple(refs)
+    except Exception:  # the sweep illustrates; a failure here must not hide the check's verdict
+        return None
+    eps = float(np.finfo(np.float64).eps)
+    what = "gradient" if derivation.kind == "grad" else "Jacobian"
+    return StepSweep(
+        steps=tuple(steps),
+        errors=errors,
+        refined=refined,
+        default_steps={s: _fd.default_base_step(s, eps) for s in schemes},
+        reference=f"hand-derived {what} ({case.label})",
+    )
+
+
+def _flat(value: Any, params: Mapping[str, Any]) -> Any:
+    """All parameters' entries in one vector (a single array stands for the only parameter)."""
+    import numpy as np
+
+    return np.concatenate([np.ravel(np.asarray(value[k] if isinstance(value, Mapping) else value, dtype=float))
+                           for k in params])
+
+
+def run_derivations(derivations: Iterable[Any], *, seeds: Sequence[int] = DEFAULT_SEEDS,
+                    size_variants: Sequence[str] = DEFAULT_SIZE_VARIANTS, options: Mapping[str, Any] | None = None,
+                    sweep: bool = True, progress: Progress | None = None) -> list[Subject]:
+    """Check every derivation at every seed and size variant; one :class:`Subject` each."""
+    derivations = list(derivations)
+    options = dict(options or {})
+    total = len(derivations) * len(seeds) * len(size_variants)
+    done = 0
+    subjects = []
+    for d in derivations:
+        cases = []
+        for variant in size_variants:
+            for seed in seeds:
+                case = _run_case(d, seed, variant, options)
+                cases.append(case)
+                done += 1
+                if progress is not None:
+                    progress(done, total, f"{d.name} {case.label}", case.verdict)
+        sw = step_sweep(d, cases[0]) if sweep and cases else None
+        subjects.append(Subject(name=d.name, kind=d.kind, expected_correct=d.expected_correct, cases=tuple(cases),
+                                info=_info(d), sweep=sw))
+    return subjects
+
+
+def timestamp() -> str:
+    """UTC time of the run; ``SOURCE_DATE_EPOCH`` (the reproducible-builds convention) pins it."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch and epoch.isdigit() else datetime.now(timezone.utc)
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def environment() -> dict[str, str]:
+    """Versions that change the numbers in the last digits; stable across runs on one machine."""
+    import numpy as np
+
+    from .. import __version__
+
+    return {
+        "gradcheck": __version__,
+        "python": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "numpy": np.__version__,
+        "machine": platform.machine(),
+    }
+
+
+def make_report(subjects: Sequence[Subject], *, origin: str, command: str, options: Mapping[str, Any],
+                title: str = "gradcheck report") -> Report:
+    return Report(title=title, origin=origin, command=command, options=options,  # type: ignore[arg-type]
+                  subjects=tuple(subjects), generated_at=timestamp(), environment=environment())
