@@ -1,0 +1,217 @@
+"""The report: model verdicts, golden Markdown structure, JSON against its schema, self-contained HTML, plots, atomic writes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gradcheck import registry
+from gradcheck.report import (
+    FAIL_ON,
+    REPORT_SCHEMA_VERSION,
+    Report,
+    case_verdict,
+    make_report,
+    render,
+    run_derivations,
+    schema_path,
+    write_atomic,
+    write_report,
+    worst_verdict,
+)
+from gradcheck.report._serial import result_from_dict
+from gradcheck.report._terminal import ProgressPrinter, render_table
+
+GOLDEN = ("least_squares.x", "sigmoid_layer.published_dW_numerator")
+
+
+@pytest.fixture(scope="module")
+def report() -> Report:
+    subjects = run_derivations([registry.get(n) for n in GOLDEN], seeds=(0,), size_variants=("default",))
+    return make_report(subjects, origin="cli", command="gradcheck report --only ... --seeds 0,",
+                       options={"seeds": [0], "size_variants": ["default"], "fail_on": "mismatch"})
+
+
+@pytest.mark.parametrize(("ok", "expected", "verdict"), [
+    (True, True, "pass"), (False, True, "fail"), (False, False, "expected_fail"), (True, False, "unexpected_pass"),
+    (False, None, "mismatch"), (True, None, "pass"), (None, True, "error"), (None, False, "error"),
+])
+def test_case_verdicts(ok: bool | None, expected: bool | None, verdict: str) -> None:
+    assert case_verdict(ok, expected) == verdict
+
+
+def test_worst_verdict_and_policies() -> None:
+    assert worst_verdict(["pass", "expected_fail", "unexpected_pass"]) == "unexpected_pass"
+    assert worst_verdict(["pass", "error", "fail"]) == "error"
+    assert "unexpected_pass" not in FAIL_ON["mismatch"] and "unexpected_pass" in FAIL_ON["unexpected"]
+    assert not FAIL_ON["never"]
+
+
+def test_model_verdicts_and_rows(report: Report) -> None:
+    assert [s.verdict for s in report.subjects] == ["pass", "expected_fail"]
+    assert dict(report.counts) == {"expected_fail": 1, "pass": 1}
+    slip = report.subjects[1]
+    assert [(r.name, r.verdict) for r in slip.params] == [("W", "expected_fail"), ("b", "pass"), ("x", "pass")]
+    w = slip.params[0]
+    assert w.diagnosis is not None and "transpose" in w.diagnosis
+    assert w.oracles == {"finite_differences": "expected_fail", "symbolic": None}
+    assert not report.failing("mismatch") and not report.failing("unexpected")
+
+
+def test_heatmap_shows_the_transpose_pattern(report: Report) -> None:
+    w = report.subjects[1].params[0]
+    assert w.heatmap is not None and w.heatmap.shape == (3, 3)
+    assert np.all(np.diag(w.heatmap) <= 1)  # a transpose is right on the diagonal
+    assert np.all(w.heatmap[~np.eye(3, dtype=bool)] > 1)
+    assert report.subjects[0].params[0].heatmap is None  # x is a column vector: no heat map
+
+
+def test_step_sweep_is_v_shaped_for_a_right_gradient_and_flat_for_a_wrong_one() -> None:
+    right, wrong = run_derivations([registry.get("sigmoid_layer.column"), registry.get("sigmoid_layer.published_dW_numerator")],
+                                   seeds=(0,), size_variants=("default",))
+    assert right.sweep is not None and wrong.sweep is not None
+    central = right.sweep.errors["central"]
+    k = int(np.argmin(central))
+    assert 0 < k < len(central) - 1 and central[0] > 1e3 * central[k]  # rounding arm on the left, minimum inside
+    assert right.sweep.best < 1e-8
+    assert wrong.sweep.best > 0.1  # no step brings the estimate near the wrong formula
+    assert right.sweep.steps[0] == pytest.approx(1e-12) and right.sweep.steps[-1] == pytest.approx(1e-1)
+
+
+def test_markdown_golden_structure(report: Report) -> None:
+    md = render(report, ["md"])["md"]
+    lines = md.splitlines()
+    assert lines[0] == "# gradcheck report"
+    assert lines[2] == "✅ **OK: all expected results held for 2 derivations (2 checks)**"
+    table = lines.index("| derivation | parameter | verdict | max abs err | max rel err | tolerance | kinks | scheme |")
+    assert lines[table + 1] == "|---|---|---|---|---|---|---|---|"
+    assert lines[table + 2].startswith("| `least_squares.x` | `x` | ✅ pass | ")
+    assert lines[table + 3].startswith("| `sigmoid_layer.published_dW_numerator` | `W` | ☑️ expected fail | ")
+    assert lines[table + 4].startswith("|  | `b` | ✅ pass | ")
+    assert "### `sigmoid_layer.published_dW_numerator` — ☑️ expected fail" in lines
+    assert any("looks like:" in line and "transpose" in line for line in lines)
+    assert sum(line.startswith("Generated at ") for line in lines) == 1
+
+
+def test_markdown_table_cells_escape_pipes() -> None:
+    from gradcheck.report._markdown import _table
+
+    assert _table(("eq",), [("||Ax - b||",)])[2] == "| \\|\\|Ax - b\\|\\| |"
+
+
+def test_terminal_table_aligns_columns(report: Report) -> None:
+    lines = render_table(report).splitlines()
+    col = lines[0].index("verdict")
+    assert lines[2][col:col + 4] == "pass" and lines[3][col:col + 13] == "expected fail"
+    assert lines[1].startswith("-----")
+    assert lines[2].startswith("least_squares.x") and "richardson" in lines[2]
+    assert lines[3].split()[:4] == ["sigmoid_layer.published_dW_numerator", "W", "expected", "fail"]
+
+
+def test_json_validates_against_the_schema(report: Report) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    data = json.loads(render(report, ["json"])["json"])
+    jsonschema.validate(data, json.loads(Path(schema_path()).read_text()))
+    assert data["schema"] == "gradcheck-report" and data["schema_version"] == REPORT_SCHEMA_VERSION
+    assert data["summary"] == {"ok": True, "fail_on": "mismatch", "n_subjects": 2, "n_cases": 2,
+                               "counts": {"expected_fail": 1, "pass": 1}, "failing": [], "unexpected": []}
+    x = data["subjects"][0]
+    assert x["name"] == "least_squares.x" and x["cases"][0]["result"]["function"] == "least_squares.x"
+    assert x["info"]["default_sizes"] == {"m": 5, "n": 4}
+    assert x["step_sweep"]["default_steps"]["central"] == pytest.approx(np.finfo(float).eps ** (1 / 3))
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.srcs: list[str] = []
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        d = dict(attrs)
+        if tag == "img":
+            self.srcs.append(d.get("src") or "")
+        if "href" in d:
+            self.hrefs.append(d["href"] or "")
+
+
+def test_html_is_self_contained_with_embedded_pngs(report: Report) -> None:
+    pytest.importorskip("matplotlib")
+    html = render(report, ["html"])["html"]
+    parser = _Collector()
+    parser.feed(html)
+    parser.close()
+    assert "script" not in parser.tags and "link" not in parser.tags
+    assert len(parser.srcs) == 2
+    for src in parser.srcs:
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert all(h.startswith("#") for h in parser.hrefs)  # only in-page links: nothing fetched
+    assert "http://" not in html and "https://" not in html
+
+
+def test_html_without_plots_says_so(report: Report) -> None:
+    html = render(report, ["html"], plots=False)["html"]
+    assert "<img" not in html and "Plots left out" in html
+
+
+def test_plot_png_is_deterministic(report: Report) -> None:
+    pytest.importorskip("matplotlib")
+    from gradcheck.report._plots import subject_figure_png
+
+    first, second = subject_figure_png(report.subjects[1]), subject_figure_png(report.subjects[1])
+    assert first is not None and first == second and len(first) < 200_000
+
+
+def test_write_is_atomic_when_interrupted(report: Report, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_report(report, tmp_path, ["md"], plots=False)
+    good = (tmp_path / "gradcheck-report.md").read_text()
+
+    def interrupted(src: str, dst: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("gradcheck.report._write.os.replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_atomic(tmp_path / "gradcheck-report.md", "half a report")
+    assert (tmp_path / "gradcheck-report.md").read_text() == good
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gradcheck-report.md"]  # no temp file left behind
+
+
+def test_a_renderer_error_writes_nothing(report: Report, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(_: Report) -> str:
+        raise RuntimeError("renderer broke")
+
+    monkeypatch.setattr("gradcheck.report._json.render_json", broken)
+    with pytest.raises(RuntimeError):
+        write_report(report, tmp_path, ["md", "json"], plots=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_written_files_are_readable_by_others(report: Report, tmp_path: Path) -> None:
+    (path,) = write_report(report, tmp_path, ["md"])
+    assert path.stat().st_mode & 0o044  # mkstemp's 0600 would hide a CI artefact from other users
+
+
+def test_results_round_trip_through_json() -> None:
+    result = registry.get("relu_softmax.published_sum_loss").check(0)
+    back = result_from_dict(json.loads(json.dumps(result.to_dict(arrays=True))))
+    assert back.to_dict(arrays=True) == result.to_dict(arrays=True)
+    assert back.summary() == result.summary()
+
+
+def test_progress_bar_on_a_terminal() -> None:
+    import io
+
+    stream = io.StringIO()
+    progress = ProgressPrinter(stream, live=True, width=10)
+    progress(1, 2, "a", "pass")
+    assert stream.getvalue().startswith("\r[#####.....] 1/2 a")
+    progress(2, 2, "b", "pass")
+    assert stream.getvalue().endswith("\r")  # the bar is cleared before the table prints
