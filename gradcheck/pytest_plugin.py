@@ -101,15 +101,19 @@ class GradcheckFixture:
         self.results: list[Any] = []
 
     def check_grad(self, loss: Callable[[Any], Any], grad: Callable[[Any], Any], params: Any, **options: Any) -> Any:
+        __tracebackhide__ = True
         return self._run("check_grad", None, loss, grad, params, options)
 
     def assert_grad(self, loss: Callable[[Any], Any], grad: Callable[[Any], Any], params: Any, **options: Any) -> Any:
+        __tracebackhide__ = True
         return self._run("assert_grad", True, loss, grad, params, options)
 
     def check_jacobian(self, fn: Callable[[Any], Any], jac: Callable[[Any], Any], x: Any, **options: Any) -> Any:
+        __tracebackhide__ = True
         return self._run("check_jacobian", None, fn, jac, x, options)
 
     def assert_jacobian(self, fn: Callable[[Any], Any], jac: Callable[[Any], Any], x: Any, **options: Any) -> Any:
+        __tracebackhide__ = True
         return self._run("assert_jacobian", True, fn, jac, x, options)
 
     def _run(self, call: str, expected: bool | None, fn: Callable[[Any], Any], deriv: Callable[[Any], Any],
