@@ -73,22 +73,43 @@ def _typical_for(typical: float | Mapping[str, float], name: str) -> float:
     return float(typical)
 
 
-def _steps(ps: ParamSet, method: str, step: float | None, typical: float | Mapping[str, float]) -> list[np.ndarray]:
-    """Per-coordinate steps: base * max(|x_i|, typical), so each entry moves by a fixed fraction of its own size."""
-    base = step if step is not None else _fd.default_base_step(method, ps.eps)
+def _scales(ps: ParamSet, typical: float | Mapping[str, float]) -> list[np.ndarray]:
+    """Per-coordinate magnitude ``max(|x_i|, typical)``: steps are fractions of it."""
     if isinstance(typical, Mapping):
         unknown = set(typical) - set(ps.names)
         if unknown:
             raise InvalidArgumentError(f"typical has key(s) {sorted(unknown)} that are not parameters {ps.names}")
+    return [np.maximum(np.abs(ps.arrays[n].astype(np.float64).ravel()), _typical_for(typical, n)) for n in ps.names]
+
+
+def _steps(ps: ParamSet, method: str, step: float | None, scales: list[np.ndarray]) -> list[np.ndarray]:
+    """Per-coordinate steps: base * max(|x_i|, typical), so each entry moves by a fixed fraction of its own size."""
+    base = step if step is not None else _fd.default_base_step(method, ps.eps)
     out = []
-    for name in ps.names:
-        x = ps.arrays[name].astype(np.float64).ravel()
-        h = base * np.maximum(np.abs(x), _typical_for(typical, name))
+    for name, scale in zip(ps.names, scales):
+        h = base * scale
         if method != "complex":
             # Make x + h exactly representable so that the step taken is the step divided by.
+            x = ps.arrays[name].astype(np.float64).ravel()
             h = (x + h) - x
         out.append(h)
     return out
+
+
+def _noise_floor(ev: Evaluator, f0: np.ndarray, spread: float, method: str, scales: list[np.ndarray],
+                 notes: list[str]) -> np.ndarray:
+    """Absolute noise of each output: measured (unless complex step, which subtracts nothing) plus spread."""
+    if method == "complex":
+        return np.full(f0.size, spread)
+    floor = _fd.NOISE_SIGMAS * _fd.measure_noise(ev, f0, scales) + spread
+    model = _fd.NOISE_ULPS * ev.params.eps * np.abs(f0)
+    if np.any(floor > model):
+        j = int(np.argmax(floor / np.maximum(model, np.finfo(float).tiny)))
+        notes.append(
+            f"{ev.fn_name} values carry rounding noise of {floor[j]:.2g} at |f| = {abs(f0[j]):.2g} "
+            f"(a small difference of large terms?): error estimates use the measured noise"
+        )
+    return floor
 
 
 # --------------------------------------------------------------------------- method choice
@@ -112,14 +133,15 @@ def _complex_ok(ev: Evaluator, f0: np.ndarray, spread: float, safety: float) -> 
     direction = {k: v / norm for k, v in direction.items()}
     hc = 1e-20
     try:
-        zc = ev.evaluate([DirectionalPerturbation(direction, complex(0.0, hc))], real=False)[0].imag / hc
+        zc = ev.evaluate([DirectionalPerturbation(direction, complex(0.0, hc), "complex-step probe")], real=False)[0].imag / hc
     except LossRaisedError as exc:
         return str(exc)
     eps = ev.params.eps
     t = eps ** (1 / 3)
     d = []
     for tk in (t, t / 2):
-        fp, fm = ev.evaluate([DirectionalPerturbation(direction, tk), DirectionalPerturbation(direction, -tk)])
+        fp, fm = ev.evaluate([DirectionalPerturbation(direction, tk, "complex-step probe"),
+                              DirectionalPerturbation(direction, -tk, "complex-step probe")])
         d.append((fp - fm) / (2 * tk))
     err = np.abs(d[0] - d[1]) / 3 + _fd.NOISE_ULPS * eps * (np.abs(f0) + spread) / (t / 2)
     bad = np.abs(zc - d[1]) > safety * err + floor_rtol(eps) * np.abs(d[1])
@@ -211,7 +233,9 @@ def _run(kind: Literal["grad", "jacobian"], fn: Callable[[Any], Any], deriv: Cal
     notes: list[str] = [ps.infos[n].note and f"{n}: {ps.infos[n].note}" for n in ps.names]
     notes = [n for n in notes if n]
     used = _resolve_method(ev, method, f0, spread, safety, notes)
-    raws = _fd.estimate(ev, f0, spread, used, _steps(ps, used, step, typical), safety=safety,
+    scales = _scales(ps, typical)
+    floor = _noise_floor(ev, f0, spread, used, scales, notes)
+    raws = _fd.estimate(ev, f0, floor, used, _steps(ps, used, step, scales), safety=safety,
                         resolve_rtol=ps.eps ** 0.6)
     results = {}
     for pname, raw in zip(ps.names, raws):
@@ -424,14 +448,18 @@ def assert_jacobian(fn: Callable[[Any], Any], jac: Callable[[Any], Any], x: Any,
 
 
 def _numerical(kind: Literal["grad", "jacobian"], fn: Callable[[Any], Any], params: Any, *, method: str,
-               step: float | None, typical: float | Mapping[str, float], safety: float) -> Estimate:
+               step: float | None, typical: float | Mapping[str, float], safety: float, refine: bool) -> Estimate:
     _options(method, None, None, safety, step, typical, True, 1)
+    if not isinstance(refine, bool):
+        raise InvalidArgumentError(f"refine={refine!r}: expected True or False")
     ps = ParamSet(params, single_name="params" if kind == "grad" else "x")
     ev = Evaluator(fn, ps, scalar=kind == "grad", fn_name=_name(fn, None))
     f0, spread = ev.base()
     used = _resolve_method(ev, method, f0, spread, safety, [])
-    raws = _fd.estimate(ev, f0, spread, used, _steps(ps, used, step, typical), safety=safety,
-                        resolve_rtol=ps.eps ** 0.6)
+    scales = _scales(ps, typical)
+    floor = _noise_floor(ev, f0, spread, used, scales, [])
+    raws = _fd.estimate(ev, f0, floor, used, _steps(ps, used, step, scales), safety=safety,
+                        resolve_rtol=ps.eps ** 0.6, refine=refine)
     out_shape = ev.out_shape if kind == "jacobian" else ()
 
     def pack(attr: str) -> Any:
@@ -444,16 +472,20 @@ def _numerical(kind: Literal["grad", "jacobian"], fn: Callable[[Any], Any], para
 
 
 def numerical_grad(loss: Callable[[Any], Any], params: Any, *, method: str = "richardson", step: float | None = None,
-                   typical: float | Mapping[str, float] = 1.0, safety: float = DEFAULT_SAFETY) -> Estimate:
+                   typical: float | Mapping[str, float] = 1.0, safety: float = DEFAULT_SAFETY,
+                   refine: bool = True) -> Estimate:
     """Finite-difference gradient of a scalar ``loss`` with a per-entry error estimate.
 
     Returns an :class:`~gradcheck.Estimate` whose ``value`` and ``error`` have the structure
-    of ``params``; ``kink`` marks entries where the one-sided slopes differ.
+    of ``params``; ``kink`` marks entries where the one-sided slopes differ. ``refine=False``
+    keeps the requested step everywhere (no re-estimation of unresolved entries with
+    smaller steps), e.g. to study error against step size.
     """
-    return _numerical("grad", loss, params, method=method, step=step, typical=typical, safety=safety)
+    return _numerical("grad", loss, params, method=method, step=step, typical=typical, safety=safety, refine=refine)
 
 
 def numerical_jacobian(fn: Callable[[Any], Any], x: Any, *, method: str = "richardson", step: float | None = None,
-                       typical: float | Mapping[str, float] = 1.0, safety: float = DEFAULT_SAFETY) -> Estimate:
+                       typical: float | Mapping[str, float] = 1.0, safety: float = DEFAULT_SAFETY,
+                       refine: bool = True) -> Estimate:
     """Finite-difference Jacobian (numerator layout, ``out.shape + x.shape``) with error estimates."""
-    return _numerical("jacobian", fn, x, method=method, step=step, typical=typical, safety=safety)
+    return _numerical("jacobian", fn, x, method=method, step=step, typical=typical, safety=safety, refine=refine)

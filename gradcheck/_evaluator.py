@@ -43,6 +43,7 @@ class DirectionalPerturbation:
 
     direction: dict[str, np.ndarray]
     scale: complex | float
+    purpose: str = "a directional probe"  # named in error messages
 
 
 Request = Perturbation | DirectionalPerturbation
@@ -121,7 +122,7 @@ class Evaluator:
         if req is None:
             return "at the base point"
         if isinstance(req, DirectionalPerturbation):
-            return f"at a point perturbed along a direction by {req.scale:.3g}"
+            return f"at a point perturbed along a random direction ({req.purpose})"
         name = self.params.names[req.param]
         shape = self.params.arrays[name].shape
         return f"with parameter {name!r} at index {format_index(shape, req.flat)} perturbed by {req.delta:.3g}"

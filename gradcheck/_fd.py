@@ -7,9 +7,11 @@ Error estimates have two parts:
 
 * truncation, measured empirically from the same scheme at two or three step sizes
   (the gap between successive estimates bounds the error of the better one), and
-* rounding, from the magnitude of the function values: each evaluation is assumed
-  accurate to ``NOISE_ULPS * eps * |f|`` plus any spread seen between two evaluations
-  at the base point; the scheme's weights carry it into the derivative.
+* rounding, from the noise of the function values: each evaluation is taken to be
+  accurate to ``NOISE_ULPS * eps * |f|`` or to ``NOISE_SIGMAS`` times the noise level
+  *measured* at the base point (:func:`measure_noise`), whichever is larger; a loss that
+  is a small difference of large terms is noisier than its value suggests. The
+  scheme's weights carry the noise into the derivative.
 
 Entries whose truncation estimate is too large to resolve a relative ``resolve_rtol``
 error are re-estimated with smaller steps (a stencil that straddles a kink converges
@@ -21,14 +23,25 @@ subgradient between them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
-from ._evaluator import Evaluator, Perturbation
+from ._evaluator import DirectionalPerturbation, Evaluator, Perturbation
 
-__all__ = ["SCHEMES", "RawEstimate", "estimate", "default_base_step", "NOISE_ULPS", "REFINE_FACTOR", "MAX_REFINE"]
+__all__ = [
+    "SCHEMES",
+    "RawEstimate",
+    "estimate",
+    "measure_noise",
+    "default_base_step",
+    "NOISE_ULPS",
+    "NOISE_SIGMAS",
+    "REFINE_FACTOR",
+    "MAX_REFINE",
+]
 
 SCHEMES = ("forward", "central", "richardson", "complex")
 
@@ -37,6 +50,17 @@ NOISE_ULPS = 32.0
 terms lose a few ulps, and a conservative figure keeps correct gradients from being
 flagged at no cost in sensitivity (rounding error of the difference quotient stays near
 1e-11 relative in float64 at the chosen steps)."""
+
+NOISE_SIGMAS = 4.0
+"""Rounding noise is bounded by this many measured standard deviations."""
+
+NOISE_POINTS = 13
+NOISE_STEP = 1e-10
+NOISE_TRIES = 4
+"""The noise probe: f at x + t * step * scale * u for t = -6..6 (u uniform in [-1, 1]
+per entry), step = 1e-10 first. So small a step crosses no kink the stencil does not
+also cross, and leaves no smooth part in third differences; it grows by 100 (up to
+1e-4) only while the probe cannot see f change at all."""
 
 REFINE_FACTOR = 1.0 / 16.0
 MAX_REFINE = 4
@@ -81,10 +105,45 @@ class _Block:
     side_error: np.ndarray
 
 
+def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -> np.ndarray:
+    """Noise level (standard deviation) of each output at the base point, shape ``(m,)``.
+
+    A simplified ECnoise (More & Wild, SIAM J. Sci. Comput. 33, 2011): the j-th
+    differences of f along a random direction remove its smooth part; what is left is
+    noise, and ``gamma_j = (j!)^2 / (2j)!`` normalises their variance. Medians, not
+    means, so that a kink at the base point (a ReLU input exactly at 0), which spoils
+    at most j of the differences, is not mistaken for noise. If the probe moves f by
+    less than an ulp (most values equal), the step grows by 100 and the probe repeats.
+    """
+    rng = np.random.default_rng(0x6E6F6973)
+    unit = {n: rng.uniform(-1.0, 1.0, size=sc.size) for n, sc in zip(ev.params.names, scales)}
+    half = NOISE_POINTS // 2
+    step = NOISE_STEP
+    sigma = np.zeros(f0.size)
+    for _ in range(NOISE_TRIES):
+        direction = {n: (unit[n] * sc * step).reshape(ev.params.arrays[n].shape)
+                     for n, sc in zip(ev.params.names, scales)}
+        ts = [t for t in range(-half, half + 1) if t != 0]
+        vals = ev.evaluate([DirectionalPerturbation(direction, float(t), "measuring the loss's rounding noise") for t in ts])
+        table = np.insert(vals, half, f0, axis=0)  # (NOISE_POINTS, m), rows ordered by t
+        sigma = np.max([_robust_sigma(table, j) for j in (3, 4)], axis=0)
+        distinct = np.array([np.unique(table[:, k]).size for k in range(table.shape[1])])
+        if np.all(distinct > NOISE_POINTS // 2):
+            break
+        step *= 100.0
+    return sigma
+
+
+def _robust_sigma(table: np.ndarray, j: int) -> np.ndarray:
+    diffs = np.diff(table, n=j, axis=0)
+    gamma = math.factorial(j) ** 2 / math.factorial(2 * j)
+    return np.sqrt(gamma) * np.median(np.abs(diffs), axis=0) / 0.6745
+
+
 def estimate(
     ev: Evaluator,
     f0: np.ndarray,
-    spread: float,
+    floor: np.ndarray,
     method: str,
     steps: Sequence[np.ndarray],
     *,
@@ -92,12 +151,17 @@ def estimate(
     resolve_rtol: float,
     refine: bool = True,
 ) -> list[RawEstimate]:
-    """Estimate the Jacobian of ``ev``'s function with ``method`` at base steps ``steps`` (one flat array per parameter)."""
+    """Estimate the Jacobian of ``ev``'s function with ``method`` at base steps ``steps`` (one flat array per parameter).
+
+    ``floor`` (shape ``(m,)``) is the absolute noise of each output besides the relative
+    ``NOISE_ULPS * eps * |f|``: measured noise and the spread between repeated calls.
+    """
+    floor = np.asarray(floor, dtype=float).reshape(-1, 1)
     eps = ev.params.eps
     out: list[RawEstimate] = []
     for p, h0 in enumerate(steps):
         idx = np.arange(h0.size)
-        block = _pass(ev, f0, spread, method, p, idx, h0, eps, safety)
+        block = _pass(ev, f0, floor, method, p, idx, h0, eps, safety)
         step = h0.copy()
         refined = np.zeros(h0.size, dtype=bool)
         if refine and method in ("central", "richardson"):
@@ -107,7 +171,7 @@ def estimate(
                 if not todo.any():
                     break
                 h = h * REFINE_FACTOR
-                sub = _pass(ev, f0, spread, method, p, idx[todo], h[todo], eps, safety)
+                sub = _pass(ev, f0, floor, method, p, idx[todo], h[todo], eps, safety)
                 better = (sub.truncation + sub.rounding).max(axis=0) <= (block.truncation[:, todo] + block.rounding[:, todo]).max(axis=0)
                 cols = np.flatnonzero(todo)[better]
                 for name in ("value", "truncation", "rounding", "left", "right", "kink", "side_error"):
@@ -138,26 +202,27 @@ def _unresolved(block: _Block, resolve_rtol: float) -> np.ndarray:
     return bad.any(axis=0)
 
 
-def _noise(f: np.ndarray, spread: float, eps: float) -> np.ndarray:
-    return NOISE_ULPS * eps * np.abs(f) + spread
+def _noise(f: np.ndarray, floor: np.ndarray, eps: float) -> np.ndarray:
+    """Noise bound of function values ``f`` (shape ``(m, k)``); ``floor`` has shape ``(m, 1)``."""
+    return np.maximum(NOISE_ULPS * eps * np.abs(f), floor)
 
 
-def _pass(ev: Evaluator, f0: np.ndarray, spread: float, method: str, p: int, idx: np.ndarray,
+def _pass(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int, idx: np.ndarray,
           h: np.ndarray, eps: float, safety: float) -> _Block:
     if method == "complex":
         return _complex(ev, p, idx, h, eps)
     levels = 2 if method in ("forward", "central") else 3
     hs = [h / 2.0**k for k in range(levels)]
     fp = [_column_values(ev, p, idx, hk) for hk in hs]  # each (m, len(idx))
-    n0 = _noise(f0, spread, eps)[:, None]
+    n0 = _noise(f0[:, None], floor, eps)
     if method == "forward":
         d = [(fp[k] - f0[:, None]) / hs[k] for k in range(levels)]
-        r = [(_noise(fp[k], spread, eps) + n0) / hs[k] for k in range(levels)]
+        r = [(_noise(fp[k], floor, eps) + n0) / hs[k] for k in range(levels)]
         nan = np.full_like(d[1], np.nan)
         return _Block(d[1], np.abs(d[0] - d[1]), r[1], nan, nan.copy(), np.zeros(d[1].shape, dtype=bool), nan.copy())
     fm = [_column_values(ev, p, idx, -hk) for hk in hs]
     d = [(fp[k] - fm[k]) / (2 * hs[k]) for k in range(levels)]
-    r = [(_noise(fp[k], spread, eps) + _noise(fm[k], spread, eps)) / (2 * hs[k]) for k in range(levels)]
+    r = [(_noise(fp[k], floor, eps) + _noise(fm[k], floor, eps)) / (2 * hs[k]) for k in range(levels)]
     if method == "central":
         # D(h/2) has error c h^2/4 and D(h) - D(h/2) = 3 c h^2/4.
         value, trunc, rnd = d[1], np.abs(d[0] - d[1]) / 3.0, r[1]
@@ -167,12 +232,12 @@ def _pass(ev: Evaluator, f0: np.ndarray, spread: float, method: str, p: int, idx
         value = (16 * b2 - b1) / 15  # = (64 D2 - 20 D1 + D0) / 45, O(h^6)
         trunc = np.abs(value - b2)  # error of the O(h^4) estimate bounds that of the O(h^6) one
         rnd = (64 * r[2] + 20 * r[1] + r[0]) / 45
-    left, right, kink, side = _one_sided(f0, fp[-2:], fm[-2:], hs[-2:], n0, spread, eps, safety)
+    left, right, kink, side = _one_sided(f0, fp[-2:], fm[-2:], hs[-2:], n0, floor, eps, safety)
     return _Block(value, trunc, rnd, left, right, kink, side)
 
 
 def _one_sided(f0: np.ndarray, fp: list[np.ndarray], fm: list[np.ndarray], hs: list[np.ndarray],
-               n0: np.ndarray, spread: float, eps: float, safety: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+               n0: np.ndarray, floor: np.ndarray, eps: float, safety: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Second-order one-sided slopes from the two smallest steps, and where they disagree (a kink).
 
     For a smooth function the right and left extrapolated slopes agree to O(h^3) while
@@ -182,8 +247,8 @@ def _one_sided(f0: np.ndarray, fp: list[np.ndarray], fm: list[np.ndarray], hs: l
     r_big, r_small = (fp[0] - f0[:, None]) / big, (fp[1] - f0[:, None]) / small
     l_big, l_small = (f0[:, None] - fm[0]) / big, (f0[:, None] - fm[1]) / small
     right, left = 2 * r_small - r_big, 2 * l_small - l_big
-    round_r = 3 * (_noise(fp[1], spread, eps) + n0) / small
-    round_l = 3 * (_noise(fm[1], spread, eps) + n0) / small
+    round_r = 3 * (_noise(fp[1], floor, eps) + n0) / small
+    round_l = 3 * (_noise(fm[1], floor, eps) + n0) / small
     err = np.abs(r_small - r_big) + np.abs(l_small - l_big) + round_r + round_l
     kink = np.abs(right - left) > safety * err
     return left, right, kink, err

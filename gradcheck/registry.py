@@ -108,8 +108,8 @@ class Derivation:
         def df(params: Any) -> Any:
             return self.derivative(params, data)
 
-        f.__name__ = f"{self.name}.loss"
-        df.__name__ = f"{self.name}.{'grad' if self.kind == 'grad' else 'jacobian'}"
+        f.__name__ = f.__qualname__ = f"{self.name}.loss"
+        df.__name__ = df.__qualname__ = f"{self.name}.{'grad' if self.kind == 'grad' else 'jacobian'}"
         return f, df
 
     def check(self, seed: int = 0, sizes: Mapping[str, int] | None = None, **options: Any) -> Any:

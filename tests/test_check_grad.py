@@ -261,11 +261,14 @@ def test_kinks_false_judges_kink_entries_like_others() -> None:
     assert not gc.check_grad(loss, grad, np.array([0.0, 1.0]), kinks=False).ok
 
 
+@pytest.mark.parametrize("scale", [1e-3, 1e-5])
 @pytest.mark.parametrize("seed", range(10))
-def test_relu_net_near_kinks_never_false_alarms(seed: int) -> None:
+def test_relu_net_near_kinks_never_false_alarms(seed: int, scale: float) -> None:
+    # Pre-activations ~scale: inside the stencil (1e-3), and dense enough around the base point
+    # that a coarse noise probe would cross kinks and mistake them for noise (1e-5).
     rng = np.random.default_rng(seed)
     Xr = rng.normal(size=(12, 3))
-    p = {"W": rng.normal(size=(3, 6)) * 1e-3, "v": rng.normal(size=6)}  # pre-activations ~1e-3: inside the stencil
+    p = {"W": rng.normal(size=(3, 6)) * scale, "v": rng.normal(size=6)}
     result = gc.check_grad(lambda q: relu_net_loss(q, Xr), lambda q: relu_net_grad(q, Xr), p)
     assert result.ok, result.summary()
 

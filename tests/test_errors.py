@@ -150,13 +150,26 @@ def test_loss_that_raises_names_the_perturbation_and_chains_the_cause() -> None:
 
     def loss(x: np.ndarray) -> float:
         calls["n"] += 1
-        if calls["n"] > 5:
+        if calls["n"] > 20:  # past the base point and the noise probe, inside the stencil
             raise RuntimeError("boom")
         return sq(x)
 
     with pytest.raises(gc.LossRaisedError, match="raised RuntimeError with parameter 'params' at index") as info:
         gc.check_grad(loss, dsq, np.ones(4))
     assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_loss_that_raises_during_the_noise_probe_says_so() -> None:
+    calls = {"n": 0}
+
+    def loss(x: np.ndarray) -> float:
+        calls["n"] += 1
+        if calls["n"] > 3:
+            raise RuntimeError("boom")
+        return sq(x)
+
+    with pytest.raises(gc.LossRaisedError, match="random direction .measuring the loss's rounding noise.: boom"):
+        gc.check_grad(loss, dsq, np.ones(4))
 
 
 def test_grad_that_raises() -> None:

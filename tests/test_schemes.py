@@ -65,11 +65,14 @@ def test_evaluation_counts_per_scheme() -> None:
     x = np.ones(5)
     counts = {m: gc.numerical_grad(lambda v: np.sum(v**3), x, method=m).n_evaluations
               for m in ("forward", "central", "richardson", "complex")}
-    # two base evaluations (reproducibility check) plus the stencil; complex adds its analyticity probe
-    assert counts["forward"] == 2 + 2 * 5
-    assert counts["central"] == 2 + 4 * 5
-    assert counts["richardson"] == 2 + 6 * 5
-    assert counts["complex"] == 2 + 5 + 6
+    # two base evaluations (reproducibility check), the noise probe (12), then the stencil;
+    # complex step skips the noise probe and adds its analyticity probe (1 complex call, one complex
+    # directional derivative and two central pairs along the same direction)
+    probe = _fd.NOISE_POINTS - 1
+    assert counts["forward"] == 2 + probe + 2 * 5
+    assert counts["central"] == 2 + probe + 4 * 5
+    assert counts["richardson"] == 2 + probe + 6 * 5
+    assert counts["complex"] == 2 + 6 + 5
 
 
 def test_complex_step_has_no_subtractive_cancellation() -> None:
@@ -139,3 +142,62 @@ def test_numerical_grad_keeps_the_params_structure() -> None:
     assert set(est.value) == {"a", "b"}
     np.testing.assert_allclose(est.value["a"], 2 * np.ones((2, 2)), rtol=1e-10)
     np.testing.assert_allclose(est.value["b"], np.ones(3), rtol=1e-10)
+
+
+# --------------------------------------------------------------------------- measured noise
+def _confident_cross_entropy(s: np.ndarray) -> float:
+    """-log softmax(s)[0] for s[0] far above the rest: a ~1e-9 result of O(20) terms."""
+    m = s.max()
+    return float(m + np.log(np.sum(np.exp(s - m))) - s[0])
+
+
+def test_noise_of_a_small_difference_of_large_terms_is_measured() -> None:
+    s = np.array([20.0, 0.3, -0.2, 0.1])
+    ps = ParamSet(s, single_name="s")
+    ev = Evaluator(_confident_cross_entropy, ps, scalar=True, fn_name="ce")
+    f0, _ = ev.base()
+    sigma = _fd.measure_noise(ev, f0, [np.maximum(np.abs(s), 1.0)])
+    ulp20 = np.spacing(20.0)
+    # the value is ~6.7e-9 but it is rounded on the grid of 20: noise of a fraction of ulp(20)
+    assert 0.05 * ulp20 < sigma[0] < 2 * ulp20
+    assert sigma[0] > 1e3 * np.finfo(float).eps * abs(f0[0])
+
+
+def test_smooth_well_conditioned_loss_has_noise_near_its_ulp() -> None:
+    x = np.linspace(-1, 1, 6)
+    ps = ParamSet(x, single_name="x")
+    ev = Evaluator(lambda v: float(np.sum(np.sin(v) + v**2)), ps, scalar=True, fn_name="f")
+    f0, _ = ev.base()
+    sigma = _fd.measure_noise(ev, f0, [np.ones(6)])
+    assert sigma[0] <= 4 * np.spacing(abs(f0[0]))
+
+
+def test_a_kink_at_the_base_point_is_not_taken_for_noise() -> None:
+    x = np.array([0.0, 0.0, 0.5, -0.7])  # two ReLU inputs exactly on the kink
+    ps = ParamSet(x, single_name="x")
+    ev = Evaluator(lambda v: float(np.sum(np.maximum(v, 0.0)) + np.sum(v**2)), ps, scalar=True, fn_name="f")
+    f0, _ = ev.base()
+    sigma = _fd.measure_noise(ev, f0, [np.ones(4)])
+    assert sigma[0] <= 4 * np.spacing(1.0)  # the kink's jump (~1e-6 per probe step) is ignored by the medians
+
+
+def test_confident_cross_entropy_passes_and_a_one_percent_slip_fails() -> None:
+    s = np.array([20.0, 0.3, -0.2, 0.1])
+
+    def grad(v: np.ndarray) -> np.ndarray:
+        e = np.exp(v - v.max())
+        return e / e.sum() - np.eye(len(v))[0]
+
+    result = gc.check_grad(_confident_cross_entropy, grad, s)
+    assert result.ok, result.summary()
+    assert any("rounding noise" in n for n in result.notes)
+    assert not gc.check_grad(_confident_cross_entropy, lambda v: grad(v) * 1.01, s).ok
+
+
+def test_refine_false_keeps_the_requested_step() -> None:
+    x = np.array([1e-6, 0.5])  # the first entry straddles the ReLU kink at the default step
+    f = lambda v: np.sum(np.maximum(v, 0.0) + v**2)  # noqa: E731
+    refined = gc.numerical_grad(f, x)
+    raw = gc.numerical_grad(f, x, refine=False)
+    assert refined.step[0] < raw.step[0] == pytest.approx(_fd.default_base_step("richardson", np.finfo(float).eps))
+    assert abs(raw.value[0] - 1.0) > abs(refined.value[0] - 1.0)
