@@ -59,8 +59,13 @@ def judge(analytic: np.ndarray, est: RawEstimate, *, eps: float, safety: float,
     if kinks:
         at = est.kink
         lo, hi = np.fmin(est.left, est.right), np.fmax(est.left, est.right)
-        # One-sided slopes are less accurate than the central estimate: widen by their own error bar.
-        side_tol = tol + safety * np.nan_to_num(est.side_error)
+        # At a kink the oracle is the pair of one-sided slopes, not the central value:
+        # the tolerance comes from their own error bars.
+        if rtol is None and atol is None:
+            side_tol = safety * np.nan_to_num(est.side_error) + floor_rtol(eps) * scale
+        else:
+            side_tol = (atol or 0.0) + (rtol or 0.0) * np.maximum(np.abs(lo), np.abs(hi))
+        tol = np.where(at, side_tol, tol)
         inside = (analytic >= lo - side_tol) & (analytic <= hi + side_tol)
         status = np.where(at, np.where(inside, KINK, KINK_MISMATCH), status)
         # At a kink the error is the distance to the nearest valid slope.

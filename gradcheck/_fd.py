@@ -63,7 +63,7 @@ also cross, and leaves no smooth part in third differences; it grows by 100 (up 
 1e-4) only while the probe cannot see f change at all."""
 
 REFINE_FACTOR = 1.0 / 16.0
-MAX_REFINE = 4
+MAX_REFINE = 6
 
 
 def default_base_step(method: str, eps: float) -> float:
@@ -92,6 +92,9 @@ class RawEstimate:
     refined: np.ndarray  # (n,) bool: coordinate re-estimated with smaller steps
 
 
+SMOOTH, KINK, UNCLEAN = 0, 1, 2
+
+
 @dataclass
 class _Block:
     """Results of one stencil pass over a set of coordinates of one parameter."""
@@ -101,8 +104,12 @@ class _Block:
     rounding: np.ndarray
     left: np.ndarray
     right: np.ndarray
-    kink: np.ndarray
+    state: np.ndarray  # SMOOTH, KINK (at x) or UNCLEAN (something inside the stencil)
     side_error: np.ndarray
+
+    @property
+    def kink(self) -> np.ndarray:
+        return self.state == KINK
 
 
 def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -> np.ndarray:
@@ -165,19 +172,7 @@ def estimate(
         step = h0.copy()
         refined = np.zeros(h0.size, dtype=bool)
         if refine and method in ("central", "richardson"):
-            h = h0.copy()
-            for _ in range(MAX_REFINE):
-                todo = _unresolved(block, resolve_rtol)
-                if not todo.any():
-                    break
-                h = h * REFINE_FACTOR
-                sub = _pass(ev, f0, floor, method, p, idx[todo], h[todo], eps, safety)
-                better = (sub.truncation + sub.rounding).max(axis=0) <= (block.truncation[:, todo] + block.rounding[:, todo]).max(axis=0)
-                cols = np.flatnonzero(todo)[better]
-                for name in ("value", "truncation", "rounding", "left", "right", "kink", "side_error"):
-                    getattr(block, name)[:, cols] = getattr(sub, name)[:, better]
-                step[cols] = h[cols]
-                refined[cols] = True
+            _refine(ev, f0, floor, method, p, idx, h0, eps, safety, resolve_rtol, block, step, refined)
         out.append(
             RawEstimate(
                 value=block.value,
@@ -193,6 +188,47 @@ def estimate(
             )
         )
     return out
+
+
+def _refine(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int, idx: np.ndarray,
+            h0: np.ndarray, eps: float, safety: float, resolve_rtol: float, block: _Block,
+            step: np.ndarray, refined: np.ndarray) -> None:
+    """Re-estimate, in place, coordinates whose stencil is unclean or too coarse, with steps 16x smaller.
+
+    An unclean stencil (a kink inside it, not at x) always takes the smaller, more local
+    look; it becomes clean once the step is below the distance to the kink. A kink must
+    be confirmed: at x it shows the same jump at the smaller step, and the coarser (less
+    rounded) result stands; a kink merely near x changes its apparent jump and keeps
+    refining. A clean but imprecise estimate takes the new one only if its error is
+    smaller, and stops otherwise.
+    """
+    h = h0.copy()
+    active = np.ones(h0.size, dtype=bool)
+    for _ in range(MAX_REFINE):
+        unclean = (block.state == UNCLEAN).any(axis=0)
+        kink = block.kink.any(axis=0)
+        coarse = _unresolved(block, resolve_rtol) & ~kink
+        todo = active & (unclean | kink | coarse)
+        if not todo.any():
+            return
+        h = h * REFINE_FACTOR
+        cols = np.flatnonzero(todo)
+        sub = _pass(ev, f0, floor, method, p, idx[cols], h[cols], eps, safety)
+        old_err = (block.truncation[:, cols] + block.rounding[:, cols]).max(axis=0)
+        new_err = (sub.truncation + sub.rounding).max(axis=0)
+        # A kink at x shows the same jump at every step: confirmed, the coarser look stands.
+        jump_old = block.right[:, cols] - block.left[:, cols]
+        jump_new = sub.right - sub.left
+        same = np.abs(jump_new - jump_old) <= safety * (block.side_error[:, cols] + sub.side_error)
+        confirmed = kink[cols] & np.all(np.where(block.kink[:, cols], sub.kink & same, True), axis=0)
+        new_unclean = (sub.state == UNCLEAN).any(axis=0)
+        accept = ~confirmed & (unclean[cols] | kink[cols] | new_unclean | (new_err <= old_err))
+        take = cols[accept]
+        for name in ("value", "truncation", "rounding", "left", "right", "state", "side_error"):
+            getattr(block, name)[:, take] = getattr(sub, name)[:, accept]
+        step[take] = h[take]
+        refined[take] = True
+        active[cols[~accept]] = False
 
 
 def _unresolved(block: _Block, resolve_rtol: float) -> np.ndarray:
@@ -219,7 +255,7 @@ def _pass(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int,
         d = [(fp[k] - f0[:, None]) / hs[k] for k in range(levels)]
         r = [(_noise(fp[k], floor, eps) + n0) / hs[k] for k in range(levels)]
         nan = np.full_like(d[1], np.nan)
-        return _Block(d[1], np.abs(d[0] - d[1]), r[1], nan, nan.copy(), np.zeros(d[1].shape, dtype=bool), nan.copy())
+        return _Block(d[1], np.abs(d[0] - d[1]), r[1], nan, nan.copy(), np.zeros(d[1].shape, dtype=int), nan.copy())
     fm = [_column_values(ev, p, idx, -hk) for hk in hs]
     d = [(fp[k] - fm[k]) / (2 * hs[k]) for k in range(levels)]
     r = [(_noise(fp[k], floor, eps) + _noise(fm[k], floor, eps)) / (2 * hs[k]) for k in range(levels)]
@@ -232,26 +268,75 @@ def _pass(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int,
         value = (16 * b2 - b1) / 15  # = (64 D2 - 20 D1 + D0) / 45, O(h^6)
         trunc = np.abs(value - b2)  # error of the O(h^4) estimate bounds that of the O(h^6) one
         rnd = (64 * r[2] + 20 * r[1] + r[0]) / 45
-    left, right, kink, side = _one_sided(f0, fp[-2:], fm[-2:], hs[-2:], n0, floor, eps, safety)
-    return _Block(value, trunc, rnd, left, right, kink, side)
+    sides = _one_sided(f0, fp, fm, hs, n0, floor, eps, safety)
+    state = np.where(sides.kink, KINK, SMOOTH)
+    if levels == 3:
+        central_off = _off_rate(d, [2 * x for x in r], (3.0, 20.0), safety)
+        unclean = sides.unclean | central_off | ((~sides.kink) & (
+            (np.abs(value - sides.right) > safety * (trunc + rnd + sides.err_r))
+            | (np.abs(value - sides.left) > safety * (trunc + rnd + sides.err_l))))
+        state = np.where(unclean, UNCLEAN, state)
+        # An unclean stencil's own bars mean nothing: widen to the spread of everything seen.
+        spread = np.max(np.abs(np.stack([d[0], d[1], d[2], sides.right, sides.left]) - value), axis=0)
+        trunc = np.where(unclean, np.maximum(trunc, spread), trunc)
+    return _Block(value, trunc, rnd, sides.left, sides.right, state, sides.err_l + sides.err_r)
+
+
+@dataclass
+class _Sides:
+    left: np.ndarray
+    right: np.ndarray
+    err_l: np.ndarray
+    err_r: np.ndarray
+    kink: np.ndarray
+    unclean: np.ndarray
 
 
 def _one_sided(f0: np.ndarray, fp: list[np.ndarray], fm: list[np.ndarray], hs: list[np.ndarray],
-               n0: np.ndarray, floor: np.ndarray, eps: float, safety: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Second-order one-sided slopes from the two smallest steps, and where they disagree (a kink).
+               n0: np.ndarray, floor: np.ndarray, eps: float, safety: float) -> _Sides:
+    """Extrapolated left and right slopes, their error bars, kinks at x and unclean sides.
 
-    For a smooth function the right and left extrapolated slopes agree to O(h^3) while
-    their error bars are O(h); at a kink they differ by the jump at every step.
+    ``R*(h) = 2 R(h/2) - R(h)`` is second-order. With three steps, a side is *clean* when
+    the gaps between its one-sided differences shrink by about 2 per halving (or are
+    lost in noise): the function is smooth on that side over the whole stencil. A kink
+    inside the stencil, not at x, adds a 1/h term that inverts the ratio. Clean sides
+    that disagree beyond their second-order bars ``|R*(h/2) - R*(h)| / 3`` are a kink at x.
+    With two steps (``central``) only first-order bars exist and cleanliness is not tested.
     """
-    big, small = hs
-    r_big, r_small = (fp[0] - f0[:, None]) / big, (fp[1] - f0[:, None]) / small
-    l_big, l_small = (f0[:, None] - fm[0]) / big, (f0[:, None] - fm[1]) / small
-    right, left = 2 * r_small - r_big, 2 * l_small - l_big
-    round_r = 3 * (_noise(fp[1], floor, eps) + n0) / small
-    round_l = 3 * (_noise(fm[1], floor, eps) + n0) / small
-    err = np.abs(r_small - r_big) + np.abs(l_small - l_big) + round_r + round_l
-    kink = np.abs(right - left) > safety * err
-    return left, right, kink, err
+    f0c = f0[:, None]
+    right = [(fp[k] - f0c) / hs[k] for k in range(len(hs))]
+    left = [(f0c - fm[k]) / hs[k] for k in range(len(hs))]
+    noise_r = [2 * (_noise(fp[k], floor, eps) + n0) / hs[k] for k in range(len(hs))]
+    noise_l = [2 * (_noise(fm[k], floor, eps) + n0) / hs[k] for k in range(len(hs))]
+    if len(hs) >= 3:
+        r_a, r_b = 2 * right[1] - right[0], 2 * right[2] - right[1]
+        l_a, l_b = 2 * left[1] - left[0], 2 * left[2] - left[1]
+        err_r = np.abs(r_b - r_a) / 3 + 3 * noise_r[2]
+        err_l = np.abs(l_b - l_a) / 3 + 3 * noise_l[2]
+        unclean = _off_rate(right, noise_r, (1.5, 5.0), safety) | _off_rate(left, noise_l, (1.5, 5.0), safety)
+        r_star, l_star = r_b, l_b
+    else:
+        r_star, l_star = 2 * right[1] - right[0], 2 * left[1] - left[0]
+        err_r = np.abs(right[1] - right[0]) + 3 * noise_r[1]
+        err_l = np.abs(left[1] - left[0]) + 3 * noise_l[1]
+        unclean = np.zeros(r_star.shape, dtype=bool)
+    kink = ~unclean & (np.abs(r_star - l_star) > safety * (err_r + err_l))
+    return _Sides(l_star, r_star, err_l, err_r, kink, unclean)
+
+
+def _off_rate(est: list[np.ndarray], noise: list[np.ndarray], window: tuple[float, float], safety: float) -> np.ndarray:
+    """Where estimates at h, h/2, h/4 do not converge at their scheme's rate (gaps above noise only).
+
+    A smooth function's gaps shrink per halving by 4 to 16 for central differences
+    (h^2 and h^4 terms) and by 2 to 4 for one-sided ones (h and h^2 terms); ``window``
+    adds a margin. A kink inside the stencil adds a 1/h term, which pushes the ratio
+    below it or makes it negative.
+    """
+    g01, g12 = est[0] - est[1], est[1] - est[2]
+    visible = (np.abs(g01) > safety * (noise[0] + noise[1])) | (np.abs(g12) > safety * (noise[1] + noise[2]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = g01 / g12
+    return visible & ~((ratio >= window[0]) & (ratio <= window[1]))
 
 
 def _column_values(ev: Evaluator, p: int, idx: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -266,4 +351,4 @@ def _complex(ev: Evaluator, p: int, idx: np.ndarray, h: np.ndarray, eps: float) 
     # computed in floating point, a few ulps of the result.
     rnd = NOISE_ULPS * eps * np.abs(value)
     nan = np.full_like(value, np.nan)
-    return _Block(value, np.zeros_like(value), rnd, nan, nan.copy(), np.zeros(value.shape, dtype=bool), nan.copy())
+    return _Block(value, np.zeros_like(value), rnd, nan, nan.copy(), np.zeros(value.shape, dtype=int), nan.copy())
