@@ -8,7 +8,10 @@ median and maximum relative error of the numerical gradient against the exact on
 number of loss evaluations, over N seeds.
 
 Part 2: how often each verdict rule flags correct gradients (false alarms) and
-relative-1e-6 mistakes (catches) over hard correct cases. The fixed rules are
+relative-1e-6 mistakes (catches) over hard correct cases.
+
+Part 3: the default verdict on ReLU nets with exact kinks and weights down to 1e-5,
+where the default stencil straddles kinks. The fixed rules are
 emulations of common defaults (central difference at a fixed step judged by a fixed
 rtol/atol), not the other libraries themselves, which are not installed here.
 """
@@ -166,12 +169,42 @@ def verdicts(seeds: int) -> None:
             print(f"    {cname:<34}{f'{b}/{seeds}':>14}{f'{c}/{seeds}':>14}")
 
 
+def relu_sweep(seeds: int) -> None:
+    """ReLU nets with exact kinks (a zero input row) and weights from 1 down to 1e-5."""
+    print("\nPart 3: ReLU nets, exact kinks and pre-activations inside the stencil")
+    print(f"{'weight scale':<14}{'false alarms':>14}{'caught 1e-6':>14}{'mean evals':>12}")
+    for scale in (1.0, 1e-2, 1e-3, 1e-5):
+        fa = caught = evals = 0
+        for seed in range(seeds):
+            rng = np.random.default_rng(seed)
+            X = rng.normal(size=(10, 3))
+            X[0] = 0.0  # every unit of row 0 sits exactly on its kink when b = 0
+            p = {"W": rng.normal(size=(3, 5)) * scale, "b": rng.normal(size=5) * scale * (seed % 2),
+                 "v": rng.normal(size=5)}
+
+            def loss(q: dict[str, np.ndarray], X: np.ndarray = X) -> float:
+                return np.sum((xp.relu(X @ q["W"] + q["b"]) @ q["v"]) ** 2)
+
+            def grad(q: dict[str, np.ndarray], X: np.ndarray = X) -> dict[str, np.ndarray]:
+                Z = X @ q["W"] + q["b"]
+                H = np.maximum(Z, 0)
+                dZ = 2 * (H @ q["v"])[:, None] * q["v"][None, :] * (Z > 0)
+                return {"W": X.T @ dZ, "b": dZ.sum(0), "v": H.T @ (2 * (H @ q["v"]))}
+
+            r = gc.check_grad(loss, grad, p)
+            fa += not r.ok
+            evals += r.n_evaluations
+            caught += not gc.check_grad(loss, lambda q, g=grad: {k: v * (1 + 1e-6) for k, v in g(q).items()}, p).ok
+        print(f"{scale:<14g}{f'{fa}/{seeds}':>14}{f'{caught}/{seeds}':>14}{evals / seeds:>12.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10, help="random instances per problem (default 10)")
     args = parser.parse_args()
     accuracy(args.seeds)
     verdicts(args.seeds)
+    relu_sweep(max(args.seeds, 10) * 6)
 
 
 if __name__ == "__main__":
