@@ -309,7 +309,9 @@ def relu_layers(
     ``on_kink``: afterwards, that many columns get ``b_j = -(X @ W)[i, j]`` for one drawn
     row ``i``, which makes ``z[i, j]`` exactly 0.0 (the product is computed the same way
     as ``X @ W + b`` in a loss). Other entries of those columns move and may come close to
-    0; only the ``margin`` of untouched columns is guaranteed.
+    0, or sit on 0 too when rows tie (``W[:, j] = 0``); only the ``margin`` of untouched
+    columns is guaranteed. Filter on ``layer.z`` when a test needs one kink per unit:
+    where several samples share a unit's kink, ``relu'(0) = 0`` need not be a subgradient.
     """
     sizes = {key: _size_strategy(key, v) for key, v in (("n", n), ("d", d), ("h", h))}
     if margin is not None:
