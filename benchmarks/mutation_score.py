@@ -1,0 +1,133 @@
+"""Mutation score of the checker: how often each kind of broken twin is flagged.
+
+For every registered derivation and ``--cases`` drawn problems (sizes from
+``gradcheck.strategies.size_ranges``, seeds from ``--seed``), every applicable mutation of
+every parameter is checked. A cell reads ``flagged/material``: among mutants that move
+some entry by at least a relative 1e-6 (``Mutant.changes``), how many the default check
+flagged; ``-`` when the mutation never applies or never changes the gradient. Correct
+derivations checked on the same problems give the false-alarm count; published slips
+the fraction flagged.
+
+    python benchmarks/mutation_score.py --cases 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from gradcheck import mutations, registry
+from gradcheck.registry import Derivation
+from gradcheck.strategies import size_ranges
+
+
+@dataclass
+class Tally:
+    flagged: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    material: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    unchanged_flagged: int = 0  # identical twins flagged: would be a false alarm
+    missed: list[str] = field(default_factory=list)
+    correct: int = 0
+    false_alarms: list[str] = field(default_factory=list)
+
+
+def draw_sizes(d: Derivation, rng: np.random.Generator) -> dict[str, int]:
+    return {k: int(rng.integers(lo, hi + 1)) for k, (lo, hi) in size_ranges(d).items()}
+
+
+def score(d: Derivation, cases: int, seed: int) -> Tally:
+    t = Tally()
+    rng = np.random.default_rng([seed, len(d.name)])
+    for case in range(cases):
+        sizes, pseed = draw_sizes(d, rng), int(rng.integers(2**32))
+        bound = mutations.bind(d, d.problem(pseed, **sizes))
+        result = bound.check()
+        t.correct += 1
+        if not result.ok:
+            t.false_alarms.append(f"seed={pseed} sizes={sizes}")
+            continue
+        for twin in mutations.broken_twins(bound, seed=pseed):
+            m = twin.mutant
+            if m.relative_change == 0:
+                if not bound.check(twin.derivative).ok:
+                    t.unchanged_flagged += 1
+                continue
+            if not m.changes:
+                continue
+            t.material[m.mutation] += 1
+            if not bound.check(twin.derivative).ok:
+                t.flagged[m.mutation] += 1
+            else:
+                res = result.params[m.param].resolution
+                t.missed.append(f"{m.mutation} of {m.param} (change {m.relative_change:.2g}, resolution {res:.2g}, "
+                                f"seed={pseed} sizes={sizes})")
+    return t
+
+
+def slip_score(d: Derivation, cases: int, seed: int) -> tuple[int, int]:
+    flagged = sum(not d.check(seed + i).ok for i in range(cases))
+    return flagged, cases
+
+
+def render(rows: dict[str, Tally], names: list[str]) -> str:
+    width = max(len(n) for n in rows) + 2
+    head = f"{'derivation':<{width}}" + "".join(f"{n:>15}" for n in names) + f"{'false alarms':>15}"
+    lines = [head, "-" * len(head)]
+    total = Tally()
+    for dname, t in rows.items():
+        cells = []
+        for n in names:
+            cells.append(f"{t.flagged[n]}/{t.material[n]}" if t.material[n] else "-")
+            total.flagged[n] += t.flagged[n]
+            total.material[n] += t.material[n]
+        total.correct += t.correct
+        total.false_alarms += t.false_alarms
+        lines.append(f"{dname:<{width}}" + "".join(f"{c:>15}" for c in cells) + f"{len(t.false_alarms):>9}/{t.correct:<5}")
+    lines.append("-" * len(head))
+    frac = [f"{total.flagged[n] / total.material[n]:.3f}" if total.material[n] else "-" for n in names]
+    lines.append(f"{'fraction flagged':<{width}}" + "".join(f"{c:>15}" for c in frac)
+                 + f"{len(total.false_alarms):>9}/{total.correct:<5}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cases", type=int, default=20, help="drawn problems per derivation (default 20)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
+    parser.add_argument("--only", default="", help="only derivations whose name contains this")
+    args = parser.parse_args(argv)
+    if args.cases < 1:
+        parser.error(f"--cases={args.cases}: expected an integer >= 1")
+    start = time.perf_counter()
+    ds = [d for d in registry.derivations() if args.only in d.name]
+    rows = {d.name: score(d, args.cases, args.seed) for d in ds if d.expected_correct}
+    names = mutations.mutation_names()
+    print(f"mutation score: flagged/material per derivation and mutation, {args.cases} drawn cases each "
+          f"(seed {args.seed}); material = some entry moved by >= {mutations.MATERIAL:g} of its scale\n")
+    print(render(rows, names))
+    slips = [(d.name, *slip_score(d, args.cases, args.seed)) for d in ds if not d.expected_correct]
+    if slips:
+        print("\npublished slips flagged (registered sizes, drawn seeds):")
+        for name, k, n in slips:
+            print(f"  {name:<42}{k}/{n}")
+    alarms = [(n, a) for n, t in rows.items() for a in t.false_alarms]
+    missed = [(n, a) for n, t in rows.items() for a in t.missed]
+    unchanged = sum(t.unchanged_flagged for t in rows.values())
+    print(f"\nfalse alarms on correct gradients: {len(alarms)} of {sum(t.correct for t in rows.values())} checks")
+    for n, a in alarms[:20]:
+        print(f"  {n}: {a}")
+    print(f"identical twins flagged: {unchanged}")
+    print(f"material mutants missed: {len(missed)}")
+    for n, a in missed[:20]:
+        print(f"  {n}: {a}")
+    print(f"\n({time.perf_counter() - start:.0f} s)")
+    return 1 if alarms or unchanged else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
