@@ -101,8 +101,21 @@ def _noise_floor(ev: Evaluator, f0: np.ndarray, spread: float, method: str, scal
     """Absolute noise of each output: measured (unless complex step, which subtracts nothing) plus spread."""
     if method == "complex":
         return np.full(f0.size, spread)
-    floor = _fd.NOISE_SIGMAS * _fd.measure_noise(ev, f0, scales) + spread
-    model = _fd.NOISE_ULPS * ev.params.eps * np.abs(f0)
+    sigma, flat = _fd.measure_noise(ev, f0, scales)
+    eps = ev.params.eps
+    floor = _fd.NOISE_SIGMAS * sigma + spread
+    if flat.any():
+        # f did not move at all: its resolution is unknown, so assume the customary
+        # typical magnitude max(|f|, 1) rather than pretend it is exact.
+        floor = np.where(flat, np.maximum(floor, _fd.NOISE_SIGMAS * eps * np.maximum(np.abs(f0), 1.0)), floor)
+        j = int(np.flatnonzero(flat)[0])
+        notes.append(
+            f"{ev.fn_name} did not change at all (to the last bit) within a relative step of "
+            f"{6 * _fd.NOISE_STEP * 100.0 ** (_fd.NOISE_TRIES - 1):.0e} around this point (value {f0[j]:.3g}): it is "
+            f"flat in floating point there, and its resolution was taken as eps x max(|f|, 1)"
+        )
+        return floor
+    model = _fd.NOISE_ULPS * eps * np.abs(f0)
     if np.any(floor > model):
         j = int(np.argmax(floor / np.maximum(model, np.finfo(float).tiny)))
         notes.append(

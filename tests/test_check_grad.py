@@ -438,3 +438,37 @@ def test_assert_jacobian_raises_on_a_wrong_jacobian() -> None:
     gc.assert_jacobian(lambda x: M @ x, lambda x: M, np.ones(3))
     with pytest.raises(gc.GradientMismatch, match="parameter 'x'"):
         gc.assert_jacobian(lambda x: M @ x, lambda x: 2 * M, np.ones(3))
+
+
+# --------------------------------------------------------------------------- found by the property suite
+def test_loss_flat_in_floating_point_passes_with_a_note() -> None:
+    """Logits 60 apart: 60 + log(1 + 3e-26) - 60 == 0.0 exactly; the true gradient is ~1e-26."""
+    def loss(s: np.ndarray) -> float:
+        m = s.max()
+        return float(m + np.log(np.sum(np.exp(s - m))) - s[0])
+
+    def grad(s: np.ndarray) -> np.ndarray:
+        e = np.exp(s - s.max())
+        return e / e.sum() - np.eye(len(s))[0]
+
+    s = np.array([60.0, 0.3, -0.2, 0.1])
+    assert loss(s) == 0.0
+    result = gc.check_grad(loss, grad, s)
+    assert result.ok, result.summary()
+    assert any("flat in floating point" in n for n in result.notes)
+    assert not gc.check_grad(loss, lambda v: grad(v) + 1e-3, s).ok  # a visible slope would have shown
+
+
+def test_small_kink_is_detected_and_its_left_slope_accepted() -> None:
+    """A slope jump of 5e-8 at |f| ~ 0.55: rounding must not be overstated enough to hide it."""
+    x = 1.1920929e-07
+
+    def loss(w: np.ndarray) -> float:
+        return float(np.logaddexp(0.0, -(np.maximum(x * w, 0.0) + 0.3)).sum())
+
+    def grad(w: np.ndarray) -> np.ndarray:
+        return -x * (x * w > 0) / (1.0 + np.exp(np.maximum(x * w, 0.0) + 0.3))
+
+    result = gc.check_grad(loss, grad, np.zeros(1))
+    assert result.ok, result.summary()
+    assert result.params["params"].n_kinks == 1

@@ -156,7 +156,7 @@ def test_noise_of_a_small_difference_of_large_terms_is_measured() -> None:
     ps = ParamSet(s, single_name="s")
     ev = Evaluator(_confident_cross_entropy, ps, scalar=True, fn_name="ce")
     f0, _ = ev.base()
-    sigma = _fd.measure_noise(ev, f0, [np.maximum(np.abs(s), 1.0)])
+    sigma, _ = _fd.measure_noise(ev, f0, [np.maximum(np.abs(s), 1.0)])
     ulp20 = np.spacing(20.0)
     # the value is ~6.7e-9 but it is rounded on the grid of 20: noise of a fraction of ulp(20)
     assert 0.05 * ulp20 < sigma[0] < 2 * ulp20
@@ -168,7 +168,7 @@ def test_smooth_well_conditioned_loss_has_noise_near_its_ulp() -> None:
     ps = ParamSet(x, single_name="x")
     ev = Evaluator(lambda v: float(np.sum(np.sin(v) + v**2)), ps, scalar=True, fn_name="f")
     f0, _ = ev.base()
-    sigma = _fd.measure_noise(ev, f0, [np.ones(6)])
+    sigma, _ = _fd.measure_noise(ev, f0, [np.ones(6)])
     assert sigma[0] <= 4 * np.spacing(abs(f0[0]))
 
 
@@ -177,7 +177,7 @@ def test_a_kink_at_the_base_point_is_not_taken_for_noise() -> None:
     ps = ParamSet(x, single_name="x")
     ev = Evaluator(lambda v: float(np.sum(np.maximum(v, 0.0)) + np.sum(v**2)), ps, scalar=True, fn_name="f")
     f0, _ = ev.base()
-    sigma = _fd.measure_noise(ev, f0, [np.ones(4)])
+    sigma, _ = _fd.measure_noise(ev, f0, [np.ones(4)])
     assert sigma[0] <= 4 * np.spacing(1.0)  # the kink's jump (~1e-6 per probe step) is ignored by the medians
 
 
