@@ -140,9 +140,6 @@ def _relu_problem(layer: gst.ReluLayer, wo: np.ndarray, y: np.ndarray) -> Proble
 def relu_logistic_problems(draw: st.DrawFn, *, margin: float | None, on_kink: int) -> Problem:
     layer = draw(gst.relu_layers(n=st.integers(1, 5), d=st.integers(1, 3), h=st.integers(2, 5),
                                  margin=margin, on_kink=on_kink))
-    # Inputs of 1e-7 make kinks whose slope jump (~1e-8) the core does not detect: pinned in
-    # test_small_kink_is_detected; here inputs are 0 or at least 1e-3.
-    assume(np.all((layer.X == 0.0) | (np.abs(layer.X) >= 1e-3)))
     h, n = layer.W.shape[1], layer.X.shape[0]
     wo = draw(gst.arrays(h, min_magnitude=0.1, max_magnitude=2.0))
     y = np.where(draw(gst.arrays(n, min_magnitude=1.0, max_magnitude=1.0)) > 0, 1.0, -1.0)
@@ -182,13 +179,10 @@ def test_coinciding_kinks_make_the_mask_convention_wrong() -> None:
     assert bi.ok and bi.n_kinks == 2  # along b both samples turn on together: 0 is the left slope
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="core false alarm: a kink whose slope jump "
-                   "(5e-8) is below the kink-detection threshold (safety x one-sided error) but above the central "
-                   "estimate's tolerance (5.6e-9) is judged as smooth: the central value is the average of the "
-                   "one-sided slopes and the valid one-sided slope 0 is flagged")
 def test_small_kink_is_detected() -> None:
-    """Found by test_relu_gradient_on_the_kink_passes_and_twins_fail (thorough profile,
-    relu_logistic.kron with X = [[1.19e-7]], W = 0, b = 0); minimal form below."""
+    """Regression pin for a false alarm found by test_relu_gradient_on_the_kink_passes_and_twins_fail
+    (thorough profile, relu_logistic.kron with X = [[1.19e-7]], W = 0, b = 0): a slope jump of 5e-8
+    was below the kink-detection threshold but above the central tolerance. Fixed in the core."""
     x = 1.1920929e-07
 
     def loss(w: np.ndarray) -> float:
