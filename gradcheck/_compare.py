@@ -21,15 +21,17 @@ DEFAULT_SAFETY = 10.0
 staying far below a relative 1e-6 error (estimates are near 1e-11 relative in float64)."""
 
 def floor_rtol(eps: float) -> float:
-    """Relative floor under every tolerance: ``sqrt(eps)`` (1.5e-8 in float64) of the derivative's scale.
+    """Relative floor under every tolerance: ``max(sqrt(eps), 1e-7)`` of the derivative's scale.
 
-    The analytic derivative is itself computed in floating point, and textbook formulas
-    cancel: ``s * (1 - s)`` for a saturated sigmoid loses most of its digits. A floor
-    of a few ulps flags such correct formulas as soon as the oracle is exact enough
-    (complex step); ``sqrt(eps)`` never does, and still resolves a relative 1e-6
-    mistake with a margin of 67.
+    The contract is to flag a relative 1e-6 mistake; 1e-7 keeps a tenfold margin. Below it
+    live effects that are not mistakes: the analytic formula's own rounding (``s * (1 - s)``
+    for a saturated sigmoid loses most of its digits, visible as soon as the oracle is
+    exact, as complex step is) and kinks whose slope jump is a 1e-8 of the scale (a ReLU
+    input exactly at 0 reached through a weight of 1e-7), which no step can separate from
+    smooth behaviour. In float32 ``sqrt(eps)`` (3.5e-4) is the larger.
     """
-    return float(np.sqrt(eps))
+    return float(max(np.sqrt(eps), 1e-7))
+
 
 OK, MISMATCH, KINK, KINK_MISMATCH = 0, 1, 2, 3
 

@@ -223,7 +223,11 @@ def _refine(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: in
         jump_old = block.right[:, cols] - block.left[:, cols]
         jump_new = sub.right - sub.left
         same = np.abs(jump_new - jump_old) <= safety * (block.side_error[:, cols] + sub.side_error)
-        confirmed = kink[cols] & np.all(np.where(block.kink[:, cols], sub.kink & same, True), axis=0)
+        # A smaller step has more rounding; if it could not have resolved the old jump, it
+        # cannot overrule it either.
+        # (Only a clean, smooth pass is rounding-limited; an unclean one must keep looking.)
+        blind = (sub.state == SMOOTH) & (safety * sub.side_error >= np.abs(jump_old))
+        confirmed = kink[cols] & np.all(np.where(block.kink[:, cols], (sub.kink & same) | blind, True), axis=0)
         new_unclean = (sub.state == UNCLEAN).any(axis=0)
         accept = ~confirmed & (unclean[cols] | kink[cols] | new_unclean | (new_err <= old_err))
         take = cols[accept]
