@@ -195,11 +195,10 @@ def test_small_kink_is_detected() -> None:
     assert result.ok, result.summary()
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason="core false alarm: a small kink (slope jump "
-                   "~1e-8, from an input of 6e-8) on top of a smooth term is still judged smooth after the kink "
-                   "fix; the central value averages the one-sided slopes and the valid one is flagged")
 def test_small_kink_beside_a_smooth_term_is_detected() -> None:
-    """Found by test_relu_gradient_on_the_kink_passes_and_twins_fail (thorough, after the core
+    """Regression pin, once a false alarm: a slope jump of ~1e-8 of the scale is below the core's 1e-7 floor.
+
+    Found by test_relu_gradient_on_the_kink_passes_and_twins_fail (thorough, after the core
     fixed the single-kink form above): sample 0 sits exactly on both units' kinks, and along
     Wi[1, j] its jump is 6e-8 x slope while sample 1 adds a smooth -0.18."""
     t = 5.960464477539063e-08
