@@ -172,9 +172,11 @@ def verdicts(seeds: int) -> None:
 def relu_sweep(seeds: int) -> None:
     """ReLU nets with exact kinks (a zero input row) and weights from 1 down to 1e-5."""
     print("\nPart 3: ReLU nets, exact kinks and pre-activations inside the stencil")
-    print(f"{'weight scale':<14}{'false alarms':>14}{'caught 1e-6':>14}{'mean evals':>12}")
+    print(f"{'weight scale':<14}{'false alarms':>14}{'caught 1e-6':>14}{'mean evals':>12}{'kinks':>8}"
+          f"{'median resolution':>19}")
     for scale in (1.0, 1e-2, 1e-3, 1e-5):
-        fa = caught = evals = 0
+        fa = caught = evals = kinks = 0
+        resolution = []
         for seed in range(seeds):
             rng = np.random.default_rng(seed)
             X = rng.normal(size=(10, 3))
@@ -194,8 +196,11 @@ def relu_sweep(seeds: int) -> None:
             r = gc.check_grad(loss, grad, p)
             fa += not r.ok
             evals += r.n_evaluations
+            kinks += sum(q.n_kinks for q in r.params.values())
+            resolution.append(max(q.resolution for q in r.params.values()))  # the check's weakest parameter
             caught += not gc.check_grad(loss, lambda q, g=grad: {k: v * (1 + 1e-6) for k, v in g(q).items()}, p).ok
-        print(f"{scale:<14g}{f'{fa}/{seeds}':>14}{f'{caught}/{seeds}':>14}{evals / seeds:>12.0f}")
+        print(f"{scale:<14g}{f'{fa}/{seeds}':>14}{f'{caught}/{seeds}':>14}{evals / seeds:>12.0f}{kinks:>8}"
+              f"{np.median(resolution):>19.2e}")
 
 
 def main() -> None:

@@ -15,10 +15,11 @@ Error estimates have two parts:
 
 Entries whose truncation estimate is too large to resolve a relative ``resolve_rtol``
 error are re-estimated with smaller steps (a stencil that straddles a kink converges
-once the step is smaller than the distance to the kink). Where the right and left
-one-sided slopes still differ beyond their own errors at the final step, the entry is
-a *kink*: the left and right slopes are kept so the comparison can accept any
-subgradient between them.
+once the step is smaller than the distance to the kink). Where the jump between the
+right and left slopes (measured by :func:`_jump`, to far better than either slope)
+exceeds its error bar at two steps, the entry is a *kink*: the left and right slopes
+are kept so the comparison can accept any subgradient between them. Elsewhere the jump
+and its bar are kept too, since a kink below detection cannot be excluded.
 """
 
 from __future__ import annotations
@@ -88,6 +89,8 @@ class RawEstimate:
     right: np.ndarray
     kink: np.ndarray  # bool
     side_error: np.ndarray  # error bar of the one-sided slopes (NaN where none)
+    jump: np.ndarray  # right minus left slope (NaN where the scheme has none)
+    jump_error: np.ndarray  # its error bar: a smaller jump cannot be told from none
     step: np.ndarray  # (n,) the base step finally used per coordinate
     refined: np.ndarray  # (n,) bool: coordinate re-estimated with smaller steps
 
@@ -106,6 +109,9 @@ class _Block:
     right: np.ndarray
     state: np.ndarray  # SMOOTH, KINK (at x) or UNCLEAN (something inside the stencil)
     side_error: np.ndarray
+    jump: np.ndarray
+    jump_error: np.ndarray
+    jump_noise: np.ndarray  # the rounding part of jump_error
 
     @property
     def kink(self) -> np.ndarray:
@@ -186,6 +192,8 @@ def estimate(
                 right=block.right,
                 kink=block.kink,
                 side_error=block.side_error,
+                jump=block.jump,
+                jump_error=block.jump_error,
                 step=step,
                 refined=refined,
             )
@@ -200,13 +208,15 @@ def _refine(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: in
 
     An unclean stencil (a kink inside it, not at x) always takes the smaller, more local
     look; it becomes clean once the step is below the distance to the kink. A kink must
-    be confirmed: at x it shows the same jump at the smaller step, and the coarser (less
-    rounded) result stands; a kink merely near x changes its apparent jump and keeps
-    refining. A clean but imprecise estimate takes the new one only if its error is
+    be confirmed: at x it shows the same jump at two smaller steps (or a smaller step is
+    too noisy to see it); a kink merely near x changes its apparent jump and keeps
+    refining. A confirmed kink takes the smaller step while that narrows its one-sided
+    slopes' bars. A clean but imprecise estimate takes the new one only if its error is
     smaller, and stops otherwise.
     """
     h = h0.copy()
     active = np.ones(h0.size, dtype=bool)
+    seen = np.zeros(h0.size, dtype=int)  # smaller steps that showed the kink's jump again
     for _ in range(MAX_REFINE):
         unclean = (block.state == UNCLEAN).any(axis=0)
         kink = block.kink.any(axis=0)
@@ -219,23 +229,35 @@ def _refine(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: in
         sub = _pass(ev, f0, floor, method, p, idx[cols], h[cols], eps, safety)
         old_err = (block.truncation[:, cols] + block.rounding[:, cols]).max(axis=0)
         new_err = (sub.truncation + sub.rounding).max(axis=0)
-        # A kink at x shows the same jump at every step: confirmed, the coarser look stands.
-        jump_old = block.right[:, cols] - block.left[:, cols]
-        jump_new = sub.right - sub.left
-        same = np.abs(jump_new - jump_old) <= safety * (block.side_error[:, cols] + sub.side_error)
-        # A smaller step has more rounding; if it could not have resolved the old jump, it
-        # cannot overrule it either.
-        # (Only a clean, smooth pass is rounding-limited; an unclean one must keep looking.)
-        blind = (sub.state == SMOOTH) & (safety * sub.side_error >= np.abs(jump_old))
-        confirmed = kink[cols] & np.all(np.where(block.kink[:, cols], (sub.kink & same) | blind, True), axis=0)
+        at = block.kink[:, cols]
+        # A kink at x shows the same jump at every step. The smaller step's jump is the
+        # more exact one: its truncation (h^2, 256 times smaller) is no excuse for a
+        # difference, only its rounding.
+        same = np.abs(sub.jump - block.jump[:, cols]) <= safety * (block.jump_error[:, cols] + sub.jump_noise)
+        # A smaller step has more rounding; if its rounding alone hides the old jump, it
+        # cannot overrule it, and no smaller step will see better.
+        blind = (sub.state == SMOOTH) & (safety * sub.jump_noise >= np.abs(block.jump[:, cols]))
+        confirmed = kink[cols] & np.all(np.where(at, (sub.kink & same) | blind, True), axis=0)
+        seen[cols[confirmed]] += 1
         new_unclean = (sub.state == UNCLEAN).any(axis=0)
-        accept = ~confirmed & (unclean[cols] | kink[cols] | new_unclean | (new_err <= old_err))
+        # A confirmed kink looks closer while that sharpens its one-sided slopes: their h^2
+        # truncation falls 256-fold per refinement, their rounding grows only 16-fold.
+        sharper = (confirmed & ~new_unclean & np.all(sub.kink == at, axis=0)
+                   & np.all(np.where(sub.kink, same, True), axis=0)
+                   & (np.nanmax(sub.side_error, axis=0) < np.nanmax(block.side_error[:, cols], axis=0)))
+        # Two confirmations, at 16 and 256 times smaller steps: a cluster of kinks around
+        # x, closer than the step, mimics one kink at x, but its apparent jump moves once
+        # the step nears the cluster's width.
+        settled = confirmed & ((seen[cols] >= 2) | np.any(at & blind, axis=0))
+        accept = sharper | (~confirmed & (unclean[cols] | kink[cols] | new_unclean | (new_err <= old_err)))
         take = cols[accept]
-        for name in ("value", "truncation", "rounding", "left", "right", "state", "side_error"):
+        for name in ("value", "truncation", "rounding", "left", "right", "state", "side_error", "jump", "jump_error",
+                     "jump_noise"):
             getattr(block, name)[:, take] = getattr(sub, name)[:, accept]
         step[take] = h[take]
         refined[take] = True
-        active[cols[~accept]] = False
+        seen[cols[~confirmed]] = 0
+        active[cols[~accept & (~confirmed | settled)]] = False
 
 
 def _unresolved(block: _Block, resolve_rtol: float) -> np.ndarray:
@@ -262,7 +284,8 @@ def _pass(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int,
         d = [(fp[k] - f0[:, None]) / hs[k] for k in range(levels)]
         r = [(_noise(fp[k], floor, eps) + n0) / hs[k] for k in range(levels)]
         nan = np.full_like(d[1], np.nan)
-        return _Block(d[1], np.abs(d[0] - d[1]), r[1], nan, nan.copy(), np.zeros(d[1].shape, dtype=int), nan.copy())
+        return _Block(d[1], np.abs(d[0] - d[1]), r[1], nan, nan.copy(), np.zeros(d[1].shape, dtype=int), nan.copy(),
+                      nan.copy(), nan.copy(), nan.copy())
     fm = [_column_values(ev, p, idx, -hk) for hk in hs]
     d = [(fp[k] - fm[k]) / (2 * hs[k]) for k in range(levels)]
     r = [(_noise(fp[k], floor, eps) + _noise(fm[k], floor, eps)) / (2 * hs[k]) for k in range(levels)]
@@ -276,17 +299,31 @@ def _pass(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int,
         trunc = np.abs(value - b2)  # error of the O(h^4) estimate bounds that of the O(h^6) one
         rnd = (64 * r[2] + 20 * r[1] + r[0]) / 45
     sides = _one_sided(f0, fp, fm, hs, n0, floor, eps, safety)
-    state = np.where(sides.kink, KINK, SMOOTH)
+    jump, jump_err, jump_noise, jump_off = _jump(f0, fp, fm, hs, n0, floor, eps, safety)
+    kink = ~sides.unclean & (np.abs(jump) > safety * jump_err)
+    state = np.where(kink, KINK, SMOOTH)
     if levels == 3:
-        central_off = _off_rate(d, [2 * x for x in r], (3.0, 20.0), safety)
-        unclean = sides.unclean | central_off | ((~sides.kink) & (
+        # At a kink at x the central sequence converges at first order (the two sides'
+        # curvatures differ: gaps halve); kinks near x, not at it, still add a 1/h term.
+        noise_d = [2 * x for x in r]
+        central_off = np.where(kink, _off_rate(d, noise_d, (1.5, 20.0), safety), _off_rate(d, noise_d, (3.0, 20.0), safety))
+        # Smooth: the central value agrees with both sides. Kink at x: it is their average,
+        # so it lies between them; a cluster of kinks around x can fake the jump, not this.
+        lo, hi = np.fmin(sides.left, sides.right), np.fmax(sides.left, sides.right)
+        margin = safety * (trunc + rnd + sides.err_l + sides.err_r)
+        unclean = sides.unclean | central_off | np.where(
+            kink, jump_off | (value < lo - margin) | (value > hi + margin),
             (np.abs(value - sides.right) > safety * (trunc + rnd + sides.err_r))
-            | (np.abs(value - sides.left) > safety * (trunc + rnd + sides.err_l))))
+            | (np.abs(value - sides.left) > safety * (trunc + rnd + sides.err_l)))
         state = np.where(unclean, UNCLEAN, state)
         # An unclean stencil's own bars mean nothing: widen to the spread of everything seen.
         spread = np.max(np.abs(np.stack([d[0], d[1], d[2], sides.right, sides.left]) - value), axis=0)
         trunc = np.where(unclean, np.maximum(trunc, spread), trunc)
-    return _Block(value, trunc, rnd, sides.left, sides.right, state, sides.err_l + sides.err_r)
+    # At a kink the valid slopes are the one-sided ones: the central sequence then has odd
+    # powers of h too, which Richardson's even-power extrapolation neither removes nor sees
+    # in its error bar. The jump serves to find kinks, not to bound them.
+    return _Block(value, trunc, rnd, sides.left, sides.right, state, sides.err_l + sides.err_r, jump, jump_err,
+                  jump_noise)
 
 
 @dataclass
@@ -295,19 +332,19 @@ class _Sides:
     right: np.ndarray
     err_l: np.ndarray
     err_r: np.ndarray
-    kink: np.ndarray
     unclean: np.ndarray
 
 
 def _one_sided(f0: np.ndarray, fp: list[np.ndarray], fm: list[np.ndarray], hs: list[np.ndarray],
                n0: np.ndarray, floor: np.ndarray, eps: float, safety: float) -> _Sides:
-    """Extrapolated left and right slopes, their error bars, kinks at x and unclean sides.
+    """Extrapolated left and right slopes, their error bars, and unclean sides.
 
     ``R*(h) = 2 R(h/2) - R(h)`` is second-order. With three steps, a side is *clean* when
     the gaps between its one-sided differences shrink by about 2 per halving (or are
     lost in noise): the function is smooth on that side over the whole stencil. A kink
-    inside the stencil, not at x, adds a 1/h term that inverts the ratio. Clean sides
-    that disagree beyond their second-order bars ``|R*(h/2) - R*(h)| / 3`` are a kink at x.
+    inside the stencil, not at x, adds a 1/h term that inverts the ratio. The sides'
+    bars are ``|R*(h/2) - R*(h)| / 3``; they serve to test that a smooth entry's central
+    value lies between its sides. Whether there is a kink at x is :func:`_jump`'s question.
     With two steps (``central``) only first-order bars exist and cleanliness is not tested.
     """
     f0c = f0[:, None]
@@ -327,8 +364,36 @@ def _one_sided(f0: np.ndarray, fp: list[np.ndarray], fm: list[np.ndarray], hs: l
         err_r = np.abs(right[1] - right[0]) + 3 * noise_r[1]
         err_l = np.abs(left[1] - left[0]) + 3 * noise_l[1]
         unclean = np.zeros(r_star.shape, dtype=bool)
-    kink = ~unclean & (np.abs(r_star - l_star) > safety * (err_r + err_l))
-    return _Sides(l_star, r_star, err_l, err_r, kink, unclean)
+    return _Sides(l_star, r_star, err_l, err_r, unclean)
+
+
+def _jump(f0: np.ndarray, fp: list[np.ndarray], fm: list[np.ndarray], hs: list[np.ndarray],
+          n0: np.ndarray, floor: np.ndarray, eps: float,
+          safety: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Right minus left slope at x, its error bar, the rounding part of that bar, and
+    where its sequence does not converge like a kink at x's.
+
+    ``G(h) = (f(x+h) + f(x-h) - 2 f(x)) / h = R(h) - L(h)`` is ``J + f2 h + f4 h^3 / 12 + ...``
+    (``fk`` the k-th derivative) for a kink of jump ``J`` at x: only odd powers of h; the
+    even ones, the one-sided slopes' h^2 error among them, cancel. One extrapolation
+    ``2 G(h/2) - G(h)`` leaves an h^3 error, 1/8 as large at the next halving, so a jump
+    is resolved down to about the noise, far below the one-sided slopes' own bars. Of
+    the two extrapolations three steps allow, the one with the smaller bar is kept: the
+    coarser has half the noise, the finer an eighth of the truncation. A cluster of kinks
+    around x, not at it, adds a 1/h term to G, whose gaps then stop shrinking by 2 to 4.
+    """
+    f0c = f0[:, None]
+    g = [(fp[k] + fm[k] - 2 * f0c) / hs[k] for k in range(len(hs))]
+    noise = [2 * (_noise(fp[k], floor, eps) + _noise(fm[k], floor, eps) + 2 * n0) / hs[k] for k in range(len(hs))]
+    j_a, noise_a = 2 * g[1] - g[0], 2 * noise[1] + noise[0]
+    if len(hs) < 3:
+        return j_a, np.abs(g[1] - g[0]) + noise_a, noise_a, np.zeros(j_a.shape, dtype=bool)
+    j_b, noise_b = 2 * g[2] - g[1], 2 * noise[2] + noise[1]
+    gap = np.abs(j_b - j_a)
+    err_a, err_b = 8 * gap / 7 + noise_a, gap / 7 + noise_b
+    coarse = err_a < err_b
+    off = _off_rate(g, noise, (1.5, 5.0), safety)
+    return np.where(coarse, j_a, j_b), np.fmin(err_a, err_b), np.where(coarse, noise_a, noise_b), off
 
 
 def _off_rate(est: list[np.ndarray], noise: list[np.ndarray], window: tuple[float, float], safety: float) -> np.ndarray:
@@ -358,4 +423,5 @@ def _complex(ev: Evaluator, p: int, idx: np.ndarray, h: np.ndarray, eps: float) 
     # computed in floating point, a few ulps of the result.
     rnd = NOISE_ULPS * eps * np.abs(value)
     nan = np.full_like(value, np.nan)
-    return _Block(value, np.zeros_like(value), rnd, nan, nan.copy(), np.zeros(value.shape, dtype=int), nan.copy())
+    return _Block(value, np.zeros_like(value), rnd, nan, nan.copy(), np.zeros(value.shape, dtype=int), nan.copy(),
+                  nan.copy(), nan.copy(), nan.copy())

@@ -245,6 +245,31 @@ def test_relu_exactly_at_the_kink_accepts_any_subgradient(mask_at_zero: float) -
     assert kink.status == "kink" and kink.left is not None and kink.right is not None
 
 
+@pytest.mark.parametrize("jump", [1e-12, 1e-10, 1e-9, 3e-9, 1e-8, 1e-6, 1e-3, 1.0])
+def test_kinks_of_every_size_accept_either_one_sided_slope(jump: float) -> None:
+    """A kink at x of slope jump ``jump`` beside gradients of 5e-4, in a loss of 5 (so
+    rounding, not truncation, limits the one-sided slopes): from below detection to
+    plain, either one-sided slope is right. Jumps of 1e-9..3e-9 used to hide behind the
+    one-sided slopes' bars while the central value, their average, was 1e-6..3e-6 of the
+    scale away from both."""
+    w = np.array([0.0, 0.7, -1.3])
+    loss = lambda v: float(5.0 + 1e-3 * np.sum(np.logaddexp(0.0, v)) + max(jump * v[0], 0.0))  # noqa: E731
+    for side in (0.0, 1.0):
+        grad = lambda v, side=side: 1e-3 / (1 + np.exp(-v)) + np.array([side * jump, 0.0, 0.0])  # noqa: E731
+        result = gc.check_grad(loss, grad, w)
+        assert result.ok, result.summary()
+
+
+@pytest.mark.parametrize("jump", [1e-9, 1e-6, 1e-3, 1.0])
+def test_a_value_just_beyond_a_kinks_slopes_is_caught(jump: float) -> None:
+    w = np.array([0.0, 0.7, -1.3])
+    loss = lambda v: float(np.sum(np.logaddexp(0.0, v)) + max(jump * v[0], 0.0))  # noqa: E731
+    too_big = lambda v: (1 / (1 + np.exp(-v)) + np.array([jump, 0.0, 0.0])) * np.array([1 + 1e-6, 1.0, 1.0])  # noqa: E731
+    result = gc.check_grad(loss, too_big, w)
+    assert result.params["params"].n_kinks == 1
+    assert not result.ok and [e.index for e in result.params["params"].mismatches] == [(0,)]
+
+
 def test_relu_kink_with_a_value_outside_the_one_sided_slopes_fails() -> None:
     loss = lambda v: float(np.sum(np.maximum(v, 0.0)))  # noqa: E731
     result = gc.check_grad(loss, lambda v: (v > 0) + 3.0 * (v == 0), np.array([0.0, 1.0]))
@@ -271,6 +296,32 @@ def test_relu_net_near_kinks_never_false_alarms(seed: int, scale: float) -> None
     p = {"W": rng.normal(size=(3, 6)) * scale, "v": rng.normal(size=6)}
     result = gc.check_grad(lambda q: relu_net_loss(q, Xr), lambda q: relu_net_grad(q, Xr), p)
     assert result.ok, result.summary()
+
+
+def test_a_cluster_of_kinks_around_x_is_not_taken_for_one_kink_at_x() -> None:
+    """Weights of 1e-5 put a dozen ReLU kinks within 1e-4 of W[2, 4], none at it: at steps
+    far wider than the cluster it looks like one kink at x (clean sides, a steady jump),
+    and it once passed as one, with one-sided bars of 30% of the scale. Its apparent jump
+    moves as the step nears the cluster's width, so it is refined until smooth."""
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(10, 3))
+    X[0] = 0.0
+    p = {"W": rng.normal(size=(3, 5)) * 1e-5, "b": rng.normal(size=5) * 1e-5, "v": rng.normal(size=5)}
+    assert np.all(X @ p["W"] + p["b"] != 0.0)  # the premise: no kink at x
+
+    def loss(q: dict[str, np.ndarray]) -> float:
+        return float(np.sum((xp.relu(X @ q["W"] + q["b"]) @ q["v"]) ** 2))
+
+    def grad(q: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        Z = X @ q["W"] + q["b"]
+        H = np.maximum(Z, 0)
+        dZ = 2 * (H @ q["v"])[:, None] * q["v"][None, :] * (Z > 0)
+        return {"W": X.T @ dZ, "b": dZ.sum(0), "v": H.T @ (2 * (H @ q["v"]))}
+
+    result = gc.check_grad(loss, grad, p)
+    assert result.ok, result.summary()
+    assert result.params["W"].n_kinks == 0
+    assert result.params["W"].resolution < 1e-5
 
 
 def test_relu_mask_from_the_wrong_tensor_is_flagged() -> None:
