@@ -170,7 +170,7 @@ def verdicts(seeds: int) -> None:
 
 
 def relu_sweep(seeds: int) -> None:
-    """ReLU nets with exact kinks (a zero input row) and weights from 1 down to 1e-5."""
+    """ReLU nets with units exactly on their kinks and weights from 1 down to 1e-5."""
     print("\nPart 3: ReLU nets, exact kinks and pre-activations inside the stencil")
     print(f"{'weight scale':<14}{'false alarms':>14}{'caught 1e-6':>14}{'mean evals':>12}{'kinks':>8}"
           f"{'median resolution':>19}")
@@ -180,9 +180,11 @@ def relu_sweep(seeds: int) -> None:
         for seed in range(seeds):
             rng = np.random.default_rng(seed)
             X = rng.normal(size=(10, 3))
-            X[0] = 0.0  # every unit of row 0 sits exactly on its kink when b = 0
+            X[0] = 0.0  # every unit of row 0 sits on its kink when b = 0 (a kink of zero jump: row 0's output is 0)
             p = {"W": rng.normal(size=(3, 5)) * scale, "b": rng.normal(size=5) * scale * (seed % 2),
                  "v": rng.normal(size=5)}
+            if seed % 2:  # units 0 and 1 exactly on their kinks at sample 1, whose output is not 0: real jumps
+                p["b"][:2] = -(X @ p["W"])[1, :2]
 
             def loss(q: dict[str, np.ndarray], X: np.ndarray = X) -> float:
                 return np.sum((xp.relu(X @ q["W"] + q["b"]) @ q["v"]) ** 2)
