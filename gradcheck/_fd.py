@@ -193,7 +193,9 @@ def estimate(
                 kink=block.kink,
                 side_error=block.side_error,
                 jump=block.jump,
-                jump_error=block.jump_error,
+                # With two steps the jump has only a first-order bar, ~|f''| h / 2: fine for
+                # finding kinks, far too wide to widen every smooth entry's tolerance by.
+                jump_error=block.jump_error if method == "richardson" else block.jump_noise,
                 step=step,
                 refined=refined,
             )
@@ -307,8 +309,10 @@ def _pass(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int,
         # curvatures differ: gaps halve); kinks near x, not at it, still add a 1/h term.
         noise_d = [2 * x for x in r]
         central_off = np.where(kink, _off_rate(d, noise_d, (1.5, 20.0), safety), _off_rate(d, noise_d, (3.0, 20.0), safety))
-        # Smooth: the central value agrees with both sides. Kink at x: it is their average,
-        # so it lies between them; a cluster of kinks around x can fake the jump, not this.
+        # Smooth: the central value agrees with both sides. Kink at x: each central
+        # difference is the average of the one-sided ones, so the value lies between the
+        # slopes up to an O(h) term (refinement shrinks it); a cluster of kinks around x
+        # can fake a steady jump, rarely this as well.
         lo, hi = np.fmin(sides.left, sides.right), np.fmax(sides.left, sides.right)
         margin = safety * (trunc + rnd + sides.err_l + sides.err_r)
         unclean = sides.unclean | central_off | np.where(
@@ -373,26 +377,34 @@ def _jump(f0: np.ndarray, fp: list[np.ndarray], fm: list[np.ndarray], hs: list[n
     """Right minus left slope at x, its error bar, the rounding part of that bar, and
     where its sequence does not converge like a kink at x's.
 
-    ``G(h) = (f(x+h) + f(x-h) - 2 f(x)) / h = R(h) - L(h)`` is ``J + f2 h + f4 h^3 / 12 + ...``
-    (``fk`` the k-th derivative) for a kink of jump ``J`` at x: only odd powers of h; the
-    even ones, the one-sided slopes' h^2 error among them, cancel. One extrapolation
-    ``2 G(h/2) - G(h)`` leaves an h^3 error, 1/8 as large at the next halving, so a jump
-    is resolved down to about the noise, far below the one-sided slopes' own bars. Of
-    the two extrapolations three steps allow, the one with the smaller bar is kept: the
-    coarser has half the noise, the finer an eighth of the truncation. A cluster of kinks
-    around x, not at it, adds a 1/h term to G, whose gaps then stop shrinking by 2 to 4.
+    ``G(h) = (f(x+h) + f(x-h) - 2 f(x)) / h = R(h) - L(h)`` is ``J + (a2 + b2) h / 2 +
+    (a3 - b3) h^2 / 6 + ...`` where ``ak``, ``bk`` are the k-th derivatives right and left
+    of x and ``J = a1 - b1``. Where f is smooth, ``J = 0`` and only odd powers remain; the
+    one-sided slopes' h^2 terms, which dominate their bars, cancel either way. One
+    extrapolation ``2 G(h/2) - G(h)`` removes the h term; the bars assume the h^2 term
+    left where the third derivatives differ (4 times smaller per halving; 8 where smooth).
+    Of the two extrapolations three steps allow, the one with the smaller bar is kept: the
+    coarser has about half the rounding, the finer a quarter of the truncation. Rounding
+    is carried through the exact stencil weights. A cluster of kinks around x, not at it,
+    adds a 1/h term to G, whose gaps then stop shrinking by 2 to 4.
     """
     f0c = f0[:, None]
     g = [(fp[k] + fm[k] - 2 * f0c) / hs[k] for k in range(len(hs))]
-    noise = [2 * (_noise(fp[k], floor, eps) + _noise(fm[k], floor, eps) + 2 * n0) / hs[k] for k in range(len(hs))]
-    j_a, noise_a = 2 * g[1] - g[0], 2 * noise[1] + noise[0]
+    nv = [_noise(fp[k], floor, eps) + _noise(fm[k], floor, eps) for k in range(len(hs))]
+
+    def extrapolated(k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``2 G(h_{k+1}) - G(h_k)`` and the rounding it carries (sum of |weight| x noise)."""
+        fine, coarse = hs[k + 1], hs[k]
+        return 2 * g[k + 1] - g[k], 2 * nv[k + 1] / fine + nv[k] / coarse + np.abs(2 / coarse - 4 / fine) * n0
+
+    j_a, noise_a = extrapolated(0)
     if len(hs) < 3:
         return j_a, np.abs(g[1] - g[0]) + noise_a, noise_a, np.zeros(j_a.shape, dtype=bool)
-    j_b, noise_b = 2 * g[2] - g[1], 2 * noise[2] + noise[1]
+    j_b, noise_b = extrapolated(1)
     gap = np.abs(j_b - j_a)
-    err_a, err_b = 8 * gap / 7 + noise_a, gap / 7 + noise_b
+    err_a, err_b = 4 * gap / 3 + noise_a, gap / 3 + noise_b
     coarse = err_a < err_b
-    off = _off_rate(g, noise, (1.5, 5.0), safety)
+    off = _off_rate(g, [2 * (nv[k] + 2 * n0) / hs[k] for k in range(len(hs))], (1.5, 5.0), safety)
     return np.where(coarse, j_a, j_b), np.fmin(err_a, err_b), np.where(coarse, noise_a, noise_b), off
 
 

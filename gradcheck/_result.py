@@ -67,9 +67,10 @@ class Tolerance:
     ``mode="estimate"``: an entry mismatches when ``|analytic - numeric| > safety *
     error_estimate + floor_rtol * scale`` (scale: largest derivative magnitude of
     that parameter and output entry; the floor covers the analytic derivative's own rounding, see ``floor_rtol``),
-    plus (with ``kinks=True``), where no kink was found, half the measured slope jump and
-    half its error bar: a kink too small to detect cannot be excluded, and its one-sided
-    slopes are valid too. The per-entry ``tolerances`` include it.
+    where (with ``kinks=True`` and no kink found) ``safety * error_estimate`` is raised to
+    half the measured slope jump plus half its error bar if that is larger: a kink too
+    small to detect cannot be excluded, and its one-sided slopes are valid too. The
+    per-entry ``tolerances`` include it.
     ``mode="fixed"``: when ``|analytic - numeric| > atol + rtol * |numeric|``.
     """
 
