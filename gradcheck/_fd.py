@@ -25,6 +25,7 @@ and its bar are kept too, since a kink below detection cannot be excluded.
 from __future__ import annotations
 
 import math
+import zlib
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -130,12 +131,22 @@ def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -
     means, so that a kink at the base point (a ReLU input exactly at 0), which spoils
     at most j of the differences, is not mistaken for noise. If the probe moves f by
     less than an ulp (most values equal), the step grows by 100 and the probe repeats.
+
+    A loss can be quantized far above ``eps * |f|``: a confident cross-entropy
+    ``log(1 + 1e-9)`` moves in steps of eps, 1e-7 of itself, and along a line its
+    differences can be exactly 0 or exactly linear, leaving nothing to a median. Where
+    some neighbouring probe values are equal and others not, f is a staircase, and its
+    smallest step ``q`` bounds the rounding: sigma is at least ``q / sqrt(12)``.
+
+    Each parameter's direction is seeded by its name, so the measurement, and with it
+    the verdict, does not depend on the order of the parameters.
     """
-    rng = np.random.default_rng(0x6E6F6973)
-    unit = {n: rng.uniform(-1.0, 1.0, size=sc.size) for n, sc in zip(ev.params.names, scales)}
+    unit = {n: np.random.default_rng([0x6E6F6973, zlib.crc32(n.encode())]).uniform(-1.0, 1.0, size=sc.size)
+            for n, sc in zip(ev.params.names, scales)}
     half = NOISE_POINTS // 2
     step = NOISE_STEP
     sigma = np.zeros(f0.size)
+    stair = np.zeros(f0.size)
     for _ in range(NOISE_TRIES):
         direction = {n: (unit[n] * sc * step).reshape(ev.params.arrays[n].shape)
                      for n, sc in zip(ev.params.names, scales)}
@@ -143,11 +154,15 @@ def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -
         vals = ev.evaluate([DirectionalPerturbation(direction, float(t), "measuring the loss's rounding noise") for t in ts])
         table = np.insert(vals, half, f0, axis=0)  # (NOISE_POINTS, m), rows ordered by t
         sigma = np.max([_robust_sigma(table, j) for j in (3, 4)], axis=0)
+        gaps = np.abs(np.diff(table, axis=0))
+        stairs = (gaps == 0).any(axis=0) & (gaps > 0).any(axis=0)
+        q = np.where(gaps > 0, gaps, np.inf).min(axis=0)
+        stair = np.maximum(stair, np.where(stairs, q / math.sqrt(12.0), 0.0))
         distinct = np.array([np.unique(table[:, k]).size for k in range(table.shape[1])])
         if np.all(distinct > NOISE_POINTS // 2):
             break
         step *= 100.0
-    return sigma, distinct == 1
+    return np.maximum(sigma, stair), distinct == 1
 
 
 def _robust_sigma(table: np.ndarray, j: int) -> np.ndarray:
@@ -281,15 +296,22 @@ def _pass(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int,
     levels = 2 if method in ("forward", "central") else 3
     hs = [h / 2.0**k for k in range(levels)]
     fp = [_column_values(ev, p, idx, hk) for hk in hs]  # each (m, len(idx))
+    # Divide by the steps the parameter really moved: x + h/2 rounds wherever h/2 is no
+    # multiple of x's ulp, an error of ulp(x) / h that reaches 1e-7 at steps of 1e-9.
+    hp = [_applied(ev, p, idx, hk) for hk in hs]
     n0 = _noise(f0[:, None], floor, eps)
     if method == "forward":
-        d = [(fp[k] - f0[:, None]) / hs[k] for k in range(levels)]
+        d = [(fp[k] - f0[:, None]) / hp[k] for k in range(levels)]
         r = [(_noise(fp[k], floor, eps) + n0) / hs[k] for k in range(levels)]
         nan = np.full_like(d[1], np.nan)
         return _Block(d[1], np.abs(d[0] - d[1]), r[1], nan, nan.copy(), np.zeros(d[1].shape, dtype=int), nan.copy(),
                       nan.copy(), nan.copy(), nan.copy())
     fm = [_column_values(ev, p, idx, -hk) for hk in hs]
-    d = [(fp[k] - fm[k]) / (2 * hs[k]) for k in range(levels)]
+    hm = [-_applied(ev, p, idx, -hk) for hk in hs]
+    # The mean of the one-sided slopes: equal to (f+ - f-) / 2h when the steps are, and when
+    # rounding makes them differ it stays exact at a kink (a plain quotient errs by jump x ulp/h).
+    f0c = f0[:, None]
+    d = [((fp[k] - f0c) / hp[k] + (f0c - fm[k]) / hm[k]) / 2 for k in range(levels)]
     r = [(_noise(fp[k], floor, eps) + _noise(fm[k], floor, eps)) / (2 * hs[k]) for k in range(levels)]
     if method == "central":
         # D(h/2) has error c h^2/4 and D(h) - D(h/2) = 3 c h^2/4.
@@ -300,8 +322,8 @@ def _pass(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int,
         value = (16 * b2 - b1) / 15  # = (64 D2 - 20 D1 + D0) / 45, O(h^6)
         trunc = np.abs(value - b2)  # error of the O(h^4) estimate bounds that of the O(h^6) one
         rnd = (64 * r[2] + 20 * r[1] + r[0]) / 45
-    sides = _one_sided(f0, fp, fm, hs, n0, floor, eps, safety)
-    jump, jump_err, jump_noise, jump_off = _jump(f0, fp, fm, hs, n0, floor, eps, safety)
+    sides = _one_sided(f0, fp, fm, hs, hp, hm, n0, floor, eps, safety)
+    jump, jump_err, jump_noise, jump_off = _jump(f0, fp, fm, hs, hp, hm, n0, floor, eps, safety)
     kink = ~sides.unclean & (np.abs(jump) > safety * jump_err)
     state = np.where(kink, KINK, SMOOTH)
     if levels == 3:
@@ -340,7 +362,7 @@ class _Sides:
 
 
 def _one_sided(f0: np.ndarray, fp: list[np.ndarray], fm: list[np.ndarray], hs: list[np.ndarray],
-               n0: np.ndarray, floor: np.ndarray, eps: float, safety: float) -> _Sides:
+               hp: list[np.ndarray], hm: list[np.ndarray], n0: np.ndarray, floor: np.ndarray, eps: float, safety: float) -> _Sides:
     """Extrapolated left and right slopes, their error bars, and unclean sides.
 
     ``R*(h) = 2 R(h/2) - R(h)`` is second-order. With three steps, a side is *clean* when
@@ -352,8 +374,8 @@ def _one_sided(f0: np.ndarray, fp: list[np.ndarray], fm: list[np.ndarray], hs: l
     With two steps (``central``) only first-order bars exist and cleanliness is not tested.
     """
     f0c = f0[:, None]
-    right = [(fp[k] - f0c) / hs[k] for k in range(len(hs))]
-    left = [(f0c - fm[k]) / hs[k] for k in range(len(hs))]
+    right = [(fp[k] - f0c) / hp[k] for k in range(len(hs))]
+    left = [(f0c - fm[k]) / hm[k] for k in range(len(hs))]
     noise_r = [2 * (_noise(fp[k], floor, eps) + n0) / hs[k] for k in range(len(hs))]
     noise_l = [2 * (_noise(fm[k], floor, eps) + n0) / hs[k] for k in range(len(hs))]
     if len(hs) >= 3:
@@ -372,7 +394,7 @@ def _one_sided(f0: np.ndarray, fp: list[np.ndarray], fm: list[np.ndarray], hs: l
 
 
 def _jump(f0: np.ndarray, fp: list[np.ndarray], fm: list[np.ndarray], hs: list[np.ndarray],
-          n0: np.ndarray, floor: np.ndarray, eps: float,
+          hp: list[np.ndarray], hm: list[np.ndarray], n0: np.ndarray, floor: np.ndarray, eps: float,
           safety: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Right minus left slope at x, its error bar, the rounding part of that bar, and
     where its sequence does not converge like a kink at x's.
@@ -389,7 +411,7 @@ def _jump(f0: np.ndarray, fp: list[np.ndarray], fm: list[np.ndarray], hs: list[n
     adds a 1/h term to G, whose gaps then stop shrinking by 2 to 4.
     """
     f0c = f0[:, None]
-    g = [(fp[k] + fm[k] - 2 * f0c) / hs[k] for k in range(len(hs))]
+    g = [(fp[k] - f0c) / hp[k] - (f0c - fm[k]) / hm[k] for k in range(len(hs))]
     nv = [_noise(fp[k], floor, eps) + _noise(fm[k], floor, eps) for k in range(len(hs))]
 
     def extrapolated(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -426,6 +448,13 @@ def _off_rate(est: list[np.ndarray], noise: list[np.ndarray], window: tuple[floa
 def _column_values(ev: Evaluator, p: int, idx: np.ndarray, h: np.ndarray) -> np.ndarray:
     vals = ev.evaluate([Perturbation(p, int(i), float(hi)) for i, hi in zip(idx, h)])
     return vals.T
+
+
+def _applied(ev: Evaluator, p: int, idx: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """The displacement entries ``idx`` really get when the Evaluator adds ``h`` (in their dtype)."""
+    x = ev.params.arrays[ev.params.names[p]].ravel()[idx]
+    moved = x + h.astype(x.dtype)  # as the Evaluator adds it: in x's dtype (NumPy 2 keeps float32 + float in float32)
+    return moved.astype(np.float64) - x.astype(np.float64)
 
 
 def _complex(ev: Evaluator, p: int, idx: np.ndarray, h: np.ndarray, eps: float) -> _Block:

@@ -103,6 +103,25 @@ def test_abs_kink_has_opposite_slopes() -> None:
     assert sorted([est.left[0], est.right[0]]) == pytest.approx([-1.0, 1.0], abs=1e-9)
 
 
+def test_slopes_use_the_step_the_parameter_really_took() -> None:
+    """0.25 + 5e-10 is not a float: dividing by the nominal step put the one-sided slopes of
+    |v - 0.25| off by ulp(0.25) / h = 1e-7. Found when a refined kink reached such steps."""
+    est = gc.numerical_grad(lambda v: np.sum(np.abs(v - 0.25)), np.array([0.25]), step=1e-9, refine=False)
+    assert est.kink[0]
+    assert sorted([est.left[0], est.right[0]]) == pytest.approx([-1.0, 1.0], abs=1e-13)
+
+
+def test_a_staircase_loss_has_its_step_as_noise() -> None:
+    """log(1 + 1e-9 e^v) moves in steps of eps (1e-7 of itself): its noise is its step."""
+    ps = ParamSet(np.array([0.3]), single_name="v")
+    ev = Evaluator(lambda v: float(np.log(1.0 + 1e-9 * np.exp(v[0]))), ps, scalar=True, fn_name="f")
+    f0, _ = ev.base()
+    sigma, _ = _fd.measure_noise(ev, f0, [np.ones(1)])
+    eps = np.finfo(float).eps
+    assert 0.1 * eps < sigma[0] < 2 * eps
+    assert sigma[0] > 1e6 * eps * abs(f0[0])
+
+
 def test_stencil_straddling_a_kink_is_refined_not_called_a_kink() -> None:
     """A ReLU input at 1e-6 is inside the default stencil; smaller steps resolve it as smooth."""
     x = np.array([1e-6, -3e-6, 0.5])

@@ -86,6 +86,29 @@ def test_confident_cross_entropy_is_not_flagged(case: str) -> None:
     assert result.ok, result.summary()
 
 
+def test_loss_quantized_far_above_its_ulp_is_not_flagged() -> None:
+    """Regression pin, found by test_correct_derivations_pass (thorough profile, relu_softmax.ce_mean,
+    one sample, the point scaled by 10): the loss log(1 + 1.25e-9) moves in steps of eps, 1.8e-7
+    of itself, and along the noise probe its differences were exactly 0 or exactly linear, so the
+    measured noise was 0 and numeric slopes of exactly 0 met tolerances of 1e-16. The probe now
+    reads a staircase's step as its rounding."""
+    d = registry.get("relu_softmax.ce_mean")
+    params = {
+        "W1": np.array([[0.34558419, 0.82161814, 0.33043708, -1.30315723, 0.90535587, 0.44637457, -0.53695324]]),
+        "b1": np.array([[0.29055905, 0.1822862, 0.14706625, 0.01421112, 0.27335649, -0.36822704, -0.08145497]]),
+        "W2": np.array([[-0.18222397, 0.22634259], [0.01501355, -0.11053826], [-0.29553362, -0.09720953],
+                        [0.00307745, -0.10416811], [0.48911015, 0.38050603], [-1.0247231, -0.7139799],
+                        [-0.06605764, -0.15957298]]),
+        "b2": np.array([[0.1068215, 0.10866097]]),
+    }
+    data = {"x": np.array([[-1.11202076]]), "labels": np.array([0]), "onehot": np.array([[1.0, 0.0]])}
+    problem = Problem(params={k: 10.0 * v for k, v in params.items()}, data=data)
+    bound = mutations.bind(d, problem)
+    assert 0 < bound.loss(problem.params) < 1e-8  # the premise: a confident, quantized loss
+    result = bound.check()
+    assert result.ok, result.summary()
+
+
 def test_loss_flat_in_floating_point_is_not_flagged() -> None:
     """Regression pin for a false alarm found by test_correct_derivations_pass (thorough profile,
     relu_softmax.ce_mean at 10x the drawn point: analytic 1e-22, numeric 0, tolerance 1.8e-30):
