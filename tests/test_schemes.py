@@ -10,6 +10,8 @@ from gradcheck import _fd
 from gradcheck._evaluator import Evaluator
 from gradcheck._params import ParamSet
 
+from _losses import class0_cross_entropy, class0_cross_entropy_grad
+
 # Smooth functions with known derivatives, chosen so that no derivative vanishes at x0.
 FUNCTIONS = {
     "exp_sin": (lambda x: np.exp(x) * np.sin(x), lambda x: np.exp(x) * (np.sin(x) + np.cos(x))),
@@ -164,16 +166,10 @@ def test_numerical_grad_keeps_the_params_structure() -> None:
 
 
 # --------------------------------------------------------------------------- measured noise
-def _confident_cross_entropy(s: np.ndarray) -> float:
-    """-log softmax(s)[0] for s[0] far above the rest: a ~1e-9 result of O(20) terms."""
-    m = s.max()
-    return float(m + np.log(np.sum(np.exp(s - m))) - s[0])
-
-
 def test_noise_of_a_small_difference_of_large_terms_is_measured() -> None:
     s = np.array([20.0, 0.3, -0.2, 0.1])
     ps = ParamSet(s, single_name="s")
-    ev = Evaluator(_confident_cross_entropy, ps, scalar=True, fn_name="ce")
+    ev = Evaluator(class0_cross_entropy, ps, scalar=True, fn_name="ce")
     f0, _ = ev.base()
     sigma, _ = _fd.measure_noise(ev, f0, [np.maximum(np.abs(s), 1.0)])
     ulp20 = np.spacing(20.0)
@@ -200,17 +196,13 @@ def test_a_kink_at_the_base_point_is_not_taken_for_noise() -> None:
     assert sigma[0] <= 4 * np.spacing(1.0)  # the kink's jump (~1e-6 per probe step) is ignored by the medians
 
 
-def test_confident_cross_entropy_passes_and_a_one_percent_slip_fails() -> None:
+def testclass0_cross_entropy_passes_and_a_one_percent_slip_fails() -> None:
     s = np.array([20.0, 0.3, -0.2, 0.1])
-
-    def grad(v: np.ndarray) -> np.ndarray:
-        e = np.exp(v - v.max())
-        return e / e.sum() - np.eye(len(v))[0]
-
-    result = gc.check_grad(_confident_cross_entropy, grad, s)
+    grad = class0_cross_entropy_grad
+    result = gc.check_grad(class0_cross_entropy, grad, s)
     assert result.ok, result.summary()
     assert any("rounding noise" in n for n in result.notes)
-    assert not gc.check_grad(_confident_cross_entropy, lambda v: grad(v) * 1.01, s).ok
+    assert not gc.check_grad(class0_cross_entropy, lambda v: grad(v) * 1.01, s).ok
 
 
 def test_refine_false_keeps_the_requested_step() -> None:

@@ -23,6 +23,8 @@ from gradcheck import strategies as gst
 from gradcheck import registry
 from gradcheck.registry import Derivation, Problem
 
+from _losses import class0_cross_entropy, class0_cross_entropy_grad
+
 from ._support import by_name, copy_params, examples
 
 SEEDS = st.integers(0, 2**32 - 1)
@@ -59,16 +61,7 @@ def test_published_slips_fail_at_their_registered_sizes(d: Derivation, seed: int
 def _confident_cross_entropy() -> tuple[Any, Any, np.ndarray]:
     """Cross-entropy of a classifier 20 logits sure of class 0: the loss (6.7e-9) is the
     difference of O(20) terms, so its rounding noise is ~eps * 20, not ~eps * |loss|."""
-
-    def loss(s: np.ndarray) -> float:
-        m = s.max()
-        return float(m + np.log(np.sum(np.exp(s - m))) - s[0])
-
-    def grad(s: np.ndarray) -> np.ndarray:
-        e = np.exp(s - s.max())
-        return e / e.sum() - np.eye(len(s))[0]
-
-    return loss, grad, np.array([20.0, 0.3, -0.2, 0.1])
+    return class0_cross_entropy, class0_cross_entropy_grad, np.array([20.0, 0.3, -0.2, 0.1])
 
 
 @pytest.mark.parametrize("case", ["standalone", "relu_softmax.ce_mean"])
