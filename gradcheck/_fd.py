@@ -59,10 +59,18 @@ NOISE_SIGMAS = 4.0
 NOISE_POINTS = 13
 NOISE_STEP = 1e-10
 NOISE_TRIES = 4
-"""The noise probe: f at x + t * step * scale * u for t = -6..6 (u uniform in [-1, 1]
+"""The noise probe: f at x + t * step * scale * u for t near -6..6 (u uniform in [-1, 1]
 per entry), step = 1e-10 first. So small a step crosses no kink the stencil does not
 also cross, and leaves no smooth part in third differences; it grows by 100 (up to
 1e-4) only while the probe cannot see f change at all."""
+
+_NOISE_T = np.array([k + (0.2 * (((abs(k) * 0.6180339887498949) % 1.0) - 0.5) if k else 0.0) * (1 if k > 0 else -1)
+                     for k in range(-(NOISE_POINTS // 2), NOISE_POINTS // 2 + 1)])
+"""Probe abscissae: -6..6, each but 0 moved by up to 0.1 (golden-ratio offsets). On equal
+spacing a quantized loss that moves by a near-integer number of quanta per point rounds
+the same way at every point, and its differences vanish (``log(1 + e)`` at e = 1e-7
+moving 2.9 quanta per point measured 1e-23 for a rounding of 6e-17); uneven spacing
+spreads the roundings."""
 
 REFINE_FACTOR = 1.0 / 16.0
 MAX_REFINE = 6
@@ -126,7 +134,7 @@ def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -
     the same value to the last bit at every probe step: their noise is unknown.
 
     A simplified ECnoise (More & Wild, SIAM J. Sci. Comput. 33, 2011): the j-th
-    differences of f along a random direction remove its smooth part; what is left is
+    (divided) differences of f along a random direction remove its smooth part; what is left is
     noise, and ``gamma_j = (j!)^2 / (2j)!`` normalises their variance. Medians, not
     means, so that a kink at the base point (a ReLU input exactly at 0), which spoils
     at most j of the differences, is not mistaken for noise. If the probe moves f by
@@ -135,8 +143,9 @@ def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -
     A loss can be quantized far above ``eps * |f|``: a confident cross-entropy
     ``log(1 + 1e-9)`` moves in steps of eps, 1e-7 of itself, and along a line its
     differences can be exactly 0 or exactly linear, leaving nothing to a median. Where
-    some neighbouring probe values are equal and others not, f is a staircase, and its
-    smallest step ``q`` bounds the rounding: sigma is at least ``q / sqrt(12)``.
+    some neighbouring probe values are equal and others not, or where every move is a
+    whole multiple of one step (:func:`_lattice`), f is a staircase, and its smallest
+    step ``q`` bounds the rounding: sigma is at least ``q / sqrt(12)``.
 
     Each parameter's direction is seeded by its name, so the measurement, and with it
     the verdict, does not depend on the order of the parameters.
@@ -150,14 +159,22 @@ def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -
     for _ in range(NOISE_TRIES):
         direction = {n: (unit[n] * sc * step).reshape(ev.params.arrays[n].shape)
                      for n, sc in zip(ev.params.names, scales)}
-        ts = [t for t in range(-half, half + 1) if t != 0]
+        ts = [t for t in _NOISE_T if t != 0]
         vals = ev.evaluate([DirectionalPerturbation(direction, float(t), "measuring the loss's rounding noise") for t in ts])
         table = np.insert(vals, half, f0, axis=0)  # (NOISE_POINTS, m), rows ordered by t
-        sigma = np.max([_robust_sigma(table, j) for j in (3, 4)], axis=0)
+        sigma = np.max([_robust_sigma(_NOISE_T, table, j) for j in (3, 4)], axis=0)
         gaps = np.abs(np.diff(table, axis=0))
         stairs = (gaps == 0).any(axis=0) & (gaps > 0).any(axis=0)
         q = np.where(gaps > 0, gaps, np.inf).min(axis=0)
-        stair = np.maximum(stair, np.where(stairs, q / math.sqrt(12.0), 0.0))
+        # x + t d is rounded to x's grid too: f's moves then sit on a lattice of about
+        # |slope| ulp(x_i) / |d_i| even where f itself is exact. Only a coarser one is f's.
+        coarse = max(float(np.max(np.spacing(np.abs(ev.params.arrays[n].astype(np.float64).ravel()))
+                                  / np.maximum(np.abs(direction[n].ravel()), np.finfo(float).tiny)))
+                     for n in ev.params.names)
+        slope = np.abs(table[[0, -1]] - f0).max(axis=0) / abs(_NOISE_T[0])
+        lattice = _lattice(table - f0)
+        lattice = np.where(lattice > 4 * slope * coarse, lattice, 0.0)
+        stair = np.maximum(stair, np.maximum(np.where(stairs, q, 0.0), lattice) / math.sqrt(12.0))
         distinct = np.array([np.unique(table[:, k]).size for k in range(table.shape[1])])
         if np.all(distinct > NOISE_POINTS // 2):
             break
@@ -165,10 +182,53 @@ def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -
     return np.maximum(sigma, stair), distinct == 1
 
 
-def _robust_sigma(table: np.ndarray, j: int) -> np.ndarray:
-    diffs = np.diff(table, n=j, axis=0)
-    gamma = math.factorial(j) ** 2 / math.factorial(2 * j)
-    return np.sqrt(gamma) * np.median(np.abs(diffs), axis=0) / 0.6745
+LATTICE_MAX = 1000.0
+"""A lattice is believed only if the probe's largest move spans at most this many of its
+steps: to fit every move within 5% of a whole multiple of a fine enough step is chance."""
+
+
+def _lattice(moves: np.ndarray) -> np.ndarray:
+    """Per column of ``moves`` (f(t) - f(0) at the probe points): the step q of which every
+    move is a whole multiple, or 0 where there is none.
+
+    The probe's points are unevenly spaced, so a smooth f's moves have irrational ratios
+    and fit no coarse lattice; a quantized f's moves are whole multiples of its step
+    whatever the spacing, and Euclid's algorithm (with a tolerance) finds that step.
+    """
+    out = np.zeros(moves.shape[1])
+    for c in range(moves.shape[1]):
+        m = np.abs(moves[:, c])
+        m = m[m > 0]
+        if m.size < 3:  # the staircase and flat rules cover f that (nearly) never moves
+            continue
+        top = float(m.max())
+        tol = top / (20.0 * LATTICE_MAX)
+        q = 0.0
+        for v in m:
+            a, b = (float(v), q) if v > q else (q, float(v))
+            while b > tol:
+                r = math.fmod(a, b)
+                a, b = b, min(r, b - r)
+            q = a
+        if q >= top / LATTICE_MAX:
+            r = moves[:, c] / q
+            if np.max(np.abs(r - np.round(r))) <= 0.05:
+                out[c] = q
+    return out
+
+
+def _robust_sigma(t: np.ndarray, table: np.ndarray, j: int) -> np.ndarray:
+    """Noise standard deviation from j-th divided differences over consecutive points.
+
+    Each divided difference ``sum_k w_k f(t_k)`` is divided by ``sqrt(sum_k w_k^2)``, the
+    factor it multiplies independent noise by; on equal spacing this is ECnoise's
+    ``gamma_j`` normalisation."""
+    samples = []
+    for i in range(t.size - j):
+        tt = t[i:i + j + 1]
+        w = np.array([1.0 / np.prod([tt[a] - tt[b] for b in range(j + 1) if b != a]) for a in range(j + 1)])
+        samples.append(w @ table[i:i + j + 1] / np.sqrt(np.sum(w * w)))
+    return np.median(np.abs(np.array(samples)), axis=0) / 0.6745
 
 
 def estimate(

@@ -124,6 +124,23 @@ def test_a_staircase_loss_has_its_step_as_noise() -> None:
     assert sigma[0] > 1e6 * eps * abs(f0[0])
 
 
+def test_a_staircase_moving_whole_quanta_per_probe_point_is_not_called_exact() -> None:
+    """log(1 + 1e-7 e^(a (v - 0.3))) moves by a*4e-3 quanta of eps per probe point. On equally
+    spaced points a near-integer count rounds alike everywhere and the differences vanish
+    (noise 0 where it is eps / sqrt(12)); the probe's uneven spacing must still see it."""
+    eps = np.finfo(float).eps
+    low = []
+    for a in np.geomspace(1.0, 3000.0, 200):
+        ps = ParamSet(np.array([0.3]), single_name="v")
+        ev = Evaluator(lambda v, a=a: float(np.log(1.0 + 1e-7 * np.exp(a * (v[0] - 0.3)))), ps, scalar=True,
+                       fn_name="f")
+        f0, _ = ev.base()
+        sigma, _ = _fd.measure_noise(ev, f0, [np.ones(1)])
+        if sigma[0] < 0.01 * eps:  # true sigma 0.29 eps; NOISE_SIGMAS and safety absorb a few-fold scatter
+            low.append((float(a), float(sigma[0] / eps)))
+    assert not low, low
+
+
 def test_stencil_straddling_a_kink_is_refined_not_called_a_kink() -> None:
     """A ReLU input at 1e-6 is inside the default stencil; smaller steps resolve it as smooth."""
     x = np.array([1e-6, -3e-6, 0.5])
