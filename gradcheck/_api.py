@@ -120,7 +120,7 @@ def _noise_floor(ev: Evaluator, f0: np.ndarray, spread: float, method: str, scal
         j = int(np.argmax(floor / np.maximum(model, np.finfo(float).tiny)))
         notes.append(
             f"{ev.fn_name} values carry rounding noise of {floor[j]:.2g} at |f| = {abs(f0[j]):.2g} "
-            f"(a small difference of large terms?): error estimates use the measured noise"
+            f"(a small difference of large terms, or a value rounded on a coarser grid?): error estimates use the measured noise"
         )
     return floor
 

@@ -10,7 +10,8 @@ Error estimates have two parts:
 * rounding, from the noise of the function values: each evaluation is taken to be
   accurate to ``NOISE_ULPS * eps * |f|`` or to ``NOISE_SIGMAS`` times the noise level
   *measured* at the base point (:func:`measure_noise`), whichever is larger; a loss that
-  is a small difference of large terms is noisier than its value suggests. The
+  is a small difference of large terms, or is rounded on a coarser grid than its own
+  (``log(1 + e)``), is noisier than its value suggests. The
   scheme's weights carry the noise into the derivative.
 
 Entries whose truncation estimate is too large to resolve a relative ``resolve_rtol``
@@ -162,7 +163,7 @@ def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -
         ts = [t for t in _NOISE_T if t != 0]
         vals = ev.evaluate([DirectionalPerturbation(direction, float(t), "measuring the loss's rounding noise") for t in ts])
         table = np.insert(vals, half, f0, axis=0)  # (NOISE_POINTS, m), rows ordered by t
-        sigma = np.max([_robust_sigma(_NOISE_T, table, j) for j in (3, 4)], axis=0)
+        sigma = np.max([_robust_sigma(table, j) for j in (3, 4)], axis=0)
         gaps = np.abs(np.diff(table, axis=0))
         stairs = (gaps == 0).any(axis=0) & (gaps > 0).any(axis=0)
         q = np.where(gaps > 0, gaps, np.inf).min(axis=0)
@@ -217,18 +218,24 @@ def _lattice(moves: np.ndarray) -> np.ndarray:
     return out
 
 
-def _robust_sigma(t: np.ndarray, table: np.ndarray, j: int) -> np.ndarray:
-    """Noise standard deviation from j-th divided differences over consecutive points.
-
-    Each divided difference ``sum_k w_k f(t_k)`` is divided by ``sqrt(sum_k w_k^2)``, the
-    factor it multiplies independent noise by; on equal spacing this is ECnoise's
-    ``gamma_j`` normalisation."""
-    samples = []
+def _difference_weights(t: np.ndarray, j: int) -> np.ndarray:
+    """Rows: the j-th divided differences over consecutive points of ``t``, each divided by
+    ``sqrt(sum of squared weights)``, the factor it multiplies independent noise by (on
+    equal spacing, ECnoise's ``gamma_j`` normalisation)."""
+    rows = np.zeros((t.size - j, t.size))
     for i in range(t.size - j):
         tt = t[i:i + j + 1]
         w = np.array([1.0 / np.prod([tt[a] - tt[b] for b in range(j + 1) if b != a]) for a in range(j + 1)])
-        samples.append(w @ table[i:i + j + 1] / np.sqrt(np.sum(w * w)))
-    return np.median(np.abs(np.array(samples)), axis=0) / 0.6745
+        rows[i, i:i + j + 1] = w / np.sqrt(np.sum(w * w))
+    return rows
+
+
+_NOISE_W = {j: _difference_weights(_NOISE_T, j) for j in (3, 4)}
+
+
+def _robust_sigma(table: np.ndarray, j: int) -> np.ndarray:
+    """Noise standard deviation from the normalised j-th divided differences of ``table``."""
+    return np.median(np.abs(_NOISE_W[j] @ table), axis=0) / 0.6745
 
 
 def estimate(
