@@ -96,6 +96,15 @@ def _steps(ps: ParamSet, method: str, step: float | None, scales: list[np.ndarra
     return out
 
 
+def _widen_rtol(ps: ParamSet, safety: float, step: float | None, refine: bool) -> float | None:
+    """Error (relative to a parameter's scale) above which a rounding-limited entry takes a
+    wider step: where ``safety x error`` would exceed the tolerance's floor. None when the
+    caller fixed the step or turned refinement off."""
+    if step is not None or not refine:
+        return None
+    return floor_rtol(ps.eps) / safety
+
+
 def _noise_floor(ev: Evaluator, f0: np.ndarray, spread: float, method: str, scales: list[np.ndarray],
                  notes: list[str]) -> np.ndarray:
     """Absolute noise of each output: measured (unless complex step, which subtracts nothing) plus spread."""
@@ -249,7 +258,8 @@ def _run(kind: Literal["grad", "jacobian"], fn: Callable[[Any], Any], deriv: Cal
     scales = _scales(ps, typical)
     floor = _noise_floor(ev, f0, spread, used, scales, notes)
     raws = _fd.estimate(ev, f0, floor, used, _steps(ps, used, step, scales), safety=safety,
-                        resolve_rtol=ps.eps ** 0.6)
+                        resolve_rtol=ps.eps ** 0.6,
+                        widen_rtol=_widen_rtol(ps, safety, step, True))
     results = {}
     for pname, raw in zip(ps.names, raws):
         pshape = ps.arrays[pname].shape
@@ -472,7 +482,8 @@ def _numerical(kind: Literal["grad", "jacobian"], fn: Callable[[Any], Any], para
     scales = _scales(ps, typical)
     floor = _noise_floor(ev, f0, spread, used, scales, [])
     raws = _fd.estimate(ev, f0, floor, used, _steps(ps, used, step, scales), safety=safety,
-                        resolve_rtol=ps.eps ** 0.6, refine=refine)
+                        resolve_rtol=ps.eps ** 0.6, refine=refine,
+                        widen_rtol=_widen_rtol(ps, safety, step, refine))
     out_shape = ev.out_shape if kind == "jacobian" else ()
 
     def pack(attr: str) -> Any:

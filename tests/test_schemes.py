@@ -229,3 +229,37 @@ def test_refine_false_keeps_the_requested_step() -> None:
     raw = gc.numerical_grad(f, x, refine=False)
     assert refined.step[0] < raw.step[0] == pytest.approx(_fd.default_base_step("richardson", np.finfo(float).eps))
     assert abs(raw.value[0] - 1.0) > abs(refined.value[0] - 1.0)
+
+
+# --------------------------------------------------------------------------- wider steps
+def _small_slope_loss(v: np.ndarray) -> float:
+    """A derivative 4e-5 of the loss: rounding, eps |f| / h, limits richardson at its base step."""
+    return float(0.1 + 4e-6 * np.sum(np.sin(v)))
+
+
+def test_rounding_limited_entries_take_a_wider_step_and_resolve_a_1e6_slip() -> None:
+    x = np.array([0.3, -0.7, 1.1])
+    grad = lambda v: 4e-6 * np.cos(v)  # noqa: E731
+    fixed = gc.check_grad(_small_slope_loss, grad, x, step=_fd.default_base_step("richardson", np.finfo(float).eps))
+    widened = gc.check_grad(_small_slope_loss, grad, x)
+    assert fixed.ok and widened.ok
+    assert fixed.params["params"].resolution > 1e-6  # at the base step a 1e-6 slip cannot be told apart
+    assert widened.params["params"].resolution < 5e-7
+    assert not gc.check_grad(_small_slope_loss, lambda v: grad(v) * (1 + 1e-6), x).ok
+    est = gc.numerical_grad(_small_slope_loss, x)
+    np.testing.assert_allclose(est.value, grad(x), rtol=1e-9)
+    assert np.all(est.step > 4 * gc.numerical_grad(_small_slope_loss, x, refine=False).step)
+
+
+@pytest.mark.parametrize("offset", [1.5e-3, 3e-3, 6e-3, 1e-2, 2e-2])
+def test_a_wider_step_that_would_reach_a_kink_is_not_taken_blindly(offset: float) -> None:
+    """A kink just beyond the base stencil (0.3 + 7.4e-4) but inside a 4x or 16x wider one."""
+    x = np.array([0.3, -0.7, 1.1])
+
+    def loss(v: np.ndarray) -> float:
+        return _small_slope_loss(v) + 4e-6 * max(v[0] - (0.3 + offset), 0.0)
+
+    est = gc.numerical_grad(loss, x)
+    assert est.step[0] < offset  # the stencil stayed on the kink's near side
+    assert abs(est.value[0] - 4e-6 * np.cos(0.3)) < 1e-8 * 4e-6
+    assert gc.check_grad(loss, lambda v: 4e-6 * np.cos(v), x).ok
