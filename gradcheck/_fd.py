@@ -65,7 +65,8 @@ per entry), step = 1e-10 first. So small a step crosses no kink the stencil does
 also cross, and leaves no smooth part in third differences; it grows by 100 (up to
 1e-4) only while the probe cannot see f change at all."""
 
-_NOISE_T = np.array([k + (0.2 * (((abs(k) * 0.6180339887498949) % 1.0) - 0.5) if k else 0.0) * (1 if k > 0 else -1)
+_GOLDEN = 0.6180339887498949
+_NOISE_T = np.array([np.sign(k) * (abs(k) + 0.2 * ((abs(k) * _GOLDEN) % 1.0 - 0.5))
                      for k in range(-(NOISE_POINTS // 2), NOISE_POINTS // 2 + 1)])
 """Probe abscissae: -6..6, each but 0 moved by up to 0.1 (golden-ratio offsets). On equal
 spacing a quantized loss that moves by a near-integer number of quanta per point rounds
@@ -134,9 +135,9 @@ def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -
     Returns ``(sigma, flat)``, both of shape ``(m,)``; ``flat`` marks outputs that kept
     the same value to the last bit at every probe step: their noise is unknown.
 
-    A simplified ECnoise (More & Wild, SIAM J. Sci. Comput. 33, 2011): the j-th
-    (divided) differences of f along a random direction remove its smooth part; what is left is
-    noise, and ``gamma_j = (j!)^2 / (2j)!`` normalises their variance. Medians, not
+    A simplified ECnoise (More & Wild, SIAM J. Sci. Comput. 33, 2011): the j-th divided
+    differences of f along a random direction remove its smooth part; what is left is
+    noise, each divided by the factor it multiplies noise by. Medians, not
     means, so that a kink at the base point (a ReLU input exactly at 0), which spoils
     at most j of the differences, is not mistaken for noise. If the probe moves f by
     less than an ulp (most values equal), the step grows by 100 and the probe repeats.
