@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import pytest
-from hypothesis import example, given
+from hypothesis import given
 from hypothesis import strategies as st
 
 import gradcheck
