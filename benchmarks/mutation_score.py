@@ -8,7 +8,13 @@ flagged; ``-`` when the mutation never applies or never changes the gradient. Co
 derivations checked on the same problems give the false-alarm count; published slips
 the fraction flagged.
 
-    python benchmarks/mutation_score.py --cases 20
+A second, cheaper sweep (``--alarm-cases`` per derivation, one check each) looks only
+for false alarms, at drawn sizes and at the drawn point scaled by 0.1 .. 10 (10x
+saturates sigmoids and makes classifiers confident): per magnitude, the false alarms and
+how often every parameter's stated resolution was fine enough to promise that a
+relative 1e-6 slip is caught (resolution < 1e-6 / 3).
+
+    python benchmarks/mutation_score.py --cases 20 --alarm-cases 200
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gradcheck import mutations, registry
-from gradcheck.registry import Derivation
+from gradcheck.registry import Derivation, Problem
 from gradcheck.strategies import size_ranges
 
 
@@ -69,6 +75,37 @@ def score(d: Derivation, cases: int, seed: int) -> Tally:
     return t
 
 
+MAGNITUDES = (0.1, 0.5, 1.0, 2.0, 10.0)
+
+
+def alarm_sweep(ds: list[Derivation], cases: int, seed: int) -> tuple[str, int]:
+    """False alarms and promise rate per magnitude over ``cases`` drawn problems per derivation."""
+    checks = {c: 0 for c in MAGNITUDES}
+    promised = {c: 0 for c in MAGNITUDES}
+    flagged = {c: 0 for c in MAGNITUDES}
+    alarms: list[str] = []
+    for d in ds:
+        rng = np.random.default_rng([seed, len(d.name), 1])
+        for case in range(cases):
+            c = MAGNITUDES[case % len(MAGNITUDES)]
+            sizes, pseed = draw_sizes(d, rng), int(rng.integers(2**32))
+            drawn = d.problem(pseed, **sizes)
+            problem = Problem(params={k: c * v for k, v in drawn.params.items()}, data=drawn.data)
+            result = mutations.bind(d, problem).check()
+            checks[c] += 1
+            if not result.ok:
+                flagged[c] += 1
+                alarms.append(f"{d.name}: seed={pseed} sizes={sizes} magnitude={c:g}")
+            elif max(p.resolution for p in result.params.values()) < mutations.MATERIAL / mutations.DETECT_FACTOR:
+                promised[c] += 1
+    lines = [f"{'magnitude':>10}{'checks':>10}{'false alarms':>15}{'1e-6 promised':>16}"]
+    for c in MAGNITUDES:
+        lines.append(f"{c:>10g}{checks[c]:>10}{flagged[c]:>15}{promised[c] / max(checks[c], 1):>16.3f}")
+    lines.append(f"false alarms: {len(alarms)} of {sum(checks.values())} checks")
+    lines += [f"  {a}" for a in alarms[:20]]
+    return "\n".join(lines), len(alarms)
+
+
 def slip_score(d: Derivation, cases: int, seed: int) -> tuple[int, int]:
     flagged = sum(not d.check(seed + i).ok for i in range(cases))
     return flagged, cases
@@ -98,11 +135,15 @@ def render(rows: dict[str, Tally], names: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", type=int, default=20, help="drawn problems per derivation (default 20)")
+    parser.add_argument("--alarm-cases", type=int, default=100,
+                        help="drawn problems per correct derivation in the false-alarm sweep (default 100; 0 skips it)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the draws (default 0)")
     parser.add_argument("--only", default="", help="only derivations whose name contains this")
     args = parser.parse_args(argv)
     if args.cases < 1:
         parser.error(f"--cases={args.cases}: expected an integer >= 1")
+    if args.alarm_cases < 0:
+        parser.error(f"--alarm-cases={args.alarm_cases}: expected an integer >= 0")
     start = time.perf_counter()
     ds = [d for d in registry.derivations() if args.only in d.name]
     rows = {d.name: score(d, args.cases, args.seed) for d in ds if d.expected_correct}
@@ -125,8 +166,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"material mutants missed: {len(missed)}")
     for n, a in missed[:20]:
         print(f"  {n}: {a}")
+    sweep_alarms = 0
+    if args.alarm_cases:
+        correct = [d for d in ds if d.expected_correct]
+        print(f"\nfalse-alarm sweep: {args.alarm_cases} drawn problems per correct derivation, point scaled by "
+              f"{', '.join(f'{c:g}' for c in MAGNITUDES)} in turn")
+        table, sweep_alarms = alarm_sweep(correct, args.alarm_cases, args.seed)
+        print(table)
     print(f"\n({time.perf_counter() - start:.0f} s)")
-    return 1 if alarms or unchanged else 0
+    return 1 if alarms or unchanged or sweep_alarms else 0
 
 
 if __name__ == "__main__":

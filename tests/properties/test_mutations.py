@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pytest
-from hypothesis import assume, event, example, given, note
+from hypothesis import assume, example, given, note
 from hypothesis import strategies as st
 
 import gradcheck
@@ -116,18 +116,18 @@ def test_every_detectable_mutant_is_flagged(d: Derivation, data: st.DataObject, 
 @examples(0.3)
 @pytest.mark.parametrize("d", by_name(lambda d: d.expected_correct))
 @given(data=st.data(), seed=SEEDS)
-def test_every_material_mutant_is_flagged_where_resolution_allows(d: Derivation, data: st.DataObject,
-                                                                  seed: int) -> None:
-    """At registered sizes: where the check's stated resolution is finer than 1e-6 / 3, every
-    mutant moving an entry by a relative 1e-6 is flagged (the design's promise). Deep sigmoid
-    nets and the Kronecker ReLU net sometimes state a coarser resolution (up to 1.6e-6 seen):
-    there the promise is not made, and the benchmark counts the misses."""
+def test_every_material_mutant_is_flagged_at_registered_sizes(d: Derivation, data: st.DataObject,
+                                                              seed: int) -> None:
+    """The design's promise, made without exception at the sizes a derivation is registered
+    with: the check resolves a relative 1e-6 / 3 on every parameter, and every mutant that
+    moves an entry by a relative 1e-6 is flagged. (At drawn sizes and scaled points, a deep
+    saturated net can honestly state a coarser resolution; the benchmark counts how often.)"""
     _, problem = data.draw(gst.derivation_params(d, sizes=dict(d.sizes)))
     param = data.draw(st.sampled_from(sorted(problem.params)), label="mutated parameter")
     bound = mutations.bind(d, problem)
-    fine = bound.check().params[param].resolution < MATERIAL / mutations.DETECT_FACTOR
-    event(f"resolution {'finer' if fine else 'coarser'} than 1e-6/3")
-    _assert_twins_judged(bound, seed=seed, promise=fine, params=[param])
+    resolution = bound.check().params[param].resolution
+    assert resolution < MATERIAL / mutations.DETECT_FACTOR, f"{param!r} resolves only {resolution:.3g}"
+    _assert_twins_judged(bound, seed=seed, promise=True, params=[param])
 
 
 # --------------------------------------------------------------------------- hard correct cases
