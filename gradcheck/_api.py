@@ -124,7 +124,7 @@ def _noise_floor(ev: Evaluator, f0: np.ndarray, spread: float, method: str, scal
             f"flat in floating point there, and its resolution was taken as eps x max(|f|, 1)"
         )
         return floor
-    model = _fd.NOISE_ULPS * eps * np.abs(f0)
+    model = _fd.ulps(f0, eps)
     if np.any(floor > model):
         j = int(np.argmax(floor / np.maximum(model, np.finfo(float).tiny)))
         notes.append(
@@ -165,8 +165,15 @@ def _complex_ok(ev: Evaluator, f0: np.ndarray, spread: float, safety: float) -> 
         fp, fm = ev.evaluate([DirectionalPerturbation(direction, tk, "complex-step probe"),
                               DirectionalPerturbation(direction, -tk, "complex-step probe")])
         d.append((fp - fm) / (2 * tk))
-    err = np.abs(d[0] - d[1]) / 3 + _fd.NOISE_ULPS * eps * (np.abs(f0) + spread) / (t / 2)
+    err = np.abs(d[0] - d[1]) / 3 + (_fd.ulps(f0, eps) + _fd.NOISE_ULPS * spread) / (t / 2)
     bad = np.abs(zc - d[1]) > safety * err + floor_rtol(eps) * np.abs(d[1])
+    underflow = np.abs(d[1]) * hc < np.finfo(np.float64).smallest_normal / eps
+    if (bad & underflow).any():
+        return (
+            f"the loss's derivative along a random direction ({d[1][bad & underflow][0]:.3g}) is so small that the "
+            f"complex step's imaginary part (that derivative x {hc:g}) underflows into subnormal numbers, "
+            f"which keep too few digits (method='richardson' has no such limit)"
+        )
     if bad.any():
         return (
             f"the complex-step derivative along a random direction ({zc[bad][0]:.6g}) disagrees with the central "
