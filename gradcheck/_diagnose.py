@@ -8,6 +8,7 @@ diagnosis is as strict as the verdict it explains.
 from __future__ import annotations
 
 from fractions import Fraction
+from typing import Callable
 
 import numpy as np
 
@@ -18,11 +19,13 @@ def _fits(a: np.ndarray, b: np.ndarray, tol: np.ndarray) -> bool:
     return bool(np.all(np.abs(a - b) <= tol))
 
 
-def _factor_name(c: float) -> str:
-    if abs(c + 1) < 1e-9:
-        return "sign flipped: analytic = -1 x numerical"
+def _factor_name(c: float, fits: Callable[[float], bool]) -> str:
+    """Name the factor ``c``, as a small fraction wherever that fraction fits as well:
+    the numeric side is only as precise as its tolerances (a subnormal loss gives 1.999999997)."""
     frac = Fraction(c).limit_denominator(64)
-    near = abs(float(frac) - c) <= 1e-9 * abs(c)
+    near = abs(float(frac) - c) <= 1e-9 * abs(c) or fits(float(frac))
+    if near and frac == -1:
+        return "sign flipped: analytic = -1 x numerical"
     if near and frac.denominator == 1:
         return f"off by a constant factor: analytic = {frac.numerator} x numerical"
     if near:
@@ -41,11 +44,17 @@ def diagnose(analytic: np.ndarray, numeric: np.ndarray, tol: np.ndarray, mismatc
         return None
     if not np.any(analytic):
         return "analytic derivative is identically zero"
-    nn = float(np.vdot(numeric, numeric))
-    if nn > 0:
-        c = float(np.vdot(analytic, numeric)) / nn
-        if abs(c - 1) > 1e-12 and _fits(analytic, c * numeric, tol * max(1.0, abs(c))):
-            return _factor_name(c)
+    # Least-squares factor on arrays divided by their scale: squares of derivatives near
+    # 1e-200 (a saturated net, a subnormal loss) underflow to 0 and would read as "flat".
+    s = float(np.max(np.abs(numeric))) if numeric.size else 0.0
+    if s > 0:
+        un = numeric / s
+        c = float(np.vdot(analytic / s, un)) / float(np.vdot(un, un))
+        def fits(k: float) -> bool:
+            return _fits(analytic, k * numeric, tol * max(1.0, abs(k)))
+
+        if abs(c - 1) > 1e-12 and fits(c):
+            return _factor_name(c, fits)
     elif np.any(analytic):
         return "numerical derivative is zero (the loss is flat here) but the analytic one is not"
     k = len(param_shape)
