@@ -263,3 +263,32 @@ def test_a_wider_step_that_would_reach_a_kink_is_not_taken_blindly(offset: float
     assert est.step[0] < offset  # the stencil stayed on the kink's near side
     assert abs(est.value[0] - 4e-6 * np.cos(0.3)) < 1e-8 * 4e-6
     assert gc.check_grad(loss, lambda v: 4e-6 * np.cos(v), x).ok
+
+
+@pytest.mark.parametrize("c", [1e-310, 1e-315])
+@pytest.mark.parametrize("method", ["forward", "central", "richardson"])
+def test_a_subnormal_loss_is_checked_with_its_real_precision(method: str, c: float) -> None:
+    """Found by sweeping schemes over the reference nets at 10x their drawn point: a logistic loss
+    of 2e-313 is subnormal, moves in steps of 5e-324 (a relative 2e-11), and its noise probe
+    read 0. With eps |f| as the only floor, richardson flagged c sum(exp(x)) at c = 1e-315 and
+    the diagnosis called the loss flat, its derivatives' squares having underflowed."""
+    x = np.array([1.0, -2.0, 0.5])
+    loss, grad = (lambda v: c * np.sum(np.exp(v))), (lambda v: c * np.exp(v))
+    assert 0 < loss(x) < np.finfo(np.float64).smallest_normal  # the premise: subnormal
+    ok = gc.check_grad(loss, grad, x, method=method)
+    assert ok.ok, ok.summary()
+    resolution = ok.params["params"].resolution
+    if method == "richardson":
+        assert resolution < 1e-3  # 5e-324 steps in a loss of 1e-315 still leave 4 digits of slope
+    if resolution < 1 / 3:  # forward at 1e-315 resolves only 21x the scale, and says so
+        slip = gc.check_grad(loss, lambda v: 2 * grad(v), x, method=method)
+        assert not slip.ok
+        assert slip.params["params"].diagnosis.startswith("off by a constant factor: analytic = 2")
+
+
+def test_complex_step_says_when_its_imaginary_part_underflows() -> None:
+    x = np.array([1.0, -2.0, 0.5])
+    with pytest.raises(gc.InvalidArgumentError, match="underflows into subnormal"):
+        gc.check_grad(lambda v: 1e-300 * np.sum(np.exp(v)), lambda v: 1e-300 * np.exp(v), x, method="complex")
+    auto = gc.check_grad(lambda v: 1e-300 * np.sum(np.exp(v)), lambda v: 1e-300 * np.exp(v), x, method="auto")
+    assert auto.ok and auto.method == "richardson"
