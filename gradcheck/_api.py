@@ -167,10 +167,12 @@ def _complex_ok(ev: Evaluator, f0: np.ndarray, spread: float, safety: float) -> 
         d.append((fp - fm) / (2 * tk))
     err = np.abs(d[0] - d[1]) / 3 + (_fd.ulps(f0, eps) + _fd.NOISE_ULPS * spread) / (t / 2)
     bad = np.abs(zc - d[1]) > safety * err + floor_rtol(eps) * np.abs(d[1])
-    underflow = np.abs(d[1]) * hc < np.finfo(np.float64).smallest_normal / eps
-    if (bad & underflow).any():
+    # Where f' h is within 1/eps of the subnormal range the imaginary part has lost digits:
+    # complex step would then resolve less than richardson, whatever the probe says.
+    underflow = (d[1] != 0) & (np.abs(d[1]) * hc < np.finfo(np.float64).smallest_normal / eps)
+    if underflow.any():
         return (
-            f"the loss's derivative along a random direction ({d[1][bad & underflow][0]:.3g}) is so small that the "
+            f"the loss's derivative along a random direction ({d[1][underflow][0]:.3g}) is so small that the "
             f"complex step's imaginary part (that derivative x {hc:g}) underflows into subnormal numbers, "
             f"which keep too few digits (method='richardson' has no such limit)"
         )

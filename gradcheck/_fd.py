@@ -68,11 +68,12 @@ def ulps(v: np.ndarray | float, eps: float) -> np.ndarray:
     relative 2e-11, and a model of ``eps |f|`` would call it exact to 1e-329."""
     return NOISE_ULPS * np.maximum(eps * np.abs(v), _SUBNORMAL.get(float(eps), 0.0))
 
+
 NOISE_POINTS = 13
 NOISE_STEP = 1e-10
 NOISE_TRIES = 4
-"""The noise probe: f at x + t * step * scale * u for t near -6..6 (u uniform in [-1, 1]
-per entry), step = 1e-10 first. So small a step crosses no kink the stencil does not
+"""The noise probe: f at x + t * step * scale * u for t near -6..6 (|u| uniform in [0.5, 1]
+per entry, random signs), step = 1e-10 first. So small a step crosses no kink the stencil does not
 also cross, and leaves no smooth part in third differences; it grows by 100 (up to
 1e-4) only while the probe cannot see f change at all."""
 
@@ -140,6 +141,14 @@ class _Block:
         return self.state == KINK
 
 
+def _probe_direction(name: str, size: int) -> np.ndarray:
+    """Entries of magnitude 0.5..1 with random signs, seeded by the parameter's name. Bounded
+    away from 0 so that no entry moves by less than half the step: the lattice rule's
+    threshold (``coarse`` below) is set by the entry that moves least."""
+    rng = np.random.default_rng([0x6E6F6973, zlib.crc32(name.encode())])
+    return rng.uniform(0.5, 1.0, size=size) * rng.choice([-1.0, 1.0], size=size)
+
+
 def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Noise level (standard deviation) of each output at the base point, and where f never moved.
 
@@ -163,8 +172,7 @@ def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -
     Each parameter's direction is seeded by its name, so the measurement, and with it
     the verdict, does not depend on the order of the parameters.
     """
-    unit = {n: np.random.default_rng([0x6E6F6973, zlib.crc32(n.encode())]).uniform(-1.0, 1.0, size=sc.size)
-            for n, sc in zip(ev.params.names, scales)}
+    unit = {n: _probe_direction(n, sc.size) for n, sc in zip(ev.params.names, scales)}
     half = NOISE_POINTS // 2
     step = NOISE_STEP
     sigma = np.zeros(f0.size)
@@ -181,7 +189,7 @@ def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -
         q = np.where(gaps > 0, gaps, np.inf).min(axis=0)
         # x + t d is rounded to x's grid too: f's moves then sit on a lattice of about
         # |slope| ulp(x_i) / |d_i| even where f itself is exact. Only a coarser one is f's.
-        coarse = max(float(np.max(np.spacing(np.abs(ev.params.arrays[n].astype(np.float64).ravel()))
+        coarse = max(float(np.max(np.spacing(np.abs(ev.params.arrays[n].ravel())).astype(np.float64)
                                   / np.maximum(np.abs(direction[n].ravel()), np.finfo(float).tiny)))
                      for n in ev.params.names)
         slope = np.abs(table[[0, -1]] - f0).max(axis=0) / abs(_NOISE_T[0])
@@ -381,7 +389,7 @@ def _widen(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int
         err = block.truncation + block.rounding
         todo = (active & (block.state == SMOOTH).all(axis=0)
                 & (block.rounding > 4 * block.truncation).all(axis=0)
-                & (err > widen_rtol * scale).any(axis=0))
+                & ((err > widen_rtol * scale) & (scale > 0)).any(axis=0))
         if not todo.any():
             return
         cols = np.flatnonzero(todo)
@@ -389,8 +397,9 @@ def _widen(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int
         sub = _pass(ev, f0, floor, method, p, idx[cols], h, eps, safety)
         old_err, new_err = err[:, cols], sub.truncation + sub.rounding
         agree = np.abs(sub.value - block.value[:, cols]) <= safety * (old_err + new_err)
+        # Per output row: a Jacobian's rows have scales of their own, and none may get worse.
         better = ((sub.state == SMOOTH).all(axis=0) & agree.all(axis=0)
-                  & (new_err.max(axis=0) < old_err.max(axis=0)))
+                  & (new_err <= old_err).all(axis=0) & (new_err < old_err).any(axis=0))
         take = cols[better]
         for name in ("value", "truncation", "rounding", "left", "right", "state", "side_error", "jump", "jump_error",
                      "jump_noise"):
@@ -588,9 +597,10 @@ def _applied(ev: Evaluator, p: int, idx: np.ndarray, h: np.ndarray) -> np.ndarra
 def _complex(ev: Evaluator, p: int, idx: np.ndarray, h: np.ndarray, eps: float) -> _Block:
     vals = ev.evaluate([Perturbation(p, int(i), complex(0.0, hi)) for i, hi in zip(idx, h)], real=False).T
     value = vals.imag / h
-    # Truncation is h^2 f'''/6 with h ~ 1e-20: nil. Rounding is that of any derivative
-    # computed in floating point, a few ulps of the result.
-    rnd = ulps(value, eps)
+    # Truncation is h^2 f'''/6 with h ~ 1e-20: nil. Rounding is a few ulps of the imaginary
+    # part, carried through the division by h: ulps of the result, except where f' h is
+    # subnormal (f' ~ 1e-298 at h = 1e-20) and keeps only a few digits.
+    rnd = ulps(vals.imag, eps) / h
     nan = np.full_like(value, np.nan)
     return _Block(value, np.zeros_like(value), rnd, nan, nan.copy(), np.zeros(value.shape, dtype=int), nan.copy(),
                   nan.copy(), nan.copy(), nan.copy())
