@@ -7,6 +7,7 @@ diagnosis is as strict as the verdict it explains.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Callable
 
@@ -19,16 +20,34 @@ def _fits(a: np.ndarray, b: np.ndarray, tol: np.ndarray) -> bool:
     return bool(np.all(np.abs(a - b) <= tol))
 
 
+MAX_DENOMINATOR = 64
+"""Factors are named as fractions p/q with q up to this (a 1/n for a batch of up to 64)."""
+
+LOOSE_DENOMINATOR = 8
+LOOSE_RTOL = 1e-4
+"""Up to q = 8, a fraction within a relative 1e-4 of the fitted factor is named wherever
+it fits the tolerances too: a subnormal loss leaves numeric values good to 1e-9, which
+gives 1.999999997 for a slip of 2, and float32 gives 2.00013. Larger denominators or
+distances would let float32's loose tolerances name 201/64 or 22/7 for pi."""
+
+
 def _factor_name(c: float, fits: Callable[[float], bool]) -> str:
-    """Name the factor ``c``, as a small fraction wherever that fraction fits as well:
-    the numeric side is only as precise as its tolerances (a subnormal loss gives 1.999999997)."""
-    frac = Fraction(c).limit_denominator(64)
-    near = abs(float(frac) - c) <= 1e-9 * abs(c) or fits(float(frac))
-    if near and frac == -1:
+    """Name the factor ``c``: the smallest-denominator fraction that is exact to 1e-9 or,
+    for small denominators, fits the tolerances; else ``c`` itself."""
+    frac = None
+    if 1e-6 <= abs(c) <= 1e6:
+        for q in range(1, MAX_DENOMINATOR + 1):
+            p = round(c * q)
+            gap = abs(p / q - c)
+            if p != 0 and (gap <= 1e-9 * abs(c)
+                           or (q <= LOOSE_DENOMINATOR and gap <= LOOSE_RTOL * abs(c) and fits(p / q))):
+                frac = Fraction(p, q)
+                break
+    if frac == -1:
         return "sign flipped: analytic = -1 x numerical"
-    if near and frac.denominator == 1:
+    if frac is not None and frac.denominator == 1:
         return f"off by a constant factor: analytic = {frac.numerator} x numerical"
-    if near:
+    if frac is not None:
         return f"off by a constant factor: analytic = {frac.numerator}/{frac.denominator} x numerical (a missing or extra 1/n?)"
     return f"off by a constant factor: analytic = {c:.10g} x numerical"
 
@@ -50,10 +69,12 @@ def diagnose(analytic: np.ndarray, numeric: np.ndarray, tol: np.ndarray, mismatc
     if s > 0:
         un = numeric / s
         c = float(np.vdot(analytic / s, un)) / float(np.vdot(un, un))
-        def fits(k: float) -> bool:
-            return _fits(analytic, k * numeric, tol * max(1.0, abs(k)))
 
-        if abs(c - 1) > 1e-12 and fits(c):
+        def fits(k: float) -> bool:
+            with np.errstate(over="ignore", invalid="ignore"):  # k * numeric may overflow: no fit
+                return _fits(analytic, k * numeric, tol * max(1.0, abs(k)))
+
+        if math.isfinite(c) and abs(c - 1) > 1e-12 and fits(c):
             return _factor_name(c, fits)
     elif np.any(analytic):
         return "numerical derivative is zero (the loss is flat here) but the analytic one is not"
