@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -133,6 +134,29 @@ def test_diagnosis_names_the_mistake(mutant: str, expected: str) -> None:
     loss, grad, make = CASES["linear_square"]
     result = gc.check_grad(loss, lambda W: MUTANTS[mutant]("params", grad(W)), make(1))
     assert expected in result.params["params"].diagnosis
+
+
+@pytest.mark.parametrize(("c", "expected"), [
+    (2.0, "analytic = 2 x numerical"),
+    (1 / 3, "analytic = 1/3 x numerical"),
+    (-1.0, "sign flipped"),
+    (np.pi, "analytic = 3.14"),        # float32 tolerances also fit 22/7 and 201/64: name neither
+    (1.2345, "analytic = 1.234"),
+])
+def test_float32_factors_are_named_as_fractions_only_when_close(c: float, expected: str) -> None:
+    x = np.array([0.3, 0.5, 1.0], dtype=np.float32)
+    result = gc.check_grad(lambda v: float(np.sum(np.sin(v))), lambda v: c * np.cos(v), x)
+    assert expected in result.params["params"].diagnosis
+
+
+@pytest.mark.parametrize("garbage", [1e300, 1e308])
+def test_huge_analytic_values_are_diagnosed_without_overflow(garbage: float) -> None:
+    """Left-over np.empty memory: Fraction(inf) raised, and k * numeric overflowed with a warning."""
+    x = np.array([0.3, 0.5, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = gc.check_grad(lambda v: float(np.sum(np.sin(v))), lambda v: np.full(v.shape, garbage), x)
+    assert not result.ok and result.params["params"].diagnosis
 
 
 def test_zeroed_row_is_diagnosed_as_a_row() -> None:

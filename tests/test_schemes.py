@@ -141,6 +141,22 @@ def test_a_staircase_moving_whole_quanta_per_probe_point_is_not_called_exact() -
     assert not low, low
 
 
+def test_a_staircase_is_seen_beside_a_large_parameter_the_loss_ignores() -> None:
+    """The lattice rule ignores lattices that rounding x + t d to x's grid explains; that bound
+    is set by the entry that moves least. With directions uniform in [-1, 1], one entry of
+    a 5000-entry parameter moved by ~1e-4 of the step and hid the loss's own staircase
+    (noise read 0.03 eps where it is 0.29 eps): directions now have |u| >= 0.5."""
+    eps = np.finfo(float).eps
+    for a in (707.4, 936.86):
+        params = {"v": np.array([0.3]), "extra": np.linspace(-1.0, 1.0, 5000)}
+        ps = ParamSet(params, single_name="params")
+        ev = Evaluator(lambda p, a=a: float(np.log(1.0 + 1e-7 * np.exp(a * (p["v"][0] - 0.3)))), ps, scalar=True,
+                       fn_name="f")
+        f0, _ = ev.base()
+        sigma, _ = _fd.measure_noise(ev, f0, [np.ones(1), np.ones(5000)])
+        assert sigma[0] > 0.1 * eps, (a, sigma[0] / eps)
+
+
 def test_stencil_straddling_a_kink_is_refined_not_called_a_kink() -> None:
     """A ReLU input at 1e-6 is inside the default stencil; smaller steps resolve it as smooth."""
     x = np.array([1e-6, -3e-6, 0.5])
@@ -265,6 +281,28 @@ def test_a_wider_step_that_would_reach_a_kink_is_not_taken_blindly(offset: float
     assert gc.check_grad(loss, lambda v: 4e-6 * np.cos(v), x).ok
 
 
+def test_a_parameter_the_loss_ignores_is_not_widened() -> None:
+    """Its derivative is 0, so any error is 'above widen_rtol of its scale': widening it twice
+    tripled the cost of the check and looked at nothing."""
+    params = {"a": np.array([0.3, 1.2]), "extra": np.ones(50)}
+    est = gc.numerical_grad(lambda p: float(np.sum(np.sin(p["a"]))), params)
+    base = gc.numerical_grad(lambda p: float(np.sum(np.sin(p["a"]))), params, refine=False)
+    np.testing.assert_array_equal(est.step["extra"], base.step["extra"])
+    assert np.all(est.value["extra"] == 0.0)
+
+
+def test_widening_a_jacobian_may_not_worsen_any_row() -> None:
+    """Rows of a Jacobian have scales of their own: a wider step that helps the rounding-limited
+    row must not be taken where it makes the curved, small row less precise."""
+    x = np.array([0.3, -0.7])
+    fn = lambda v: np.array([1.0 + 1e-6 * np.sum(np.sin(v)), 1e-3 * np.sum(np.sin(8 * v))])  # noqa: E731
+    est = gc.numerical_jacobian(fn, x)
+    raw = gc.numerical_jacobian(fn, x, refine=False)
+    exact = np.stack([1e-6 * np.cos(x), 8e-3 * np.cos(8 * x)])
+    assert np.all(est.error[1] <= raw.error[1])
+    assert np.all(np.abs(est.value - exact) <= est.error)
+
+
 @pytest.mark.parametrize("c", [1e-310, 1e-315])
 @pytest.mark.parametrize("method", ["forward", "central", "richardson"])
 def test_a_subnormal_loss_is_checked_with_its_real_precision(method: str, c: float) -> None:
@@ -286,9 +324,14 @@ def test_a_subnormal_loss_is_checked_with_its_real_precision(method: str, c: flo
         assert slip.params["params"].diagnosis.startswith("off by a constant factor: analytic = 2")
 
 
-def test_complex_step_says_when_its_imaginary_part_underflows() -> None:
-    x = np.array([1.0, -2.0, 0.5])
+@pytest.mark.parametrize("c", [1e-300, 6.81e-299, 3.16e-298])
+def test_complex_step_is_not_used_where_its_imaginary_part_underflows(c: float) -> None:
+    """c e^x with c ~ 1e-298: f' h is ~1e-318 at h = 1e-20, a subnormal with 5 digits. The
+    probe passed there, and auto's complex step flagged the correct gradient (4e-6 off)."""
+    x = np.array([0.3, -0.7, 1.1, 2.0, -1.5])
+    loss, grad = (lambda v: c * np.sum(np.exp(v))), (lambda v: c * np.exp(v))
     with pytest.raises(gc.InvalidArgumentError, match="underflows into subnormal"):
-        gc.check_grad(lambda v: 1e-300 * np.sum(np.exp(v)), lambda v: 1e-300 * np.exp(v), x, method="complex")
-    auto = gc.check_grad(lambda v: 1e-300 * np.sum(np.exp(v)), lambda v: 1e-300 * np.exp(v), x, method="auto")
+        gc.check_grad(loss, grad, x, method="complex")
+    auto = gc.check_grad(loss, grad, x, method="auto")
     assert auto.ok and auto.method == "richardson"
+    assert any("fell back to 'richardson'" in n for n in auto.notes)
