@@ -380,8 +380,10 @@ def _widen(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int
     against a loss of 0.1) is resolved only to eps |f| / (h |g|), 3e-7 at the default
     step; truncation, of order h^6 after extrapolation, usually has room to spare (the
     base step eps^0.2 is chosen for the hardest curvature, not this one's). The
-    wider look is taken only where it is clean (a kink it reaches makes it unclean), its
-    error is smaller, and it agrees with the narrower one within both error bars.
+    wider look is taken only where it is clean (a kink it reaches makes it unclean when
+    its jump stands above the bars; a smaller one is within its truncation estimate), its
+    error is no larger in any output row and smaller in one, and it agrees with the
+    narrower one within both error bars.
     """
     active = ~refined
     for _ in range(MAX_WIDEN):
