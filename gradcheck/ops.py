@@ -57,7 +57,11 @@ class ArrayOps:
         """log(1 + exp(x)), stable for large |x|."""
         x = np.asarray(x)
         if np.iscomplexobj(x):  # complex-step probes: logaddexp has no complex loop
-            return np.where(x.real > 0, x + np.log1p(np.exp(-x)), np.log1p(np.exp(x)))
+            out = np.empty_like(x)
+            pos = x.real > 0  # each side computes only the branch that cannot overflow
+            out[pos] = x[pos] + np.log1p(np.exp(-x[pos]))
+            out[~pos] = np.log1p(np.exp(x[~pos]))
+            return out
         return np.logaddexp(0.0, x)
 
     def relu(self, x: Any) -> Any:

@@ -542,3 +542,13 @@ def test_small_kink_is_detected_and_its_left_slope_accepted() -> None:
     result = gc.check_grad(loss, grad, np.zeros(1))
     assert result.ok, result.summary()
     assert result.params["params"].n_kinks == 1
+
+
+def test_complex_step_through_a_saturated_softplus_raises_no_warning() -> None:
+    """The complex branch of ops.softplus evaluated exp(-x) and exp(x) for every entry and
+    overflowed on the side np.where then discarded, warning the user on every probe."""
+    z = np.array([800.0, -800.0, 0.3])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = gc.check_grad(lambda v: xp.sum(xp.softplus(v)), lambda v: xp.sigmoid(v), z, method="complex")
+    assert result.ok and result.method == "complex", result.summary()
