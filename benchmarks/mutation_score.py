@@ -12,7 +12,9 @@ A second, cheaper sweep (``--alarm-cases`` per derivation, one check each) looks
 for false alarms, at drawn sizes and at the drawn point scaled by 0.1 .. 10 (10x
 saturates sigmoids and makes classifiers confident): per magnitude, the false alarms and
 how often every parameter's stated resolution was fine enough to promise that a
-relative 1e-6 slip is caught (resolution < 1e-6 / 3).
+relative 1e-6 slip is caught (resolution < 1e-6 / 3); where it was not, how many
+checks ``method="auto"`` (complex step where the loss is complex-analytic) resolves
+and passes, and how many it flags (complex step also sees the hand formula's rounding).
 
     python benchmarks/mutation_score.py --cases 20 --alarm-cases 200
 """
@@ -24,10 +26,11 @@ import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from gradcheck import mutations, registry
+from gradcheck import InvalidArgumentError, mutations, registry
 from gradcheck.registry import Derivation, Problem
 from gradcheck.strategies import size_ranges
 
@@ -83,6 +86,10 @@ def alarm_sweep(ds: list[Derivation], cases: int, seed: int) -> tuple[str, int]:
     checks = {c: 0 for c in MAGNITUDES}
     promised = {c: 0 for c in MAGNITUDES}
     flagged = {c: 0 for c in MAGNITUDES}
+    # Where the default check cannot promise 1e-6: does method="auto" (complex step where
+    # the loss allows) resolve it, and does it then flag the correct gradient?
+    auto_fine = {c: 0 for c in MAGNITUDES}
+    auto_flags = {c: 0 for c in MAGNITUDES}
     alarms: list[str] = []
     for d in ds:
         rng = np.random.default_rng([seed, len(d.name), 1])
@@ -91,19 +98,35 @@ def alarm_sweep(ds: list[Derivation], cases: int, seed: int) -> tuple[str, int]:
             sizes, pseed = draw_sizes(d, rng), int(rng.integers(2**32))
             drawn = d.problem(pseed, **sizes)
             problem = Problem(params={k: c * v for k, v in drawn.params.items()}, data=drawn.data)
-            result = mutations.bind(d, problem).check()
+            bound = mutations.bind(d, problem)
+            result = bound.check()
             checks[c] += 1
             if not result.ok:
                 flagged[c] += 1
                 alarms.append(f"{d.name}: seed={pseed} sizes={sizes} magnitude={c:g}")
-            elif max(p.resolution for p in result.params.values()) < mutations.MATERIAL / mutations.DETECT_FACTOR:
+            elif _promises(result):
                 promised[c] += 1
-    lines = [f"{'magnitude':>10}{'checks':>10}{'false alarms':>15}{'1e-6 promised':>16}"]
+            else:
+                try:
+                    auto = bound.check(method="auto")
+                except InvalidArgumentError:
+                    continue
+                auto_flags[c] += not auto.ok
+                auto_fine[c] += auto.ok and _promises(auto)
+    lines = [f"{'magnitude':>10}{'checks':>10}{'false alarms':>15}{'1e-6 promised':>16}"
+             f"{'not promised':>15}{'auto resolves':>15}{'auto flags':>12}"]
     for c in MAGNITUDES:
-        lines.append(f"{c:>10g}{checks[c]:>10}{flagged[c]:>15}{promised[c] / max(checks[c], 1):>16.3f}")
+        rest = checks[c] - flagged[c] - promised[c]
+        lines.append(f"{c:>10g}{checks[c]:>10}{flagged[c]:>15}{promised[c] / max(checks[c], 1):>16.3f}"
+                     f"{rest:>15}{auto_fine[c]:>15}{auto_flags[c]:>12}")
     lines.append(f"false alarms: {len(alarms)} of {sum(checks.values())} checks")
     lines += [f"  {a}" for a in alarms[:20]]
     return "\n".join(lines), len(alarms)
+
+
+def _promises(result: Any) -> bool:
+    """Every parameter's stated resolution is fine enough to catch a relative 1e-6 slip."""
+    return max(p.resolution for p in result.params.values()) < mutations.MATERIAL / mutations.DETECT_FACTOR
 
 
 def slip_score(d: Derivation, cases: int, seed: int) -> tuple[int, int]:
