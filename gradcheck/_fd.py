@@ -27,17 +27,19 @@ from __future__ import annotations
 
 import math
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Sequence
 
 import numpy as np
 
 from ._evaluator import DirectionalPerturbation, Evaluator, Perturbation
+from ._oracle import OracleEstimate
+from ._status import Stencil
 
 __all__ = [
-    "SCHEMES",
-    "RawEstimate",
+    "Plan",
     "estimate",
+    "resolve_rtol",
     "measure_noise",
     "default_base_step",
     "NOISE_ULPS",
@@ -46,8 +48,6 @@ __all__ = [
     "REFINE_FACTOR",
     "MAX_REFINE",
 ]
-
-SCHEMES = ("forward", "central", "richardson", "complex")
 
 NOISE_ULPS = 4.0
 """A loss value is taken to be accurate to at least ``NOISE_ULPS * eps * |f|``. This is
@@ -88,6 +88,18 @@ spreads the roundings."""
 
 REFINE_FACTOR = 1.0 / 16.0
 MAX_REFINE = 6
+"""Refinement divides the step by 16 (kinks closer than the step come out of the stencil
+fast; rounding grows only 16-fold per look), at most 6 times (a step 1.7e7 times smaller)."""
+
+RESOLVE_EXPONENT = 0.6
+
+
+def resolve_rtol(eps: float) -> float:
+    """Truncation error, relative to a row's scale, above which an entry is re-estimated with
+    a smaller step: ``eps ** 0.6``, 4e-10 in float64 (250 times under the tolerance floor of
+    1e-7, so truncation never decides a verdict) and 7e-5 in float32 (5 times under its
+    floor of 3.5e-4), yet above what rounding leaves after a 16 times smaller step."""
+    return float(eps**RESOLVE_EXPONENT)
 
 
 def default_base_step(method: str, eps: float) -> float:
@@ -98,47 +110,6 @@ def default_base_step(method: str, eps: float) -> float:
         "richardson": eps ** 0.2,  # 6th order after two extrapolations; rounding dominates below this
         "complex": 1e-20,  # no subtraction, no cancellation: any tiny step is exact to rounding
     }[method]
-
-
-@dataclass
-class RawEstimate:
-    """Per-parameter estimate; arrays have shape ``(m, n)`` unless noted."""
-
-    value: np.ndarray
-    error: np.ndarray  # truncation + rounding
-    truncation: np.ndarray
-    rounding: np.ndarray
-    left: np.ndarray  # one-sided slopes (NaN where the scheme has none)
-    right: np.ndarray
-    kink: np.ndarray  # bool
-    side_error: np.ndarray  # error bar of the one-sided slopes (NaN where none)
-    jump: np.ndarray  # right minus left slope (NaN where the scheme has none)
-    jump_error: np.ndarray  # its error bar: a smaller jump cannot be told from none
-    step: np.ndarray  # (n,) the base step finally used per coordinate
-    refined: np.ndarray  # (n,) bool: coordinate re-estimated with smaller steps
-
-
-SMOOTH, KINK, UNCLEAN = 0, 1, 2
-
-
-@dataclass
-class _Block:
-    """Results of one stencil pass over a set of coordinates of one parameter."""
-
-    value: np.ndarray
-    truncation: np.ndarray
-    rounding: np.ndarray
-    left: np.ndarray
-    right: np.ndarray
-    state: np.ndarray  # SMOOTH, KINK (at x) or UNCLEAN (something inside the stencil)
-    side_error: np.ndarray
-    jump: np.ndarray
-    jump_error: np.ndarray
-    jump_noise: np.ndarray  # the rounding part of jump_error
-
-    @property
-    def kink(self) -> np.ndarray:
-        return self.state == KINK
 
 
 def _probe_direction(name: str, size: int) -> np.ndarray:
@@ -258,59 +229,191 @@ def _robust_sigma(table: np.ndarray, j: int) -> np.ndarray:
     return np.median(np.abs(_NOISE_W[j] @ table), axis=0) / 0.6745
 
 
-def estimate(
-    ev: Evaluator,
-    f0: np.ndarray,
-    floor: np.ndarray,
-    method: str,
-    steps: Sequence[np.ndarray],
-    *,
-    safety: float,
-    resolve_rtol: float,
-    refine: bool = True,
-    widen_rtol: float | None = None,
-) -> list[RawEstimate]:
-    """Estimate the Jacobian of ``ev``'s function with ``method`` at base steps ``steps`` (one flat array per parameter).
+# --------------------------------------------------------------------------- convergence windows
+CENTRAL_RATE = (3.0, 20.0)
+"""Per halving of the step, a smooth central difference's gaps shrink by 4 (its h^2 term)
+to 16 (h^4, once h^2 cancels); the window leaves a margin on both sides."""
+
+CENTRAL_RATE_AT_KINK = (1.5, 20.0)
+"""At a kink at x the central sequence converges at first order (the curvatures on the
+two sides differ): its gaps halve, so the lower end of the window drops to 1.5."""
+
+ONE_SIDED_RATE = (1.5, 5.0)
+"""One-sided differences (and the jump G(h) = R(h) - L(h)) have h and h^2 terms: gaps
+shrink by 2 to 4 per halving. A kink inside the stencil, not at x, adds a 1/h term that
+pushes the ratio below the window or makes it negative."""
+
+WIDEN_FACTOR = 4.0
+MAX_WIDEN = 2
+"""A rounding-limited entry may take a step 4 times wider, twice at most (16 times the
+base step): richardson's h^6 truncation has room for that on the losses where it helps."""
+
+ROUNDING_DOMINATES = 4.0
+"""An entry is rounding-limited when its rounding bar is more than 4 times its truncation bar."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How to run the schemes: which one, the base step per coordinate (one flat array per
+    parameter), the safety factor, and the refinement and widening thresholds."""
+
+    method: str
+    steps: Sequence[np.ndarray]
+    safety: float
+    resolve_rtol: float
+    refine: bool = True
+    widen_rtol: float | None = None
+
+
+@dataclass
+class _Block:
+    """One stencil pass over some coordinates of one parameter: arrays ``(m, k)``."""
+
+    value: np.ndarray
+    truncation: np.ndarray
+    rounding: np.ndarray
+    left: np.ndarray  # extrapolated one-sided slopes (NaN where the scheme has none)
+    right: np.ndarray
+    state: np.ndarray  # Stencil codes
+    side_error: np.ndarray  # bar of the one-sided slopes
+    jump: np.ndarray  # right minus left slope
+    jump_error: np.ndarray  # its bar: a smaller jump cannot be told from none
+    jump_noise: np.ndarray  # the rounding part of jump_error
+
+    @property
+    def kink(self) -> np.ndarray:
+        return self.state == Stencil.KINK
+
+    @property
+    def error(self) -> np.ndarray:
+        return self.truncation + self.rounding
+
+    def take(self, cols: np.ndarray, sub: _Block, accept: np.ndarray) -> np.ndarray:
+        """Overwrite columns ``cols[accept]`` with ``sub``'s accepted columns; return those columns."""
+        chosen = cols[accept]
+        for f in fields(self):
+            getattr(self, f.name)[:, chosen] = getattr(sub, f.name)[:, accept]
+        return chosen
+
+    @classmethod
+    def without_sides(cls, value: np.ndarray, truncation: np.ndarray, rounding: np.ndarray) -> _Block:
+        """A scheme with no one-sided pair of slopes (forward, complex step): no kink detection."""
+        def nan() -> np.ndarray:
+            return np.full_like(value, np.nan)
+
+        return cls(value, truncation, rounding, nan(), nan(), np.zeros(value.shape, dtype=int), nan(), nan(), nan(), nan())
+
+
+@dataclass(frozen=True)
+class _Site:
+    """Where passes evaluate: one parameter of the evaluator's function, its base value and noise."""
+
+    ev: Evaluator
+    f0: np.ndarray  # (m, 1)
+    floor: np.ndarray  # (m, 1) absolute noise besides ulps of f
+    param: int
+    eps: float
+    safety: float
+
+    def noise(self, f: np.ndarray) -> np.ndarray:
+        """Noise bound of function values ``f`` (shape ``(m, k)``)."""
+        return np.maximum(ulps(f, self.eps), self.floor)
+
+    def values(self, idx: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """f with entry ``idx[j]`` moved by ``h[j]``: shape ``(m, len(idx))``."""
+        return self.ev.evaluate([Perturbation(self.param, int(i), float(hi)) for i, hi in zip(idx, h)]).T
+
+    def applied(self, idx: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """The displacement entries ``idx`` really get when the Evaluator adds ``h`` (in their dtype).
+
+        x + h/2 rounds wherever h/2 is no multiple of x's ulp, an error of ulp(x) / h that
+        reaches 1e-7 at steps of 1e-9: slopes divide by the step really taken.
+        """
+        x = self.ev.params.arrays[self.ev.params.names[self.param]].ravel()[idx]
+        moved = x + h.astype(x.dtype)  # in x's dtype, as the Evaluator adds it (NumPy 2 keeps float32 + float in float32)
+        return moved.astype(np.float64) - x.astype(np.float64)
+
+    def representable(self, idx: np.ndarray, h: np.ndarray) -> np.ndarray:
+        """Steps ``h`` adjusted so that ``x + h`` is exact in float64, as the base steps are."""
+        x = self.ev.params.arrays[self.ev.params.names[self.param]].astype(np.float64).ravel()[idx]
+        return (x + h) - x
+
+
+@dataclass(frozen=True)
+class _Level:
+    """f at x + h (and x - h) for one step of the stencil, with the displacements really
+    applied (``h_minus`` is positive: the point is x - h_minus) and the noise of each value."""
+
+    h: np.ndarray
+    f_plus: np.ndarray
+    h_plus: np.ndarray
+    noise_plus: np.ndarray
+    f_minus: np.ndarray | None = None
+    h_minus: np.ndarray | None = None
+    noise_minus: np.ndarray | None = None
+
+    @classmethod
+    def forward(cls, site: _Site, idx: np.ndarray, h: np.ndarray) -> _Level:
+        f = site.values(idx, h)
+        return cls(h, f, site.applied(idx, h), site.noise(f))
+
+    def with_minus(self, site: _Site, idx: np.ndarray) -> _Level:
+        f = site.values(idx, -self.h)
+        return _Level(self.h, self.f_plus, self.h_plus, self.noise_plus, f, -site.applied(idx, -self.h), site.noise(f))
+
+    def right(self, f0: np.ndarray) -> np.ndarray:
+        return (self.f_plus - f0) / self.h_plus
+
+    def left(self, f0: np.ndarray) -> np.ndarray:
+        return (f0 - self.f_minus) / self.h_minus
+
+
+@dataclass
+class _Coords:
+    """The coordinates of one parameter, and per coordinate the step finally used and
+    whether refinement changed it."""
+
+    idx: np.ndarray
+    step: np.ndarray
+    refined: np.ndarray
+
+
+# --------------------------------------------------------------------------- driver
+def estimate(ev: Evaluator, f0: np.ndarray, floor: np.ndarray | float, plan: Plan) -> list[OracleEstimate]:
+    """Estimate the Jacobian of ``ev``'s function by ``plan`` (one estimate per parameter).
 
     ``floor`` (shape ``(m,)``) is the absolute noise of each output besides the relative
     ``NOISE_ULPS * eps * |f|``: measured noise and the spread between repeated calls.
     """
     floor = np.asarray(floor, dtype=float).reshape(-1, 1)
     eps = ev.params.eps
-    out: list[RawEstimate] = []
-    for p, h0 in enumerate(steps):
-        idx = np.arange(h0.size)
-        block = _pass(ev, f0, floor, method, p, idx, h0, eps, safety)
-        step = h0.copy()
-        refined = np.zeros(h0.size, dtype=bool)
-        if refine and method in ("central", "richardson"):
-            _refine(ev, f0, floor, method, p, idx, h0, eps, safety, resolve_rtol, block, step, refined)
-        if widen_rtol is not None and method == "richardson":
-            _widen(ev, f0, floor, method, p, idx, eps, safety, widen_rtol, block, step, refined)
-        out.append(
-            RawEstimate(
-                value=block.value,
-                error=block.truncation + block.rounding,
-                truncation=block.truncation,
-                rounding=block.rounding,
-                left=block.left,
-                right=block.right,
-                kink=block.kink,
-                side_error=block.side_error,
-                jump=block.jump,
-                # With two steps the jump has only a first-order bar, ~|f''| h / 2: fine for
-                # finding kinks, far too wide to widen every smooth entry's tolerance by.
-                jump_error=block.jump_error if method == "richardson" else block.jump_noise,
-                step=step,
-                refined=refined,
-            )
-        )
+    out: list[OracleEstimate] = []
+    for p, h0 in enumerate(plan.steps):
+        site = _Site(ev, f0[:, None], floor, p, eps, plan.safety)
+        coords = _Coords(np.arange(h0.size), h0.copy(), np.zeros(h0.size, dtype=bool))
+        block = _pass(site, plan.method, coords.idx, h0)
+        if plan.refine and plan.method in ("central", "richardson"):
+            _refine(site, plan.method, block, coords, plan.resolve_rtol)
+        if plan.widen_rtol is not None and plan.method == "richardson":
+            _widen(site, block, coords, plan.widen_rtol)
+        out.append(OracleEstimate(
+            value=block.value,
+            error=block.error,
+            left=block.left,
+            right=block.right,
+            kink=block.kink,
+            side_error=block.side_error,
+            jump=block.jump,
+            # With two steps the jump has only a first-order bar, ~|f''| h / 2: fine for
+            # finding kinks, far too wide to widen every smooth entry's tolerance by.
+            jump_error=block.jump_error if plan.method == "richardson" else block.jump_noise,
+            step=coords.step,
+            refined=coords.refined,
+        ))
     return out
 
 
-def _refine(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int, idx: np.ndarray,
-            h0: np.ndarray, eps: float, safety: float, resolve_rtol: float, block: _Block,
-            step: np.ndarray, refined: np.ndarray) -> None:
+def _refine(site: _Site, method: str, block: _Block, coords: _Coords, resolve_rtol: float) -> None:
     """Re-estimate, in place, coordinates whose stencil is unclean or too coarse, with steps 16x smaller.
 
     An unclean stencil (a kink inside it, not at x) always takes the smaller, more local
@@ -321,11 +424,11 @@ def _refine(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: in
     slopes' bars. A clean but imprecise estimate takes the new one only if its error is
     smaller, and stops otherwise.
     """
-    h = h0.copy()
-    active = np.ones(h0.size, dtype=bool)
-    seen = np.zeros(h0.size, dtype=int)  # smaller steps that showed the kink's jump again
+    h = coords.step.copy()
+    active = np.ones(h.size, dtype=bool)
+    seen = np.zeros(h.size, dtype=int)  # smaller steps that showed the kink's jump again
     for _ in range(MAX_REFINE):
-        unclean = (block.state == UNCLEAN).any(axis=0)
+        unclean = (block.state == Stencil.UNCLEAN).any(axis=0)
         kink = block.kink.any(axis=0)
         coarse = _unresolved(block, resolve_rtol) & ~kink
         todo = active & (unclean | kink | coarse)
@@ -333,20 +436,20 @@ def _refine(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: in
             return
         h = h * REFINE_FACTOR
         cols = np.flatnonzero(todo)
-        sub = _pass(ev, f0, floor, method, p, idx[cols], h[cols], eps, safety)
-        old_err = (block.truncation[:, cols] + block.rounding[:, cols]).max(axis=0)
-        new_err = (sub.truncation + sub.rounding).max(axis=0)
+        sub = _pass(site, method, coords.idx[cols], h[cols])
+        old_err = block.error[:, cols].max(axis=0)
+        new_err = sub.error.max(axis=0)
         at = block.kink[:, cols]
         # A kink at x shows the same jump at every step. The smaller step's jump is the
         # more exact one: its truncation (h^2, 256 times smaller) is no excuse for a
         # difference, only its rounding.
-        same = np.abs(sub.jump - block.jump[:, cols]) <= safety * (block.jump_error[:, cols] + sub.jump_noise)
+        same = np.abs(sub.jump - block.jump[:, cols]) <= site.safety * (block.jump_error[:, cols] + sub.jump_noise)
         # A smaller step has more rounding; if its rounding alone hides the old jump, it
         # cannot overrule it, and no smaller step will see better.
-        blind = (sub.state == SMOOTH) & (safety * sub.jump_noise >= np.abs(block.jump[:, cols]))
+        blind = (sub.state == Stencil.SMOOTH) & (site.safety * sub.jump_noise >= np.abs(block.jump[:, cols]))
         confirmed = kink[cols] & np.all(np.where(at, (sub.kink & same) | blind, True), axis=0)
         seen[cols[confirmed]] += 1
-        new_unclean = (sub.state == UNCLEAN).any(axis=0)
+        new_unclean = (sub.state == Stencil.UNCLEAN).any(axis=0)
         # A confirmed kink looks closer while that sharpens its one-sided slopes: their h^2
         # truncation falls 256-fold per refinement, their rounding grows only 16-fold.
         sharper = (confirmed & ~new_unclean & np.all(sub.kink == at, axis=0)
@@ -357,22 +460,14 @@ def _refine(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: in
         # the step nears the cluster's width.
         settled = confirmed & ((seen[cols] >= 2) | np.any(at & blind, axis=0))
         accept = sharper | (~confirmed & (unclean[cols] | kink[cols] | new_unclean | (new_err <= old_err)))
-        take = cols[accept]
-        for name in ("value", "truncation", "rounding", "left", "right", "state", "side_error", "jump", "jump_error",
-                     "jump_noise"):
-            getattr(block, name)[:, take] = getattr(sub, name)[:, accept]
-        step[take] = h[take]
-        refined[take] = True
+        taken = block.take(cols, sub, accept)
+        coords.step[taken] = h[taken]
+        coords.refined[taken] = True
         seen[cols[~confirmed]] = 0
         active[cols[~accept & (~confirmed | settled)]] = False
 
 
-WIDEN_FACTOR = 4.0
-MAX_WIDEN = 2
-
-
-def _widen(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int, idx: np.ndarray, eps: float,
-           safety: float, widen_rtol: float, block: _Block, step: np.ndarray, refined: np.ndarray) -> None:
+def _widen(site: _Site, block: _Block, coords: _Coords, widen_rtol: float) -> None:
     """Re-estimate, in place, smooth coordinates whose error is mostly rounding, and above
     ``widen_rtol`` of the parameter's scale, with steps 4x larger (richardson only).
 
@@ -385,35 +480,26 @@ def _widen(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int
     error is no larger in any output row and smaller in one, and it agrees with the
     narrower one within both error bars.
     """
-    active = ~refined
+    active = ~coords.refined
     for _ in range(MAX_WIDEN):
         scale = np.abs(block.value).max(axis=1, keepdims=True)
-        err = block.truncation + block.rounding
-        todo = (active & (block.state == SMOOTH).all(axis=0)
-                & (block.rounding > 4 * block.truncation).all(axis=0)
+        err = block.error
+        todo = (active & (block.state == Stencil.SMOOTH).all(axis=0)
+                & (block.rounding > ROUNDING_DOMINATES * block.truncation).all(axis=0)
                 & ((err > widen_rtol * scale) & (scale > 0)).any(axis=0))
         if not todo.any():
             return
         cols = np.flatnonzero(todo)
-        h = _representable(ev, p, idx[cols], step[cols] * WIDEN_FACTOR)
-        sub = _pass(ev, f0, floor, method, p, idx[cols], h, eps, safety)
-        old_err, new_err = err[:, cols], sub.truncation + sub.rounding
-        agree = np.abs(sub.value - block.value[:, cols]) <= safety * (old_err + new_err)
+        h = site.representable(coords.idx[cols], coords.step[cols] * WIDEN_FACTOR)
+        sub = _pass(site, "richardson", coords.idx[cols], h)
+        old_err, new_err = err[:, cols], sub.error
+        agree = np.abs(sub.value - block.value[:, cols]) <= site.safety * (old_err + new_err)
         # Per output row: a Jacobian's rows have scales of their own, and none may get worse.
-        better = ((sub.state == SMOOTH).all(axis=0) & agree.all(axis=0)
+        better = ((sub.state == Stencil.SMOOTH).all(axis=0) & agree.all(axis=0)
                   & (new_err <= old_err).all(axis=0) & (new_err < old_err).any(axis=0))
-        take = cols[better]
-        for name in ("value", "truncation", "rounding", "left", "right", "state", "side_error", "jump", "jump_error",
-                     "jump_noise"):
-            getattr(block, name)[:, take] = getattr(sub, name)[:, better]
-        step[take] = h[better]
+        taken = block.take(cols, sub, better)
+        coords.step[taken] = h[better]
         active[cols[~better]] = False
-
-
-def _representable(ev: Evaluator, p: int, idx: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """Steps ``h`` adjusted so that ``x + h`` is exact in float64, as the base steps are."""
-    x = ev.params.arrays[ev.params.names[p]].astype(np.float64).ravel()[idx]
-    return (x + h) - x
 
 
 def _unresolved(block: _Block, resolve_rtol: float) -> np.ndarray:
@@ -423,36 +509,38 @@ def _unresolved(block: _Block, resolve_rtol: float) -> np.ndarray:
     return bad.any(axis=0)
 
 
-def _noise(f: np.ndarray, floor: np.ndarray, eps: float) -> np.ndarray:
-    """Noise bound of function values ``f`` (shape ``(m, k)``); ``floor`` has shape ``(m, 1)``."""
-    return np.maximum(ulps(f, eps), floor)
-
-
-def _pass(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int, idx: np.ndarray,
-          h: np.ndarray, eps: float, safety: float) -> _Block:
+# --------------------------------------------------------------------------- one pass
+def _pass(site: _Site, method: str, idx: np.ndarray, h: np.ndarray) -> _Block:
+    """One stencil over coordinates ``idx`` at steps ``h``: h and h/2 (forward, central) or
+    h, h/2 and h/4 (richardson); complex step at h."""
     if method == "complex":
-        return _complex(ev, p, idx, h, eps)
-    levels = 2 if method in ("forward", "central") else 3
-    hs = [h / 2.0**k for k in range(levels)]
-    fp = [_column_values(ev, p, idx, hk) for hk in hs]  # each (m, len(idx))
-    # Divide by the steps the parameter really moved: x + h/2 rounds wherever h/2 is no
-    # multiple of x's ulp, an error of ulp(x) / h that reaches 1e-7 at steps of 1e-9.
-    hp = [_applied(ev, p, idx, hk) for hk in hs]
-    n0 = _noise(f0[:, None], floor, eps)
+        return _complex(site, idx, h)
+    n_levels = 2 if method in ("forward", "central") else 3
+    levels = [_Level.forward(site, idx, h / 2.0**k) for k in range(n_levels)]
     if method == "forward":
-        d = [(fp[k] - f0[:, None]) / hp[k] for k in range(levels)]
-        r = [(_noise(fp[k], floor, eps) + n0) / hs[k] for k in range(levels)]
-        nan = np.full_like(d[1], np.nan)
-        return _Block(d[1], np.abs(d[0] - d[1]), r[1], nan, nan.copy(), np.zeros(d[1].shape, dtype=int), nan.copy(),
-                      nan.copy(), nan.copy(), nan.copy())
-    fm = [_column_values(ev, p, idx, -hk) for hk in hs]
-    hm = [-_applied(ev, p, idx, -hk) for hk in hs]
+        return _forward(site, levels)
+    levels = [lv.with_minus(site, idx) for lv in levels]
+    return _central(site, levels)
+
+
+def _forward(site: _Site, levels: list[_Level]) -> _Block:
+    f0, n0 = site.f0, site.noise(site.f0)
+    d = [lv.right(f0) for lv in levels]
+    r = [(lv.noise_plus + n0) / lv.h for lv in levels]
+    return _Block.without_sides(d[1], np.abs(d[0] - d[1]), r[1])
+
+
+def _central(site: _Site, levels: list[_Level]) -> _Block:
+    """Central differences (two levels) or their Richardson extrapolation (three), with the
+    one-sided slopes, the jump between them, and whether the stencil is clean."""
+    f0, safety = site.f0, site.safety
+    rights = [lv.right(f0) for lv in levels]
+    lefts = [lv.left(f0) for lv in levels]
     # The mean of the one-sided slopes: equal to (f+ - f-) / 2h when the steps are, and when
     # rounding makes them differ it stays exact at a kink (a plain quotient errs by jump x ulp/h).
-    f0c = f0[:, None]
-    d = [((fp[k] - f0c) / hp[k] + (f0c - fm[k]) / hm[k]) / 2 for k in range(levels)]
-    r = [(_noise(fp[k], floor, eps) + _noise(fm[k], floor, eps)) / (2 * hs[k]) for k in range(levels)]
-    if method == "central":
+    d = [(rk + lk) / 2 for rk, lk in zip(rights, lefts)]
+    r = [(lv.noise_plus + lv.noise_minus) / (2 * lv.h) for lv in levels]
+    if len(levels) == 2:
         # D(h/2) has error c h^2/4 and D(h) - D(h/2) = 3 c h^2/4.
         value, trunc, rnd = d[1], np.abs(d[0] - d[1]) / 3.0, r[1]
     else:
@@ -461,34 +549,53 @@ def _pass(ev: Evaluator, f0: np.ndarray, floor: np.ndarray, method: str, p: int,
         value = (16 * b2 - b1) / 15  # = (64 D2 - 20 D1 + D0) / 45, O(h^6)
         trunc = np.abs(value - b2)  # error of the O(h^4) estimate bounds that of the O(h^6) one
         rnd = (64 * r[2] + 20 * r[1] + r[0]) / 45
-    sides = _one_sided(f0, fp, fm, hs, hp, hm, n0, floor, eps, safety)
-    jump, jump_err, jump_noise, jump_off = _jump(f0, fp, fm, hs, hp, hm, n0, floor, eps, safety)
-    kink = ~sides.unclean & (np.abs(jump) > safety * jump_err)
-    state = np.where(kink, KINK, SMOOTH)
-    if levels == 3:
-        # At a kink at x the central sequence converges at first order (the two sides'
-        # curvatures differ: gaps halve); kinks near x, not at it, still add a 1/h term.
-        noise_d = [2 * x for x in r]
-        central_off = np.where(kink, _off_rate(d, noise_d, (1.5, 20.0), safety), _off_rate(d, noise_d, (3.0, 20.0), safety))
-        # Smooth: the central value agrees with both sides. Kink at x: each central
-        # difference is the average of the one-sided ones, so the value lies between the
-        # slopes up to an O(h) term (refinement shrinks it); a cluster of kinks around x
-        # can fake a steady jump, rarely this as well.
-        lo, hi = np.fmin(sides.left, sides.right), np.fmax(sides.left, sides.right)
-        margin = safety * (trunc + rnd + sides.err_l + sides.err_r)
-        unclean = sides.unclean | central_off | np.where(
-            kink, jump_off | (value < lo - margin) | (value > hi + margin),
-            (np.abs(value - sides.right) > safety * (trunc + rnd + sides.err_r))
-            | (np.abs(value - sides.left) > safety * (trunc + rnd + sides.err_l)))
-        state = np.where(unclean, UNCLEAN, state)
+    sides = _one_sided(site, levels, rights, lefts)
+    jump = _jump(site, levels, rights, lefts)
+    kink = ~sides.unclean & (np.abs(jump.value) > safety * jump.error)
+    state = np.where(kink, Stencil.KINK, Stencil.SMOOTH)
+    if len(levels) == 3:
+        unclean = _unclean(site, _Central(d, r, value, trunc, rnd), sides, jump, kink)
+        state = np.where(unclean, Stencil.UNCLEAN, state)
         # An unclean stencil's own bars mean nothing: widen to the spread of everything seen.
         spread = np.max(np.abs(np.stack([d[0], d[1], d[2], sides.right, sides.left]) - value), axis=0)
         trunc = np.where(unclean, np.maximum(trunc, spread), trunc)
     # At a kink the valid slopes are the one-sided ones: the central sequence then has odd
     # powers of h too, which Richardson's even-power extrapolation neither removes nor sees
     # in its error bar. The jump serves to find kinks, not to bound them.
-    return _Block(value, trunc, rnd, sides.left, sides.right, state, sides.err_l + sides.err_r, jump, jump_err,
-                  jump_noise)
+    return _Block(value, trunc, rnd, sides.left, sides.right, state, sides.err_l + sides.err_r, jump.value,
+                  jump.error, jump.noise)
+
+
+@dataclass
+class _Central:
+    """The central differences at each level with their rounding, and the estimate made of them."""
+
+    d: list[np.ndarray]
+    r: list[np.ndarray]
+    value: np.ndarray
+    trunc: np.ndarray
+    rnd: np.ndarray
+
+
+def _unclean(site: _Site, c: _Central, sides: _Sides, jump: _Jump, kink: np.ndarray) -> np.ndarray:
+    """Where a three-level stencil is not to be trusted as it stands.
+
+    Smooth: the central sequence converges at its rate and the value agrees with both
+    sides. Kink at x: each central difference is the average of the one-sided ones, so
+    the value lies between the slopes up to an O(h) term (refinement shrinks it), and the
+    jump converges like a kink's; a cluster of kinks around x can fake a steady jump,
+    rarely all of this as well.
+    """
+    safety, value, trunc, rnd = site.safety, c.value, c.trunc, c.rnd
+    noise_d = [2 * x for x in c.r]
+    central_off = np.where(kink, _off_rate(c.d, noise_d, CENTRAL_RATE_AT_KINK, safety),
+                           _off_rate(c.d, noise_d, CENTRAL_RATE, safety))
+    lo, hi = np.fmin(sides.left, sides.right), np.fmax(sides.left, sides.right)
+    margin = safety * (trunc + rnd + sides.err_l + sides.err_r)
+    return sides.unclean | central_off | np.where(
+        kink, jump.off | (value < lo - margin) | (value > hi + margin),
+        (np.abs(value - sides.right) > safety * (trunc + rnd + sides.err_r))
+        | (np.abs(value - sides.left) > safety * (trunc + rnd + sides.err_l)))
 
 
 @dataclass
@@ -500,8 +607,7 @@ class _Sides:
     unclean: np.ndarray
 
 
-def _one_sided(f0: np.ndarray, fp: list[np.ndarray], fm: list[np.ndarray], hs: list[np.ndarray],
-               hp: list[np.ndarray], hm: list[np.ndarray], n0: np.ndarray, floor: np.ndarray, eps: float, safety: float) -> _Sides:
+def _one_sided(site: _Site, levels: list[_Level], right: list[np.ndarray], left: list[np.ndarray]) -> _Sides:
     """Extrapolated left and right slopes, their error bars, and unclean sides.
 
     ``R*(h) = 2 R(h/2) - R(h)`` is second-order. With three steps, a side is *clean* when
@@ -512,31 +618,33 @@ def _one_sided(f0: np.ndarray, fp: list[np.ndarray], fm: list[np.ndarray], hs: l
     value lies between its sides. Whether there is a kink at x is :func:`_jump`'s question.
     With two steps (``central``) only first-order bars exist and cleanliness is not tested.
     """
-    f0c = f0[:, None]
-    right = [(fp[k] - f0c) / hp[k] for k in range(len(hs))]
-    left = [(f0c - fm[k]) / hm[k] for k in range(len(hs))]
-    noise_r = [2 * (_noise(fp[k], floor, eps) + n0) / hs[k] for k in range(len(hs))]
-    noise_l = [2 * (_noise(fm[k], floor, eps) + n0) / hs[k] for k in range(len(hs))]
-    if len(hs) >= 3:
+    n0 = site.noise(site.f0)
+    noise_r = [2 * (lv.noise_plus + n0) / lv.h for lv in levels]
+    noise_l = [2 * (lv.noise_minus + n0) / lv.h for lv in levels]
+    if len(levels) >= 3:
         r_a, r_b = 2 * right[1] - right[0], 2 * right[2] - right[1]
         l_a, l_b = 2 * left[1] - left[0], 2 * left[2] - left[1]
         err_r = np.abs(r_b - r_a) / 3 + 3 * noise_r[2]
         err_l = np.abs(l_b - l_a) / 3 + 3 * noise_l[2]
-        unclean = _off_rate(right, noise_r, (1.5, 5.0), safety) | _off_rate(left, noise_l, (1.5, 5.0), safety)
-        r_star, l_star = r_b, l_b
-    else:
-        r_star, l_star = 2 * right[1] - right[0], 2 * left[1] - left[0]
-        err_r = np.abs(right[1] - right[0]) + 3 * noise_r[1]
-        err_l = np.abs(left[1] - left[0]) + 3 * noise_l[1]
-        unclean = np.zeros(r_star.shape, dtype=bool)
-    return _Sides(l_star, r_star, err_l, err_r, unclean)
+        unclean = (_off_rate(right, noise_r, ONE_SIDED_RATE, site.safety)
+                   | _off_rate(left, noise_l, ONE_SIDED_RATE, site.safety))
+        return _Sides(l_b, r_b, err_l, err_r, unclean)
+    r_star, l_star = 2 * right[1] - right[0], 2 * left[1] - left[0]
+    err_r = np.abs(right[1] - right[0]) + 3 * noise_r[1]
+    err_l = np.abs(left[1] - left[0]) + 3 * noise_l[1]
+    return _Sides(l_star, r_star, err_l, err_r, np.zeros(r_star.shape, dtype=bool))
 
 
-def _jump(f0: np.ndarray, fp: list[np.ndarray], fm: list[np.ndarray], hs: list[np.ndarray],
-          hp: list[np.ndarray], hm: list[np.ndarray], n0: np.ndarray, floor: np.ndarray, eps: float,
-          safety: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Right minus left slope at x, its error bar, the rounding part of that bar, and
-    where its sequence does not converge like a kink at x's.
+@dataclass
+class _Jump:
+    value: np.ndarray  # right minus left slope at x
+    error: np.ndarray  # its bar
+    noise: np.ndarray  # the rounding part of the bar
+    off: np.ndarray  # where its sequence does not converge like a kink at x's
+
+
+def _jump(site: _Site, levels: list[_Level], right: list[np.ndarray], left: list[np.ndarray]) -> _Jump:
+    """Right minus left slope at x, from second differences.
 
     ``G(h) = (f(x+h) + f(x-h) - 2 f(x)) / h = R(h) - L(h)`` is ``J + (a2 + b2) h / 2 +
     (a3 - b3) h^2 / 6 + ...`` where ``ak``, ``bk`` are the k-th derivatives right and left
@@ -549,34 +657,30 @@ def _jump(f0: np.ndarray, fp: list[np.ndarray], fm: list[np.ndarray], hs: list[n
     is carried through the exact stencil weights. A cluster of kinks around x, not at it,
     adds a 1/h term to G, whose gaps then stop shrinking by 2 to 4.
     """
-    f0c = f0[:, None]
-    g = [(fp[k] - f0c) / hp[k] - (f0c - fm[k]) / hm[k] for k in range(len(hs))]
-    nv = [_noise(fp[k], floor, eps) + _noise(fm[k], floor, eps) for k in range(len(hs))]
+    n0 = site.noise(site.f0)
+    g = [rk - lk for rk, lk in zip(right, left)]
+    nv = [lv.noise_plus + lv.noise_minus for lv in levels]
 
     def extrapolated(k: int) -> tuple[np.ndarray, np.ndarray]:
         """``2 G(h_{k+1}) - G(h_k)`` and the rounding it carries (sum of |weight| x noise)."""
-        fine, coarse = hs[k + 1], hs[k]
+        fine, coarse = levels[k + 1].h, levels[k].h
         return 2 * g[k + 1] - g[k], 2 * nv[k + 1] / fine + nv[k] / coarse + np.abs(2 / coarse - 4 / fine) * n0
 
     j_a, noise_a = extrapolated(0)
-    if len(hs) < 3:
-        return j_a, np.abs(g[1] - g[0]) + noise_a, noise_a, np.zeros(j_a.shape, dtype=bool)
+    if len(levels) < 3:
+        return _Jump(j_a, np.abs(g[1] - g[0]) + noise_a, noise_a, np.zeros(j_a.shape, dtype=bool))
     j_b, noise_b = extrapolated(1)
     gap = np.abs(j_b - j_a)
     err_a, err_b = 4 * gap / 3 + noise_a, gap / 3 + noise_b
     coarse = err_a < err_b
-    off = _off_rate(g, [2 * (nv[k] + 2 * n0) / hs[k] for k in range(len(hs))], (1.5, 5.0), safety)
-    return np.where(coarse, j_a, j_b), np.fmin(err_a, err_b), np.where(coarse, noise_a, noise_b), off
+    off = _off_rate(g, [2 * (nv[k] + 2 * n0) / lv.h for k, lv in enumerate(levels)], ONE_SIDED_RATE, site.safety)
+    return _Jump(np.where(coarse, j_a, j_b), np.fmin(err_a, err_b), np.where(coarse, noise_a, noise_b), off)
 
 
 def _off_rate(est: list[np.ndarray], noise: list[np.ndarray], window: tuple[float, float], safety: float) -> np.ndarray:
-    """Where estimates at h, h/2, h/4 do not converge at their scheme's rate (gaps above noise only).
-
-    A smooth function's gaps shrink per halving by 4 to 16 for central differences
-    (h^2 and h^4 terms) and by 2 to 4 for one-sided ones (h and h^2 terms); ``window``
-    adds a margin. A kink inside the stencil adds a 1/h term, which pushes the ratio
-    below it or makes it negative.
-    """
+    """Where estimates at h, h/2, h/4 do not converge at their scheme's rate (gaps above noise
+    only): the ratio of successive gaps must lie in ``window`` (see :data:`CENTRAL_RATE`,
+    :data:`ONE_SIDED_RATE`)."""
     g01, g12 = est[0] - est[1], est[1] - est[2]
     visible = (np.abs(g01) > safety * (noise[0] + noise[1])) | (np.abs(g12) > safety * (noise[1] + noise[2]))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -584,25 +688,12 @@ def _off_rate(est: list[np.ndarray], noise: list[np.ndarray], window: tuple[floa
     return visible & ~((ratio >= window[0]) & (ratio <= window[1]))
 
 
-def _column_values(ev: Evaluator, p: int, idx: np.ndarray, h: np.ndarray) -> np.ndarray:
-    vals = ev.evaluate([Perturbation(p, int(i), float(hi)) for i, hi in zip(idx, h)])
-    return vals.T
-
-
-def _applied(ev: Evaluator, p: int, idx: np.ndarray, h: np.ndarray) -> np.ndarray:
-    """The displacement entries ``idx`` really get when the Evaluator adds ``h`` (in their dtype)."""
-    x = ev.params.arrays[ev.params.names[p]].ravel()[idx]
-    moved = x + h.astype(x.dtype)  # as the Evaluator adds it: in x's dtype (NumPy 2 keeps float32 + float in float32)
-    return moved.astype(np.float64) - x.astype(np.float64)
-
-
-def _complex(ev: Evaluator, p: int, idx: np.ndarray, h: np.ndarray, eps: float) -> _Block:
-    vals = ev.evaluate([Perturbation(p, int(i), complex(0.0, hi)) for i, hi in zip(idx, h)], real=False).T
+def _complex(site: _Site, idx: np.ndarray, h: np.ndarray) -> _Block:
+    ev = site.ev
+    vals = ev.evaluate([Perturbation(site.param, int(i), complex(0.0, hi)) for i, hi in zip(idx, h)], real=False).T
     value = vals.imag / h
     # Truncation is h^2 f'''/6 with h ~ 1e-20: nil. Rounding is a few ulps of the imaginary
     # part, carried through the division by h: ulps of the result, except where f' h is
     # subnormal (f' ~ 1e-298 at h = 1e-20) and keeps only a few digits.
-    rnd = ulps(vals.imag, eps) / h
-    nan = np.full_like(value, np.nan)
-    return _Block(value, np.zeros_like(value), rnd, nan, nan.copy(), np.zeros(value.shape, dtype=int), nan.copy(),
-                  nan.copy(), nan.copy(), nan.copy())
+    rnd = ulps(vals.imag, site.eps) / h
+    return _Block.without_sides(value, np.zeros_like(value), rnd)

@@ -124,7 +124,7 @@ class ParamSet:
         if arr.shape != expected and arr.size == int(np.prod(expected)) and arr.ndim <= 1 and len(expected) <= 1:
             arr = arr.reshape(expected)  # () vs (1,) only
         if arr.shape != expected:
-            raise ShapeMismatchError(_shape_message(fn_name, what, name, arr.shape, expected, pshape, out_shape))
+            raise ShapeMismatchError(_shape_message(fn_name, what, name, arr.shape, pshape, out_shape))
         arr = arr.astype(np.float64 if arr.dtype.kind in "biu" else arr.dtype, copy=True)
         found = first_nonfinite(arr)
         if found:
@@ -136,8 +136,9 @@ class ParamSet:
         return arr
 
 
-def _shape_message(fn_name: str, what: str, name: str, got: tuple[int, ...], expected: tuple[int, ...],
-                   pshape: tuple[int, ...], out_shape: tuple[int, ...] | None) -> str:
+def _shape_message(fn_name: str, what: str, name: str, got: tuple[int, ...], pshape: tuple[int, ...],
+                   out_shape: tuple[int, ...] | None) -> str:
+    expected = pshape if out_shape is None else tuple(out_shape) + pshape
     msg = f"{fn_name}: {what} for parameter {name!r} has shape {got}, expected {expected}"
     if out_shape is None:
         if len(pshape) == 2 and got == pshape[::-1]:

@@ -8,26 +8,38 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
+from dataclasses import field as dataclass_field
 from types import MappingProxyType
 from typing import Any, Literal, Mapping
 
 import numpy as np
 
-__all__ = ["Entry", "Tolerance", "ParamResult", "GradCheckResult", "Estimate", "STATUS_NAMES", "SCHEMA_VERSION"]
+from ._status import STATUS_NAMES
+
+__all__ = ["Entry", "Tolerance", "EntryArrays", "ParamResult", "GradCheckResult", "Estimate", "STATUS_NAMES",
+           "SCHEMA_VERSION", "json_float", "float_or_nan"]
 
 SCHEMA_VERSION = 1
-STATUS_NAMES = ("ok", "mismatch", "kink", "kink_mismatch")
-"""Per-entry status codes: 0 ok, 1 mismatch, 2 at a kink and a valid one-sided slope or
-subgradient, 3 at a kink and outside the range of the one-sided slopes."""
 
 
-def _num(x: float | None) -> float | None:
-    """JSON has no NaN/Inf; they become null."""
+def json_float(x: float | None) -> float | None:
+    """JSON has no NaN/Inf; they become null (and :func:`float_or_nan` reads null back as NaN)."""
     if x is None:
         return None
     x = float(x)
     return x if math.isfinite(x) else None
+
+
+def float_or_nan(x: Any) -> float:
+    return math.nan if x is None else float(x)
+
+
+def _opt_float(x: Any) -> float | None:
+    return None if x is None else float(x)
+
+
+_num = json_float
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,13 @@ class Entry:
             "left": _num(self.left),
             "right": _num(self.right),
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Entry:
+        return cls(index=tuple(d["index"]), status=d["status"], left=_opt_float(d.get("left")),
+                   right=_opt_float(d.get("right")),
+                   **{k: float_or_nan(d[k]) for k in ("analytic", "numeric", "abs_error", "rel_error", "tolerance",
+                                                      "error_estimate")})
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,45 @@ class Tolerance:
     def to_dict(self) -> dict[str, Any]:
         return {k: (_num(v) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Tolerance:
+        """Field by field, so that dicts written with fewer or more fields still load."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass(frozen=True)
+class EntryArrays:
+    """Per-entry arrays of one parameter's check, in the derivative's shape (for plots and
+    heat maps). A large check may leave them out and keep only its summary and named entries."""
+
+    analytic: np.ndarray
+    numeric: np.ndarray
+    error_estimate: np.ndarray
+    tolerances: np.ndarray
+    abs_errors: np.ndarray  # as judged: at kinks, the distance to the interval of one-sided slopes
+    status: np.ndarray  # Status codes
+
+    FLOAT_FIELDS = ("analytic", "numeric", "error_estimate", "tolerances", "abs_errors")
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {k: np.where(np.isfinite(getattr(self, k)), getattr(self, k), np.nan).tolist()
+                             for k in self.FLOAT_FIELDS}
+        d["status"] = np.asarray(self.status).tolist()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], shape: tuple[int, ...]) -> EntryArrays | None:
+        if any(k not in d for k in ("analytic", "numeric", "tolerances", "status")):
+            return None
+        def arr(k: str, dtype: Any = float) -> np.ndarray:
+            return np.asarray(d[k], dtype=dtype).reshape(shape)
+
+        analytic, numeric, tol = arr("analytic"), arr("numeric"), arr("tolerances")
+        abs_errors = arr("abs_errors") if "abs_errors" in d else np.abs(analytic - numeric)
+        error = arr("error_estimate") if "error_estimate" in d else np.full(shape, np.nan)
+        return cls(analytic, numeric, error, tol, abs_errors, arr("status", int))
+
 
 @dataclass(frozen=True)
 class ParamResult:
@@ -115,11 +173,32 @@ class ParamResult:
     step: float
     diagnosis: str | None = None
     note: str = ""
-    analytic: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
-    numeric: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
-    error_estimate: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
-    tolerances: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
-    status: np.ndarray = field(default=None, repr=False, compare=False)  # type: ignore[assignment]
+    arrays: EntryArrays | None = dataclass_field(default=None, repr=False, compare=False)
+
+    # The per-entry arrays, or None where the check kept only its summary.
+    @property
+    def analytic(self) -> np.ndarray | None:
+        return None if self.arrays is None else self.arrays.analytic
+
+    @property
+    def numeric(self) -> np.ndarray | None:
+        return None if self.arrays is None else self.arrays.numeric
+
+    @property
+    def error_estimate(self) -> np.ndarray | None:
+        return None if self.arrays is None else self.arrays.error_estimate
+
+    @property
+    def tolerances(self) -> np.ndarray | None:
+        return None if self.arrays is None else self.arrays.tolerances
+
+    @property
+    def abs_errors(self) -> np.ndarray | None:
+        return None if self.arrays is None else self.arrays.abs_errors
+
+    @property
+    def status(self) -> np.ndarray | None:
+        return None if self.arrays is None else self.arrays.status
 
     def to_dict(self, arrays: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -143,11 +222,24 @@ class ParamResult:
             "diagnosis": self.diagnosis,
             "note": self.note,
         }
-        if arrays:
-            for key in ("analytic", "numeric", "error_estimate", "tolerances"):
-                d[key] = np.where(np.isfinite(getattr(self, key)), getattr(self, key), np.nan).tolist()
-            d["status"] = self.status.tolist()
+        if arrays and self.arrays is not None:
+            d.update(self.arrays.to_dict())
         return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ParamResult:
+        """The result ``to_dict`` was made from (arrays included where present)."""
+        full = tuple(d["derivative_shape"])
+        return cls(
+            name=d["name"], shape=tuple(d["shape"]), derivative_shape=full, dtype=d["dtype"], ok=d["ok"],
+            n_checked=d["n_checked"], n_mismatched=d["n_mismatched"], n_kinks=d["n_kinks"],
+            n_refined=d["n_refined"], max_abs_error=float_or_nan(d["max_abs_error"]),
+            max_rel_error=float_or_nan(d["max_rel_error"]), resolution=float_or_nan(d["resolution"]),
+            worst=Entry.from_dict(d["worst"]), mismatches=tuple(Entry.from_dict(e) for e in d["mismatches"]),
+            kinks=tuple(Entry.from_dict(e) for e in d["kinks"]), tolerance=Tolerance.from_dict(d["tolerance"]),
+            step=float_or_nan(d["step"]), diagnosis=d.get("diagnosis"), note=d.get("note", ""),
+            arrays=EntryArrays.from_dict(d, full),
+        )
 
     def describe(self, max_entries: int = 5) -> str:
         """Human-readable lines for this parameter."""
@@ -236,6 +328,16 @@ class GradCheckResult:
 
     def to_json(self, arrays: bool = False, **kwargs: Any) -> str:
         return json.dumps(self.to_dict(arrays), **kwargs)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GradCheckResult:
+        """The result ``to_dict`` was made from (arrays included where present)."""
+        return cls(
+            ok=d["ok"], kind=d["kind"], function=d["function"], method=d["method"],
+            params={k: ParamResult.from_dict(v) for k, v in d["params"].items()}, n_evaluations=d["n_evaluations"],
+            value=d.get("value"), out_shape=tuple(d["out_shape"]), layout=d["layout"],
+            notes=tuple(d.get("notes", ())),
+        )
 
 
 @dataclass(frozen=True)

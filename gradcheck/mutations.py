@@ -37,6 +37,8 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from ._errors import InvalidArgumentError
+from ._layout import to_numerator
+from ._status import Status
 from .registry import Derivation, Problem
 
 __all__ = [
@@ -221,11 +223,12 @@ class Mutant:
         """Whether some smooth entry moved by more than :data:`DETECT_FACTOR` tolerances.
 
         ``tolerances``/``status`` are the correct derivative's ``ParamResult.tolerances`` and
-        ``.status`` at the same point; kink entries (status 2 or 3) are left out, where any
+        ``.status`` at the same point; kink entries (``Status.KINK``, ``KINK_MISMATCH``) are left out, where any
         value between the one-sided slopes is right.
         """
         tol = np.asarray(tolerances).reshape(self.original.shape)
-        smooth = np.ones(tol.shape, dtype=bool) if status is None else np.asarray(status).reshape(tol.shape) < 2
+        smooth = (np.ones(tol.shape, dtype=bool) if status is None
+                  else ~np.isin(np.asarray(status).reshape(tol.shape), [Status.KINK, Status.KINK_MISMATCH]))
         return bool(np.any(smooth & (np.abs(self.delta) > DETECT_FACTOR * tol)))
 
 
@@ -298,22 +301,11 @@ def bind(derivation: Derivation, problem: Problem) -> Bound:
 
     def jac(params: Any) -> dict[str, np.ndarray]:
         J = df(params)
-        return {k: _numerator(np.asarray(J[k], dtype=np.float64), out_shape, shapes[k], layout, order) for k in shapes}
+        return {k: to_numerator(np.asarray(J[k], dtype=np.float64), out_shape, shapes[k], layout=layout, order=order,
+                                where=f"{derivation.name}: Jacobian for parameter {k!r}").reshape(out_shape + shapes[k])
+                for k in shapes}
 
     return Bound(derivation, problem, f, jac, out_shape, opts)
-
-
-def _numerator(J: np.ndarray, out_shape: tuple[int, ...], pshape: tuple[int, ...], layout: str,
-               order: str | None) -> np.ndarray:
-    """``J`` in the derivation's convention -> ``out_shape + pshape`` numerator layout."""
-    if order is not None:
-        if layout == "denominator":
-            J = J.T
-        return J.reshape(out_shape + pshape, order=order)  # type: ignore[call-overload]
-    if layout == "denominator":
-        k = len(pshape)
-        return np.moveaxis(J, list(range(k)), list(range(len(out_shape), len(out_shape) + k)))
-    return J.reshape(out_shape + pshape)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ def _raw(fn, x: np.ndarray, method: str, step: float):
     ev = Evaluator(lambda v: np.sum(fn(v)), ps, scalar=True, fn_name="f")
     f0, spread = ev.base()
     h = [np.full(x.size, step)]
-    return _fd.estimate(ev, f0, spread, method, h, safety=10.0, resolve_rtol=1e-9, refine=False)[0]
+    return _fd.estimate(ev, f0, spread, _fd.Plan(method, h, safety=10.0, resolve_rtol=1e-9, refine=False))[0]
 
 
 @pytest.mark.parametrize("fname", sorted(FUNCTIONS))

@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+from .._result import json_float
 from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 if TYPE_CHECKING:  # numpy and the result classes are only needed once checks have run
@@ -88,9 +90,7 @@ def _param_verdict(ok: bool, expected_correct: bool | None) -> str:
     return {None: "mismatch", True: "fail", False: "expected_fail"}[expected_correct]
 
 
-def _fnum(x: float | None) -> float | None:
-    """JSON has no NaN/Inf: they become null."""
-    return None if x is None or not math.isfinite(x) else float(x)
+_fnum = json_float
 
 
 @dataclass(frozen=True)
@@ -198,7 +198,7 @@ class ParamRow:
             oracles=MappingProxyType({"finite_differences": _param_verdict(ok, expected_correct), "symbolic": None}),
             heatmap=_heatmap(worst, kind),
             heatmap_axes=("output entry", "parameter entry (flattened)") if kind == "jacobian" else ("row", "column"),
-            log_rel_errors=np.concatenate([_log_rel_errors(p) for _, p in prs]),
+            log_rel_errors=np.concatenate([_log_rel_errors(p) for _, p in prs if p.arrays is not None] or [np.zeros(0)]),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -237,6 +237,8 @@ def _heatmap(p: Any, kind: str) -> np.ndarray | None:
     """
     import numpy as np
 
+    if p.arrays is None:  # a large check kept its summary only
+        return None
     a = np.asarray(p.analytic, dtype=float)
     if kind == "jacobian":
         n = int(np.prod(p.shape)) if p.shape else 1
@@ -247,12 +249,12 @@ def _heatmap(p: Any, kind: str) -> np.ndarray | None:
         return None
     if min(a2.shape) < 2:
         return None
-    diff = np.abs(a - np.asarray(p.numeric, dtype=float)).reshape(a2.shape)
+    # The errors as judged: 0 at a kink with a valid one-sided slope, the distance to the
+    # slopes' interval at a kink mismatch.
+    diff = np.asarray(p.abs_errors, dtype=float).reshape(a2.shape)
     tol = np.asarray(p.tolerances, dtype=float).reshape(a2.shape)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(tol > 0, diff / tol, np.where(diff > 0, np.inf, 0.0))
-    # Entries at a kink with a valid one-sided slope (status 2) are not discrepancies.
-    return np.where(np.asarray(p.status).reshape(a2.shape) == 2, 0.0, ratio)
+        return np.where(tol > 0, diff / tol, np.where(diff > 0, np.inf, 0.0))
 
 
 REL_ERROR_FLOOR = 1e-17
@@ -260,16 +262,13 @@ REL_ERROR_FLOOR = 1e-17
 
 
 def _log_rel_errors(p: Any) -> np.ndarray:
-    """log10 of each entry's relative error, defined as in the core's comparison."""
+    """log10 of each entry's relative error, as the core's comparison defines it."""
     import numpy as np
 
-    a = np.asarray(p.analytic, dtype=float).ravel()
-    n = np.asarray(p.numeric, dtype=float).ravel()
-    tol = np.asarray(p.tolerances, dtype=float).ravel()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        denom = np.maximum(np.maximum(np.abs(a), np.abs(n)), tol)
-        rel = np.where(denom > 0, np.abs(a - n) / denom, 0.0)
-    rel = np.where(np.asarray(p.status).ravel() == 2, 0.0, rel)
+    from .._compare import relative_error
+
+    rel = relative_error(np.asarray(p.abs_errors, dtype=float), np.asarray(p.analytic, dtype=float),
+                         np.asarray(p.numeric, dtype=float), np.asarray(p.tolerances, dtype=float)).ravel()
     return np.log10(np.maximum(np.nan_to_num(rel, nan=1.0, posinf=1.0), REL_ERROR_FLOOR))
 
 
