@@ -6,6 +6,15 @@ sampling or parallel runs can be added here without touching the schemes.
 
 Each call is watched: the output must be finite and of the expected shape, the
 function must not modify its inputs, and the base value must be reproducible.
+
+The function gets a private workspace, never the caller's arrays. A perturbation writes
+one entry (or, along a direction, every entry) and is undone after the call, so a call
+costs O(1) bookkeeping, not O(N). Whether the function wrote to its input is checked on
+every one of the first calls, then at calls 16, 32, 64, ..., whenever it raises or
+returns something invalid, and at :meth:`Evaluator.finish`; and the entry a step is
+about to overwrite (or undo) is compared every time, so no write is ever erased before a
+full comparison sees it. A check of a million parameters spends a few full comparisons,
+not one per call.
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ._errors import (
+    GradcheckError,
     LossRaisedError,
     MutatingFunctionError,
     NondeterministicLossError,
@@ -49,6 +59,12 @@ class DirectionalPerturbation:
 Request = Perturbation | DirectionalPerturbation
 
 
+GUARD_EVERY_CALL_UP_TO = 8
+"""The mutation guard checks every one of the first 8 calls (a loss that writes to its input
+usually does so on every call, so it is named at the call that did it), then calls whose
+number is a power of two."""
+
+
 class ComplexUnsupported(Exception):
     """Internal: the function cannot be evaluated at complex points (reason in args[0])."""
 
@@ -68,6 +84,8 @@ class Evaluator:
         self.n_evaluations = 0
         self.out_shape: tuple[int, ...] = ()
         self._work: dict[str, dict[str, np.ndarray]] = {}
+        self._calls = 0  # calls made, including those that raised
+        self._clean_through = 0  # the guard found the input intact after this many calls
 
     # -- public --------------------------------------------------------------
     def base(self) -> tuple[np.ndarray, float]:
@@ -127,57 +145,111 @@ class Evaluator:
         shape = self.params.arrays[name].shape
         return f"with parameter {name!r} at index {format_index(shape, req.flat)} perturbed by {req.delta:.3g}"
 
-    def _expected(self, req: Request | None, work: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Write the perturbed point into ``work``; return what each array must still hold after the call."""
+    def _apply(self, req: Request | None, work: dict[str, np.ndarray]) -> None:
+        """Write the perturbed point into ``work`` (which holds the base point between calls)."""
         ref = self.params.arrays
-        if req is None:
-            return ref
         if isinstance(req, DirectionalPerturbation):
             for name in self.params.names:
                 work[name][...] = ref[name] + req.scale * req.direction[name]
-            return {n: work[n].copy() for n in self.params.names}
-        name = self.params.names[req.param]
-        work[name].flat[req.flat] = ref[name].flat[req.flat] + req.delta
-        expected = dict(ref)
-        expected[name] = work[name].copy()
+        elif req is not None:
+            name = self.params.names[req.param]
+            if work[name].flat[req.flat] != ref[name].flat[req.flat]:
+                self._guard(None, work, force=True, before=True)  # a write this entry's step would overwrite
+            work[name].flat[req.flat] = ref[name].flat[req.flat] + req.delta
+
+    def _expected(self, req: Request | None, name: str, work: np.ndarray) -> np.ndarray:
+        """What ``work`` (parameter ``name``) must hold while ``req`` is applied, built as :meth:`_apply` builds it."""
+        ref = self.params.arrays[name]
+        if req is None:
+            return ref
+        expected = np.empty_like(work)
+        if isinstance(req, DirectionalPerturbation):
+            expected[...] = ref + req.scale * req.direction[name]
+            return expected
+        expected[...] = ref
+        if self.params.names[req.param] == name:
+            expected.flat[req.flat] = ref.flat[req.flat] + req.delta
         return expected
+
+    def _due(self, req: Request | None) -> bool:
+        """Whether this call is a checkpoint of the mutation guard: every one of the first
+        :data:`GUARD_EVERY_CALL_UP_TO` calls, then calls 16, 32, 64, ...: O(N log calls) in all.
+        A directional call is always one: undoing it rewrites every entry (which would hide
+        a write), and it costs O(N) anyway."""
+        c = self._calls
+        return isinstance(req, DirectionalPerturbation) or c <= GUARD_EVERY_CALL_UP_TO or (c & (c - 1)) == 0
+
+    def _guard(self, req: Request | None, work: dict[str, np.ndarray], *, force: bool = False,
+               before: bool = False) -> None:
+        """Raise :class:`MutatingFunctionError` if the function wrote to its input since the last clean check
+        (``before``: checked before the current call, whose step is not applied yet)."""
+        if not force and not self._due(req):
+            return
+        last = self._calls - 1 if before else self._calls
+        for name in self.params.names:
+            expected = self._expected(req, name, work[name])
+            if not np.array_equal(work[name], expected):
+                flat = int(np.flatnonzero((work[name] != expected).ravel())[0])
+                shape = self.params.arrays[name].shape
+                if self._clean_through == last - 1:
+                    when = f"during the call {self._describe(req)}" if not before else f"during call {last}"
+                else:
+                    when = f"during one of calls {self._clean_through + 1} to {last} of this check"
+                    when += "" if before else f" (the last {self._describe(req)})"
+                raise MutatingFunctionError(
+                    f"{self.fn_name} modified its input: parameter {name!r} changed at index {format_index(shape, flat)} "
+                    f"{when}; a function under test must not write to its arguments "
+                    f"(use out-of-place operations, e.g. x = x - y instead of x -= y)"
+                )
+        self._clean_through = last
+
+    def finish(self) -> None:
+        """The guard's last checkpoint: call once the oracles are done with the function."""
+        for work in self._work.values():
+            self._guard(None, work, force=True)
 
     def _call(self, req: Request | None, *, real: bool, first: bool = False) -> np.ndarray:
         work = self._workspace(real)
+        self._calls += 1
+        self._apply(req, work)
         try:
-            expected = self._expected(req, work)
             try:
                 raw = self.fn(self.params.pack(work))
             except Exception as exc:
-                if isinstance(exc, np.exceptions.ComplexWarning):
-                    raise LossRaisedError(
-                        f"{self.fn_name} drops the imaginary part of its input (float(), astype(float) or a "
-                        f"float buffer), so complex step cannot be used"
-                    ) from exc
-                if not real and isinstance(exc, TypeError):
-                    raise LossRaisedError(f"{self.fn_name} cannot take complex input: {exc}") from exc
-                raise LossRaisedError(f"{self.fn_name} raised {type(exc).__name__} {self._describe(req)}: {exc}") from exc
+                self._guard(req, work, force=True)  # a write to the input may be why it raised
+                raise self._raised(exc, req, real) from exc
             self.n_evaluations += 1
-            self._check_unmodified(work, expected, req)
-            return self._validate(raw, req, real=real, first=first)
+            self._guard(req, work)
+            try:
+                return self._validate(raw, req, real=real, first=first)
+            except GradcheckError:
+                self._guard(req, work, force=True)
+                raise
         finally:
             self._restore(work, req)
 
-    def _check_unmodified(self, work: dict[str, np.ndarray], expected: dict[str, np.ndarray], req: Request | None) -> None:
-        for name in self.params.names:
-            if not np.array_equal(work[name], expected[name]):
-                flat = int(np.flatnonzero((work[name] != expected[name]).ravel())[0])
-                shape = self.params.arrays[name].shape
-                raise MutatingFunctionError(
-                    f"{self.fn_name} modified its input: parameter {name!r} changed at index {format_index(shape, flat)} "
-                    f"during the call {self._describe(req)}; a function under test must not write to its arguments "
-                    f"(use out-of-place operations, e.g. x = x - y instead of x -= y)"
-                )
+    def _raised(self, exc: Exception, req: Request | None, real: bool) -> LossRaisedError:
+        if isinstance(exc, np.exceptions.ComplexWarning):
+            return LossRaisedError(
+                f"{self.fn_name} drops the imaginary part of its input (float(), astype(float) or a "
+                f"float buffer), so complex step cannot be used"
+            )
+        if not real and isinstance(exc, TypeError):
+            return LossRaisedError(f"{self.fn_name} cannot take complex input: {exc}")
+        return LossRaisedError(f"{self.fn_name} raised {type(exc).__name__} {self._describe(req)}: {exc}")
 
     def _restore(self, work: dict[str, np.ndarray], req: Request | None) -> None:
-        # A full copy back, not an undo of the step: the function may have written anywhere.
-        for name in self.params.names:
-            work[name][...] = self.params.arrays[name]
+        """Undo the perturbation: one entry, or every array for a directional one. Writes the
+        function made elsewhere stay, for the guard's next checkpoint to find."""
+        ref = self.params.arrays
+        if isinstance(req, DirectionalPerturbation):
+            for name in self.params.names:
+                work[name][...] = ref[name]
+        elif req is not None:
+            name = self.params.names[req.param]
+            if work[name].flat[req.flat] != ref[name].flat[req.flat] + req.delta:
+                self._guard(req, work, force=True)  # a write that undoing the step would overwrite
+            work[name].flat[req.flat] = ref[name].flat[req.flat]
 
     def _validate(self, raw: Any, req: Request | None, *, real: bool, first: bool) -> np.ndarray:
         try:
