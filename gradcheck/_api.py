@@ -15,13 +15,14 @@ import numpy as np
 
 from ._compare import Judgement, floor_rtol, judge
 from ._diagnose import diagnose
-from ._errors import GradientMismatch, LossRaisedError, MutatingFunctionError
+from ._errors import GradientMismatch, InvalidArgumentError, LossRaisedError, MutatingFunctionError, NonFiniteError
 from ._evaluator import Evaluator
 from ._fd_oracle import FiniteDifferences
+from ._joint import joint_kinks
 from ._layout import to_numerator
-from ._options import DEFAULT_SAFETY, METHODS, Layout, Options
+from ._options import DEFAULT_RESOLUTION, DEFAULT_SAFETY, METHODS, Layout, Options
 from ._oracle import Context, Oracle, OracleEstimate
-from ._params import ParamSet
+from ._params import ParamSet, format_index
 from ._result import Entry, Estimate, EntryArrays, GradCheckResult, ParamResult, Tolerance
 from ._status import Status
 
@@ -45,12 +46,19 @@ def _name(fn: Callable[..., Any], given: str | None) -> str:
 # --------------------------------------------------------------------------- the engine
 def _start(kind: Kind, fn: Callable[[Any], Any], params: Any, opts: Options) -> Context:
     """Private copies of the parameters, the one evaluator, and the base value."""
+    _callable(fn, "loss" if kind == "grad" else "fn")
     ps = ParamSet(params, single_name="params" if kind == "grad" else "x")
     opts.check_typical_keys(ps.names)
     ev = Evaluator(fn, ps, scalar=kind == "grad", fn_name=_name(fn, opts.name))
     f0, spread = ev.base()
     notes = [f"{n}: {ps.infos[n].note}" for n in ps.names if ps.infos[n].note]
     return Context(params=ps, evaluator=ev, f0=f0, spread=spread, options=opts, notes=notes)
+
+
+def _callable(fn: Any, what: str) -> None:
+    if not callable(fn):
+        raise InvalidArgumentError(f"{what}={fn!r}: expected a function (a callable taking the parameters), "
+                                   f"got a {type(fn).__name__}")
 
 
 def _analytic(deriv: Callable[[Any], Any], ctx: Context, kind: Kind) -> dict[str, np.ndarray]:
@@ -88,6 +96,7 @@ def _convert_layout(value: Any, ps: ParamSet, out_shape: tuple[int, ...], opts: 
 
 def _run(kind: Kind, fn: Callable[[Any], Any], deriv: Callable[[Any], Any], params: Any, opts: Options,
          oracle: Oracle | None = None) -> GradCheckResult:
+    _callable(deriv, "grad" if kind == "grad" else "jac")
     ctx = _start(kind, fn, params, opts)
     analytic = _analytic(deriv, ctx, kind)
     run = (oracle or FiniteDifferences()).run(ctx)
@@ -139,6 +148,11 @@ def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEst
     eps = ps.eps
     j = judge(analytic, est, eps=eps, options=opts)
     pshape = ps.arrays[pname].shape
+    joint = joint_kinks(ctx, pname, analytic, est, j) if opts.kinks and not opts.fixed else []
+    for jk in joint:
+        j.status[jk.row, list(jk.entries)] = Status.KINK_MISMATCH
+        j.ratio[jk.row, list(jk.entries)] = np.maximum(j.ratio[jk.row, list(jk.entries)],
+                                                        abs(jk.analytic - jk.slope) / jk.tolerance)
     full = out_shape + pshape
     left, right = est.sides()
 
@@ -162,19 +176,23 @@ def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEst
     bad = j.wrong
     bad_flat = [int(i) for i in order if bad.ravel()[i]][:opts.max_entries]
     kink_flat = np.flatnonzero((j.status == Status.KINK).ravel())[:opts.max_entries]
-    diag = diagnose(analytic.reshape(full), est.value.reshape(full), j.tolerance.reshape(full),
-                    bad.reshape(full), pshape) if bad.any() else None
+    if joint:
+        diag = joint[0].describe(pshape)
+    else:
+        diag = diagnose(analytic.reshape(full), est.value.reshape(full), j.tolerance.reshape(full),
+                        bad.reshape(full), pshape) if bad.any() else None
     arrays = None
     if opts.keeps_arrays(analytic.size):
         arrays = EntryArrays(analytic=analytic.reshape(full), numeric=est.value.reshape(full),
                              error_estimate=est.error.reshape(full), tolerances=j.tolerance.reshape(full),
                              abs_errors=j.abs_error.reshape(full), status=j.status.reshape(full))
+    why = None if bad.any() else _why_inconclusive(ctx, pname, j, est)
     return ParamResult(
         name=pname,
         shape=pshape,
         derivative_shape=full,
         dtype=ps.infos[pname].dtype,
-        ok=not bad.any(),
+        ok=not bad.any() and why is None,
         n_checked=int(analytic.size),
         n_mismatched=int(bad.sum()),
         n_kinks=int(j.at_kink.sum()),
@@ -189,8 +207,46 @@ def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEst
         step=float(np.median(est.step)) if est.step is not None else float("nan"),
         diagnosis=diag,
         note=ps.infos[pname].note,
+        inconclusive=why,
         arrays=arrays,
     )
+
+
+def _why_inconclusive(ctx: Context, pname: str, j: Judgement, est: OracleEstimate) -> str | None:
+    """Why this parameter cannot be called right (None when it can), and what would help."""
+    ps, opts = ctx.params, ctx.options
+    shape = ps.arrays[pname].shape
+    if j.unresolved.any():
+        flat = int(np.flatnonzero(j.unresolved.any(axis=0))[0])
+        where = format_index(shape, flat)
+        count = int(j.unresolved.any(axis=0).sum())
+        if est.step is not None and est.step[flat] == 0:
+            x = float(ps.arrays[pname].ravel()[flat])
+            return (f"{count} entr{'y' if count == 1 else 'ies'} have no finite estimate: at index {where} the step "
+                    f"rounds away (x + h == x at x = {x:.3g}); pass a larger step= or typical=, or leave the defaults")
+        return (f"{count} entr{'y' if count == 1 else 'ies'} have no finite estimate (first at index {where}): the loss "
+                f"is not finite at x +- h for every step tried there (the edge of its domain?); method='complex' "
+                f"takes no real step, or pass a smaller typical=")
+    if opts.fixed or opts.resolution is None or j.resolution <= opts.resolution:
+        return None
+    return (f"resolution {j.resolution:.2g} is coarser than the {opts.resolution:g} asked for, so a mistake that "
+            f"small could pass unseen; {_hints(ctx, pname)}")
+
+
+def _hints(ctx: Context, pname: str) -> str:
+    """What would make a coarse check conclusive, most effective first."""
+    opts, hints = ctx.options, []
+    if ctx.params.arrays[pname].dtype == np.float32:
+        hints.append("float64 parameters (float32 resolves no finer than about 3e-4 by differences)")
+    if opts.step is not None:
+        hints.append("the default step (step=None)")
+    if opts.method in ("forward", "central"):
+        hints.append("the default method='richardson'")
+    if opts.method != "complex":
+        hints.append("method='complex' or 'auto' (complex step subtracts nothing: exact to rounding, where the loss "
+                     "is complex-analytic)")
+    hints.append("a point where the gradient is not tiny beside the loss")
+    return "to make it conclusive: " + "; ".join(hints) + "; or accept it with resolution=None"
 
 
 # --------------------------------------------------------------------------- public API
@@ -208,6 +264,7 @@ def check_grad(
     kinks: bool = True,
     max_entries: int = 5,
     name: str | None = None,
+    resolution: float | None = DEFAULT_RESOLUTION,
     keep_arrays: bool | None = None,
 ) -> GradCheckResult:
     """Check a hand-derived gradient against finite differences, entry by entry.
@@ -240,6 +297,10 @@ def check_grad(
         How many worst entries the result lists per parameter.
     name:
         Name of the loss in messages (default: its ``__qualname__``).
+    resolution:
+        The relative error the check must be able to see (default 1e-6). A parameter whose
+        stated resolution is coarser gets the verdict ``inconclusive``, which is not ``ok``;
+        ``None`` accepts whatever resolution the check reaches. Ignored with ``rtol``/``atol``.
     keep_arrays:
         Keep every entry's values and tolerances in the result (``ParamResult.arrays``, for
         plots). Default: up to a million derivative entries; above, the result holds its
@@ -248,10 +309,12 @@ def check_grad(
     Returns
     -------
     GradCheckResult
-        ``result.ok`` is the verdict; ``str(result)`` a readable summary.
+        ``result.verdict`` is ``"pass"``, ``"FAIL"`` or ``"inconclusive"`` (``result.ok`` is
+        True for ``"pass"`` only); ``str(result)`` a readable summary.
     """
     opts = Options.validated(method=method, rtol=rtol, atol=atol, safety=safety, step=step, typical=typical,
-                             kinks=kinks, max_entries=max_entries, name=name, keep_arrays=keep_arrays)
+                             kinks=kinks, max_entries=max_entries, name=name, resolution=resolution,
+                             keep_arrays=keep_arrays)
     return _run("grad", loss, grad, params, opts)
 
 
@@ -271,6 +334,7 @@ def check_jacobian(
     kinks: bool = True,
     max_entries: int = 5,
     name: str | None = None,
+    resolution: float | None = DEFAULT_RESOLUTION,
     keep_arrays: bool | None = None,
 ) -> GradCheckResult:
     """Check a hand-derived Jacobian of an array-valued ``fn`` against finite differences.
@@ -287,14 +351,15 @@ def check_jacobian(
     """
     opts = Options.validated(method=method, rtol=rtol, atol=atol, safety=safety, step=step, typical=typical,
                              kinks=kinks, max_entries=max_entries, name=name, layout=layout, order=order,
-                             keep_arrays=keep_arrays)
+                             resolution=resolution, keep_arrays=keep_arrays)
     return _run("jacobian", fn, jac, x, opts)
 
 
 def assert_grad(loss: Callable[[Any], Any], grad: Callable[[Any], Any], params: Any, **options: Any) -> GradCheckResult:
-    """:func:`check_grad`, raising :class:`GradientMismatch` (an ``AssertionError``) when it fails.
+    """:func:`check_grad`, raising :class:`GradientMismatch` (an ``AssertionError``) unless it passes.
 
-    The message names each wrong parameter, its worst entries (index, analytic, numeric,
+    An inconclusive check fails too, with the reason and what would make it conclusive
+    (``resolution=None`` accepts a coarser check). The message names each wrong parameter, its worst entries (index, analytic, numeric,
     absolute and relative error, tolerance), the scheme and the tolerance rule.
     """
     result = check_grad(loss, grad, params, **options)
@@ -322,11 +387,29 @@ def _numerical(kind: Kind, fn: Callable[[Any], Any], params: Any, opts: Options)
         return ps.pack({n: v.reshape(out_shape + ps.arrays[n].shape) for n, v in zip(ps.names, values)})
 
     ests = run.estimates
+    for name, e in zip(ps.names, ests):
+        _finite_or_raise(ps, name, e)
     lefts, rights = zip(*(e.sides() for e in ests))
     steps = ps.pack({n: e.step.reshape(ps.arrays[n].shape) for n, e in zip(ps.names, ests)})
     return Estimate(value=pack([e.value for e in ests]), error=pack([e.error for e in ests]),
                     kink=pack([e.kink_mask() for e in ests]), left=pack(list(lefts)), right=pack(list(rights)),
                     method=run.method, n_evaluations=ctx.evaluator.n_evaluations, step=steps)
+
+
+def _finite_or_raise(ps: ParamSet, name: str, est: OracleEstimate) -> None:
+    """An estimate handed back as numbers must be numbers: say why one is not."""
+    bad = ~(np.isfinite(est.value) & np.isfinite(est.error)).all(axis=0)
+    if not bad.any():
+        return
+    flat = int(np.flatnonzero(bad)[0])
+    where = format_index(ps.arrays[name].shape, flat)
+    if est.step is not None and est.step[flat] == 0:
+        cause = (f"the step rounds away (x + h == x at x = {float(ps.arrays[name].ravel()[flat]):.3g}): pass a larger "
+                 f"step= or typical=, or leave the defaults")
+    else:
+        cause = "the function is not finite at x +- h for every step tried (the edge of its domain?)"
+    raise NonFiniteError(f"the estimate for parameter {name!r} is not finite at {int(bad.sum())} entr"
+                         f"{'y' if bad.sum() == 1 else 'ies'}, first at index {where}: {cause}")
 
 
 def numerical_grad(loss: Callable[[Any], Any], params: Any, *, method: str = "richardson", step: float | None = None,

@@ -8,6 +8,7 @@ between the left and right one-sided slopes is a valid (sub)gradient.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,10 @@ class Judgement:
         return (self.status == Status.MISMATCH) | (self.status == Status.KINK_MISMATCH)
 
     @property
+    def unresolved(self) -> np.ndarray:
+        return self.status == Status.UNRESOLVED
+
+    @property
     def at_kink(self) -> np.ndarray:
         return (self.status == Status.KINK) | (self.status == Status.KINK_MISMATCH)
 
@@ -94,10 +99,16 @@ def judge(analytic: np.ndarray, est: OracleEstimate, *, eps: float, options: Opt
         # At a kink the error is the distance to the nearest valid slope.
         dist = np.where(inside, 0.0, np.fmin(np.abs(analytic - lo), np.abs(analytic - hi)))
         diff = np.where(at, dist, diff)
+    # No finite estimate (a step rounded away, x + h outside the loss's domain): no verdict
+    # either way, and nothing can be promised about such an entry.
+    unresolved = ~np.isfinite(numeric) | ~np.isfinite(est.error)
+    status = np.where(unresolved, Status.UNRESOLVED, status)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(tol > 0, diff / tol, np.where(diff > 0, np.inf, 0.0))
         safe_scale = np.where(scale > 0, scale, 1.0)
         resolution = float(np.max(np.where(scale > 0, tol / safe_scale, 0.0)))
+    if unresolved.any() or not np.isfinite(resolution):
+        resolution = math.inf
     rel = relative_error(diff, analytic, numeric, tol)
     return Judgement(status=status, tolerance=tol, abs_error=diff, rel_error=rel, ratio=ratio, scale=scale,
                      resolution=resolution)

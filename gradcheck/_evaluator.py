@@ -84,6 +84,8 @@ class Evaluator:
         self.n_evaluations = 0
         self.out_shape: tuple[int, ...] = ()
         self._work: dict[str, dict[str, np.ndarray]] = {}
+        self._keep_nonfinite = False
+        self._first: np.ndarray | None = None  # the base value, to see whether it stays put
         self._calls = 0  # calls made, including those that raised
         self._clean_through = 0  # the guard found the input intact after this many calls
 
@@ -96,26 +98,39 @@ class Evaluator:
         """
         first = self._call(None, real=True, first=True)
         second = self._call(None, real=True)
+        self._reproducible(first, second, "on two calls in a row")
         spread = np.abs(first - second)
-        scale = np.maximum(np.abs(first), np.abs(second))
-        eps = self.params.eps
-        bad = spread > 1e3 * eps * np.maximum(scale, np.finfo(float).tiny)
+        self._first = first
+        return first, float(spread.max(initial=0.0))
+
+    def _reproducible(self, first: np.ndarray, later: np.ndarray, when: str) -> None:
+        """Raise :class:`NondeterministicLossError` where two values at the base point differ past rounding."""
+        spread = np.abs(first - later)
+        scale = np.maximum(np.abs(first), np.abs(later))
+        bad = spread > 1e3 * self.params.eps * np.maximum(scale, np.finfo(float).tiny)
         if bad.any():
             j = int(np.flatnonzero(bad)[0])
             where = "" if self.scalar else f" (output entry {format_index(self.out_shape, j)})"
             raise NondeterministicLossError(
-                f"{self.fn_name} returned {first[j]!r} and then {second[j]!r} at the same point{where}; "
-                f"a nondeterministic function (random sampling, dropout, state kept between calls) cannot be "
-                f"differentiated numerically: fix its seed or remove the randomness"
+                f"{self.fn_name} returned {first[j]!r} and then {later[j]!r} at the same point{where} {when}; "
+                f"a function whose value changes between calls (random sampling, dropout, a cache, a counter or "
+                f"other state kept between calls) cannot be differentiated numerically: fix its seed or remove the state"
             )
-        return first, float(spread.max(initial=0.0))
 
-    def evaluate(self, requests: Sequence[Request], *, real: bool = True) -> np.ndarray:
-        """Outputs at each perturbed point, shape ``(len(requests), out_size)``."""
+    def evaluate(self, requests: Sequence[Request], *, real: bool = True, keep_nonfinite: bool = False) -> np.ndarray:
+        """Outputs at each perturbed point, shape ``(len(requests), out_size)``.
+
+        ``keep_nonfinite``: a single-entry step that leaves the function's domain returns
+        its NaN/Inf instead of raising, for the schemes to retry that entry with a smaller step.
+        """
         dtype = np.float64 if real else np.complex128
         out = np.empty((len(requests), max(int(np.prod(self.out_shape)), 1)), dtype=dtype)
-        for row, req in enumerate(requests):
-            out[row] = self._call(req, real=real)
+        self._keep_nonfinite = keep_nonfinite
+        try:
+            for row, req in enumerate(requests):
+                out[row] = self._call(req, real=real)
+        finally:
+            self._keep_nonfinite = False
         return out
 
     def probe_complex(self) -> None:
@@ -204,9 +219,13 @@ class Evaluator:
         self._clean_through = last
 
     def finish(self) -> None:
-        """The guard's last checkpoint: call once the oracles are done with the function."""
+        """Once the oracles are done: the guard's last checkpoint, and the base point evaluated
+        once more, so that a value that drifted during the check (state, a cache, a counter)
+        is named rather than measured as noise."""
         for work in self._work.values():
             self._guard(None, work, force=True)
+        if self._first is not None:
+            self._reproducible(self._first, self._call(None, real=True), "at the start and at the end of the check")
 
     def _call(self, req: Request | None, *, real: bool, first: bool = False) -> np.ndarray:
         work = self._workspace(real)
@@ -260,7 +279,7 @@ class Evaluator:
             out = np.asarray(raw)
         except Exception as exc:
             raise NonScalarLossError(f"{self.fn_name} returned {type(raw).__name__}, not a number or array ({exc})") from exc
-        if out.dtype.kind not in "biufc":
+        if out.dtype.kind not in "iufc":
             raise NonScalarLossError(f"{self.fn_name} returned {type(raw).__name__} of dtype {out.dtype}; expected real numbers")
         if self.scalar and out.size != 1:
             raise NonScalarLossError(
@@ -286,7 +305,7 @@ class Evaluator:
             )
         flat = out.reshape(-1)
         bad = ~np.isfinite(flat)
-        if bad.any():
+        if bad.any() and not (self._keep_nonfinite and isinstance(req, Perturbation)):
             j = int(np.flatnonzero(bad)[0])
             where = "" if self.scalar else f" at output entry {format_index(self.out_shape, j)}"
             hint = "" if req is None else "; if the step leaves the function's domain, pass a smaller step="

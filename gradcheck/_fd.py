@@ -321,7 +321,8 @@ class _Site:
 
     def values(self, idx: np.ndarray, h: np.ndarray) -> np.ndarray:
         """f with entry ``idx[j]`` moved by ``h[j]``: shape ``(m, len(idx))``."""
-        return self.ev.evaluate([Perturbation(self.param, int(i), float(hi)) for i, hi in zip(idx, h)]).T
+        requests = [Perturbation(self.param, int(i), float(hi)) for i, hi in zip(idx, h)]
+        return self.ev.evaluate(requests, keep_nonfinite=True).T
 
     def applied(self, idx: np.ndarray, h: np.ndarray) -> np.ndarray:
         """The displacement entries ``idx`` really get when the Evaluator adds ``h`` (in their dtype).
@@ -391,26 +392,60 @@ def estimate(ev: Evaluator, f0: np.ndarray, floor: np.ndarray | float, plan: Pla
     for p, h0 in enumerate(plan.steps):
         site = _Site(ev, f0[:, None], floor, p, eps, plan.safety)
         coords = _Coords(np.arange(h0.size), h0.copy(), np.zeros(h0.size, dtype=bool))
-        block = _pass(site, plan.method, coords.idx, h0)
-        if plan.refine and plan.method in ("central", "richardson"):
-            _refine(site, plan.method, block, coords, plan.resolve_rtol)
-        if plan.widen_rtol is not None and plan.method == "richardson":
-            _widen(site, block, coords, plan.widen_rtol)
-        out.append(OracleEstimate(
-            value=block.value,
-            error=block.error,
-            left=block.left,
-            right=block.right,
-            kink=block.kink,
-            side_error=block.side_error,
-            jump=block.jump,
-            # With two steps the jump has only a first-order bar, ~|f''| h / 2: fine for
-            # finding kinks, far too wide to widen every smooth entry's tolerance by.
-            jump_error=block.jump_error if plan.method == "richardson" else block.jump_noise,
-            step=coords.step,
-            refined=coords.refined,
-        ))
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            block = _pass(site, plan.method, coords.idx, h0)
+            domain = _into_domain(site, plan.method, block, coords)
+            out.append(_refined(site, plan, block, coords, domain))
     return out
+
+
+def _refined(site: _Site, plan: Plan, block: _Block, coords: _Coords, domain: np.ndarray) -> OracleEstimate:
+    """Refine and widen ``block`` as the plan says; the estimate the judge gets."""
+    if plan.refine and plan.method in ("central", "richardson"):
+        _refine(site, plan.method, block, coords, plan.resolve_rtol)
+    if plan.widen_rtol is not None and plan.method == "richardson":
+        _widen(site, block, coords, plan.widen_rtol)
+    return OracleEstimate(
+        value=block.value,
+        error=block.error,
+        left=block.left,
+        right=block.right,
+        kink=block.kink,
+        side_error=block.side_error,
+        jump=block.jump,
+        # With two steps the jump has only a first-order bar, ~|f''| h / 2: fine for
+        # finding kinks, far too wide to widen every smooth entry's tolerance by.
+        jump_error=block.jump_error if plan.method == "richardson" else block.jump_noise,
+        step=coords.step,
+        refined=coords.refined,
+        domain_limited=domain,
+    )
+
+
+MAX_DOMAIN_CUTS = 4
+"""A step whose stencil leaves the loss's domain (a variance of 1e-4 under sqrt, stepped by
+7e-4) is cut by 16, up to 4 times (65536 times smaller), before the entry is given up as
+unresolved."""
+
+
+def _into_domain(site: _Site, method: str, block: _Block, coords: _Coords) -> np.ndarray:
+    """Re-estimate, in place, entries whose stencil met a non-finite value, with smaller steps;
+    returns where that happened."""
+    limited = np.zeros(coords.idx.size, dtype=bool)
+    for _ in range(MAX_DOMAIN_CUTS):
+        todo = ~(np.isfinite(block.value) & np.isfinite(block.error)).all(axis=0) & (coords.step != 0)
+        if not todo.any():
+            break
+        cols = np.flatnonzero(todo)
+        h = coords.step[cols] * REFINE_FACTOR
+        if method != "complex":
+            h = site.representable(coords.idx[cols], h)
+        sub = _pass(site, method, coords.idx[cols], h)
+        taken = block.take(cols, sub, np.ones(cols.size, dtype=bool))
+        coords.step[taken] = h
+        coords.refined[taken] = True
+        limited[taken] = True
+    return limited
 
 
 def _refine(site: _Site, method: str, block: _Block, coords: _Coords, resolve_rtol: float) -> None:
@@ -460,6 +495,8 @@ def _refine(site: _Site, method: str, block: _Block, coords: _Coords, resolve_rt
         # the step nears the cluster's width.
         settled = confirmed & ((seen[cols] >= 2) | np.any(at & blind, axis=0))
         accept = sharper | (~confirmed & (unclean[cols] | kink[cols] | new_unclean | (new_err <= old_err)))
+        # A smaller step never trades a finite estimate for a non-finite one.
+        accept &= np.isfinite(sub.value).all(axis=0) | ~np.isfinite(block.value[:, cols]).all(axis=0)
         taken = block.take(cols, sub, accept)
         coords.step[taken] = h[taken]
         coords.refined[taken] = True

@@ -15,14 +15,21 @@ from . import _fd
 from ._compare import floor_rtol
 from ._errors import InvalidArgumentError, LossRaisedError
 from ._evaluator import ComplexUnsupported, DirectionalPerturbation, Evaluator
-from ._oracle import Context, OracleRun
+from ._oracle import Context, OracleEstimate, OracleRun
 from ._options import Options
-from ._params import ParamSet
+from ._params import ParamSet, format_index
 
 __all__ = ["FiniteDifferences", "scales", "steps"]
 
 COMPLEX_PROBE_STEP = 1e-20
 """The complex step of the analyticity probe: small enough that its truncation is nil."""
+
+
+NOTABLE_NOISE = 64.0
+"""The note on a loss's measured noise is made only where it exceeds 64 times the ulps
+model (256 units in the last place): a few ulps of noise at |f| = 5 is every sum's lot and
+changes no verdict; a cross-entropy that is a 1e-9 difference of terms of size 20 is
+noisier by 1e6, and that is worth knowing."""
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,23 @@ class FiniteDifferences:
             refine=opts.refine,
             widen_rtol=_widen_rtol(ps, opts.safety, opts.step, opts.refine),
         )
-        return OracleRun(method=used, estimates=_fd.estimate(ev, ctx.f0, floor, plan))
+        estimates = _fd.estimate(ev, ctx.f0, floor, plan)
+        for name, est in zip(ps.names, estimates):
+            if est.domain_limited is not None and est.domain_limited.any():
+                ctx.notes.append(_domain_note(ps, name, est, opts.typical_for(name)))
+        return OracleRun(method=used, estimates=estimates)
+
+
+def _domain_note(ps: ParamSet, name: str, est: OracleEstimate, typical: float) -> str:
+    limited = est.domain_limited
+    flat = int(np.flatnonzero(limited)[0])
+    x = float(ps.arrays[name].ravel()[flat])
+    return (
+        f"{name}: x +- h left the loss's domain at {int(limited.sum())} entr{'y' if limited.sum() == 1 else 'ies'} "
+        f"(first at index {format_index(ps.arrays[name].shape, flat)}, x = {x:.3g}), so their steps were cut "
+        f"(to {est.step[flat]:.2g} there); steps scale with max(|x|, typical={typical:g}): a typical= near the "
+        f"parameters' own magnitude, or method='complex', avoids this"
+    )
 
 
 def scales(ps: ParamSet, opts: Options) -> list[np.ndarray]:
@@ -97,7 +120,7 @@ def noise_floor(ev: Evaluator, f0: np.ndarray, spread: float, method: str, scale
         )
         return floor
     model = _fd.ulps(f0, eps)
-    if np.any(floor > model):
+    if np.any(floor > NOTABLE_NOISE * model):
         j = int(np.argmax(floor / np.maximum(model, np.finfo(float).tiny)))
         notes.append(
             f"{ev.fn_name} values carry rounding noise of {floor[j]:.2g} at |f| = {abs(f0[j]):.2g} "

@@ -14,7 +14,7 @@ from typing import Any, Literal, Mapping
 
 from ._errors import InvalidArgumentError
 
-__all__ = ["Options", "METHODS", "DEFAULT_SAFETY", "Layout"]
+__all__ = ["Options", "METHODS", "DEFAULT_SAFETY", "DEFAULT_RESOLUTION", "Layout"]
 
 METHODS = ("richardson", "central", "forward", "complex", "auto")
 """``richardson`` (default): central differences at h, h/2, h/4 extrapolated to 6th order,
@@ -30,6 +30,10 @@ staying far below a relative 1e-6 error (estimates are near 1e-11 relative in fl
 KEEP_ARRAYS_UP_TO = 1_000_000
 """By default a result keeps its per-entry arrays (for plots and heat maps) up to this many
 derivative entries; a larger check keeps its summary and the named entries only."""
+
+DEFAULT_RESOLUTION = 1e-6
+"""The relative error a check must be able to see to call a gradient right: a parameter
+whose stated resolution is coarser gets the verdict ``inconclusive``, not ``pass``."""
 
 Layout = Literal["numerator", "denominator"]
 
@@ -56,6 +60,7 @@ class Options:
     order: str | None = None
     refine: bool = True
     keep_arrays: bool | None = None
+    resolution: float | None = DEFAULT_RESOLUTION
 
     @classmethod
     def validated(cls, **given: Any) -> Options:
@@ -101,6 +106,10 @@ class Options:
         for name in ("kinks", "refine"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidArgumentError(f"{name}={getattr(self, name)!r}: expected True or False")
+        if self.resolution is not None and (not _real(self.resolution) or not 0 < self.resolution <= 1):
+            raise InvalidArgumentError(
+                f"resolution={self.resolution!r}: expected the relative error the check must resolve, in (0, 1] "
+                f"(default {DEFAULT_RESOLUTION:g}), or None to accept whatever resolution the check reaches")
         if self.keep_arrays is not None and not isinstance(self.keep_arrays, bool):
             raise InvalidArgumentError(f"keep_arrays={self.keep_arrays!r}: expected True, False or None (automatic)")
         if not isinstance(self.max_entries, numbers.Integral) or isinstance(self.max_entries, bool) or self.max_entries < 1:

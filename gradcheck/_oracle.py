@@ -47,6 +47,7 @@ class OracleEstimate:
     jump_error: np.ndarray | None = None
     step: np.ndarray | None = None  # (n,) the step finally used per coordinate, where there is one
     refined: np.ndarray | None = None  # (n,) coordinates re-estimated with smaller steps
+    domain_limited: np.ndarray | None = None  # (n,) coordinates whose step was cut to stay in the loss's domain
 
     @property
     def n_refined(self) -> int:

@@ -20,7 +20,12 @@ from ._status import STATUS_NAMES
 __all__ = ["Entry", "Tolerance", "EntryArrays", "ParamResult", "GradCheckResult", "Estimate", "STATUS_NAMES",
            "SCHEMA_VERSION", "json_float", "float_or_nan"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: per-parameter ``verdict`` and ``inconclusive``, entry status ``unresolved``, arrays ``abs_errors``."""
+
+Verdict = Literal["pass", "FAIL", "inconclusive"]
+VERDICT_ORDER = ("FAIL", "inconclusive", "pass")
+"""Most severe first: a check's verdict is the most severe of its parameters'."""
 
 
 def json_float(x: float | None) -> float | None:
@@ -173,7 +178,20 @@ class ParamResult:
     step: float
     diagnosis: str | None = None
     note: str = ""
+    inconclusive: str | None = None  # why no verdict could be reached, with what would reach one
     arrays: EntryArrays | None = dataclass_field(default=None, repr=False, compare=False)
+
+    @property
+    def verdict(self) -> Verdict:
+        """``FAIL`` on evidence of a mistake; ``inconclusive`` where the check could not
+        resolve what it was asked (``inconclusive`` says why); else ``pass``."""
+        if self.n_mismatched:
+            return "FAIL"
+        return "inconclusive" if self.inconclusive else "pass"
+
+    @property
+    def failed(self) -> bool:
+        return self.verdict == "FAIL"
 
     # The per-entry arrays, or None where the check kept only its summary.
     @property
@@ -221,6 +239,8 @@ class ParamResult:
             "tolerance": self.tolerance.to_dict(),
             "diagnosis": self.diagnosis,
             "note": self.note,
+            "verdict": self.verdict,
+            "inconclusive": self.inconclusive,
         }
         if arrays and self.arrays is not None:
             d.update(self.arrays.to_dict())
@@ -234,23 +254,27 @@ class ParamResult:
             name=d["name"], shape=tuple(d["shape"]), derivative_shape=full, dtype=d["dtype"], ok=d["ok"],
             n_checked=d["n_checked"], n_mismatched=d["n_mismatched"], n_kinks=d["n_kinks"],
             n_refined=d["n_refined"], max_abs_error=float_or_nan(d["max_abs_error"]),
-            max_rel_error=float_or_nan(d["max_rel_error"]), resolution=float_or_nan(d["resolution"]),
+            max_rel_error=float_or_nan(d["max_rel_error"]),
+            resolution=math.inf if d["resolution"] is None else float(d["resolution"]),
             worst=Entry.from_dict(d["worst"]), mismatches=tuple(Entry.from_dict(e) for e in d["mismatches"]),
             kinks=tuple(Entry.from_dict(e) for e in d["kinks"]), tolerance=Tolerance.from_dict(d["tolerance"]),
             step=float_or_nan(d["step"]), diagnosis=d.get("diagnosis"), note=d.get("note", ""),
-            arrays=EntryArrays.from_dict(d, full),
+            inconclusive=d.get("inconclusive"), arrays=EntryArrays.from_dict(d, full),
         )
 
     def describe(self, max_entries: int = 5) -> str:
-        """Human-readable lines for this parameter."""
+        """Human-readable lines for this parameter: the verdict, the errors, the resolution."""
         head = f"parameter {self.name!r} {self.shape}"
-        if self.ok:
-            kinks = f", {self.n_kinks} at kinks (valid one-sided slopes)" if self.n_kinks else ""
-            return f"{head}: ok, {self.n_checked} entries, max abs err {self.max_abs_error:.3g}, max rel err {self.max_rel_error:.3g}{kinks}"
+        errors = (f"max abs err {self.max_abs_error:.3g}, max rel err {self.max_rel_error:.3g}, "
+                  f"resolution {self.resolution:.2g}")
+        kinks = f", {self.n_kinks} at kinks (valid one-sided slopes)" if self.n_kinks else ""
+        if self.verdict == "pass":
+            return f"{head}: ok, {self.n_checked} entries, {errors}{kinks}"
+        if self.verdict == "inconclusive":
+            return f"{head}: INCONCLUSIVE, {self.n_checked} entries, {errors}{kinks}\n  why: {self.inconclusive}"
         lines = [
             f"{head}: {self.n_mismatched} of {self.n_checked} entries mismatch"
-            + (f", {self.n_kinks} at kinks" if self.n_kinks else "")
-            + f"; max abs err {self.max_abs_error:.3g}, max rel err {self.max_rel_error:.3g}"
+            + (f", {self.n_kinks} at kinks" if self.n_kinks else "") + f"; {errors}"
         ]
         if self.diagnosis:
             lines.append(f"  looks like: {self.diagnosis}")
@@ -291,8 +315,22 @@ class GradCheckResult:
         raise TypeError("a GradCheckResult has no truth value: use result.ok (or gradcheck.assert_grad to raise)")
 
     @property
+    def verdict(self) -> Verdict:
+        """``FAIL`` if any parameter failed, else ``inconclusive`` if any was, else ``pass``."""
+        return min((p.verdict for p in self.params.values()), key=VERDICT_ORDER.index, default="pass")
+
+    @property
+    def failed(self) -> bool:
+        """Evidence of a mistake (an inconclusive check is neither ok nor failed)."""
+        return self.verdict == "FAIL"
+
+    @property
     def failures(self) -> list[ParamResult]:
-        return [p for p in self.params.values() if not p.ok]
+        return [p for p in self.params.values() if p.failed]
+
+    @property
+    def inconclusive(self) -> list[ParamResult]:
+        return [p for p in self.params.values() if p.verdict == "inconclusive"]
 
     @property
     def tolerance(self) -> Tolerance:
@@ -300,8 +338,14 @@ class GradCheckResult:
 
     def summary(self, max_entries: int = 5) -> str:
         what = "check_grad" if self.kind == "grad" else "check_jacobian"
-        bad = self.failures
-        verdict = "ok" if self.ok else f"{len(bad)} of {len(self.params)} parameter{'s' if len(self.params) != 1 else ''} wrong"
+        bad, unsure, n = self.failures, self.inconclusive, len(self.params)
+        of = f"of {n} parameter{'s' if n != 1 else ''}"
+        if bad:
+            verdict = f"{len(bad)} {of} wrong" + (f", {len(unsure)} inconclusive" if unsure else "")
+        elif unsure:
+            verdict = f"INCONCLUSIVE ({len(unsure)} {of} could not be resolved)"
+        else:
+            verdict = "ok"
         head = (
             f"{what} of {self.function}: {verdict} "
             f"(method={self.method}, {self.n_evaluations} evaluations; tolerance: {self.tolerance.describe()})"
@@ -315,6 +359,7 @@ class GradCheckResult:
         return {
             "schema_version": SCHEMA_VERSION,
             "ok": self.ok,
+            "verdict": self.verdict,
             "kind": self.kind,
             "function": self.function,
             "method": self.method,

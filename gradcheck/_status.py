@@ -19,6 +19,7 @@ class Status(IntEnum):
     MISMATCH = 1
     KINK = 2  # at a kink, and a valid one-sided slope or subgradient
     KINK_MISMATCH = 3  # at a kink, and outside the range of the one-sided slopes
+    UNRESOLVED = 4  # the oracle has no finite value here (a step rounded away, the loss's domain): no verdict
 
     @property
     def label(self) -> str:
