@@ -57,19 +57,19 @@ def score(d: Derivation, cases: int, seed: int) -> Tally:
         bound = mutations.bind(d, d.problem(pseed, **sizes))
         result = bound.check()
         t.correct += 1
-        if not result.ok:
+        if result.failed:
             t.false_alarms.append(f"seed={pseed} sizes={sizes}")
             continue
         for twin in mutations.broken_twins(bound, seed=pseed):
             m = twin.mutant
             if m.relative_change == 0:
-                if not bound.check(twin.derivative).ok:
+                if bound.check(twin.derivative).failed:
                     t.unchanged_flagged += 1
                 continue
             if not m.changes:
                 continue
             t.material[m.mutation] += 1
-            if not bound.check(twin.derivative).ok:
+            if bound.check(twin.derivative).failed:
                 t.flagged[m.mutation] += 1
             else:
                 res = result.params[m.param].resolution
@@ -86,6 +86,7 @@ def alarm_sweep(ds: list[Derivation], cases: int, seed: int) -> tuple[str, int]:
     checks = {c: 0 for c in MAGNITUDES}
     promised = {c: 0 for c in MAGNITUDES}
     flagged = {c: 0 for c in MAGNITUDES}
+    unsure = {c: 0 for c in MAGNITUDES}  # verdict inconclusive: resolution coarser than 1e-6
     # Where the default check cannot promise 1e-6: does method="auto" (complex step where
     # the loss allows) resolve it, and does it then flag the correct gradient?
     auto_fine = {c: 0 for c in MAGNITUDES}
@@ -101,24 +102,25 @@ def alarm_sweep(ds: list[Derivation], cases: int, seed: int) -> tuple[str, int]:
             bound = mutations.bind(d, problem)
             result = bound.check()
             checks[c] += 1
-            if not result.ok:
+            if result.failed:
                 flagged[c] += 1
                 alarms.append(f"{d.name}: seed={pseed} sizes={sizes} magnitude={c:g}")
             elif _promises(result):
                 promised[c] += 1
             else:
+                unsure[c] += result.verdict == "inconclusive"
                 try:
                     auto = bound.check(method="auto")
                 except InvalidArgumentError:
                     continue
-                auto_flags[c] += not auto.ok
+                auto_flags[c] += auto.failed
                 auto_fine[c] += auto.ok and _promises(auto)
     lines = [f"{'magnitude':>10}{'checks':>10}{'false alarms':>15}{'1e-6 promised':>16}"
-             f"{'not promised':>15}{'auto resolves':>15}{'auto flags':>12}"]
+             f"{'not promised':>15}{'inconclusive':>14}{'auto resolves':>15}{'auto flags':>12}"]
     for c in MAGNITUDES:
         rest = checks[c] - flagged[c] - promised[c]
         lines.append(f"{c:>10g}{checks[c]:>10}{flagged[c]:>15}{promised[c] / max(checks[c], 1):>16.3f}"
-                     f"{rest:>15}{auto_fine[c]:>15}{auto_flags[c]:>12}")
+                     f"{rest:>15}{unsure[c]:>14}{auto_fine[c]:>15}{auto_flags[c]:>12}")
     lines.append(f"false alarms: {len(alarms)} of {sum(checks.values())} checks")
     lines += [f"  {a}" for a in alarms[:20]]
     return "\n".join(lines), len(alarms)
@@ -130,7 +132,7 @@ def _promises(result: Any) -> bool:
 
 
 def slip_score(d: Derivation, cases: int, seed: int) -> tuple[int, int]:
-    flagged = sum(not d.check(seed + i).ok for i in range(cases))
+    flagged = sum(d.check(seed + i).failed for i in range(cases))
     return flagged, cases
 
 

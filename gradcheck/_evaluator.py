@@ -222,10 +222,11 @@ class Evaluator:
         """Once the oracles are done: the guard's last checkpoint, and the base point evaluated
         once more, so that a value that drifted during the check (state, a cache, a counter)
         is named rather than measured as noise."""
+        last = self._call(None, real=True) if self._first is not None else None
         for work in self._work.values():
             self._guard(None, work, force=True)
-        if self._first is not None:
-            self._reproducible(self._first, self._call(None, real=True), "at the start and at the end of the check")
+        if last is not None:
+            self._reproducible(self._first, last, "at the start and at the end of the check")
 
     def _call(self, req: Request | None, *, real: bool, first: bool = False) -> np.ndarray:
         work = self._workspace(real)

@@ -15,3 +15,15 @@ def class0_cross_entropy(s: np.ndarray) -> float:
 def class0_cross_entropy_grad(s: np.ndarray) -> np.ndarray:
     e = np.exp(s - s.max())
     return e / e.sum() - np.eye(len(s))[0]
+
+
+def assert_no_false_alarm(result: object, resolution: float = 1e-6) -> None:
+    """A correct gradient is never flagged. Where the check cannot resolve ``resolution``
+    it says ``inconclusive`` instead of ``ok``, and it must say why."""
+    assert not result.failed, result.summary()  # type: ignore[attr-defined]
+    for p in result.params.values():  # type: ignore[attr-defined]
+        if p.verdict == "inconclusive":
+            assert p.inconclusive, result.summary()  # type: ignore[attr-defined]
+            assert p.resolution > resolution or "no finite estimate" in p.inconclusive, result.summary()  # type: ignore[attr-defined]
+        else:
+            assert p.verdict == "pass" and p.resolution <= resolution

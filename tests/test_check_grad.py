@@ -12,7 +12,7 @@ import pytest
 import gradcheck as gc
 from gradcheck.ops import numpy_ops as xp
 
-from _losses import class0_cross_entropy, class0_cross_entropy_grad
+from _losses import assert_no_false_alarm, class0_cross_entropy, class0_cross_entropy_grad
 
 # --------------------------------------------------------------------------- losses under test
 rng0 = np.random.default_rng(0)
@@ -184,8 +184,8 @@ def test_only_the_wrong_parameter_is_flagged() -> None:
 # --------------------------------------------------------------------------- hard correct cases
 def test_badly_scaled_parameters_pass_and_a_1e6_slip_is_still_caught() -> None:
     x = np.array([[1e-6], [1e6], [-3e-6], [2e6]])
-    assert gc.check_grad(ls_loss, ls_grad, x).ok
-    assert not gc.check_grad(ls_loss, lambda v: ls_grad(v) * (1 + 1e-6), x).ok
+    assert_no_false_alarm(gc.check_grad(ls_loss, ls_grad, x))
+    assert gc.check_grad(ls_loss, lambda v: ls_grad(v) * (1 + 1e-6), x).failed
 
 
 def test_badly_scaled_nonlinear_loss_passes() -> None:
@@ -198,7 +198,9 @@ def test_badly_scaled_nonlinear_loss_passes() -> None:
 @pytest.mark.parametrize("seed", range(5))
 def test_loss_of_magnitude_1e8_passes(seed: int) -> None:
     x = np.random.default_rng(seed).normal(size=(3, 3))
-    assert gc.check_grad(lambda v: 1e8 + np.sum(np.sin(v)), np.cos, x).ok
+    offset = gc.check_grad(lambda v: 1e8 + np.sum(np.sin(v)), np.cos, x)
+    assert_no_false_alarm(offset)
+    assert offset.verdict == "inconclusive"  # a gradient near 1 beside a loss of 1e8: see the next test
     assert gc.check_grad(lambda v: 1e8 * np.sum(v**2 * np.cos(v)),
                          lambda v: 1e8 * (2 * v * np.cos(v) - v**2 * np.sin(v)), x).ok
 
@@ -208,6 +210,7 @@ def test_offset_1e8_reports_that_it_cannot_resolve_1e6() -> None:
     x = np.random.default_rng(0).normal(size=4)
     result = gc.check_grad(lambda v: 1e8 + np.sum(np.sin(v)), np.cos, x)
     assert result.params["params"].resolution > 1e-6
+    assert result.verdict == "inconclusive" and "method='complex'" in result.params["params"].inconclusive
 
 
 @pytest.mark.parametrize("w0", [30.0, 40.0, -45.0])
@@ -223,10 +226,10 @@ def test_saturated_sigmoid_passes(w0: float) -> None:
         return Xs.T @ (2 * (s - y) * s * (1 - s))
 
     w = np.array([w0, -w0, w0 / 2])
-    assert gc.check_grad(loss, grad, w).ok
+    assert_no_false_alarm(gc.check_grad(loss, grad, w))
     off = gc.check_grad(loss, lambda v: grad(v) * (1 + 1e-6), w)
     # |f| ~ 1 but |grad| ~ 1e-5: differences cannot resolve 1e-6 of it, and the result must say so.
-    assert not off.ok or off.params["params"].resolution > 1e-6
+    assert off.failed or off.verdict == "inconclusive"
     # Complex step has no cancellation and resolves it.
     assert gc.check_grad(loss, grad, w, method="complex").ok
     assert not gc.check_grad(loss, lambda v: grad(v) * (1 + 1e-6), w, method="complex").ok
@@ -282,8 +285,9 @@ def test_kinks_of_every_size_accept_either_one_sided_slope(jump: float) -> None:
     loss = lambda v: float(5.0 + 1e-3 * np.sum(np.logaddexp(0.0, v)) + max(jump * v[0], 0.0))  # noqa: E731
     for side in (0.0, 1.0):
         grad = lambda v, side=side: 1e-3 / (1 + np.exp(-v)) + np.array([side * jump, 0.0, 0.0])  # noqa: E731
-        result = gc.check_grad(loss, grad, w)
-        assert result.ok, result.summary()
+        # Rounding of a loss of 5 limits the one-sided slopes to a few 1e-6 of 5e-4: the check may
+        # say inconclusive, never FAIL.
+        assert_no_false_alarm(gc.check_grad(loss, grad, w))
 
 
 @pytest.mark.parametrize("jump", [1e-9, 1e-6, 1e-3, 1.0])
@@ -371,11 +375,13 @@ def test_float32_parameters_are_checked_in_float32_and_say_so() -> None:
     x = np.random.default_rng(0).normal(size=(4, 1)).astype(np.float32)
     A32, B32 = A.astype(np.float32), B.astype(np.float32)
     result = gc.check_grad(lambda v: np.sum((A32 @ v - B32) ** 2), lambda v: 2 * A32.T @ (A32 @ v - B32), x)
-    assert result.ok, result.summary()
+    assert result.verdict == "inconclusive" and "float64" in result.params["params"].inconclusive  # 1e-6 is beyond float32
+    assert gc.check_grad(lambda v: np.sum((A32 @ v - B32) ** 2), lambda v: 2 * A32.T @ (A32 @ v - B32), x,
+                         resolution=1e-2).ok
     assert result.params["params"].dtype == "float32"
     assert result.tolerance.eps == pytest.approx(np.finfo(np.float32).eps)
     assert any("float32" in n for n in result.notes)
-    assert not gc.check_grad(lambda v: np.sum((A32 @ v - B32) ** 2), lambda v: 2.1 * A32.T @ (A32 @ v - B32), x).ok
+    assert gc.check_grad(lambda v: np.sum((A32 @ v - B32) ** 2), lambda v: 2.1 * A32.T @ (A32 @ v - B32), x).failed
 
 
 def test_integer_parameters_are_checked_on_float64_copies() -> None:
@@ -474,7 +480,7 @@ def test_softmax_jacobian() -> None:
 def test_result_is_json_serialisable_and_complete() -> None:
     result = gc.check_grad(mlp_loss, lambda p: {**mlp_grad(p), "b1": 2 * mlp_grad(p)["b1"]}, mlp_params(0))
     data = json.loads(result.to_json())
-    assert data["schema_version"] == 1 and data["ok"] is False
+    assert data["schema_version"] == 2 and data["ok"] is False and data["verdict"] == "FAIL"
     b1 = data["params"]["b1"]
     for key in ("max_abs_error", "max_rel_error", "worst", "tolerance", "n_checked", "n_mismatched", "n_kinks"):
         assert key in b1
@@ -524,9 +530,11 @@ def test_loss_flat_in_floating_point_passes_with_a_note() -> None:
     s = np.array([60.0, 0.3, -0.2, 0.1])
     assert loss(s) == 0.0
     result = gc.check_grad(loss, grad, s)
-    assert result.ok, result.summary()
+    # A gradient of 1e-26 cannot be resolved where the loss does not move: no false alarm, and no "ok".
+    assert_no_false_alarm(result)
+    assert result.verdict == "inconclusive"
     assert any("flat in floating point" in n for n in result.notes)
-    assert not gc.check_grad(loss, lambda v: grad(v) + 1e-3, s).ok  # a visible slope would have shown
+    assert gc.check_grad(loss, lambda v: grad(v) + 1e-3, s).failed  # a visible slope would have shown
 
 
 def test_small_kink_is_detected_and_its_left_slope_accepted() -> None:
@@ -540,7 +548,7 @@ def test_small_kink_is_detected_and_its_left_slope_accepted() -> None:
         return -x * (x * w > 0) / (1.0 + np.exp(np.maximum(x * w, 0.0) + 0.3))
 
     result = gc.check_grad(loss, grad, np.zeros(1))
-    assert result.ok, result.summary()
+    assert_no_false_alarm(result)
     assert result.params["params"].n_kinks == 1
 
 

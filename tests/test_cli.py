@@ -66,7 +66,8 @@ def test_report_on_one_derivation_writes_three_formats_and_exits_0(tmp_path: Pat
     assert code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["gradcheck-report.html", "gradcheck-report.json", "gradcheck-report.md"]
     header = out.splitlines()[0].split()
-    assert header == ["derivation", "parameter", "verdict", "max", "abs", "err", "max", "rel", "err", "tolerance", "kinks", "scheme"]
+    assert header == ["derivation", "parameter", "verdict", "max", "abs", "err", "max", "rel", "err", "resolution", "tolerance",
+                      "kinks", "scheme"]
     assert any(line.startswith("least_squares.x") and " pass " in line for line in out.splitlines())
     assert "OK: all expected results held for 1 derivations (1 checks)" in out
 

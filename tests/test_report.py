@@ -88,8 +88,8 @@ def test_markdown_golden_structure(report: Report) -> None:
     lines = md.splitlines()
     assert lines[0] == "# gradcheck report"
     assert lines[2] == "✅ **OK: all expected results held for 2 derivations (2 checks)**"
-    table = lines.index("| derivation | parameter | verdict | max abs err | max rel err | tolerance | kinks | scheme |")
-    assert lines[table + 1] == "|---|---|---|---|---|---|---|---|"
+    table = lines.index("| derivation | parameter | verdict | max abs err | max rel err | resolution | tolerance | kinks | scheme |")
+    assert lines[table + 1] == "|---|---|---|---|---|---|---|---|---|"
     assert lines[table + 2].startswith("| `least_squares.x` | `x` | ✅ pass | ")
     assert lines[table + 3].startswith("| `sigmoid_layer.published_dW_numerator` | `W` | ☑️ expected fail | ")
     assert lines[table + 4].startswith("|  | `b` | ✅ pass | ")

@@ -57,7 +57,7 @@ def test_options_know_whether_tolerances_are_fixed() -> None:
 
 # --------------------------------------------------------------------------- statuses
 def test_status_labels_are_the_entry_labels() -> None:
-    assert STATUS_NAMES == ("ok", "mismatch", "kink", "kink_mismatch")
+    assert STATUS_NAMES == ("ok", "mismatch", "kink", "kink_mismatch", "unresolved")
     assert [s.label for s in Status] == list(STATUS_NAMES)
     # A kink mismatch: the analytic value of |x| at 0 outside [-1, 1].
     r = gc.check_grad(lambda v: float(np.sum(np.abs(v))), lambda v: np.array([2.0, 1.0]), np.array([0.0, 1.0]))
@@ -85,8 +85,8 @@ def test_an_oracle_without_finite_differences_reaches_the_judge() -> None:
     right = _api._run("grad", ls_loss, ls_grad, X0, opts, oracle=ExactOracle(ls_grad))
     assert right.ok and right.method == "exact"
     assert right.params["params"].max_abs_error < 1e-12
-    # Only the base point was evaluated: two calls for reproducibility.
-    assert right.n_evaluations == 2
+    # Only the base point was evaluated: twice at the start, once at the end, for reproducibility.
+    assert right.n_evaluations == 3
     wrong = _api._run("grad", ls_loss, lambda x: 2 * ls_grad(x), X0, opts, oracle=ExactOracle(ls_grad))
     assert not wrong.ok
     assert "factor" in (wrong.params["params"].diagnosis or "")

@@ -17,6 +17,7 @@ ICONS = {
     "expected_fail": "☑️",
     "unexpected_pass": "⚠️",
     "mismatch": "❔",
+    "inconclusive": "❓",
     "error": "💥",
     "skipped": "⏭️",
 }
@@ -47,7 +48,7 @@ def _summary_rows(report: Report) -> list[tuple[str, ...]]:
             cells[2] = _verdict(r.verdict)
             rows.append(tuple(cells))
         if s.errors and not s.params:
-            rows.append((f"`{s.name}`", "-", _verdict("error"), "-", "-", "-", "-", "-"))
+            rows.append((f"`{s.name}`", "-", _verdict("error"), *("-",) * (len(TABLE_HEADER) - 3)))
     return rows
 
 
@@ -80,6 +81,10 @@ def _subject_section(s: Subject) -> list[str]:
     for r in s.params:
         if r.verdict == "pass":
             continue
+        if r.verdict == "inconclusive":
+            out.append(f"- **`{r.name}`** {_verdict(r.verdict)} over {r.n_cases} checks, resolution "
+                       f"{num(r.resolution)}: {r.inconclusive}")
+            continue
         out.append(f"- **`{r.name}`** {_verdict(r.verdict)}: {r.n_mismatched} of {r.n_checked} entries mismatch "
                    f"over {r.n_cases} checks; max rel err {num(r.max_rel_error)}")
         if r.diagnosis:
@@ -107,12 +112,13 @@ def render_markdown(report: Report) -> str:
     out += _table(TABLE_HEADER, _summary_rows(report))
     rule = next((r.tolerance_rule for r in report.rows), None)
     out += ["", "Errors are maxima over every seed and size; *tolerance* is the tolerance at the worst entry"
-            + (f" (rule: {rule})" if rule else "") + "; *kinks* counts entries where the one-sided slopes differ.", ""]
+            + (f" (rule: {rule})" if rule else "") + "; *resolution* is the smallest relative error every check was "
+            "sure to catch; *kinks* counts entries where the one-sided slopes differ.", ""]
     used = [v for v in ICONS if any(s.verdict == v for s in report.subjects)]
     out += [" · ".join(f"{_verdict(v)}: {VERDICT_MEANING[v]}" for v in used), ""]
     noteworthy = _noteworthy(report)
     if noteworthy:
-        out += ["## Published slips, mismatches and errors", ""]
+        out += ["## Published slips, mismatches, inconclusive checks and errors", ""]
         for s in noteworthy:
             out += _subject_section(s)
     out += ["## How this report was made", "", f"```\n{report.command}\n```", "",

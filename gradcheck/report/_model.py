@@ -43,25 +43,30 @@ __all__ = [
     "worst_verdict",
 ]
 
-REPORT_SCHEMA_VERSION = 1
-"""Version of the report JSON (``docs/report-schema.md``). Bump on any incompatible change;
+REPORT_SCHEMA_VERSION = 2
+"""2: the ``inconclusive`` verdict, each row's ``resolution``, core results of schema 2.
+
+Version of the report JSON (``docs/report-schema.md``). Bump on any incompatible change;
 adding optional fields is compatible."""
 
-Verdict = Literal["error", "fail", "unexpected_pass", "mismatch", "expected_fail", "pass", "skipped"]
+Verdict = Literal["error", "fail", "unexpected_pass", "mismatch", "inconclusive", "expected_fail", "pass", "skipped"]
 
-VERDICTS: tuple[str, ...] = ("error", "fail", "unexpected_pass", "mismatch", "expected_fail", "pass", "skipped")
+VERDICTS: tuple[str, ...] = ("error", "fail", "unexpected_pass", "mismatch", "inconclusive", "expected_fail", "pass",
+                             "skipped")
 """Every verdict, most severe first; a subject's verdict is the most severe of its cases'.
 
 ``pass``: the gradient agreed with finite differences. ``fail``: a gradient expected to be
 correct mismatched. ``expected_fail``: a published slip mismatched, as it should.
 ``unexpected_pass``: a published slip agreed (the slip may not show at that draw, or the
 derivation is mislabelled). ``mismatch``: disagreement with no stated expectation (pytest
-``check_*`` calls). ``error``: the check itself raised. ``skipped``: a size variant the
+``check_*`` calls). ``inconclusive``: the check could not resolve the relative error it was
+asked to see (1e-6 by default), so it calls the gradient neither right nor wrong. ``error``: the check itself raised. ``skipped``: a size variant the
 derivation's factory refused."""
 
 FAIL_ON: Mapping[str, frozenset[str]] = MappingProxyType({
     "mismatch": frozenset({"fail", "error"}),
     "unexpected": frozenset({"fail", "error", "unexpected_pass"}),
+    "inconclusive": frozenset({"fail", "error", "unexpected_pass", "inconclusive"}),
     "never": frozenset(),
 })
 """``--fail-on`` policies: which subject verdicts make the run fail (exit status 1)."""
@@ -72,10 +77,13 @@ def worst_verdict(verdicts: Sequence[str]) -> str:
     return min(verdicts, key=VERDICTS.index, default="skipped")
 
 
-def case_verdict(ok: bool | None, expected_correct: bool | None) -> str:
-    """Verdict of one check: ``ok=None`` means the check raised."""
+def case_verdict(ok: bool | None, expected_correct: bool | None, inconclusive: bool = False) -> str:
+    """Verdict of one check: ``ok=None`` means the check raised; ``inconclusive`` that it
+    found no mistake but could not resolve the error it was asked to see."""
     if ok is None:
         return "error"
+    if inconclusive and not ok:
+        return "inconclusive"
     if expected_correct is None:
         return "pass" if ok else "mismatch"
     if expected_correct:
@@ -83,10 +91,12 @@ def case_verdict(ok: bool | None, expected_correct: bool | None) -> str:
     return "unexpected_pass" if ok else "expected_fail"
 
 
-def _param_verdict(ok: bool, expected_correct: bool | None) -> str:
+def _param_verdict(ok: bool, expected_correct: bool | None, inconclusive: bool = False) -> str:
     """A slip is expected to break *some* parameters; its other parameters simply pass."""
     if ok:
         return "pass"
+    if inconclusive:
+        return "inconclusive"
     return {None: "mismatch", True: "fail", False: "expected_fail"}[expected_correct]
 
 
@@ -112,7 +122,8 @@ class Case:
         if self.result is None and self.error is None:
             raise ValueError("a Case needs a result, or an error message saying why there is none")
         ok = None if self.result is None else self.result.ok
-        object.__setattr__(self, "verdict", "skipped" if self.skipped else case_verdict(ok, self.expected_correct))
+        unsure = self.result is not None and self.result.verdict == "inconclusive"
+        object.__setattr__(self, "verdict", "skipped" if self.skipped else case_verdict(ok, self.expected_correct, unsure))
 
     @property
     def max_rel_error(self) -> float | None:
@@ -153,6 +164,8 @@ class ParamRow:
     n_kinks: int
     max_abs_error: float
     max_rel_error: float
+    resolution: float  # the coarsest over the cases: the smallest relative error every case was sure to catch
+    inconclusive: str | None
     tolerance: float
     tolerance_rule: str
     methods: tuple[str, ...]
@@ -173,13 +186,16 @@ class ParamRow:
         prs = [(c, c.result.params[name]) for c in cases if c.result is not None and name in c.result.params]
         case, worst = max(prs, key=lambda cp: _closeness(cp[1].worst))
         ok = all(p.ok for _, p in prs)
+        unsure = not ok and not any(p.failed for _, p in prs)
         diag = next(((c, p) for c, p in prs if p.diagnosis), None)
         failing = next((p for _, p in prs if not p.ok), worst)
         kind = case.result.kind if case.result is not None else "grad"
         return cls(
             subject=subject,
             name=name,
-            verdict=_param_verdict(ok, expected_correct),
+            verdict=_param_verdict(ok, expected_correct, unsure),
+            resolution=max(p.resolution for _, p in prs),
+            inconclusive=next((p.inconclusive for _, p in prs if p.inconclusive), None) if unsure else None,
             shape=tuple(worst.shape),
             n_cases=len(prs),
             n_checked=sum(p.n_checked for _, p in prs),
@@ -195,7 +211,8 @@ class ParamRow:
             diagnosis=diag[1].diagnosis if diag else None,
             diagnosis_case=diag[0].label if diag else None,
             mismatches=failing.mismatches,
-            oracles=MappingProxyType({"finite_differences": _param_verdict(ok, expected_correct), "symbolic": None}),
+            oracles=MappingProxyType({"finite_differences": _param_verdict(ok, expected_correct, unsure),
+                                      "symbolic": None}),
             heatmap=_heatmap(worst, kind),
             heatmap_axes=("output entry", "parameter entry (flattened)") if kind == "jacobian" else ("row", "column"),
             log_rel_errors=np.concatenate([_log_rel_errors(p) for _, p in prs if p.arrays is not None] or [np.zeros(0)]),
@@ -212,6 +229,8 @@ class ParamRow:
             "n_kinks": self.n_kinks,
             "max_abs_error": _fnum(self.max_abs_error),
             "max_rel_error": _fnum(self.max_rel_error),
+            "resolution": _fnum(self.resolution),
+            "inconclusive": self.inconclusive,
             "tolerance": _fnum(self.tolerance),
             "tolerance_rule": self.tolerance_rule,
             "methods": list(self.methods),

@@ -14,6 +14,7 @@ VERDICT_LABELS = {
     "expected_fail": "expected fail",
     "unexpected_pass": "UNEXPECTED PASS",
     "mismatch": "mismatch",
+    "inconclusive": "INCONCLUSIVE",
     "error": "ERROR",
     "skipped": "skipped",
 }
@@ -24,11 +25,13 @@ VERDICT_MEANING = {
     "expected_fail": "a published slip disagrees, as it should",
     "unexpected_pass": "a published slip agrees: the slip may not show at this draw, or it is mislabelled",
     "mismatch": "disagrees (no expectation stated)",
+    "inconclusive": "no mistake found, but the check could not resolve the error it was asked to see",
     "error": "the check raised an error",
     "skipped": "size variant refused by the derivation's factory",
 }
 
-TABLE_HEADER = ("derivation", "parameter", "verdict", "max abs err", "max rel err", "tolerance", "kinks", "scheme")
+TABLE_HEADER = ("derivation", "parameter", "verdict", "max abs err", "max rel err", "resolution", "tolerance", "kinks",
+                "scheme")
 
 
 def num(x: float | None) -> str:
@@ -48,6 +51,7 @@ def row_cells(row: ParamRow, first: bool = True) -> tuple[str, ...]:
         VERDICT_LABELS[row.verdict],
         num(row.max_abs_error),
         num(row.max_rel_error),
+        "none" if math.isinf(row.resolution) else num(row.resolution),
         num(row.tolerance),
         str(row.n_kinks),
         ",".join(row.methods),

@@ -16,6 +16,8 @@ from gradcheck import strategies as gst
 from gradcheck.mutations import MATERIAL, MUTATIONS, mutate
 from gradcheck.registry import Derivation, Problem
 
+from _losses import assert_no_false_alarm
+
 from ._support import by_name, examples
 
 SEEDS = st.integers(0, 2**32 - 1)
@@ -87,7 +89,7 @@ def _assert_twins_judged(bound: mutations.Bound, *, seed: int, promise: bool,
     ``promise``: the point is well scaled, so also every material (>= 1e-6) mutant fails.
     """
     correct = bound.check()
-    assert correct.ok, correct.summary()
+    assert_no_false_alarm(correct)
     for twin in mutations.broken_twins(bound, seed=seed, params=params):
         m = twin.mutant
         pr = correct.params[m.param]
@@ -97,10 +99,10 @@ def _assert_twins_judged(bound: mutations.Bound, *, seed: int, promise: bool,
         label = f"{m.mutation} of {m.param!r} (relative change {m.relative_change:.3g})"
         note(label)
         if m.relative_change == 0:
-            assert result.ok, f"{label} changes nothing yet was flagged:\n{result.summary()}"
+            assert not result.failed, f"{label} changes nothing yet was flagged:\n{result.summary()}"
         else:
-            assert not result.ok, f"{label} was not flagged:\n{result.summary()}"
-            assert not result.params[m.param].ok, f"{label}: flagged, but on the wrong parameter"
+            assert result.failed, f"{label} was not flagged:\n{result.summary()}"
+            assert result.params[m.param].failed, f"{label}: flagged, but on the wrong parameter"
 
 
 @examples(0.3)
@@ -193,7 +195,7 @@ def test_relu_gradient_on_the_kink_passes_and_twins_fail(name: str, problem: Pro
     assume(_one_clear_kink_per_unit(problem))
     bound = mutations.bind(registry.get(name), problem)
     correct = bound.check()
-    assert correct.ok, correct.summary()
+    assert_no_false_alarm(correct)
     assert sum(p.n_kinks for p in correct.params.values()) > 0, "a pre-activation at exactly 0 is a kink"
     _assert_twins_judged(bound, seed=seed, promise=False)
 
@@ -207,8 +209,8 @@ def test_coinciding_kinks_make_the_mask_convention_wrong() -> None:
                       data={"X": np.array([[-1.0], [1.0]]), "y": np.array([1.0, -1.0])})
     result = mutations.bind(registry.get("relu_logistic.outer"), problem).check()
     wi, bi = result.params["Wi"], result.params["bi"]
-    assert not wi.ok and wi.n_kinks == 2 and {e.status for e in wi.mismatches} == {"kink_mismatch"}
-    assert bi.ok and bi.n_kinks == 2  # along b both samples turn on together: 0 is the left slope
+    assert wi.failed and wi.n_kinks == 2 and {e.status for e in wi.mismatches} == {"kink_mismatch"}
+    assert not bi.failed and bi.n_kinks == 2  # along b both samples turn on together: 0 is the left slope
 
 
 def test_small_kink_is_detected() -> None:
@@ -224,7 +226,7 @@ def test_small_kink_is_detected() -> None:
         return -x * (x * w > 0) / (1.0 + np.exp(np.maximum(x * w, 0.0) + 0.3))
 
     result = gradcheck.check_grad(loss, grad, np.zeros(1))
-    assert result.ok, result.summary()
+    assert_no_false_alarm(result)
 
 
 @examples(0.3)
