@@ -34,6 +34,7 @@ from ._errors import (
     ShapeMismatchError,
 )
 from ._result import Entry, Estimate, GradCheckResult, ParamResult, Tolerance
+from ._structure import STRUCTURES
 
 __version__ = "0.1.0"
 
@@ -45,6 +46,7 @@ __all__ = [
     "numerical_grad",
     "numerical_jacobian",
     "METHODS",
+    "STRUCTURES",
     "GradCheckResult",
     "ParamResult",
     "Entry",

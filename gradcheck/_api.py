@@ -9,6 +9,7 @@ here formats reports; results render themselves.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
@@ -25,6 +26,7 @@ from ._oracle import Context, Oracle, OracleEstimate
 from ._params import ParamSet, format_index
 from ._result import Entry, Estimate, EntryArrays, GradCheckResult, ParamResult, Tolerance
 from ._status import Status
+from ._structure import STRUCTURES, Structure, structured
 
 __all__ = [
     "check_grad",
@@ -179,8 +181,11 @@ def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEst
     if joint:
         diag = joint[0].describe(pshape)
     else:
+        loss_value = float(ctx.f0[0]) if not out_shape else None
         diag = diagnose(analytic.reshape(full), est.value.reshape(full), j.tolerance.reshape(full),
-                        bad.reshape(full), pshape) if bad.any() else None
+                        bad.reshape(full), pshape, loss_value) if bad.any() else None
+        if diag and "structure={name:" in diag:
+            diag = diag.replace("structure={name:", f"structure={{{pname!r}:")
     arrays = None
     if opts.keeps_arrays(analytic.size):
         arrays = EntryArrays(analytic=analytic.reshape(full), numeric=est.value.reshape(full),
@@ -266,6 +271,7 @@ def check_grad(
     name: str | None = None,
     resolution: float | None = DEFAULT_RESOLUTION,
     keep_arrays: bool | None = None,
+    structure: Mapping[str, str] | None = None,
 ) -> GradCheckResult:
     """Check a hand-derived gradient against finite differences, entry by entry.
 
@@ -305,6 +311,12 @@ def check_grad(
         Keep every entry's values and tolerances in the result (``ParamResult.arrays``, for
         plots). Default: up to a million derivative entries; above, the result holds its
         summary and the named entries only.
+    structure:
+        Per parameter name, ``"symmetric"``, ``"symmetric-entries"``, ``"lower"``, ``"upper"``
+        or ``"diagonal"``: the parameter moves only along its structure (symmetric pairs
+        together) and the gradient is compared under that structure's convention (see
+        :data:`gradcheck.STRUCTURES`; the result names it). Entries are the free coordinates,
+        indexed ``(i, j)``.
 
     Returns
     -------
@@ -315,7 +327,51 @@ def check_grad(
     opts = Options.validated(method=method, rtol=rtol, atol=atol, safety=safety, step=step, typical=typical,
                              kinks=kinks, max_entries=max_entries, name=name, resolution=resolution,
                              keep_arrays=keep_arrays)
+    if structure:
+        return _run_structured(loss, grad, params, opts, structure)
     return _run("grad", loss, grad, params, opts)
+
+
+def _convention_slip(p: ParamResult, st: Structure) -> str | None:
+    """A symmetric gradient written in the other convention: off-diagonal entries off by 2."""
+    if not p.failed or p.arrays is None or not st.kind.startswith("symmetric"):
+        return None
+    a, n, tol = p.arrays.analytic, p.arrays.numeric, p.arrays.tolerances
+    off = st.rows != st.cols
+    if not off.any():
+        return None
+    other, factor = ("symmetric", 0.5) if st.kind == "symmetric-entries" else ("symmetric-entries", 2.0)
+    if np.all(np.abs(a - np.where(off, factor * n, n)) <= tol * max(1.0, factor)):
+        conv = "(G + G^T)/2" if other == "symmetric" else "G + G^T - diag(G)"
+        return (f"the off-diagonal entries are {factor:g} x the numerical ones, the diagonal right: the gradient follows "
+                f"the {other!r} convention, {conv}; pass structure={{{p.name!r}: {other!r}}} if that is the one meant")
+    return None
+
+
+def _run_structured(loss: Callable[[Any], Any], grad: Callable[[Any], Any], params: Any, opts: Options,
+                    structure: Mapping[str, str]) -> GradCheckResult:
+    """The check over the free coordinates of the structured parameters, reported at their (i, j)."""
+    _callable(loss, "loss")
+    _callable(grad, "grad")
+    free_loss, free_grad, free_params, kinds = structured(loss, grad, params, structure)
+    opts = dataclasses.replace(opts, name=opts.name or _name(loss, None))
+    result = _run("grad", free_loss, free_grad, free_params, opts)
+    params_out = dict(result.params)
+    notes = list(result.notes)
+    for name, st in kinds.items():
+        p = params_out[name]
+
+        def at(e: Entry, st: Structure = st) -> Entry:
+            return dataclasses.replace(e, index=st.index(e.index[0]))
+
+        diagnosis = _convention_slip(p, st) or p.diagnosis
+        if diagnosis and "(first at (" in diagnosis and p.mismatches:
+            diagnosis = diagnosis.split("(first at")[0] + f"(first at {at(p.mismatches[0]).index})"
+        params_out[name] = dataclasses.replace(
+            p, shape=st.shape, worst=at(p.worst), mismatches=tuple(at(e) for e in p.mismatches),
+            kinks=tuple(at(e) for e in p.kinks), diagnosis=diagnosis if p.failed else None)
+        notes.append(f"{name}: structure {st.kind!r}, {STRUCTURES[st.kind]} ({len(st.rows)} free entries)")
+    return dataclasses.replace(result, params=params_out, notes=tuple(notes))
 
 
 def check_jacobian(

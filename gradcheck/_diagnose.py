@@ -52,17 +52,35 @@ def _factor_name(c: float, fits: Callable[[float], bool]) -> str:
     return f"off by a constant factor: analytic = {c:.10g} x numerical"
 
 
+NUMERICALLY_ZERO = 1e-10
+"""An analytic derivative whose largest entry is below 1e-10 of the numerical one's is
+called (numerically) zero: rounding left of a cancellation, not a factor worth naming."""
+
+
 def diagnose(analytic: np.ndarray, numeric: np.ndarray, tol: np.ndarray, mismatch: np.ndarray,
-             param_shape: tuple[int, ...]) -> str | None:
+             param_shape: tuple[int, ...], loss_value: float | None = None) -> str | None:
     """A one-line description of the mistake, or None when nothing simple fits.
 
     Arrays have the derivative's full shape (``out.shape + param.shape`` for Jacobians);
-    ``param_shape`` tells which trailing axes belong to the parameter.
+    ``param_shape`` tells which trailing axes belong to the parameter. ``loss_value`` lets
+    a factor that depends on the point be named (twice the loss: a norm differentiated as
+    if it were squared).
     """
     if not mismatch.any():
         return None
     if not np.any(analytic):
         return "analytic derivative is identically zero"
+    top_a, top_n = float(np.max(np.abs(analytic))), float(np.max(np.abs(numeric)))
+    if top_n > 0 and top_a <= NUMERICALLY_ZERO * top_n:
+        return (f"the analytic derivative is (numerically) zero: its largest entry is {top_a:.3g} where the numerical "
+                f"one reaches {top_n:.3g} (a cancellation, or a term that should not vanish?)")
+    lead = numeric.shape[: numeric.ndim - len(param_shape)]
+    if lead and lead == param_shape and _fits(analytic, _swap_out_and_x(numeric, len(lead)), tol):
+        return ("analytic is the Jacobian with output and parameter axes swapped (denominator layout, x.shape + "
+                "out.shape): pass layout='denominator'")
+    lower = _lower_triangle_only(analytic, numeric, tol, param_shape)
+    if lower:
+        return lower
     # Least-squares factor on arrays divided by their scale: squares of derivatives near
     # 1e-200 (a saturated net, a subnormal loss) underflow to 0 and would read as "flat".
     s = float(np.max(np.abs(numeric))) if numeric.size else 0.0
@@ -75,7 +93,7 @@ def diagnose(analytic: np.ndarray, numeric: np.ndarray, tol: np.ndarray, mismatc
                 return _fits(analytic, k * numeric, tol * max(1.0, abs(k)))
 
         if math.isfinite(c) and abs(c - 1) > 1e-12 and fits(c):
-            return _factor_name(c, fits)
+            return _point_factor(c, loss_value, fits) or _factor_name(c, fits)
     elif np.any(analytic):
         return "numerical derivative is zero (the loss is flat here) but the analytic one is not"
     k = len(param_shape)
@@ -91,7 +109,77 @@ def diagnose(analytic: np.ndarray, numeric: np.ndarray, tol: np.ndarray, mismatc
         alt = _reshape_order_swap(numeric, lead, param_shape)
         if _fits(analytic, alt, tol):
             return "same entries in the other reshape order (C vs Fortran / row- vs column-major vec)"
-    return _partial(mismatch, param_shape)
+    partial = _partial(mismatch, param_shape)
+    if partial.startswith("whole"):
+        return partial + (" (the analytic value is 0 there)" if np.all(analytic[mismatch] == 0) else "")
+    return _mask(analytic, numeric, tol, mismatch) or partial
+
+
+def _swap_out_and_x(numeric: np.ndarray, n_out: int) -> np.ndarray:
+    """A numerator-layout Jacobian with its output and parameter axes exchanged."""
+    k = numeric.ndim - n_out
+    return np.moveaxis(numeric, list(range(n_out, n_out + k)), list(range(k)))
+
+
+def _point_factor(c: float, f: float | None, fits: Callable[[float], bool]) -> str | None:
+    """Name a factor that is a simple function of the loss's value, where one fits exactly."""
+    if f is None or not math.isfinite(f) or f == 0:
+        return None
+    candidates = {"2 x the loss": 2 * f, "the loss": f, "1 / the loss": 1 / f, "1 / (2 x the loss)": 1 / (2 * f)}
+    if f > 0:
+        candidates.update({"2 sqrt(loss)": 2 * math.sqrt(f), "sqrt(loss)": math.sqrt(f),
+                           "1 / (2 sqrt(loss))": 1 / (2 * math.sqrt(f)), "1 / sqrt(loss)": 1 / math.sqrt(f)})
+    for what, k in candidates.items():
+        if abs(k - c) <= 1e-6 * abs(c) and abs(k - 1) > 1e-6 and fits(k):
+            hint = ""
+            if what in ("2 x the loss", "2 sqrt(loss)"):
+                hint = ": a norm differentiated as if it were squared (d||r||^2 given for d||r||)?"
+            elif what in ("1 / (2 x the loss)", "1 / (2 sqrt(loss))"):
+                hint = ": a squared norm differentiated as if it were the norm?"
+            return (f"off by a factor that depends on the point: analytic = {c:.6g} x numerical = {what} "
+                    f"(the loss is {f:.6g}){hint}")
+    return None
+
+
+def _lower_triangle_only(analytic: np.ndarray, numeric: np.ndarray, tol: np.ndarray,
+                         param_shape: tuple[int, ...]) -> str | None:
+    """A loss that reads only the lower triangle of a square parameter (Cholesky, eigh):
+    its numerical derivative is 0 above the diagonal. Name the convention the analytic
+    gradient follows, if one of the usual ones fits."""
+    if analytic.ndim != 2 or len(param_shape) != 2 or param_shape[0] != param_shape[1] or param_shape[0] < 2:
+        return None
+    upper = np.triu(np.ones(param_shape, dtype=bool), 1)
+    if not np.all(np.abs(numeric[upper]) <= tol[upper]) or np.all(np.abs(analytic[upper]) <= tol[upper]):
+        return None
+    if not np.any(np.abs(numeric[~upper]) > tol[~upper]):
+        return None
+    n = np.tril(numeric)
+    d = np.diag(np.diag(n))
+    head = ("the loss reads only the lower triangle (its numerical derivative is 0 on the strict upper triangle, "
+            "as with cholesky or eigh) while the analytic gradient is not")
+    conventions = {
+        "(G + G^T)/2, the symmetric gradient: check it with structure={name: 'symmetric'}": (n + n.T) / 2,
+        "G + G^T - diag(G), the derivative w.r.t. distinct entries: check it with "
+        "structure={name: 'symmetric-entries'}": n + n.T - d,
+    }
+    for what, conv in conventions.items():
+        if _fits(analytic, conv, tol * 2):
+            return f"{head}; it matches {what}"
+    return f"{head}; pass structure={{name: 'lower'}} to compare the lower triangle only"
+
+
+def _mask(analytic: np.ndarray, numeric: np.ndarray, tol: np.ndarray, mismatch: np.ndarray) -> str | None:
+    """Wrong only where one side is zero: a mask (ReLU, an indicator) applied to the wrong tensor, or missing."""
+    bad = mismatch
+    if bad.sum() == bad.size:
+        return None
+    if np.all(analytic[bad] == 0):
+        return (f"the analytic derivative is 0 at every wrong entry ({int(bad.sum())}) while the numerical one is not: "
+                f"a mask (ReLU, an indicator) applied where it should not be?")
+    if np.all(np.abs(numeric[bad]) <= tol[bad]):
+        return (f"wrong only where the numerical derivative is 0 ({int(bad.sum())} entries): a mask (ReLU, an "
+                f"indicator) missing, or taken from the wrong tensor?")
+    return None
 
 
 def _reshape_order_swap(numeric: np.ndarray, lead: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
@@ -104,6 +192,13 @@ def _partial(mismatch: np.ndarray, param_shape: tuple[int, ...]) -> str:
     k = len(param_shape)
     per_param = mismatch.reshape((-1,) + param_shape).any(axis=0)
     n_bad, n = int(per_param.sum()), per_param.size
+    if mismatch.ndim > k:  # a Jacobian: count its own entries, not the parameter's
+        total, wrong = mismatch.size, int(mismatch.sum())
+        what = f"all {total} Jacobian entries" if wrong == total else f"{wrong} of {total} Jacobian entries"
+        if wrong == total:
+            return f"{what} wrong, with no simple pattern (factor, sign, transpose, layout, reshape)"
+        first = tuple(int(i) for i in np.argwhere(mismatch)[0])
+        return f"{what} wrong, the rest right (first at {first})"
     if n_bad == n:
         return f"all {n} entries wrong, with no simple pattern (factor, sign, transpose, reshape)"
     if k == 2:
