@@ -108,10 +108,12 @@ def _subject(s: Subject, plot: Callable[[Subject], bytes | None] | None) -> str:
 
 
 def _plotter() -> tuple[Callable[[Subject], bytes | None] | None, str]:
-    try:
-        from ._plots import subject_figure_png
-    except ImportError as exc:  # matplotlib is optional: the page still renders, and says why there are no plots
-        return None, f"Plots left out: matplotlib is not installed ({exc}); pip install 'gradcheck[report]'."
+    """The plot function, or None and the note saying why the page has no plots (matplotlib is optional)."""
+    from ._plots import missing_dependency, subject_figure_png
+
+    reason = missing_dependency()
+    if reason is not None:
+        return None, f"Plots left out: {reason}."
     return subject_figure_png, ""
 
 
