@@ -13,7 +13,7 @@ from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 
-from . import _fd
+from . import _fd, _recording
 from ._compare import DEFAULT_SAFETY, KINK, KINK_MISMATCH, MISMATCH, floor_rtol, judge
 from ._diagnose import diagnose
 from ._errors import GradientMismatch, InvalidArgumentError, LossRaisedError, MutatingFunctionError
@@ -418,8 +418,10 @@ def check_grad(
     GradCheckResult
         ``result.ok`` is the verdict; ``str(result)`` a readable summary.
     """
-    return _run("grad", loss, grad, params, method=method, rtol=rtol, atol=atol, safety=safety, step=step,
-                typical=typical, kinks=kinks, max_entries=max_entries, name=name)
+    result = _run("grad", loss, grad, params, method=method, rtol=rtol, atol=atol, safety=safety, step=step,
+                  typical=typical, kinks=kinks, max_entries=max_entries, name=name)
+    _recording.emit(result)
+    return result
 
 
 def check_jacobian(
@@ -455,8 +457,10 @@ def check_jacobian(
         raise InvalidArgumentError(f"layout={layout!r}: expected 'numerator' (out.shape + x.shape) or 'denominator' (x.shape + out.shape)")
     if order not in (None, "C", "F"):
         raise InvalidArgumentError(f"order={order!r}: expected None (full-shape Jacobian), 'C' (row-major vec) or 'F' (column-major vec)")
-    return _run("jacobian", fn, jac, x, method=method, rtol=rtol, atol=atol, safety=safety, step=step,
-                typical=typical, kinks=kinks, max_entries=max_entries, name=name, layout=layout, order=order)
+    result = _run("jacobian", fn, jac, x, method=method, rtol=rtol, atol=atol, safety=safety, step=step,
+                  typical=typical, kinks=kinks, max_entries=max_entries, name=name, layout=layout, order=order)
+    _recording.emit(result)
+    return result
 
 
 def assert_grad(loss: Callable[[Any], Any], grad: Callable[[Any], Any], params: Any, **options: Any) -> GradCheckResult:
