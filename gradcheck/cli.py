@@ -22,8 +22,9 @@ import shlex
 import sys
 import tempfile
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = ["main", "build_parser", "parse_seeds", "parse_list"]
 
@@ -95,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="size variants: default (registered sizes), x2 (every size doubled); default: default,x2")
     rep.add_argument("--format", default="md,html,json", metavar="FORMATS",
                      help="comma-separated report formats among md, html, json (or all); default: all three")
-    rep.add_argument("--out", default="reports", metavar="DIR", help="directory for gradcheck-report.* (default: reports)")
+    rep.add_argument("--out", default="reports", metavar="DIR",
+                     help="directory for gradcheck-report.* (default: reports)")
     rep.add_argument("--fail-on", default="mismatch", choices=("mismatch", "unexpected", "never"),
                      help="exit 1 when: a derivation expected correct mismatches or errors (mismatch, default); that, "
                           "or a published slip unexpectedly passes (unexpected); never")

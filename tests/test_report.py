@@ -25,9 +25,9 @@ from gradcheck.report import (
     render,
     run_derivations,
     schema_path,
+    worst_verdict,
     write_atomic,
     write_report,
-    worst_verdict,
 )
 from gradcheck.report._serial import result_from_dict
 from gradcheck.report._terminal import ProgressPrinter, render_table

@@ -8,8 +8,8 @@ note when it is missing).
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from html import escape
-from typing import Callable
 
 from ._model import Case, ParamRow, Report, Subject
 from ._text import TABLE_HEADER, VERDICT_LABELS, VERDICT_MEANING, counts_line, headline, num, row_cells

@@ -58,7 +58,8 @@ def subject_figure_png(subject: Subject) -> bytes | None:
         _sweep(fig.add_subplot(top[0, 0]), subject.sweep)
     _histogram(fig.add_subplot(top[0, 1]), subject.params)
     if maps:
-        low = fig.add_gridspec(1, MAX_HEATMAPS, left=0.08, right=0.9, top=2.55 / height, bottom=0.45 / height, wspace=0.35)
+        low = fig.add_gridspec(1, MAX_HEATMAPS, left=0.08, right=0.9, top=2.55 / height, bottom=0.45 / height,
+                               wspace=0.35)
         image = None
         for i, row in enumerate(maps):
             image = _heatmap(fig.add_subplot(low[0, i]), row)

@@ -11,8 +11,9 @@ import fnmatch
 import os
 import platform
 import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from .. import InvalidArgumentError
 from ._model import Case, Report, StepSweep, Subject
