@@ -254,3 +254,12 @@ def test_the_plugin_loads_nothing_heavy_through_a_whole_session(tmp_path: Path) 
             "assert pytest.main(['-q', '-p', 'gradcheck.pytest_plugin', '-p', 'no:cacheprovider']) == 0")
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     assert _modules_after(code, env=env, cwd=tmp_path) == []
+
+
+def test_malformed_source_date_epoch_stops_the_session_before_the_tests(suite: pytest.Pytester,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "tomorrow")
+    result = suite.runpytest("--gradcheck-report=out", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--gradcheck-report: SOURCE_DATE_EPOCH='tomorrow': expected whole seconds" in result.stderr.str()
+    assert not (suite.path / "out").exists()
