@@ -263,3 +263,22 @@ def test_malformed_source_date_epoch_stops_the_session_before_the_tests(suite: p
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "--gradcheck-report: SOURCE_DATE_EPOCH='tomorrow': expected whole seconds" in result.stderr.str()
     assert not (suite.path / "out").exists()
+
+
+def test_junit_properties_stop_at_a_cap_and_give_the_total(pytester: pytest.Pytester) -> None:
+    from gradcheck.pytest_plugin import MAX_PROPERTY_CHECKS
+
+    n = MAX_PROPERTY_CHECKS + 3
+    pytester.makepyfile(test_many=f"""
+        import numpy as np
+        import gradcheck
+
+        def test_many_checks():
+            for _ in range({n}):
+                gradcheck.check_grad(lambda x: float(x @ x), lambda x: 2 * x, np.ones(1), method="forward")
+    """)
+    result = pytester.runpytest("-p", "no:cacheprovider", "--junitxml=junit.xml")
+    result.stdout.fnmatch_lines([f"gradcheck: {n} checks in 1 tests ({n} pass)"])
+    props = {p.get("name"): p.get("value") for p in ET.parse(pytester.path / "junit.xml").getroot().iter("property")}
+    assert f"gradcheck.{MAX_PROPERTY_CHECKS - 1}.verdict" in props and f"gradcheck.{MAX_PROPERTY_CHECKS}.verdict" not in props
+    assert props["gradcheck.checks"] == str(n)
