@@ -20,8 +20,9 @@ fails at collection time with a hint, not deep inside a draw.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 from hypothesis import strategies as st
@@ -71,7 +72,8 @@ def _check_shape(shape: Any) -> tuple[int, ...]:
 
 
 # --------------------------------------------------------------------------- shapes
-def matrix_shapes(*, kind: ShapeKind = "any", min_side: int = 1, max_side: int = 6) -> st.SearchStrategy[tuple[int, int]]:
+def matrix_shapes(*, kind: ShapeKind = "any", min_side: int = 1,
+                  max_side: int = 6) -> st.SearchStrategy[tuple[int, int]]:
     """2-D shapes ``(rows, cols)`` for matrix calculus.
 
     ``kind``: ``"square"`` (rows == cols: transposes are well defined, the slip most worth
@@ -201,7 +203,8 @@ def _compose(u: np.ndarray, v: np.ndarray, log_s: np.ndarray, k: int, scale: flo
 
 
 # --------------------------------------------------------------------------- registered problems
-def size_ranges(derivation: Derivation, *, min_size: int = 1, max_size: int | None = None) -> dict[str, tuple[int, int]]:
+def size_ranges(derivation: Derivation, *, min_size: int = 1,
+                max_size: int | None = None) -> dict[str, tuple[int, int]]:
     """The range each size of ``derivation`` is drawn from: ``[min_size, max(default, max_size)]``.
 
     Without ``max_size`` the upper bound is the default plus 2, so drawn problems stay
