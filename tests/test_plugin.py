@@ -177,7 +177,8 @@ def test_fixture_names_a_lambda_by_its_line(gradcheck):
 
 def test_checks_made_without_the_fixture_are_recorded_and_reported(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_plain=PLAIN)
-    result = pytester.runpytest("--gradcheck-report=out", "--junitxml=junit.xml", "-p", "no:cacheprovider")
+    result = pytester.runpytest("--gradcheck-report=out", "--gradcheck-format=json", "--junitxml=junit.xml",
+                                "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3, failed=1)
     result.stdout.fnmatch_lines(["gradcheck: 4 checks in 4 tests (1 fail, 3 pass)", "gradcheck: wrote out*"])
     data = json.loads((pytester.path / "out" / "gradcheck-report.json").read_text())
