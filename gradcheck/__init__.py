@@ -8,17 +8,15 @@
     True
 
 The public surface is what ``__all__`` lists; modules with a leading underscore are internal.
+The core (and numpy) is imported on first use of one of its names, so that importing a
+light submodule (the pytest plugin, the errors) costs no numpy.
 """
 
-from ._api import (
-    METHODS,
-    assert_grad,
-    assert_jacobian,
-    check_grad,
-    check_jacobian,
-    numerical_grad,
-    numerical_jacobian,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._errors import (
     GradcheckError,
     GradientMismatch,
@@ -33,10 +31,43 @@ from ._errors import (
     ParameterError,
     ShapeMismatchError,
 )
-from ._result import Entry, Estimate, GradCheckResult, ParamResult, Tolerance
-from ._structure import STRUCTURES
+
+if TYPE_CHECKING:
+    from ._api import (
+        METHODS,
+        assert_grad,
+        assert_jacobian,
+        check_grad,
+        check_jacobian,
+        numerical_grad,
+        numerical_jacobian,
+    )
+    from ._result import Entry, Estimate, GradCheckResult, ParamResult, Tolerance
+    from ._structure import STRUCTURES
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    **dict.fromkeys(("METHODS", "assert_grad", "assert_jacobian", "check_grad", "check_jacobian",
+                     "numerical_grad", "numerical_jacobian"), "._api"),
+    **dict.fromkeys(("Entry", "Estimate", "GradCheckResult", "ParamResult", "Tolerance"), "._result"),
+    "STRUCTURES": "._structure",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the core on first use of one of its names (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "check_grad",

@@ -14,6 +14,7 @@ from typing import Any, Callable, Literal, Mapping
 
 import numpy as np
 
+from . import _recording
 from ._compare import Judgement, floor_rtol, judge
 from ._diagnose import diagnose
 from ._errors import GradientMismatch, InvalidArgumentError, LossRaisedError, MutatingFunctionError, NonFiniteError
@@ -21,6 +22,7 @@ from ._evaluator import Evaluator
 from ._fd_oracle import FiniteDifferences
 from ._joint import joint_kinks
 from ._layout import to_numerator
+from ._naming import display_name
 from ._options import DEFAULT_RESOLUTION, DEFAULT_SAFETY, METHODS, Layout, Options
 from ._oracle import Context, Oracle, OracleEstimate
 from ._params import ParamSet, format_index
@@ -42,7 +44,7 @@ Kind = Literal["grad", "jacobian"]
 
 
 def _name(fn: Callable[..., Any], given: str | None) -> str:
-    return given or getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+    return display_name(fn, given)
 
 
 # --------------------------------------------------------------------------- the engine
@@ -328,8 +330,11 @@ def check_grad(
                              kinks=kinks, max_entries=max_entries, name=name, resolution=resolution,
                              keep_arrays=keep_arrays)
     if structure:
-        return _run_structured(loss, grad, params, opts, structure)
-    return _run("grad", loss, grad, params, opts)
+        result = _run_structured(loss, grad, params, opts, structure)
+    else:
+        result = _run("grad", loss, grad, params, opts)
+    _recording.emit(result)
+    return result
 
 
 def _convention_slip(p: ParamResult, st: Structure) -> str | None:
@@ -408,7 +413,9 @@ def check_jacobian(
     opts = Options.validated(method=method, rtol=rtol, atol=atol, safety=safety, step=step, typical=typical,
                              kinks=kinks, max_entries=max_entries, name=name, layout=layout, order=order,
                              resolution=resolution, keep_arrays=keep_arrays)
-    return _run("jacobian", fn, jac, x, opts)
+    result = _run("jacobian", fn, jac, x, opts)
+    _recording.emit(result)
+    return result
 
 
 def assert_grad(loss: Callable[[Any], Any], grad: Callable[[Any], Any], params: Any, **options: Any) -> GradCheckResult:

@@ -1,22 +1,30 @@
 """The ``gradcheck`` command line.
 
     gradcheck report [--only PATTERN,...] [--seeds 0,1,2|N] [--sizes default,x2] [--format md,html,json]
-                     [--out DIR] [--fail-on mismatch|unexpected|never] [--module pkg.mod] [--method NAME]
+                     [--out DIR] [--fail-on mismatch|unexpected|inconclusive|never] [--module pkg.mod] [--method NAME]
     gradcheck list   [--only PATTERN,...] [--module pkg.mod]
 
 Exit status of ``report``: 0 when every expected result held, 1 when the ``--fail-on``
 policy is violated (default ``mismatch``: a derivation expected to be correct mismatched
-or raised), 2 for usage errors (bad option values, unknown derivations, unimportable
-modules), 130 when interrupted (no report file is replaced then).
+or raised), 2 for usage errors (bad option values, a malformed ``SOURCE_DATE_EPOCH``,
+unknown derivations, modules that cannot be imported or raise on import, an ``--out``
+that cannot be written), 130 when interrupted (no report file is replaced then).
+
+``--module`` names are imported with the current directory on ``sys.path``, under the
+console script as under ``python -m gradcheck``, so ``--module mymod`` finds ``./mymod.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
+import tempfile
+import traceback
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = ["main", "build_parser", "parse_seeds", "parse_list"]
 
@@ -27,21 +35,33 @@ class UsageError(Exception):
     """A bad option value; reported with the option's name and exit status 2."""
 
 
+MAX_SEED = 2**32 - 1
+"""Seeds are drawn from 0 .. 2**32 - 1, the range ``gradcheck.strategies`` draws them from."""
+MAX_SEED_COUNT = 10_000
+"""A count beyond this is a typo, not a run (each seed checks every derivation at every size)."""
+
+
 def parse_seeds(text: str) -> list[int]:
     """``"3"`` -> seeds 0, 1, 2 (a count); ``"0,5,9"`` -> those seeds; ``"7,"`` -> seed 7 alone."""
-    hint = "expected a count (e.g. 3 for seeds 0,1,2) or a comma-separated list of seeds >= 0 (e.g. 0,5,9; 7, for seed 7 alone)"
+    hint = ("expected a count (e.g. 3 for seeds 0,1,2) or a comma-separated list of seeds "
+            f"0 .. {MAX_SEED} (e.g. 0,5,9; 7, for seed 7 alone)")
     parts = [p.strip() for p in text.split(",")]
     try:
         if len(parts) == 1:
             count = int(parts[0])
             if count < 1:
                 raise UsageError(f"--seeds={text!r}: a count must be at least 1; {hint}")
+            if count > MAX_SEED_COUNT:
+                alone = f"; for seed {count} alone write '{count},'" if count <= MAX_SEED else f"; {hint}"
+                raise UsageError(f"--seeds={text!r}: a count must be at most {MAX_SEED_COUNT}{alone}")
             return list(range(count))
         seeds = [int(p) for p in parts if p]
     except ValueError:
         raise UsageError(f"--seeds={text!r}: {hint}") from None
-    if not seeds or any(s < 0 for s in seeds):
-        raise UsageError(f"--seeds={text!r}: {hint}")
+    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if not seeds or bad:
+        what = f"seed {bad[0]} is out of range; " if bad else ""
+        raise UsageError(f"--seeds={text!r}: {what}{hint}")
     return list(dict.fromkeys(seeds))
 
 
@@ -76,10 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="size variants: default (registered sizes), x2 (every size doubled); default: default,x2")
     rep.add_argument("--format", default="md,html,json", metavar="FORMATS",
                      help="comma-separated report formats among md, html, json (or all); default: all three")
-    rep.add_argument("--out", default="reports", metavar="DIR", help="directory for gradcheck-report.* (default: reports)")
-    rep.add_argument("--fail-on", default="mismatch", choices=("mismatch", "unexpected", "never"),
+    rep.add_argument("--out", default="reports", metavar="DIR",
+                     help="directory for gradcheck-report.* (default: reports)")
+    rep.add_argument("--fail-on", default="mismatch", choices=("mismatch", "unexpected", "inconclusive", "never"),
                      help="exit 1 when: a derivation expected correct mismatches or errors (mismatch, default); that, "
-                          "or a published slip unexpectedly passes (unexpected); never")
+                          "or a published slip unexpectedly passes (unexpected); that, or a check could not resolve "
+                          "1e-6 (inconclusive); never")
     rep.add_argument("--module", action="append", metavar="PKG.MOD",
                      help="import a module that registers more derivations; repeatable")
     rep.add_argument("--method", choices=METHODS, default=None, help="finite-difference scheme (default: richardson)")
@@ -96,15 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _derivations(args: argparse.Namespace) -> list[Any]:
     """Load --module contributions, then select with --only (errors name the option)."""
-    from . import registry
-    from ._errors import InvalidArgumentError
+    from . import InvalidArgumentError, registry
     from .report import select
 
-    for module in parse_list(args.module):
-        try:
-            registry.load_module(module)
-        except InvalidArgumentError as exc:
-            raise UsageError(f"--module={module!r}: {str(exc).split(': ', 1)[-1]}") from None
+    modules = parse_list(args.module)
+    if modules:
+        _cwd_on_path()
+    for module in modules:
+        _load_module(module)
     everything = registry.derivations()
     try:
         names = select(parse_list(args.only), [d.name for d in everything])
@@ -113,32 +134,84 @@ def _derivations(args: argparse.Namespace) -> list[Any]:
     return [registry.get(n) for n in names]
 
 
+def _cwd_on_path() -> None:
+    """``python -m`` puts the current directory first on ``sys.path``; the console script puts its own
+    ``bin/`` there instead. Adding the current directory makes ``--module`` mean the same under both."""
+    if not any(os.path.abspath(p or os.curdir) == os.getcwd() for p in sys.path):
+        sys.path.insert(0, os.getcwd())
+
+
+def _load_module(module: str) -> None:
+    """Import a --module; whatever goes wrong in it is a usage error naming the module and where it broke."""
+    from . import InvalidArgumentError, registry
+
+    try:
+        registry.load_module(module)
+    except InvalidArgumentError as exc:
+        raise UsageError(f"--module={module!r}: {str(exc).split(': ', 1)[-1]}") from None
+    except Exception as exc:  # the module's own code raised: its error, with its location, not our traceback
+        where = "" if isinstance(exc, SyntaxError) else _where(exc)  # a SyntaxError names its line itself
+        raise UsageError(f"--module={module!r}: importing it raised {type(exc).__name__}{where}: {exc}") from None
+
+
+def _where(exc: BaseException) -> str:
+    """`` at file.py:line`` of the innermost frame that is not the import machinery."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith("<")]
+    return f" at {os.path.basename(frames[-1].filename)}:{frames[-1].lineno}" if frames else ""
+
+
 def _prepare_out(out: str) -> Path:
-    """Fail before minutes of checks, not after, when the report cannot be written."""
+    """Fail before minutes of checks, not after, when the report cannot be written.
+
+    Creating (and removing) a file is the only reliable test: permission bits say nothing
+    to root, to ACLs or to a read-only mount, and ``os.access`` answers for the real uid.
+    """
+    if not out.strip():
+        raise UsageError(f"--out={out!r}: expected a directory (use --out . for the current directory)")
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise UsageError(f"--out={out!r}: exists and is not a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"--out={out!r}: cannot create the directory ({exc.strerror})") from None
+        raise UsageError(f"--out={out!r}: cannot create the directory ({exc.strerror or exc})") from None
+    try:
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".gradcheck-write-test-")
+    except OSError as exc:
+        raise UsageError(f"--out={out!r}: cannot write files in the directory ({exc.strerror or exc})") from None
+    os.close(fd)
+    os.unlink(probe)
     return path
 
 
 def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from ._errors import InvalidArgumentError
-    from .report import FAIL_ON, make_report, parse_formats, run_derivations, write_report
-    from .report._terminal import ProgressPrinter, render_summary
-    from .report._text import headline
+    from . import InvalidArgumentError
+    from .report import (
+        FAIL_ON,
+        ProgressPrinter,
+        headline,
+        make_report,
+        parse_formats,
+        plots_unavailable,
+        render_summary,
+        run_derivations,
+        source_date_epoch,
+        write_report,
+    )
 
     seeds = parse_seeds(args.seeds)
     sizes = _parse_sizes(args.sizes)
     try:
         formats = parse_formats(args.format)
+        source_date_epoch()  # a malformed value fails now, not after the checks
     except InvalidArgumentError as exc:
         raise UsageError(str(exc)) from None
     derivations = _derivations(args)
     out = _prepare_out(args.out)
+    if "html" in formats and not args.no_plots:
+        reason = plots_unavailable()
+        if reason is not None:
+            print(f"{PROG} report: note: the HTML report will have no plots: {reason}", file=sys.stderr)
     options = {"method": args.method} if args.method else {}
     progress = None if args.no_progress or args.quiet else ProgressPrinter(sys.stderr)
     subjects = run_derivations(derivations, seeds=seeds, size_variants=sizes, options=options,
@@ -147,7 +220,11 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
         "only": parse_list(args.only), "seeds": seeds, "size_variants": sizes, "method": args.method or "richardson",
         "modules": parse_list(args.module), "fail_on": args.fail_on})
     print(headline(report) if args.quiet else render_summary(report))
-    for path in write_report(report, out, formats, plots=not args.no_plots):
+    try:
+        written = write_report(report, out, formats, plots=not args.no_plots)
+    except OSError as exc:  # e.g. the directory became unwritable, or the disk filled, during the checks
+        raise UsageError(f"--out={args.out!r}: cannot write the report ({exc})") from None
+    for path in written:
         if not args.quiet:
             print(f"wrote {path}")
     return 1 if any(s.verdict in FAIL_ON[args.fail_on] for s in report.subjects) else 0

@@ -1,7 +1,9 @@
 """pytest plugin for gradcheck (registered through the ``pytest11`` entry point).
 
-* the ``gradcheck`` fixture: ``gradcheck.check_grad / assert_grad / check_jacobian /
-  assert_jacobian`` run the core checks and record every result of the test;
+* every check a test makes is recorded, whether through the ``gradcheck`` fixture or by
+  calling ``gradcheck.check_grad / assert_grad / check_jacobian / assert_jacobian``
+  directly (the core tells :mod:`gradcheck._recording` of each result, and the plugin
+  listens while each test runs: setup, call and teardown);
 * each check adds ``gradcheck.<i>.function``, ``.verdict`` and ``.max_rel_error``
   properties to the test (they appear in ``--junitxml`` output);
 * ``--gradcheck-report=DIR`` writes the Markdown/HTML/JSON report of every check the
@@ -9,33 +11,149 @@
   their records to the controller through ``workeroutput`` and the controller writes one
   merged report.
 
-Kept cheap to import: numpy, gradcheck's core and matplotlib are imported only when a
-check runs or a report is written, so installing gradcheck costs other test suites nothing.
+A plain ``assert_grad`` that fails raises :class:`gradcheck.GradientMismatch` carrying its
+result; the plugin sees it in the test's outcome and records that check as an assertion
+(verdict ``fail``), as the fixture's ``assert_grad`` would. A plain ``check_grad`` states no
+expectation: a mismatch is recorded as ``mismatch``.
+
+Kept cheap to import: this module imports pytest and two standard-library-only modules of
+gradcheck (:mod:`._recording`, :mod:`._naming`); numpy, the core and matplotlib are imported
+only when a check runs or a report is written, so installing gradcheck costs other test
+suites nothing.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
+
+from . import _recording
+from ._naming import display_name, shorten
 
 __all__ = ["GradcheckFixture", "GradcheckSession"]
 
 WORKEROUTPUT_KEY = "gradcheck_records"
 PLUGIN_NAME = "gradcheck-session"
+MAX_PROPERTY_CHECKS = 50
+"""JUnit properties are written for this many checks per test (a hypothesis test can make
+hundreds); ``gradcheck.checks`` then gives the total. The report records them all."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradcheck", "gradient checks (gradcheck)")
     group.addoption("--gradcheck-report", metavar="DIR", default=None,
-                    help="write a report of every check made through the gradcheck fixture to DIR")
+                    help="write a report of every gradient check the tests make to DIR")
     group.addoption("--gradcheck-format", metavar="FORMATS", default="md,html,json",
                     help="comma-separated report formats among md, html, json (default: all three)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("gradcheck_report"):
+        _validate_report_options(config)
     config.pluginmanager.register(GradcheckSession(config), PLUGIN_NAME)
+
+
+def _validate_report_options(config: pytest.Config) -> None:
+    """A bad format or SOURCE_DATE_EPOCH stops the session before the tests, not after them."""
+    from . import InvalidArgumentError
+    from .report import parse_formats, source_date_epoch
+
+    try:
+        parse_formats(config.getoption("gradcheck_format"))
+        source_date_epoch()
+    except InvalidArgumentError as exc:
+        raise pytest.UsageError(f"--gradcheck-report: {exc}") from None
+
+
+@dataclass
+class _Check:
+    """One check of one test: the core's result (None if it raised) and how it was asked for."""
+
+    call: str
+    function: str
+    expected: bool | None
+    result: Any = None
+    error: str | None = None
+
+    def verdict(self) -> str:
+        from .report import case_verdict
+
+        if self.result is None:
+            return case_verdict(None, self.expected)
+        return case_verdict(self.result.ok, self.expected, self.result.verdict == "inconclusive")
+
+    def max_rel_error(self) -> float | None:
+        if self.result is None:
+            return None
+        return max((p.max_rel_error for p in self.result.params.values()), default=None)
+
+
+class _TestChecks:
+    """The checks one test made, in order; the listener the plugin subscribes for that test."""
+
+    def __init__(self, item: pytest.Item) -> None:
+        self.item = item
+        self.checks: list[_Check] = []
+        self.n_written = 0  # checks whose JUnit properties are already on the item
+
+    def on_result(self, result: Any) -> None:
+        """The core finished a check (fixture or not); the fixture annotates its own afterwards."""
+        if not hasattr(result, "params") or not hasattr(result, "function"):
+            return  # not a check result (someone else's use of the hook)
+        call = "check_jacobian" if getattr(result, "kind", "grad") == "jacobian" else "check_grad"
+        self.checks.append(_Check(call=call, function=shorten(str(result.function)), expected=None, result=result))
+
+    def claim(self, result: Any, call: str, function: str, expected: bool | None) -> None:
+        """The fixture made the check behind ``result``: record its call, name and expectation."""
+        check = next((c for c in reversed(self.checks) if c.result is result), None)
+        if check is None:  # a core that does not emit: record it here
+            check = _Check(call=call, function=function, expected=expected, result=result)
+            self.checks.append(check)
+        check.call, check.function, check.expected = call, function, expected
+
+    def note_outcome(self, exc: BaseException | None) -> None:
+        """A GradientMismatch from a plain ``assert_*`` carries its result: that check was an assertion."""
+        if exc is None or not self.checks:
+            return
+        from . import GradientMismatch
+
+        seen: set[int] = set()
+        while exc is not None and id(exc) not in seen:
+            seen.add(id(exc))
+            if isinstance(exc, GradientMismatch) and exc.result is not None:
+                for c in self.checks:
+                    if c.result is exc.result and c.expected is None:
+                        c.expected = True
+                        c.call = c.call.replace("check_", "assert_")
+            exc = exc.__cause__ or exc.__context__
+
+    def write_properties(self) -> None:
+        """JUnit properties of the checks made since the last phase (junitxml reads them at teardown)."""
+        props = self.item.user_properties  # what record_property appends to
+        for index in range(self.n_written, len(self.checks)):
+            if index < MAX_PROPERTY_CHECKS:
+                check = self.checks[index]
+                props.append((f"gradcheck.{index}.function", check.function))
+                props.append((f"gradcheck.{index}.verdict", check.verdict()))
+                max_rel = check.max_rel_error()
+                if max_rel is not None:
+                    props.append((f"gradcheck.{index}.max_rel_error", f"{max_rel:.3g}"))
+        if len(self.checks) > MAX_PROPERTY_CHECKS:
+            props[:] = [p for p in props if p[0] != "gradcheck.checks"]
+            props.append(("gradcheck.checks", str(len(self.checks))))
+        self.n_written = len(self.checks)
+
+    def records(self, full: bool) -> list[dict[str, Any]]:
+        """Plain-JSON records (``full``: with the whole result, which only a report needs)."""
+        return [{
+            "nodeid": self.item.nodeid, "index": i, "call": c.call, "function": c.function,
+            "expected_correct": c.expected, "verdict": c.verdict(), "error": c.error,
+            "result": c.result.to_dict(arrays=True) if full and c.result is not None else None,
+        } for i, c in enumerate(self.checks)]
 
 
 class GradcheckSession:
@@ -46,9 +164,32 @@ class GradcheckSession:
         self.records: list[dict[str, Any]] = []
         self.written: list[str] = []
         self.is_worker = hasattr(config, "workerinput")
+        self.want_results = bool(config.getoption("gradcheck_report"))
+        self.current: _TestChecks | None = None
 
     def add(self, record: dict[str, Any]) -> None:
         self.records.append(record)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, None]:
+        """Listen to the core while the test runs (setup, call, teardown); keep its records afterwards."""
+        checks = _TestChecks(item)
+        self.current = checks
+        handle = _recording.listen(checks.on_result)
+        try:
+            yield
+        finally:
+            _recording.unlisten(handle)
+            self.current = None
+            self.records.extend(checks.records(full=self.want_results))
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+        checks = self.current
+        if checks is not None and checks.item is item:
+            checks.note_outcome(call.excinfo.value if call.excinfo is not None else None)
+            checks.write_properties()  # before the phase's report copies item.user_properties
+        yield
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -67,8 +208,7 @@ class GradcheckSession:
             self.written = [str(p) for p in self._write(out)]
 
     def _write(self, out: str) -> list[Any]:
-        from .report import parse_formats, write_report
-        from .report._session import session_report
+        from .report import parse_formats, session_report, write_report
 
         formats = parse_formats(self.config.getoption("gradcheck_format"))
         args = " ".join(str(a) for a in self.config.invocation_params.args)
@@ -88,11 +228,13 @@ class GradcheckSession:
 
 
 class GradcheckFixture:
-    """The ``gradcheck`` fixture: the core's checks, with every result recorded for the test.
+    """The ``gradcheck`` fixture: the core's checks, named and with their expectation recorded.
 
     ``check_*`` return the result (a mismatch is recorded, not raised: the test may be
     checking that a wrong gradient is caught); ``assert_*`` raise
-    :class:`gradcheck.GradientMismatch` on a mismatch, like the core functions.
+    :class:`gradcheck.GradientMismatch` on a mismatch, like the core functions. Plain calls
+    of the core are recorded too; the fixture adds the function's readable name (a lambda
+    with its file and line), errors the check raised, and ``results``.
     """
 
     def __init__(self, node: pytest.Item, session: GradcheckSession) -> None:
@@ -122,38 +264,32 @@ class GradcheckFixture:
         import gradcheck
 
         check = gradcheck.check_grad if call.endswith("grad") else gradcheck.check_jacobian
-        index = len(self.results)
-        function = options.get("name") or getattr(fn, "__name__", None) or type(fn).__name__
+        checks = self._session.current
+        detached = checks is None or checks.item is not self._node  # kept and called after its test ended
+        if detached:
+            checks = _TestChecks(self._node)
+        assert checks is not None
+        given = options.get("name")
+        function = display_name(fn, given if isinstance(given, str) else None)
         try:
-            result = check(fn, deriv, params, **options)
-        except Exception as exc:
-            self._record(index, call, function, expected, None, f"{type(exc).__name__}: {exc}")
-            raise
+            try:
+                result = check(fn, deriv, params, **options)
+            except Exception as exc:
+                checks.checks.append(_Check(call=call, function=function, expected=expected,
+                                            error=f"{type(exc).__name__}: {exc}"))
+                raise
+            checks.claim(result, call, function, expected)
+        finally:
+            if detached:
+                self._session.records.extend(checks.records(full=self._session.want_results))
         self.results.append(result)
-        self._record(index, call, result.function, expected, result, None)
         if expected and not result.ok:
             raise gradcheck.GradientMismatch(result.summary(options.get("max_entries", 5)), result)
         return result
 
-    def _record(self, index: int, call: str, function: str, expected: bool | None, result: Any, error: str | None) -> None:
-        from .report import case_verdict
-
-        verdict = case_verdict(None if result is None else result.ok, expected)
-        max_rel = None if result is None else max(p.max_rel_error for p in result.params.values())
-        self._session.add({
-            "nodeid": self._node.nodeid, "index": index, "call": call, "function": function,
-            "expected_correct": expected, "verdict": verdict, "error": error,
-            "result": None if result is None else result.to_dict(arrays=True),
-        })
-        props = self._node.user_properties  # what record_property appends to; shows in --junitxml
-        props.append((f"gradcheck.{index}.function", function))
-        props.append((f"gradcheck.{index}.verdict", verdict))
-        if max_rel is not None:
-            props.append((f"gradcheck.{index}.max_rel_error", f"{max_rel:.3g}"))
-
 
 @pytest.fixture
 def gradcheck(request: pytest.FixtureRequest) -> GradcheckFixture:
-    """Gradient checks that are recorded for ``--gradcheck-report`` and the JUnit XML."""
+    """Gradient checks recorded with their expectation for ``--gradcheck-report`` and the JUnit XML."""
     session = request.config.pluginmanager.get_plugin(PLUGIN_NAME)
     return GradcheckFixture(request.node, session)  # type: ignore[arg-type]

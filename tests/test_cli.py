@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
+import gradcheck
 from gradcheck import registry
 from gradcheck.cli import main, parse_seeds
 
@@ -128,6 +131,10 @@ def test_seeds_and_sizes_multiply_the_cases(tmp_path: Path, capsys: pytest.Captu
     (["--method", "bogus"], "argument --method: invalid choice: 'bogus'"),
     (["--fail-on", "sometimes"], "argument --fail-on: invalid choice: 'sometimes'"),
     (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+    (["--seeds", "99999999999999999999"], "--seeds='99999999999999999999': a count must be at most 10000"),
+    (["--seeds", "99999999999999999999,"], "seed 99999999999999999999 is out of range"),
+    (["--seeds", "0,4294967296"], "seed 4294967296 is out of range"),
+    (["--out", ""], "--out='': expected a directory (use --out . for the current directory)"),
 ])
 def test_bad_arguments_exit_2_naming_the_option(args: list[str], message: str, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
@@ -186,3 +193,142 @@ def test_list_and_python_dash_m(tmp_path: Path) -> None:
     assert [line.split()[0] for line in proc.stdout.splitlines()] == ["least_squares.A", "least_squares.x"]
     bad = subprocess.run([sys.executable, "-m", "gradcheck", "report", "--seeds", "x"], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--seeds='x'" in bad.stderr
+
+
+# --------------------------------------------------------------------------- --out that cannot be written
+def _refuse_files_in(directory: Path, monkeypatch: pytest.MonkeyPatch, prefix: str = "") -> None:
+    """Make creating files in ``directory`` fail with EACCES, as the OS does for an unwritable directory.
+
+    Root ignores permission bits and a read-only bind mount needs privileges a test does not
+    have, so the refusal is injected at the one call through which gradcheck creates files
+    (``tempfile.mkstemp``, used by the write probe and by the atomic writer alike), which is
+    where a real EACCES or EROFS surfaces. ``test_unwritable_out_directory_for_real`` checks
+    the same with real permission bits wherever the tests do not run as root.
+    """
+    real = tempfile.mkstemp
+
+    def mkstemp(*args: object, **kwargs: object) -> tuple[int, str]:
+        where = kwargs.get("dir")
+        if where is not None and Path(str(where)).resolve() == directory.resolve() \
+                and str(kwargs.get("prefix", "")).startswith(prefix):
+            raise PermissionError(13, "Permission denied", str(where))
+        return real(*args, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+
+
+def test_unwritable_out_directory_fails_before_the_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "locked"
+    out.mkdir()
+    _refuse_files_in(out, monkeypatch)
+    code, stdout, err = run(["report", "--only", "least_squares.x", "--out", str(out), *FAST], capsys)
+    assert code == 2
+    assert f"--out={str(out)!r}: cannot write files in the directory (Permission denied)" in err
+    assert stdout == "" and "Traceback" not in err  # no check ran, nothing claimed OK
+    assert list(out.iterdir()) == []
+
+
+def test_out_directory_that_stops_being_writable_during_the_checks_is_an_error_not_a_traceback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "later"
+    out.mkdir()
+    _refuse_files_in(out, monkeypatch, prefix=".gradcheck-report.")  # the probe passes, the report's files fail
+    code, _, err = run(["report", "--only", "least_squares.x", "--out", str(out), *FAST], capsys)
+    assert code == 2
+    assert f"--out={str(out)!r}: cannot write the report" in err and "Permission denied" in err
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes through permission bits")
+def test_unwritable_out_directory_for_real(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "readonly"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        code, stdout, err = run(["report", "--only", "least_squares.x", "--out", str(out), *FAST], capsys)
+    finally:
+        out.chmod(0o755)
+    assert code == 2 and "cannot write files in the directory" in err and stdout == ""
+
+
+def test_out_under_a_regular_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A path no user, root included, can create: its parent is a file."""
+    (tmp_path / "file").write_text("x")
+    code, stdout, err = run(["report", "--only", "least_squares.x", "--out", str(tmp_path / "file" / "sub"), *FAST],
+                            capsys)
+    assert code == 2 and "cannot create the directory" in err and stdout == ""
+
+
+def test_empty_out_writes_nothing_in_the_current_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(["report", "--only", "least_squares.x", "--out", "", *FAST], capsys)
+    assert code == 2 and "--out=''" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- SOURCE_DATE_EPOCH, --module
+@pytest.mark.parametrize("value", ["99999999999999999", "253402300800", "1e9", "-1", "soon", "１２"])
+def test_malformed_source_date_epoch_is_a_usage_error(value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    code, stdout, err = run(["report", "--only", "least_squares.x", "--out", str(tmp_path), *FAST], capsys)
+    assert code == 2
+    assert f"SOURCE_DATE_EPOCH={value!r}: expected whole seconds since 1970-01-01 UTC" in err
+    assert stdout == "" and list(tmp_path.iterdir()) == []
+
+
+def test_largest_source_date_epoch_is_accepted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "253402300799")
+    assert run(["report", "--only", "least_squares.x", "--out", str(tmp_path), "--format", "json", *FAST], capsys)[0] == 0
+    assert json.loads((tmp_path / "gradcheck-report.json").read_text())["generated_at"] == "9999-12-31T23:59:59Z"
+
+
+def test_module_that_raises_on_import_is_a_usage_error_naming_its_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, restore_registry: None,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "raises_on_import_for_gradcheck.py").write_text("import math\n\nraise RuntimeError('broken on purpose')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for command in (["report", "--out", str(tmp_path / "r"), *FAST], ["list"]):
+        code, stdout, err = run([*command, "--module", "raises_on_import_for_gradcheck"], capsys)
+        assert code == 2
+        assert ("--module='raises_on_import_for_gradcheck': importing it raised RuntimeError at "
+                "raises_on_import_for_gradcheck.py:3: broken on purpose") in err
+        assert stdout == "" and "Traceback" not in err
+
+
+CONSOLE_SCRIPT = """\
+import re
+import sys
+from gradcheck.cli import main
+if __name__ == "__main__":
+    sys.argv[0] = re.sub(r"(-script\\.pyw|\\.exe)?$", "", sys.argv[0])
+    sys.exit(main())
+"""
+
+
+def test_module_in_the_current_directory_works_under_the_console_script_as_under_python_dash_m(tmp_path: Path) -> None:
+    """The console script's sys.path[0] is its bin/ directory, python -m's is the current directory."""
+    project, bin_dir = tmp_path / "project", tmp_path / "bin"
+    project.mkdir()
+    bin_dir.mkdir()
+    (bin_dir / "gradcheck").write_text(CONSOLE_SCRIPT)  # what pip writes for [project.scripts]
+    (project / "mymod_for_gradcheck.py").write_text(textwrap.dedent("""
+        from gradcheck.registry import Problem, register
+
+        def make(rng, n=2):
+            return Problem(params={"x": rng.normal(size=n)})
+
+        register(name="mymod_for_gradcheck.square", loss=lambda p, d, xp=None: (p["x"] ** 2).sum(),
+                 grad=lambda p, d: {"x": 2 * p["x"]})(make)
+    """))
+    root = str(Path(gradcheck.__file__).resolve().parents[1])  # this checkout, not an installed copy
+    env = {**os.environ, "PYTHONPATH": root}
+    outputs = []
+    for launcher in ([sys.executable, str(bin_dir / "gradcheck")], [sys.executable, "-m", "gradcheck"]):
+        proc = subprocess.run([*launcher, "list", "--module", "mymod_for_gradcheck", "--only", "mymod_for_gradcheck.*"],
+                              cwd=project, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        outputs.append(proc.stdout)
+    assert outputs[0] == outputs[1] and outputs[0].split()[0] == "mymod_for_gradcheck.square"

@@ -4,25 +4,30 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import stat
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from gradcheck import registry
+from gradcheck import check_grad, registry
+from gradcheck.cli import main
 from gradcheck.report import (
     FAIL_ON,
     REPORT_SCHEMA_VERSION,
     Report,
     case_verdict,
+    default_step,
     make_report,
     render,
     run_derivations,
     schema_path,
+    worst_verdict,
     write_atomic,
     write_report,
-    worst_verdict,
 )
 from gradcheck.report._serial import result_from_dict
 from gradcheck.report._terminal import ProgressPrinter, render_table
@@ -215,3 +220,75 @@ def test_progress_bar_on_a_terminal() -> None:
     assert stream.getvalue().startswith("\r[#####.....] 1/2 a")
     progress(2, 2, "b", "pass")
     assert stream.getvalue().endswith("\r")  # the bar is cleared before the table prints
+
+
+# --------------------------------------------------------------------------- without matplotlib
+@pytest.fixture
+def no_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    """matplotlib unimportable, as without the ``report`` extra (a None entry makes import raise ImportError)."""
+    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+
+
+def test_html_without_matplotlib_renders_and_says_plots_need_the_report_extra(report: Report, no_matplotlib: None) -> None:
+    html = render(report, ["html"])["html"]
+    assert "<img" not in html
+    assert "Plots left out: matplotlib cannot be imported" in html
+    assert "plots need the `report` extra: pip install &#x27;gradcheck[report]&#x27;" in html
+    assert "least_squares.x" in html and "sigmoid_layer.published_dW_numerator" in html  # the rest of the page is there
+
+
+def test_cli_html_without_matplotlib_writes_the_page_and_exits_0(tmp_path: Path, no_matplotlib: None,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["report", "--only", "least_squares.x", "--format", "html", "--seeds", "1", "--sizes", "default",
+                 "--no-progress", "--out", str(tmp_path)])
+    _, err = capsys.readouterr()
+    assert code == 0
+    assert "the HTML report will have no plots" in err and "gradcheck[report]" in err
+    assert "Plots left out" in (tmp_path / "gradcheck-report.html").read_text()
+
+
+# --------------------------------------------------------------------------- file modes and links
+@pytest.fixture
+def umask_022() -> object:
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits and symbolic links")
+@pytest.mark.parametrize("target_mode", [0o777, 0o600])
+def test_a_report_path_that_is_a_symlink_is_replaced_not_followed(report: Report, tmp_path: Path, umask_022: None,
+                                                                  target_mode: int) -> None:
+    target = tmp_path / "someone-elses-file"
+    target.write_text("not a report\n")
+    target.chmod(target_mode)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "gradcheck-report.md").symlink_to(target)
+    (path,) = write_report(report, out, ["md"])
+    assert not path.is_symlink() and path.read_text().startswith("# gradcheck report")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # the umask's default, not the target's mode
+    assert target.read_text() == "not a report\n" and stat.S_IMODE(target.stat().st_mode) == target_mode
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_rewriting_a_report_keeps_its_own_mode(report: Report, tmp_path: Path, umask_022: None) -> None:
+    (path,) = write_report(report, tmp_path, ["md"])
+    path.chmod(0o640)
+    write_report(report, tmp_path, ["md"])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+
+
+# --------------------------------------------------------------------------- the sweep's default steps
+@pytest.mark.parametrize("method", ["central", "richardson"])
+def test_default_step_is_the_step_a_check_takes_at_unit_scale(method: str) -> None:
+    result = check_grad(lambda x: float(np.sum(x**2)), lambda x: 2 * x, np.zeros(3), method=method)
+    assert default_step(method) == pytest.approx(result.params["params"].step, rel=1e-12)
+
+
+def test_sweep_marks_the_default_steps(report: Report) -> None:
+    sweep = report.subjects[0].sweep
+    assert sweep is not None
+    assert dict(sweep.default_steps) == {m: default_step(m) for m in ("central", "richardson")}

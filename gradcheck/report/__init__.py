@@ -23,15 +23,21 @@ from ._model import (
     case_verdict,
     worst_verdict,
 )
+from ._plots import missing_dependency as plots_unavailable
 from ._run import (
     DEFAULT_SEEDS,
     DEFAULT_SIZE_VARIANTS,
     SIZE_VARIANTS,
+    default_step,
     make_report,
     run_derivations,
     select,
+    source_date_epoch,
     step_sweep,
 )
+from ._session import session_report
+from ._terminal import ProgressPrinter, render_summary, render_table
+from ._text import headline
 from ._write import BASENAME, FORMATS, parse_formats, render, write_atomic, write_report
 
 __all__ = [
@@ -50,14 +56,22 @@ __all__ = [
     "SIZE_VARIANTS",
     "run_derivations",
     "step_sweep",
+    "default_step",
     "select",
     "make_report",
+    "source_date_epoch",
+    "session_report",
     "FORMATS",
     "BASENAME",
     "parse_formats",
     "render",
     "write_atomic",
     "write_report",
+    "plots_unavailable",
+    "ProgressPrinter",
+    "render_summary",
+    "render_table",
+    "headline",
     "schema_path",
 ]
 

@@ -8,8 +8,8 @@ note when it is missing).
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from html import escape
-from typing import Callable
 
 from ._model import Case, ParamRow, Report, Subject
 from ._text import TABLE_HEADER, VERDICT_LABELS, VERDICT_MEANING, counts_line, headline, num, row_cells
@@ -59,7 +59,7 @@ def _summary(report: Report) -> str:
             rows.append(cells)
         if s.errors and not s.params:
             rows.append([f'<a href="#{_anchor(s.name)}"><code>{escape(s.name)}</code></a>', "-", _v("error")] + ["-"] * 5)
-    return _table(TABLE_HEADER, rows, {3, 4, 5, 6})
+    return _table(TABLE_HEADER, rows, {3, 4, 5, 6, 7})
 
 
 def _anchor(name: str) -> str:
@@ -108,10 +108,12 @@ def _subject(s: Subject, plot: Callable[[Subject], bytes | None] | None) -> str:
 
 
 def _plotter() -> tuple[Callable[[Subject], bytes | None] | None, str]:
-    try:
-        from ._plots import subject_figure_png
-    except ImportError as exc:  # matplotlib is optional: the page still renders, and says why there are no plots
-        return None, f"Plots left out: matplotlib is not installed ({exc}); pip install 'gradcheck[report]'."
+    """The plot function, or None and the note saying why the page has no plots (matplotlib is optional)."""
+    from ._plots import missing_dependency, subject_figure_png
+
+    reason = missing_dependency()
+    if reason is not None:
+        return None, f"Plots left out: {reason}."
     return subject_figure_png, ""
 
 

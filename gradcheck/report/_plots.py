@@ -14,12 +14,28 @@ from typing import Any
 
 from ._model import REL_ERROR_FLOOR, ParamRow, StepSweep, Subject
 
-__all__ = ["subject_figure_png", "MAX_HEATMAPS"]
+__all__ = ["subject_figure_png", "missing_dependency", "MAX_HEATMAPS", "EXTRA_HINT"]
 
 MAX_HEATMAPS = 4
 """Heat maps per subject (the first matrix parameters, in the derivation's order)."""
 COLORS = {"central": "#1f77b4", "richardson": "#d62728"}
 DPI = 80
+EXTRA_HINT = "plots need the `report` extra: pip install 'gradcheck[report]'"
+
+
+def missing_dependency() -> str | None:
+    """Why plots cannot be drawn here (matplotlib missing or broken), or None when they can.
+
+    Asked before rendering, because this module imports matplotlib only inside the
+    functions that draw: importing the module itself always succeeds.
+    """
+    try:
+        import matplotlib  # noqa: F401
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: F401
+        from matplotlib.figure import Figure  # noqa: F401
+    except ImportError as exc:
+        return f"matplotlib cannot be imported ({exc}); {EXTRA_HINT}"
+    return None
 
 
 def subject_figure_png(subject: Subject) -> bytes | None:
@@ -42,7 +58,8 @@ def subject_figure_png(subject: Subject) -> bytes | None:
         _sweep(fig.add_subplot(top[0, 0]), subject.sweep)
     _histogram(fig.add_subplot(top[0, 1]), subject.params)
     if maps:
-        low = fig.add_gridspec(1, MAX_HEATMAPS, left=0.08, right=0.9, top=2.55 / height, bottom=0.45 / height, wspace=0.35)
+        low = fig.add_gridspec(1, MAX_HEATMAPS, left=0.08, right=0.9, top=2.55 / height, bottom=0.45 / height,
+                               wspace=0.35)
         image = None
         for i, row in enumerate(maps):
             image = _heatmap(fig.add_subplot(low[0, i]), row)

@@ -11,10 +11,11 @@ import fnmatch
 import os
 import platform
 import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
-from .._errors import InvalidArgumentError
+from .. import InvalidArgumentError
 from ._model import Case, Report, StepSweep, Subject
 
 __all__ = [
@@ -27,8 +28,10 @@ __all__ = [
     "select",
     "run_derivations",
     "step_sweep",
+    "default_step",
     "make_report",
     "timestamp",
+    "source_date_epoch",
     "environment",
 ]
 
@@ -121,7 +124,7 @@ def step_sweep(derivation: Any, case: Case, steps: Sequence[float] = SWEEP_STEPS
     """
     import numpy as np
 
-    from .. import _fd, numerical_grad, numerical_jacobian
+    from .. import numerical_grad, numerical_jacobian
 
     if case.result is None or case.seed is None:
         return None
@@ -143,15 +146,30 @@ def step_sweep(derivation: Any, case: Case, steps: Sequence[float] = SWEEP_STEPS
             errors[scheme], refined[scheme] = tuple(errs), tuple(refs)
     except Exception:  # the sweep illustrates; a failure here must not hide the check's verdict
         return None
-    eps = float(np.finfo(np.float64).eps)
     what = "gradient" if derivation.kind == "grad" else "Jacobian"
     return StepSweep(
         steps=tuple(steps),
         errors=errors,
         refined=refined,
-        default_steps={s: _fd.default_base_step(s, eps) for s in schemes},
+        default_steps={s: default_step(s) for s in schemes},
         reference=f"hand-derived {what} ({case.label})",
     )
+
+
+def default_step(method: str) -> float:
+    """The relative step ``method`` takes by default in float64, as the public API reports it.
+
+    Read from :func:`gradcheck.numerical_grad`'s ``Estimate.step`` at a coordinate of unit
+    scale (``x = 0``, ``typical = 1``: the step is the base step itself) with refinement
+    off, so the plot marks the step the checker really starts from, with no second copy
+    of the rule that chooses it.
+    """
+    import numpy as np
+
+    from .. import numerical_grad
+
+    estimate = numerical_grad(np.sum, np.zeros(1), method=method, refine=False)
+    return float(np.ravel(estimate.step)[0])
 
 
 def _flat(value: Any, params: Mapping[str, Any]) -> Any:
@@ -186,10 +204,30 @@ def run_derivations(derivations: Iterable[Any], *, seeds: Sequence[int] = DEFAUL
     return subjects
 
 
+MAX_EPOCH = 253402300799
+"""9999-12-31T23:59:59Z, the last second an ISO 8601 timestamp with four-digit years can write."""
+
+
+def source_date_epoch() -> datetime | None:
+    """The moment ``SOURCE_DATE_EPOCH`` pins (unset or empty: None).
+
+    The reproducible-builds specification asks a tool to fail on a malformed value rather
+    than silently use the clock: anything but an integer of seconds in
+    ``0 .. 253402300799`` (year 9999) raises :class:`~gradcheck.InvalidArgumentError`.
+    """
+    text = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or int(text) > MAX_EPOCH:
+        raise InvalidArgumentError(
+            f"SOURCE_DATE_EPOCH={text[:40]!r}: expected whole seconds since 1970-01-01 UTC, from 0 to {MAX_EPOCH} "
+            f"(9999-12-31), e.g. $(git log -1 --format=%ct); unset it to stamp the current time")
+    return datetime.fromtimestamp(int(text), timezone.utc)
+
+
 def timestamp() -> str:
     """UTC time of the run; ``SOURCE_DATE_EPOCH`` (the reproducible-builds convention) pins it."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    moment = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch and epoch.isdigit() else datetime.now(timezone.utc)
+    moment = source_date_epoch() or datetime.now(timezone.utc)
     return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 

@@ -10,7 +10,8 @@ Each (test, checked function) pair becomes one :class:`~._model.Subject`; each c
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 from ._model import Case, Report, Subject
 from ._run import make_report

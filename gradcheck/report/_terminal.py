@@ -18,13 +18,14 @@ def render_table(report: Report) -> str:
     for s in report.subjects:
         for i, r in enumerate(s.params):
             rows.append(row_cells(r, first=i == 0))
-        for c in s.errors:
+        for _ in s.errors:
             rows.append((s.name if not s.params else "", "-", VERDICT_LABELS["error"], "-", "-", "-", "-", "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(len(TABLE_HEADER))]
     right = {3, 4, 5, 6}
 
     def line(cells: tuple[str, ...]) -> str:
-        return "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        padded = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(padded).rstrip()
 
     out = [line(rows[0]), "  ".join("-" * w for w in widths)]
     out += [line(r) for r in rows[1:]]

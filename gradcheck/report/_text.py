@@ -71,7 +71,8 @@ def headline(report: Report) -> str:
     unexpected = [s for s in report.unexpected() if s not in failing]
     what = "derivations" if report.origin == "cli" else "checked functions"
     if failing:
-        text = f"FAILED: {len(failing)} of {len(report.subjects)} {what} did not hold ({', '.join(s.name for s in failing)})"
+        names = ", ".join(s.name for s in failing)
+        text = f"FAILED: {len(failing)} of {len(report.subjects)} {what} did not hold ({names})"
     else:
         text = f"OK: all expected results held for {len(report.subjects)} {what} ({report.n_cases} checks)"
     if unexpected:

@@ -4,9 +4,10 @@ leaves the previous good report in place."""
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 from .._errors import InvalidArgumentError
 from ._model import Report
@@ -45,7 +46,11 @@ def render(report: Report, formats: Sequence[str], plots: bool = True) -> dict[s
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write to a temporary file in the same directory, fsync, then ``os.replace`` over ``path``."""
+    """Write to a temporary file in the same directory, fsync, then ``os.replace`` over ``path``.
+
+    Where ``path`` is a symbolic link, the link itself is replaced by the new file: the
+    file it pointed to is neither written nor has its permissions copied.
+    """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, _file_mode(path))  # mkstemp makes 0600 files; a report is meant to be read
@@ -60,13 +65,20 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def _file_mode(path: Path) -> int:
-    """The mode of the file being replaced, else 0666 minus the umask (what open() would give)."""
+    """The mode of the regular file being replaced, else 0666 minus the umask (what open() would give).
+
+    ``lstat``, not ``stat``: a link's target is someone else's file, and its mode (0777 on
+    a shared script, 0600 on a secret) says nothing about who should read a report.
+    """
     try:
-        return path.stat().st_mode & 0o777
+        info = os.lstat(path)
     except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        info = None
+    if info is not None and stat.S_ISREG(info.st_mode):
+        return stat.S_IMODE(info.st_mode) & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def write_report(report: Report, out: str | os.PathLike[str], formats: Sequence[str] = FORMATS,

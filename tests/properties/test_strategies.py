@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradcheck import InvalidArgumentError
@@ -36,6 +37,34 @@ def test_arrays_respect_magnitudes(data: st.DataObject, shape: tuple[int, int], 
     assert np.all((mags >= lo) | ((lo == 0) & (mags == 0)))
     if not signed:
         assert np.all(x >= 0)
+
+
+def _mean_distinct_fraction(strategy: st.SearchStrategy[Any], of: Callable[[Any], np.ndarray], n: int = 30) -> float:
+    """Mean over ``n`` draws (derandomized: the same draws everywhere) of distinct values / entries."""
+    fractions: list[float] = []
+
+    @settings(max_examples=n, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(strategy)
+    def collect(value: Any) -> None:
+        a = of(value)
+        fractions.append(len(np.unique(a)) / a.size)
+
+    collect()
+    return float(np.mean(fractions))
+
+
+@pytest.mark.parametrize(("name", "strategy", "of"), [
+    ("arrays", gst.arrays((6, 6), min_magnitude=1e-3, max_magnitude=1e3), np.abs),
+    ("arrays from 0", gst.arrays((6, 6), min_magnitude=0.0, max_magnitude=1.0), np.abs),
+    ("relu X and W", gst.relu_layers(n=6, d=6, h=6, margin=None), lambda layer: np.stack([layer.X, layer.W])),
+], ids=["arrays", "arrays from 0", "relu X and W"])
+def test_every_entry_is_drawn_not_filled_with_one_value(name: str, strategy: st.SearchStrategy[Any],
+                                                        of: Callable[[Any], np.ndarray]) -> None:
+    """hypothesis' default fill repeats one value over most of an array: 12% distinct magnitudes in 6x6
+    draws, so 'magnitudes from 1e-3 to 1e3' meant a handful of values. Drawn entry by entry, most differ
+    (about 0.65-0.9 of them; hypothesis still tries some all-equal arrays, a fair edge case)."""
+    assert _mean_distinct_fraction(strategy, of) > 0.5
 
 
 @given(st.data(), gst.matrix_shapes(max_side=5), st.sampled_from([1.0, 10.0, 1e4]), st.sampled_from([1e-3, 1.0, 1e3]))
