@@ -10,7 +10,8 @@ here formats reports; results render themselves.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Literal, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from ._naming import display_name
 from ._options import DEFAULT_RESOLUTION, DEFAULT_SAFETY, METHODS, Layout, Options
 from ._oracle import Context, Oracle, OracleEstimate
 from ._params import ParamSet, format_index
-from ._result import Entry, Estimate, EntryArrays, GradCheckResult, ParamResult, Tolerance
+from ._result import Entry, EntryArrays, Estimate, GradCheckResult, ParamResult, Tolerance
 from ._status import Status
 from ._structure import STRUCTURES, Structure, structured
 

@@ -8,8 +8,8 @@ diagnosis is as strict as the verdict it explains.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from fractions import Fraction
-from typing import Callable
 
 import numpy as np
 

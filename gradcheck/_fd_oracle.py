@@ -15,8 +15,8 @@ from . import _fd
 from ._compare import floor_rtol
 from ._errors import InvalidArgumentError, LossRaisedError
 from ._evaluator import ComplexUnsupported, DirectionalPerturbation, Evaluator
-from ._oracle import Context, OracleEstimate, OracleRun
 from ._options import Options
+from ._oracle import Context, OracleEstimate, OracleRun
 from ._params import ParamSet, format_index
 
 __all__ = ["FiniteDifferences", "scales", "steps"]

@@ -12,8 +12,9 @@ Arrays have shape ``(m, n)``: output entries (1 for a loss) by parameter entries
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 

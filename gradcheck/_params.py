@@ -6,8 +6,9 @@ whatever the loss does (mutate, raise half-way), the caller's data is untouched.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 

@@ -20,8 +20,9 @@ with respect to those coordinates, so the ordinary check runs on the free coordi
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 

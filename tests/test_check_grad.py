@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
+from _losses import assert_no_false_alarm, class0_cross_entropy, class0_cross_entropy_grad
 
 import gradcheck as gc
 from gradcheck.ops import numpy_ops as xp
-
-from _losses import assert_no_false_alarm, class0_cross_entropy, class0_cross_entropy_grad
 
 # --------------------------------------------------------------------------- losses under test
 rng0 = np.random.default_rng(0)

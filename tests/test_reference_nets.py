@@ -10,10 +10,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import reference_nets  # noqa: F401  (registers the derivations)
 from gradcheck import registry
 from gradcheck.ops import sympy_ops
-
-import reference_nets  # noqa: F401  (registers the derivations)
 from reference_nets import relu_logistic, relu_softmax, row_mlp, sigmoid_column
 
 CORRECT = {

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _losses import assert_no_false_alarm, class0_cross_entropy, class0_cross_entropy_grad
 
 import gradcheck as gc
 from gradcheck import _fd
 from gradcheck._evaluator import Evaluator
 from gradcheck._params import ParamSet
-
-from _losses import assert_no_false_alarm, class0_cross_entropy, class0_cross_entropy_grad
 
 # Smooth functions with known derivatives, chosen so that no derivative vanishes at x0.
 FUNCTIONS = {

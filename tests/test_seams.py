@@ -100,8 +100,8 @@ def test_a_directional_oracle_fits_the_same_judge() -> None:
     u = rng.choice([-1.0, 1.0], size=(4, 3))
     g = ls_grad(X0).ravel()
     est = OracleEstimate(value=(u @ g).reshape(-1, 1), error=np.full((4, 1), 1e-12))
-    assert not judge((u @ (g * [1, 1, 1 + 1e-6])).reshape(-1, 1), est, eps=2.2e-16,
-                     options=Options.validated()).wrong.any() is True
+    assert judge((u @ (g * [1, 1, 1 + 1e-6])).reshape(-1, 1), est, eps=2.2e-16,
+                     options=Options.validated()).wrong.any() is not True
 
 
 # --------------------------------------------------------------------------- results that scale

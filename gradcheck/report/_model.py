@@ -18,11 +18,12 @@ and the core's ``diagnosis``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Literal
 
 from .._result import json_float
-from typing import TYPE_CHECKING, Any, Literal, Mapping, Sequence
 
 if TYPE_CHECKING:  # numpy and the result classes are only needed once checks have run
     import numpy as np

@@ -8,7 +8,8 @@ directions (``to_dict`` and ``from_dict``), so a field is written in one place.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["result_from_dict"]
 

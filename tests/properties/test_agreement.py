@@ -9,21 +9,20 @@ magnitudes by a positive factor applied to the drawn point.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pytest
+from _losses import assert_no_false_alarm, class0_cross_entropy, class0_cross_entropy_grad
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import gradcheck
-from gradcheck import InvalidArgumentError, LossRaisedError, MutatingFunctionError, mutations
+from gradcheck import InvalidArgumentError, LossRaisedError, MutatingFunctionError, mutations, registry
 from gradcheck import strategies as gst
-from gradcheck import registry
 from gradcheck.registry import Derivation, Problem
-
-from _losses import assert_no_false_alarm, class0_cross_entropy, class0_cross_entropy_grad
 
 from ._support import by_name, copy_params, examples
 

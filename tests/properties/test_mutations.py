@@ -3,10 +3,12 @@ every correct derivation is not, including at kinks and in badly scaled corners.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
+from _losses import assert_no_false_alarm
 from hypothesis import assume, example, given, note
 from hypothesis import strategies as st
 
@@ -15,8 +17,6 @@ from gradcheck import InvalidArgumentError, mutations, registry
 from gradcheck import strategies as gst
 from gradcheck.mutations import MATERIAL, MUTATIONS, mutate
 from gradcheck.registry import Derivation, Problem
-
-from _losses import assert_no_false_alarm
 
 from ._support import by_name, examples
 

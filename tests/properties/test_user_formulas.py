@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _losses import assert_no_false_alarm
 from hypothesis import given
 from hypothesis import strategies as st
 
 import gradcheck
 from gradcheck import ShapeMismatchError
 from gradcheck import strategies as gst
-
-from _losses import assert_no_false_alarm
 
 from ._support import examples
 
