@@ -116,7 +116,8 @@ def hard_cases(seed: int) -> list[tuple[str, Loss, Callable[[Any], Any], Any]]:
     x = rng.normal(size=5) * np.array([1e-6, 1e6, 1.0, 1e-6, 1e6])
     cases.append(("badly scaled", lambda v: np.sum((A @ v - b) ** 2), lambda v: 2 * A.T @ (A @ v - b), x))
     w = rng.normal(size=5)
-    cases.append(("loss ~1e8", lambda v: 1e8 * np.sum(np.sin(v) * w), lambda v: 1e8 * np.cos(v) * w, rng.normal(size=5)))
+    cases.append(("loss ~1e8", lambda v: 1e8 * np.sum(np.sin(v) * w), lambda v: 1e8 * np.cos(v) * w,
+                  rng.normal(size=5)))
     Xs, y = rng.normal(size=(10, 5)), rng.uniform(size=10)
 
     def sig_loss(v: np.ndarray) -> float:
@@ -139,7 +140,8 @@ def hard_cases(seed: int) -> list[tuple[str, Loss, Callable[[Any], Any], Any]]:
         return Xr.T @ (2 * out[:, None] * v0[None, :] * (Z > 0))
 
     cases.append(("relu near kinks", relu_loss, relu_grad, rng.normal(size=(5, 6)) * 1e-5))
-    cases.append(("plain least squares", lambda v: np.sum((A @ v - b) ** 2), lambda v: 2 * A.T @ (A @ v - b), rng.normal(size=5)))
+    cases.append(("plain least squares", lambda v: np.sum((A @ v - b) ** 2), lambda v: 2 * A.T @ (A @ v - b),
+                  rng.normal(size=5)))
     return cases
 
 

@@ -52,7 +52,7 @@ def draw_sizes(d: Derivation, rng: np.random.Generator) -> dict[str, int]:
 def score(d: Derivation, cases: int, seed: int) -> Tally:
     t = Tally()
     rng = np.random.default_rng([seed, len(d.name)])
-    for case in range(cases):
+    for _ in range(cases):
         sizes, pseed = draw_sizes(d, rng), int(rng.integers(2**32))
         bound = mutations.bind(d, d.problem(pseed, **sizes))
         result = bound.check()
@@ -149,7 +149,8 @@ def render(rows: dict[str, Tally], names: list[str]) -> str:
             total.material[n] += t.material[n]
         total.correct += t.correct
         total.false_alarms += t.false_alarms
-        lines.append(f"{dname:<{width}}" + "".join(f"{c:>15}" for c in cells) + f"{len(t.false_alarms):>9}/{t.correct:<5}")
+        alarms = f"{len(t.false_alarms):>9}/{t.correct:<5}"
+        lines.append(f"{dname:<{width}}" + "".join(f"{c:>15}" for c in cells) + alarms)
     lines.append("-" * len(head))
     frac = [f"{total.flagged[n] / total.material[n]:.3f}" if total.material[n] else "-" for n in names]
     lines.append(f"{'fraction flagged':<{width}}" + "".join(f"{c:>15}" for c in frac)

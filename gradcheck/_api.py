@@ -108,10 +108,10 @@ def _run(kind: Kind, fn: Callable[[Any], Any], deriv: Callable[[Any], Any], para
     ctx.evaluator.finish()
     out_shape = ctx.evaluator.out_shape if kind == "jacobian" else ()
     results, notes = {}, ctx.notes
-    for pname, est in zip(ctx.params.names, run.estimates):
+    for pname, est in zip(ctx.params.names, run.estimates, strict=True):
         a2 = analytic[pname].reshape(est.value.shape)
         results[pname] = _param_result(ctx, pname, a2, est, out_shape)
-    for pname, est in zip(ctx.params.names, run.estimates):
+    for pname, est in zip(ctx.params.names, run.estimates, strict=True):
         if not np.any(analytic[pname]) and not np.any(est.value):
             notes.append(
                 f"{pname}: analytic and numerical derivatives are both identically zero here, so this point "
@@ -232,7 +232,8 @@ def _why_inconclusive(ctx: Context, pname: str, j: Judgement, est: OracleEstimat
             x = float(ps.arrays[pname].ravel()[flat])
             return (f"{count} entr{'y' if count == 1 else 'ies'} have no finite estimate: at index {where} the step "
                     f"rounds away (x + h == x at x = {x:.3g}); pass a larger step= or typical=, or leave the defaults")
-        return (f"{count} entr{'y' if count == 1 else 'ies'} have no finite estimate (first at index {where}): the loss "
+        return (f"{count} entr{'y' if count == 1 else 'ies'} have no finite estimate (first at index {where}): "
+                f"the loss "
                 f"is not finite at x +- h for every step tried there (the edge of its domain?); method='complex' "
                 f"takes no real step, or pass a smaller typical=")
     if opts.fixed or opts.resolution is None or j.resolution <= opts.resolution:
@@ -349,7 +350,8 @@ def _convention_slip(p: ParamResult, st: Structure) -> str | None:
     other, factor = ("symmetric", 0.5) if st.kind == "symmetric-entries" else ("symmetric-entries", 2.0)
     if np.all(np.abs(a - np.where(off, factor * n, n)) <= tol * max(1.0, factor)):
         conv = "(G + G^T)/2" if other == "symmetric" else "G + G^T - diag(G)"
-        return (f"the off-diagonal entries are {factor:g} x the numerical ones, the diagonal right: the gradient follows "
+        return (f"the off-diagonal entries are {factor:g} x the numerical ones, the diagonal right: "
+                f"the gradient follows "
                 f"the {other!r} convention, {conv}; pass structure={{{p.name!r}: {other!r}}} if that is the one meant")
     return None
 
@@ -423,7 +425,8 @@ def assert_grad(loss: Callable[[Any], Any], grad: Callable[[Any], Any], params: 
     """:func:`check_grad`, raising :class:`GradientMismatch` (an ``AssertionError``) unless it passes.
 
     An inconclusive check fails too, with the reason and what would make it conclusive
-    (``resolution=None`` accepts a coarser check). The message names each wrong parameter, its worst entries (index, analytic, numeric,
+    (``resolution=None`` accepts a coarser check). The message names each wrong parameter,
+    its worst entries (index, analytic, numeric,
     absolute and relative error, tolerance), the scheme and the tolerance rule.
     """
     result = check_grad(loss, grad, params, **options)
@@ -448,13 +451,13 @@ def _numerical(kind: Kind, fn: Callable[[Any], Any], params: Any, opts: Options)
     out_shape = ctx.evaluator.out_shape if kind == "jacobian" else ()
 
     def pack(values: list[np.ndarray]) -> Any:
-        return ps.pack({n: v.reshape(out_shape + ps.arrays[n].shape) for n, v in zip(ps.names, values)})
+        return ps.pack({n: v.reshape(out_shape + ps.arrays[n].shape) for n, v in zip(ps.names, values, strict=True)})
 
     ests = run.estimates
-    for name, e in zip(ps.names, ests):
+    for name, e in zip(ps.names, ests, strict=True):
         _finite_or_raise(ps, name, e)
-    lefts, rights = zip(*(e.sides() for e in ests))
-    steps = ps.pack({n: e.step.reshape(ps.arrays[n].shape) for n, e in zip(ps.names, ests)})
+    lefts, rights = zip(*(e.sides() for e in ests), strict=True)
+    steps = ps.pack({n: e.step.reshape(ps.arrays[n].shape) for n, e in zip(ps.names, ests, strict=True)})
     return Estimate(value=pack([e.value for e in ests]), error=pack([e.error for e in ests]),
                     kink=pack([e.kink_mask() for e in ests]), left=pack(list(lefts)), right=pack(list(rights)),
                     method=run.method, n_evaluations=ctx.evaluator.n_evaluations, step=steps)

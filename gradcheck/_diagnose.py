@@ -48,7 +48,8 @@ def _factor_name(c: float, fits: Callable[[float], bool]) -> str:
     if frac is not None and frac.denominator == 1:
         return f"off by a constant factor: analytic = {frac.numerator} x numerical"
     if frac is not None:
-        return f"off by a constant factor: analytic = {frac.numerator}/{frac.denominator} x numerical (a missing or extra 1/n?)"
+        return (f"off by a constant factor: analytic = {frac.numerator}/{frac.denominator} x numerical "
+                f"(a missing or extra 1/n?)")
     return f"off by a constant factor: analytic = {c:.10g} x numerical"
 
 

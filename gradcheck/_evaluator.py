@@ -115,7 +115,8 @@ class Evaluator:
             raise NondeterministicLossError(
                 f"{self.fn_name} returned {first[j]!r} and then {later[j]!r} at the same point{where} {when}; "
                 f"a function whose value changes between calls (random sampling, dropout, a cache, a counter or "
-                f"other state kept between calls) cannot be differentiated numerically: fix its seed or remove the state"
+                "other state kept between calls) cannot be differentiated numerically: fix its seed or remove the "
+                "state"
             )
 
     def evaluate(self, requests: Sequence[Request], *, real: bool = True, keep_nonfinite: bool = False) -> np.ndarray:
@@ -213,7 +214,8 @@ class Evaluator:
                     when = f"during one of calls {self._clean_through + 1} to {last} of this check"
                     when += "" if before else f" (the last {self._describe(req)})"
                 raise MutatingFunctionError(
-                    f"{self.fn_name} modified its input: parameter {name!r} changed at index {format_index(shape, flat)} "
+                    f"{self.fn_name} modified its input: parameter {name!r} changed at index "
+                    f"{format_index(shape, flat)} "
                     f"{when}; a function under test must not write to its arguments "
                     f"(use out-of-place operations, e.g. x = x - y instead of x -= y)"
                 )
@@ -280,9 +282,11 @@ class Evaluator:
         try:
             out = np.asarray(raw)
         except Exception as exc:
-            raise NonScalarLossError(f"{self.fn_name} returned {type(raw).__name__}, not a number or array ({exc})") from exc
+            raise NonScalarLossError(
+                f"{self.fn_name} returned {type(raw).__name__}, not a number or array ({exc})") from exc
         if out.dtype.kind not in "iufc":
-            raise NonScalarLossError(f"{self.fn_name} returned {type(raw).__name__} of dtype {out.dtype}; expected real numbers")
+            raise NonScalarLossError(
+                f"{self.fn_name} returned {type(raw).__name__} of dtype {out.dtype}; expected real numbers")
         if self.scalar and out.size != 1:
             raise NonScalarLossError(
                 f"{self.fn_name} returned an array of shape {out.shape} {self._describe(req)}; a loss must return a "
@@ -294,11 +298,13 @@ class Evaluator:
                 raise NonScalarLossError(f"{self.fn_name} returned an empty array; there is nothing to differentiate")
         elif not self.scalar and out.shape != self.out_shape:
             raise NonScalarLossError(
-                f"{self.fn_name} returned shape {out.shape} {self._describe(req)}, but {self.out_shape} at the base point"
+                f"{self.fn_name} returned shape {out.shape} {self._describe(req)}, but {self.out_shape} at the base "
+                "point"
             )
         if real and out.dtype.kind == "c":
             if np.any(out.imag != 0):
-                raise NonScalarLossError(f"{self.fn_name} returned a complex value {self._describe(req)}; expected real")
+                raise NonScalarLossError(
+                    f"{self.fn_name} returned a complex value {self._describe(req)}; expected real")
             out = out.real
         if not real and out.dtype.kind != "c":
             raise LossRaisedError(

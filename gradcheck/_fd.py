@@ -58,7 +58,8 @@ jump of 5e-8 at |f| ~ 0.5) behind invented rounding."""
 NOISE_SIGMAS = 4.0
 """Rounding noise is bounded by this many measured standard deviations."""
 
-_SUBNORMAL = {float(np.finfo(t).eps): float(np.finfo(t).smallest_subnormal) for t in (np.float16, np.float32, np.float64)}
+_SUBNORMAL = {float(np.finfo(t).eps): float(np.finfo(t).smallest_subnormal)
+              for t in (np.float16, np.float32, np.float64)}
 
 
 def ulps(v: np.ndarray | float, eps: float) -> np.ndarray:
@@ -143,16 +144,17 @@ def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -
     Each parameter's direction is seeded by its name, so the measurement, and with it
     the verdict, does not depend on the order of the parameters.
     """
-    unit = {n: _probe_direction(n, sc.size) for n, sc in zip(ev.params.names, scales)}
+    unit = {n: _probe_direction(n, sc.size) for n, sc in zip(ev.params.names, scales, strict=True)}
     half = NOISE_POINTS // 2
     step = NOISE_STEP
     sigma = np.zeros(f0.size)
     stair = np.zeros(f0.size)
     for _ in range(NOISE_TRIES):
         direction = {n: (unit[n] * sc * step).reshape(ev.params.arrays[n].shape)
-                     for n, sc in zip(ev.params.names, scales)}
+                     for n, sc in zip(ev.params.names, scales, strict=True)}
         ts = [t for t in _NOISE_T if t != 0]
-        vals = ev.evaluate([DirectionalPerturbation(direction, float(t), "measuring the loss's rounding noise") for t in ts])
+        purpose = "measuring the loss's rounding noise"
+        vals = ev.evaluate([DirectionalPerturbation(direction, float(t), purpose) for t in ts])
         table = np.insert(vals, half, f0, axis=0)  # (NOISE_POINTS, m), rows ordered by t
         sigma = np.max([_robust_sigma(table, j) for j in (3, 4)], axis=0)
         gaps = np.abs(np.diff(table, axis=0))
@@ -301,7 +303,8 @@ class _Block:
         def nan() -> np.ndarray:
             return np.full_like(value, np.nan)
 
-        return cls(value, truncation, rounding, nan(), nan(), np.zeros(value.shape, dtype=int), nan(), nan(), nan(), nan())
+        state = np.zeros(value.shape, dtype=int)
+        return cls(value, truncation, rounding, nan(), nan(), state, nan(), nan(), nan(), nan())
 
 
 @dataclass(frozen=True)
@@ -321,7 +324,7 @@ class _Site:
 
     def values(self, idx: np.ndarray, h: np.ndarray) -> np.ndarray:
         """f with entry ``idx[j]`` moved by ``h[j]``: shape ``(m, len(idx))``."""
-        requests = [Perturbation(self.param, int(i), float(hi)) for i, hi in zip(idx, h)]
+        requests = [Perturbation(self.param, int(i), float(hi)) for i, hi in zip(idx, h, strict=True)]
         return self.ev.evaluate(requests, keep_nonfinite=True).T
 
     def applied(self, idx: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -331,7 +334,8 @@ class _Site:
         reaches 1e-7 at steps of 1e-9: slopes divide by the step really taken.
         """
         x = self.ev.params.arrays[self.ev.params.names[self.param]].ravel()[idx]
-        moved = x + h.astype(x.dtype)  # in x's dtype, as the Evaluator adds it (NumPy 2 keeps float32 + float in float32)
+        # In x's dtype, as the Evaluator adds it (NumPy 2 keeps float32 + float in float32).
+        moved = x + h.astype(x.dtype)
         return moved.astype(np.float64) - x.astype(np.float64)
 
     def representable(self, idx: np.ndarray, h: np.ndarray) -> np.ndarray:
@@ -575,7 +579,7 @@ def _central(site: _Site, levels: list[_Level]) -> _Block:
     lefts = [lv.left(f0) for lv in levels]
     # The mean of the one-sided slopes: equal to (f+ - f-) / 2h when the steps are, and when
     # rounding makes them differ it stays exact at a kink (a plain quotient errs by jump x ulp/h).
-    d = [(rk + lk) / 2 for rk, lk in zip(rights, lefts)]
+    d = [(rk + lk) / 2 for rk, lk in zip(rights, lefts, strict=True)]
     r = [(lv.noise_plus + lv.noise_minus) / (2 * lv.h) for lv in levels]
     if len(levels) == 2:
         # D(h/2) has error c h^2/4 and D(h) - D(h/2) = 3 c h^2/4.
@@ -695,7 +699,7 @@ def _jump(site: _Site, levels: list[_Level], right: list[np.ndarray], left: list
     adds a 1/h term to G, whose gaps then stop shrinking by 2 to 4.
     """
     n0 = site.noise(site.f0)
-    g = [rk - lk for rk, lk in zip(right, left)]
+    g = [rk - lk for rk, lk in zip(right, left, strict=True)]
     nv = [lv.noise_plus + lv.noise_minus for lv in levels]
 
     def extrapolated(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -727,7 +731,8 @@ def _off_rate(est: list[np.ndarray], noise: list[np.ndarray], window: tuple[floa
 
 def _complex(site: _Site, idx: np.ndarray, h: np.ndarray) -> _Block:
     ev = site.ev
-    vals = ev.evaluate([Perturbation(site.param, int(i), complex(0.0, hi)) for i, hi in zip(idx, h)], real=False).T
+    requests = [Perturbation(site.param, int(i), complex(0.0, hi)) for i, hi in zip(idx, h, strict=True)]
+    vals = ev.evaluate(requests, real=False).T
     value = vals.imag / h
     # Truncation is h^2 f'''/6 with h ~ 1e-20: nil. Rounding is a few ulps of the imaginary
     # part, carried through the division by h: ulps of the result, except where f' h is

@@ -52,7 +52,7 @@ class FiniteDifferences:
             widen_rtol=_widen_rtol(ps, opts.safety, opts.step, opts.refine),
         )
         estimates = _fd.estimate(ev, ctx.f0, floor, plan)
-        for name, est in zip(ps.names, estimates):
+        for name, est in zip(ps.names, estimates, strict=True):
             if est.domain_limited is not None and est.domain_limited.any():
                 ctx.notes.append(_domain_note(ps, name, est, opts.typical_for(name)))
         return OracleRun(method=used, estimates=estimates)
@@ -81,7 +81,7 @@ def steps(ps: ParamSet, method: str, step: float | None, scales: list[np.ndarray
     """Per-coordinate steps: base * max(|x_i|, typical), so each entry moves by a fixed fraction of its own size."""
     base = step if step is not None else _fd.default_base_step(method, ps.eps)
     out = []
-    for name, scale in zip(ps.names, scales):
+    for name, scale in zip(ps.names, scales, strict=True):
         h = base * scale
         if method != "complex":
             # Make x + h exactly representable so that the step taken is the step divided by.
@@ -124,7 +124,8 @@ def noise_floor(ev: Evaluator, f0: np.ndarray, spread: float, method: str, scale
         j = int(np.argmax(floor / np.maximum(model, np.finfo(float).tiny)))
         notes.append(
             f"{ev.fn_name} values carry rounding noise of {floor[j]:.2g} at |f| = {abs(f0[j]):.2g} "
-            f"(a small difference of large terms, or a value rounded on a coarser grid?): error estimates use the measured noise"
+            "(a small difference of large terms, or a value rounded on a coarser grid?): error estimates use the "
+            "measured noise"
         )
     return floor
 
@@ -157,7 +158,8 @@ def complex_step_unsuitable(ev: Evaluator, f0: np.ndarray, spread: float, safety
     direction = _probe_direction(ev.params)
     hc = COMPLEX_PROBE_STEP
     try:
-        zc = ev.evaluate([DirectionalPerturbation(direction, complex(0.0, hc), "complex-step probe")], real=False)[0].imag / hc
+        probe = DirectionalPerturbation(direction, complex(0.0, hc), "complex-step probe")
+        zc = ev.evaluate([probe], real=False)[0].imag / hc
     except LossRaisedError as exc:
         return str(exc)
     eps = ev.params.eps

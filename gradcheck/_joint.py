@@ -74,7 +74,7 @@ def _sides(a: np.ndarray, left: np.ndarray, right: np.ndarray, tol: np.ndarray) 
 def _test(ctx: Context, pname: str, row: int, a: np.ndarray, est: OracleEstimate, moved: np.ndarray,
           side: np.ndarray) -> JointKink | None:
     """One-sided slope along the direction at two step sizes (16x apart): flagged only where both disagree."""
-    ps, ev, safety = ctx.params, ctx.evaluator, ctx.options.safety
+    ps, safety = ctx.params, ctx.options.safety
     shape = ps.arrays[pname].shape
     d = np.zeros(ps.arrays[pname].size)
     d[moved] = side * est.step[moved]
@@ -96,9 +96,10 @@ def _one_sided_slope(ctx: Context, direction: dict[str, np.ndarray], t: float, r
     """``f'(x; d)`` from f(x + s d) at s = t, t/2, t/4, extrapolated once, and its error bar."""
     ev, eps = ctx.evaluator, ctx.params.eps
     ss = [t, t / 2, t / 4]
-    f = ev.evaluate([DirectionalPerturbation(direction, s, "testing a kink shared by several entries") for s in ss])[:, row]
+    purpose = "testing a kink shared by several entries"
+    f = ev.evaluate([DirectionalPerturbation(direction, s, purpose) for s in ss])[:, row]
     f0 = ctx.f0[row]
     noise = [float(ulps(v, eps)) + float(ulps(f0, eps)) + ctx.spread for v in f]
-    r = [(fv - f0) / s for fv, s in zip(f, ss)]
+    r = [(fv - f0) / s for fv, s in zip(f, ss, strict=True)]
     r_a, r_b = 2 * r[1] - r[0], 2 * r[2] - r[1]
     return r_b, abs(r_b - r_a) / 3 + 3 * 2 * noise[2] / ss[2]

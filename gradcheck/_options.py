@@ -113,16 +113,19 @@ class Options:
                 f"(default {DEFAULT_RESOLUTION:g}), or None to accept whatever resolution the check reaches")
         if self.keep_arrays is not None and not isinstance(self.keep_arrays, bool):
             raise InvalidArgumentError(f"keep_arrays={self.keep_arrays!r}: expected True, False or None (automatic)")
-        if not isinstance(self.max_entries, numbers.Integral) or isinstance(self.max_entries, bool) or self.max_entries < 1:
+        n = self.max_entries
+        if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
             raise InvalidArgumentError(f"max_entries={self.max_entries!r}: expected an integer >= 1")
         if self.name is not None and not isinstance(self.name, str):
             raise InvalidArgumentError(f"name={self.name!r}: expected a string, or None for the function's own name")
         if self.layout not in ("numerator", "denominator"):
             raise InvalidArgumentError(
-                f"layout={self.layout!r}: expected 'numerator' (out.shape + x.shape) or 'denominator' (x.shape + out.shape)")
+                f"layout={self.layout!r}: expected 'numerator' (out.shape + x.shape) or 'denominator' (x.shape + "
+                "out.shape)")
         if self.order not in (None, "C", "F"):
             raise InvalidArgumentError(
-                f"order={self.order!r}: expected None (full-shape Jacobian), 'C' (row-major vec) or 'F' (column-major vec)")
+                f"order={self.order!r}: expected None (full-shape Jacobian), 'C' (row-major vec) or 'F' (column-major "
+                "vec)")
 
     def check_typical_keys(self, names: list[str]) -> None:
         """``typical`` given per parameter must name parameters that exist."""

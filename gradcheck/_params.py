@@ -82,7 +82,8 @@ class ParamSet:
     def copies(self) -> dict[str, np.ndarray]:
         return {n: self.arrays[n].copy() for n in self.names}
 
-    def unpack_derivative(self, value: Any, *, what: str, fn_name: str, out_shape: tuple[int, ...] | None) -> dict[str, np.ndarray]:
+    def unpack_derivative(self, value: Any, *, what: str, fn_name: str,
+                          out_shape: tuple[int, ...] | None) -> dict[str, np.ndarray]:
         """Split a gradient/Jacobian returned by the user into arrays keyed like params.
 
         ``out_shape`` is None for gradients (expected shape = param shape) and the output
@@ -108,11 +109,14 @@ class ParamSet:
                     bits.append(f"missing key(s) {missing}")
                 if extra:
                     bits.append(f"extra key(s) {sorted(map(str, extra))}")
-                raise GradientStructureError(f"{fn_name} returned a mapping with {' and '.join(bits)}; params has keys {self.names}")
+                raise GradientStructureError(
+                    f"{fn_name} returned a mapping with {' and '.join(bits)}; params has keys {self.names}")
             parts = {n: value[n] for n in self.names}
-        return {n: self._check_derivative(n, parts[n], what=what, fn_name=fn_name, out_shape=out_shape) for n in self.names}
+        return {n: self._check_derivative(n, parts[n], what=what, fn_name=fn_name, out_shape=out_shape)
+                for n in self.names}
 
-    def _check_derivative(self, name: str, value: Any, *, what: str, fn_name: str, out_shape: tuple[int, ...] | None) -> np.ndarray:
+    def _check_derivative(self, name: str, value: Any, *, what: str, fn_name: str,
+                          out_shape: tuple[int, ...] | None) -> np.ndarray:
         pshape = self.arrays[name].shape
         try:
             arr = np.asarray(value)
@@ -143,7 +147,8 @@ def _shape_message(fn_name: str, what: str, name: str, got: tuple[int, ...], psh
     msg = f"{fn_name}: {what} for parameter {name!r} has shape {got}, expected {expected}"
     if out_shape is None:
         if len(pshape) == 2 and got == pshape[::-1]:
-            msg += " (it has the shape of the transpose: did you compute the gradient of the transposed parameter, e.g. x @ delta.T instead of delta.T @ x?)"
+            msg += (" (it has the shape of the transpose: did you compute the gradient of the transposed parameter, "
+                    "e.g. x @ delta.T instead of delta.T @ x?)")
         elif int(np.prod(got)) == int(np.prod(pshape)):
             msg += " (same number of entries: a reshape/ravel or column-vs-row layout slip?)"
     else:
@@ -193,5 +198,6 @@ def _as_float_copy(name: str, value: Any) -> tuple[np.ndarray, ParamInfo]:
             f"parameter {name!r} has a non-finite entry at index {found[1]} = {found[2]}; "
             f"a derivative cannot be checked there"
         )
-    info = ParamInfo(name=name, shape=arr.shape, input_dtype=str(np.asarray(value).dtype), dtype=str(arr.dtype), note=note)
+    info = ParamInfo(name=name, shape=arr.shape, input_dtype=str(np.asarray(value).dtype), dtype=str(arr.dtype),
+                     note=note)
     return arr, info

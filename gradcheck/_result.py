@@ -283,7 +283,8 @@ class ParamResult:
         for e in self.mismatches[:max_entries]:
             extra = f"  kink: one-sided slopes {e.left:.6g} / {e.right:.6g}" if e.status == "kink_mismatch" else ""
             lines.append(
-                f"  {str(e.index):<14}{e.analytic:>16.8g}{e.numeric:>16.8g}{e.abs_error:>11.3g}{e.rel_error:>11.3g}{e.tolerance:>11.3g}{extra}"
+                f"  {str(e.index):<14}{e.analytic:>16.8g}{e.numeric:>16.8g}{e.abs_error:>11.3g}"
+                f"{e.rel_error:>11.3g}{e.tolerance:>11.3g}{extra}"
             )
         if self.n_mismatched > max_entries:
             lines.append(f"  ... and {self.n_mismatched - max_entries} more")

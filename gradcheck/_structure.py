@@ -53,7 +53,8 @@ class Structure:
     @classmethod
     def make(cls, name: str, kind: str, value: np.ndarray) -> Structure:
         if kind not in STRUCTURES:
-            raise InvalidArgumentError(f"structure[{name!r}]={kind!r}: expected one of {', '.join(map(repr, STRUCTURES))}")
+            known = ", ".join(map(repr, STRUCTURES))
+            raise InvalidArgumentError(f"structure[{name!r}]={kind!r}: expected one of {known}")
         if value.ndim != 2 or value.shape[0] != value.shape[1]:
             raise InvalidArgumentError(f"structure[{name!r}]={kind!r}: parameter {name!r} has shape {value.shape}; "
                                        f"a {kind} structure needs a square matrix")
@@ -96,8 +97,11 @@ class Structure:
         return int(self.rows[k]), int(self.cols[k])
 
 
-def structured(loss: Callable[[Any], Any], grad: Callable[[Any], Any], params: Any,
-               structure: Mapping[str, str]) -> tuple[Callable[[Any], Any], Callable[[Any], Any], Any, dict[str, Structure]]:
+Fn = Callable[[Any], Any]
+
+
+def structured(loss: Fn, grad: Fn, params: Any,
+               structure: Mapping[str, str]) -> tuple[Fn, Fn, Any, dict[str, Structure]]:
     """``loss``, ``grad`` and ``params`` over the free coordinates of the structured parameters."""
     single = not isinstance(params, Mapping)
     named = {"params": params} if single else dict(params)

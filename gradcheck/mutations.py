@@ -246,7 +246,8 @@ def mutate(derivative: np.ndarray, mutation: str | Mutation, *, param_shape: tup
         raise InvalidArgumentError(f"param_shape={param_shape!r}: the derivative has shape {D.shape}; expected it "
                                    f"to end with the (non-empty) parameter shape")
     if not m.applies(pshape, relu=True):
-        raise InvalidArgumentError(f"mutation={m.name!r} does not apply to a parameter of shape {pshape}: {m.description}")
+        raise InvalidArgumentError(
+            f"mutation={m.name!r} does not apply to a parameter of shape {pshape}: {m.description}")
     rng = np.random.default_rng(seed)
     return Mutant(m.name, param, D.copy(), np.asarray(m.op(D, pshape, rng), dtype=np.float64), pshape)
 

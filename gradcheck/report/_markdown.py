@@ -60,7 +60,8 @@ def _meta(report: Report) -> str:
         bits.append(f"sizes {', '.join(o.get('size_variants', ()))}")
         bits.append(f"method {o.get('method') or 'richardson'}")
         bits.append(f"`--fail-on {o.get('fail_on', 'mismatch')}`")
-    bits.append(f"gradcheck {env.get('gradcheck', '?')}, numpy {env.get('numpy', '?')}, Python {env.get('python', '?')}")
+    versions = f"numpy {env.get('numpy', '?')}, Python {env.get('python', '?')}"
+    bits.append(f"gradcheck {env.get('gradcheck', '?')}, {versions}")
     return " · ".join(bits)
 
 

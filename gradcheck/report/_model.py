@@ -61,7 +61,8 @@ correct mismatched. ``expected_fail``: a published slip mismatched, as it should
 ``unexpected_pass``: a published slip agreed (the slip may not show at that draw, or the
 derivation is mislabelled). ``mismatch``: disagreement with no stated expectation (pytest
 ``check_*`` calls). ``inconclusive``: the check could not resolve the relative error it was
-asked to see (1e-6 by default), so it calls the gradient neither right nor wrong. ``error``: the check itself raised. ``skipped``: a size variant the
+asked to see (1e-6 by default), so it calls the gradient neither right nor wrong. ``error``: the check
+itself raised. ``skipped``: a size variant the
 derivation's factory refused."""
 
 FAIL_ON: Mapping[str, frozenset[str]] = MappingProxyType({
@@ -124,7 +125,8 @@ class Case:
             raise ValueError("a Case needs a result, or an error message saying why there is none")
         ok = None if self.result is None else self.result.ok
         unsure = self.result is not None and self.result.verdict == "inconclusive"
-        object.__setattr__(self, "verdict", "skipped" if self.skipped else case_verdict(ok, self.expected_correct, unsure))
+        verdict = "skipped" if self.skipped else case_verdict(ok, self.expected_correct, unsure)
+        object.__setattr__(self, "verdict", verdict)
 
     @property
     def max_rel_error(self) -> float | None:
@@ -216,7 +218,8 @@ class ParamRow:
                                       "symbolic": None}),
             heatmap=_heatmap(worst, kind),
             heatmap_axes=("output entry", "parameter entry (flattened)") if kind == "jacobian" else ("row", "column"),
-            log_rel_errors=np.concatenate([_log_rel_errors(p) for _, p in prs if p.arrays is not None] or [np.zeros(0)]),
+            log_rel_errors=np.concatenate([_log_rel_errors(p) for _, p in prs if p.arrays is not None]
+                                          or [np.zeros(0)]),
         )
 
     def to_dict(self) -> dict[str, Any]:
