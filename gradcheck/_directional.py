@@ -151,6 +151,7 @@ class DirectionalResult:
     tolerance: str
     reason: str
     notes: tuple[str, ...] = ()
+    n_at_kinks: int = 0  # entries moving units at a kink: set apart from the directions, checked one by one
     resolution_by_param: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -174,6 +175,8 @@ class DirectionalResult:
             checked.append(f"{self.n_group_tests} group tests, {self.n_localized} entries localised")
         if self.n_sampled:
             checked.append(f"{self.n_sampled} entries sampled")
+        if self.n_at_kinks:
+            checked.append(f"{self.n_at_kinks} entries at kinks set apart")
         if self.n_subset:
             checked.append(f"{self.n_subset} entries of a random subset")
         if checked:
@@ -227,6 +230,7 @@ class DirectionalResult:
             "n_sampled": self.n_sampled,
             "n_subset": self.n_subset,
             "n_kinks": self.n_kinks,
+            "n_at_kinks": self.n_at_kinks,
             "resolution": _num(self.resolution),
             "resolution_by_param": {k: _num(v) for k, v in self.resolution_by_param.items()},
             "miss_rtol": _num(self.miss_rtol),
@@ -393,6 +397,33 @@ class _Check:
             self.progress.update(len(leaves), max(len(leaves) + len(active), 1), "group testing")
         return leaves, None, kink_vanished
 
+    def kink_ranges(self, w: np.ndarray, tau: float, max_groups: int) -> list[tuple[int, int]]:
+        """The entries whose moves along ``w`` cross the kink at x: group testing on the slope jump.
+
+        A restricted direction keeps a kink (a clean jump, or a stencil spoiled by one) only if
+        it moves a unit sitting at its kink. Stops at ``max_groups`` ranges, returned whole.
+        """
+        def kinked(a: int, b: int) -> bool:
+            self.group_tests += 1
+            est = self.line._level(self.restricted(w, a, b), tau, "finding the entries at a kink", "richardson")
+            return est.state != "smooth"
+
+        roots = [(a, b) for _, a, b in self.offsets]
+        active = [r for r in roots if kinked(*r)] if len(roots) > 1 else roots
+        found: list[tuple[int, int]] = []
+        while active:
+            nxt = []
+            for a, b in active:
+                if b - a == 1:
+                    found.append((a, b))
+                    continue
+                mid = (a + b) // 2
+                nxt.extend(r for r in ((a, mid), (mid, b)) if kinked(*r))
+            if len(nxt) + len(found) > max_groups:
+                return found + nxt
+            active = nxt
+        return found
+
     def _test(self, w: np.ndarray, a: int, b: int) -> DirectionCheck:
         self.group_tests += 1
         return self.probe(self.restricted(w, a, b), self.group_label(a, b), confirm=False)
@@ -460,13 +491,22 @@ def _entry(o: EntryOutcome, offsets: list[tuple[str, int, int]], shapes: Mapping
 
 
 def _sample(rng: np.random.Generator, ranges: list[tuple[int, int]], count: int, offsets: list[tuple[str, int, int]],
-            shapes: Mapping[str, tuple[int, ...]]) -> list[int]:
-    """``count`` entries drawn from ``ranges``, each with its transposed partner in a square matrix."""
-    sizes = np.array([b - a for a, b in ranges], dtype=float)
+            shapes: Mapping[str, tuple[int, ...]], suspect_params: set[str]) -> list[int]:
+    """About ``count`` entries, shared between the parameters with disagreeing ranges or directions
+    (drawn from those ranges, else from the whole parameter), each with its transposed partner
+    in a square matrix: a diagnosis per parameter needs entries of every parameter."""
+    per_param: dict[str, list[tuple[int, int]]] = {}
+    for name, lo, hi in offsets:
+        own = [(a, b) for a, b in ranges if lo <= a < hi]
+        if own or name in suspect_params:
+            per_param[name] = own or [(lo, hi)]
     picks = set()
-    for r in rng.choice(len(ranges), size=min(count, int(sizes.sum())), p=sizes / sizes.sum()):
-        a, b = ranges[int(r)]
-        picks.add(int(rng.integers(a, b)))
+    share = max(2, math.ceil(count / max(len(per_param), 1)))
+    for rs in per_param.values():
+        sizes = np.array([b - a for a, b in rs], dtype=float)
+        for r in rng.choice(len(rs), size=min(share, int(sizes.sum())), p=sizes / sizes.sum()):
+            a, b = rs[int(r)]
+            picks.add(int(rng.integers(a, b)))
     out = set(picks)
     for flat in picks:
         for name, a, b in offsets:
@@ -604,11 +644,33 @@ def _finish(chk: _Check, ps: ParamSet, shapes: dict[str, tuple[int, ...]], offse
         checks.append(chk.probe(w, label))
         chk.progress.update(k + 1, len(vectors), "directions")
     outcomes: dict[int, EntryOutcome] = {}
-    counts = {"localized": 0, "sampled": 0, "subset": 0}
+    counts = {"localized": 0, "sampled": 0, "subset": 0, "kink": 0}
+    rng = np.random.default_rng([seed, 0x53414D50])
+    kinked = [c for c in checks if c.state == KINK]
+    if kinked:
+        # Units at their kink make every direction through them a kink, whose one-sided slopes
+        # bound the sum of subgradients only when all such terms share a sign. Set the entries
+        # that move them apart, check those one by one, and judge the directions without them.
+        first = kinked[0]
+        ranges = chk.kink_ranges(dict(vectors)[first.label], first.step, max(16, MAX_GROUPS_PER_NAMED * max_named))
+        flats = [i for a, b in ranges for i in range(a, b)]
+        if len(flats) > 4 * max(sample, 1):
+            flats = sorted(int(i) for i in rng.choice(flats, size=4 * max(sample, 1), replace=False))
+            notes.append(f"{sum(b - a for a, b in ranges):,} entries move units sitting at a kink; "
+                         f"{len(flats)} of them were checked one by one, the others only within the kink's interval")
+        for o in chk.entries(flats, "entries at kinks"):
+            outcomes[o.flat] = o
+        counts["kink"] = len(flats)
+        keep = np.ones(n_total)
+        for a, b in ranges:
+            keep[a:b] = 0.0
+        vectors = [(label, w * keep) for label, w in vectors if np.any(w * keep)]  # all set apart: nothing left to see
+        checks = [chk.probe(w, label) for label, w in vectors]
+        notes.append(f"{len(kinked)} directions crossed a kink at x; {counts['kink']} entries that move units at "
+                     f"their kink were set apart, checked one by one, and left out of the directions")
     diagnosis: dict[str, str] = {}
     reason_bits: list[str] = []
     unexplained = [c for c in checks if not c.agrees]
-    rng = np.random.default_rng([seed, 0x53414D50])
     kink_vanished = False
     if unexplained and localize:
         idx = {label: w for label, w in vectors}
@@ -620,7 +682,9 @@ def _finish(chk: _Check, ps: ParamSet, shapes: dict[str, tuple[int, ...]], offse
             outcomes[o.flat] = o
         counts["localized"] = len(leaves)
         if spread is not None:
-            picked = [f for f in _sample(rng, spread, sample, offsets, shapes) if f not in outcomes]
+            suspects = {name for name, _, _ in offsets
+                        if any(c.label == f"parameter {name!r}" and not c.agrees for c in checks)}
+            picked = [f for f in _sample(rng, spread, sample, offsets, shapes, suspects) if f not in outcomes]
             for o in chk.entries(picked, "sampled entries"):
                 outcomes[o.flat] = o
             counts["sampled"] = len(picked)
@@ -654,7 +718,7 @@ def _finish(chk: _Check, ps: ParamSet, shapes: dict[str, tuple[int, ...]], offse
         n_evaluations=ev.n_evaluations + chk.remote_evaluations, elapsed_s=time.perf_counter() - t_start,
         value=float(f0[0]), directions=tuple(checks), mismatches=mismatches, n_mismatched=n_bad, diagnosis=diagnosis,
         n_group_tests=chk.group_tests, n_localized=counts["localized"], n_sampled=counts["sampled"],
-        n_subset=counts["subset"], n_kinks=kinks, resolution=resolution, miss_rtol=miss_rtol,
+        n_subset=counts["subset"], n_kinks=kinks, n_at_kinks=counts["kink"], resolution=resolution, miss_rtol=miss_rtol,
         miss_probability=2.0 ** -n_dirs, target=target,
         tolerance=f"{chk.safety:g} x error estimate + {ANALYTIC_ULPS:g} eps ||g o w||_2 per direction; "
                   f"per entry + {floor_rtol(ps.eps):.2g} x the entry",
@@ -680,7 +744,7 @@ def _effective_tol(c: DirectionCheck) -> float:
 
 def _resolution(checks: list[DirectionCheck], g: np.ndarray, s: np.ndarray, offsets: list[tuple[str, int, int]],
                 n_dirs: int) -> tuple[dict[str, float], float, float]:
-    randoms = [_effective_tol(c) for c in checks[:n_dirs]]
+    randoms = [_effective_tol(c) for c in checks if c.label.startswith("random")] or [math.inf]
     by_label = {c.label: c for c in checks}
     gs = np.abs(g * s)
     top = float(gs.max()) if gs.size else 0.0

@@ -241,12 +241,13 @@ class TaylorResult:
     error: float  # first order: estimated |A - A*|; else NaN
 
 
-def taylor(line: Line, w: np.ndarray, analytic: float, *, first: float = 2.0 ** -4, count: int = 10) -> TaylorResult:
+def taylor(line: Line, w: np.ndarray, analytic: float, *, first: float = 2.0 ** -2, count: int = 24) -> TaylorResult:
     """Residuals ``|f(x + h w) - f(x) - h A|`` at h = first, first/2, ...: their order says whether A is right.
 
     Only residuals above ``safety`` x the noise of a difference of two values count; the
     verdict reads the last two orders (smallest steps), where curvature no longer hides a
-    first-order term and a kink farther than h no longer interferes.
+    first-order term and a kink farther than h no longer interferes. Steps run from 1/4 to
+    3e-8: a relative error d in A shows once h < d |A| / |f''|, 1e-4 for d = 1e-3 in a small MLP.
     """
     hs = [first / 2.0 ** j for j in range(count)]
     d = line.as_dict(w)
