@@ -325,6 +325,7 @@ class _Check:
         self.workers, self.budget_s, self.progress = workers, budget_s, progress
         self.group_tests = 0
         self.remote_evaluations = 0
+        self.kink_branch: bool | None = None  # under auto: was a complex-step disagreement a kink's?
         self.notes: list[str] = []
 
     def floor(self, w: np.ndarray) -> float:
@@ -336,10 +337,14 @@ class _Check:
         first = "complex" if self.method == "auto" else self.method
         est = self.line.estimate(w, f"direction {label}", method=first)
         judged = judge_line(est, self.floor(w), self.safety)
-        if not judged.agrees and self.method == "auto" and confirm:
+        if not judged.agrees and self.method == "auto" and confirm and self.kink_branch is None:
+            # Complex step takes one branch at a kink: richardson re-examines the first disagreement.
+            # If it was a kink's, the entries at the kink are set apart and every direction is
+            # probed again without them; if not, the others are the same wrong entries seen again.
             fd = self.line.estimate(w, f"direction {label} at a possible kink", method="richardson")
             jf = judge_line(fd, self.floor(w), self.safety)
-            if fd.state == KINK and jf.agrees:
+            self.kink_branch = fd.state == KINK and jf.agrees
+            if self.kink_branch:
                 est, judged = fd, jf
         verdict = None
         agrees = judged.agrees
@@ -473,7 +478,7 @@ def _complex_disagrees(line: Line, w0: np.ndarray, check_floor: float, safety: f
                     f"richardson's ({fd.value:.10g} +- {fd.error:.2g}): the loss is not complex-analytic (abs, "
                     f"np.maximum, comparisons on complex values, .real or conj?)")
         judged += 1
-        if w is w0:
+        if w is w0 or judged == 2:  # the whole line, or two parameters' lines, vouch for every path
             break
     if not judged:
         return "every probe direction sits at a kink, where complex step cannot be compared with differences"

@@ -100,10 +100,9 @@ class Line:
 
     def _exact(self, w: np.ndarray, tau: float) -> np.ndarray:
         """``w`` rounded so that ``x + k tau w`` is exact for k = 1, 2, 4 (tau a power of two)."""
-        nz = np.flatnonzero(w)
-        out = np.zeros_like(w)
-        xs = self.x[nz]
-        out[nz] = ((xs + tau * w[nz]) - xs) / tau
+        out = self.x + tau * w  # entries where w is 0 come back as exactly 0
+        out -= self.x
+        out /= tau
         return out
 
     def _f(self, d: dict[str, np.ndarray], ts: list[float], purpose: str) -> np.ndarray:
