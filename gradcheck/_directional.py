@@ -628,6 +628,10 @@ def check_grad_directional(
     grad_name = getattr(grad, "__qualname__", None) or type(grad).__name__
     analytic = _analytic(grad, ps, grad_name)
     notes = [f"{n}: {ps.infos[n].note}" for n in ps.names if ps.infos[n].note]
+    if 10 * floor_rtol(ps.eps) > target:
+        notes.append(f"parameters in {'float32' if ps.eps < 1e-3 else 'float16'}: the target {target:g} was raised to "
+                     f"{10 * floor_rtol(ps.eps):.2g}, ten times the relative floor of that precision")
+        target = 10 * floor_rtol(ps.eps)
     offsets, start = [], 0
     for n in ps.names:
         offsets.append((n, start, start + ps.arrays[n].size))
@@ -668,17 +672,31 @@ def _finish(chk: _Check, ps: ParamSet, shapes: dict[str, tuple[int, ...]], offse
             ev: Evaluator) -> DirectionalResult:
     g, s = chk.g, chk.s
     n_total = g.size
-    vectors: list[tuple[str, np.ndarray]] = [(f"random {k}", s * _signs(seed, k, n_total)) for k in range(n_dirs)]
-    if len(offsets) > 1:
-        vectors += [(f"parameter {name!r}", chk.restricted(vectors[0][1], a, b)) for name, a, b in offsets]
-    gs = s * s * g
     top = float(np.max(np.abs(s * g)))
+    keep: np.ndarray | None = None  # entries left in the directions (after kink entries are set apart)
+
+    def vector(label: str) -> np.ndarray:
+        """Directions are rebuilt when needed, not stored: 15 of them at 1e7 entries would be 1.2 GB."""
+        if label.startswith("random"):
+            w = s * _signs(seed, int(label.split()[1]), n_total)
+        elif label == "gradient":
+            w = s * s * g / top  # |w_i| <= s_i, like the sign directions
+        else:
+            name = label.split("'")[1]
+            a, b = next((lo, hi) for n, lo, hi in offsets if n == name)
+            w = np.zeros(n_total)
+            w[a:b] = s[a:b] * _signs(seed, 0, n_total)[a:b]
+        return w if keep is None else w * keep
+
+    labels = [f"random {k}" for k in range(n_dirs)]
+    if len(offsets) > 1:
+        labels += [f"parameter {name!r}" for name, _, _ in offsets]
     if top > 0:
-        vectors.append(("gradient", gs / top))  # |w_i| <= s_i, like the sign directions
+        labels.append("gradient")
     checks = []
-    for k, (label, w) in enumerate(vectors):
-        checks.append(chk.probe(w, label))
-        chk.progress.update(k + 1, len(vectors), "directions")
+    for k, label in enumerate(labels):
+        checks.append(chk.probe(vector(label), label))
+        chk.progress.update(k + 1, len(labels), "directions")
     outcomes: dict[int, EntryOutcome] = {}
     counts = {"localized": 0, "sampled": 0, "subset": 0, "kink": 0}
     rng = np.random.default_rng([seed, 0x53414D50])
@@ -688,7 +706,7 @@ def _finish(chk: _Check, ps: ParamSet, shapes: dict[str, tuple[int, ...]], offse
         # bound the sum of subgradients only when all such terms share a sign. Set the entries
         # that move them apart, check those one by one, and judge the directions without them.
         first = kinked[0]
-        ranges = chk.kink_ranges(dict(vectors)[first.label], first.step, max(16, MAX_GROUPS_PER_NAMED * max_named))
+        ranges = chk.kink_ranges(vector(first.label), first.step, max(16, MAX_GROUPS_PER_NAMED * max_named))
         flats = [i for a, b in ranges for i in range(a, b)]
         if len(flats) > 4 * max(sample, 1):
             flats = sorted(int(i) for i in rng.choice(flats, size=4 * max(sample, 1), replace=False))
@@ -697,11 +715,14 @@ def _finish(chk: _Check, ps: ParamSet, shapes: dict[str, tuple[int, ...]], offse
         for o in chk.entries(flats, "entries at kinks"):
             outcomes[o.flat] = o
         counts["kink"] = len(flats)
-        keep = np.ones(n_total)
+        keep = np.ones(n_total, dtype=bool)
         for a, b in ranges:
-            keep[a:b] = 0.0
-        vectors = [(label, w * keep) for label, w in vectors if np.any(w * keep)]  # all set apart: nothing left to see
-        checks = [chk.probe(w, label) for label, w in vectors]
+            keep[a:b] = False
+        checks = []
+        for label in labels:
+            w = vector(label)
+            if np.any(w):  # a direction whose entries were all set apart has nothing left to see
+                checks.append(chk.probe(w, label))
         notes.append(f"{len(kinked)} directions crossed a kink at x; {counts['kink']} entries that move units at "
                      f"their kink were set apart, checked one by one, and left out of the directions")
     diagnosis: dict[str, str] = {}
@@ -709,11 +730,10 @@ def _finish(chk: _Check, ps: ParamSet, shapes: dict[str, tuple[int, ...]], offse
     unexplained = [c for c in checks if not c.agrees]
     kink_vanished = False
     if unexplained and localize:
-        idx = {label: w for label, w in vectors}
         randoms = [c for c in unexplained if c.label.startswith("random")] or unexplained
         worst = max(randoms, key=lambda c: c.ratio)
         max_groups = max(16, MAX_GROUPS_PER_NAMED * max_named)
-        leaves, spread, kink_vanished = chk.localize(idx[worst.label], max_groups)
+        leaves, spread, kink_vanished = chk.localize(vector(worst.label), max_groups)
         for o in chk.entries(leaves, "entries localised"):
             outcomes[o.flat] = o
         counts["localized"] = len(leaves)

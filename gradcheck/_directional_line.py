@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._evaluator import DirectionalPerturbation, Evaluator
-from ._fd import ulps
+from ._fd import default_base_step, ulps
 
 __all__ = ["Line", "LineEstimate", "SMOOTH", "KINK", "UNCLEAN", "COMPLEX_STEP", "MAX_LEVELS", "taylor"]
 
@@ -42,8 +42,10 @@ MAX_LEVELS = 6
 """Refinements by 16: the finest stencil is 16^5 ~ 1e6 times narrower than the first. In a
 ReLU net with 1e4 units on a batch the nearest kink along a random line is ~1e-5 away."""
 
-FIRST_STEP = {"richardson": 2.0 ** -10, "central": 2.0 ** -17}
-"""Powers of two near the per-entry check's eps^0.2 (7e-4) and eps^(1/3) (6e-6)."""
+def first_step(method: str, eps: float) -> float:
+    """The power of two nearest the per-entry check's base step: eps^0.2 for richardson (2^-10 in
+    float64, 2^-5 in float32), eps^(1/3) for central (2^-17 in float64)."""
+    return 2.0 ** round(math.log2(default_base_step(method, eps)))
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,10 @@ class Line:
     def _exact(self, w: np.ndarray, tau: float) -> np.ndarray:
         """``w`` rounded so that ``x + k tau w`` is exact for k = 1, 2, 4 (tau a power of two)."""
         out = self.x + tau * w  # entries where w is 0 come back as exactly 0
+        for name, a, b in self.offsets:
+            dtype = self.ev.params.arrays[name].dtype
+            if dtype != np.float64:  # the Evaluator stores x + t w in the parameter's own precision
+                out[a:b] = out[a:b].astype(dtype)
         out -= self.x
         out /= tau
         return out
@@ -150,7 +156,7 @@ class Line:
         A kink must stand at two successive steps with the same jump to be taken as a kink at
         x; a kink seen at one step only was a kink nearby, and refinement goes on.
         """
-        tau = FIRST_STEP[method]
+        tau = first_step(method, self.eps)
         levels = MAX_LEVELS if method == "richardson" else 1
         est = self._level(w, tau, purpose, method)
         best = est
