@@ -152,10 +152,11 @@ class DirectionalResult:
     reason: str
     notes: tuple[str, ...] = ()
     n_at_kinks: int = 0  # entries moving units at a kink: set apart from the directions, checked one by one
+    n_checked: Mapping[str, int] = field(default_factory=dict)  # entries checked one by one, per parameter
     resolution_by_param: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for name in ("shapes", "mismatches", "n_mismatched", "diagnosis", "resolution_by_param"):
+        for name in ("shapes", "mismatches", "n_mismatched", "diagnosis", "resolution_by_param", "n_checked"):
             object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
 
     def __bool__(self) -> bool:
@@ -172,7 +173,8 @@ class DirectionalResult:
         lines.append(f"  worst {worst.describe()}")
         checked = []
         if self.n_group_tests:
-            checked.append(f"{self.n_group_tests} group tests, {self.n_localized} entries localised")
+            checked.append(f"{self.n_group_tests} group tests, {self.n_localized} "
+                           f"entr{'y' if self.n_localized == 1 else 'ies'} localised")
         if self.n_sampled:
             checked.append(f"{self.n_sampled} entries sampled")
         if self.n_at_kinks:
@@ -184,7 +186,9 @@ class DirectionalResult:
                          + (f" ({self.n_kinks} at kinks, valid one-sided slopes)" if self.n_kinks else ""))
         for name, entries in self.mismatches.items():
             count = self.n_mismatched.get(name, len(entries))
-            lines.append(f"parameter {name!r} {self.shapes[name]}: {count} wrong entr{'y' if count == 1 else 'ies'} named")
+            seen = self.n_checked.get(name, count)
+            lines.append(f"parameter {name!r} {self.shapes[name]}: {count} of {seen} entr{'y' if seen == 1 else 'ies'} "
+                         f"checked one by one {'is' if count == 1 else 'are'} wrong")
             if name in self.diagnosis:
                 lines.append(f"  looks like: {self.diagnosis[name]}")
             lines.append(f"  {'index':<14}{'analytic':>18}{'numeric':>18}{'abs err':>11}{'rel err':>11}{'tolerance':>11}")
@@ -224,6 +228,7 @@ class DirectionalResult:
             "directions": [d.to_dict() for d in self.directions],
             "mismatches": {k: [e.to_dict() for e in v] for k, v in self.mismatches.items()},
             "n_mismatched": dict(self.n_mismatched),
+            "n_checked": dict(self.n_checked),
             "diagnosis": dict(self.diagnosis),
             "n_group_tests": self.n_group_tests,
             "n_localized": self.n_localized,
@@ -778,7 +783,8 @@ def _finish(chk: _Check, ps: ParamSet, shapes: dict[str, tuple[int, ...]], offse
         miss_probability=2.0 ** -n_dirs, target=target,
         tolerance=f"{chk.safety:g} x error estimate + {ANALYTIC_ULPS:g} eps ||g o w||_2 per direction; "
                   f"per entry + {floor_rtol(ps.eps):.2g} x the entry",
-        reason=reason, notes=tuple(notes + chk.notes), resolution_by_param=res_by)
+        reason=reason, notes=tuple(notes + chk.notes), resolution_by_param=res_by,
+        n_checked={name: sum(a <= f < b for f in outcomes) for name, a, b in offsets if any(a <= f < b for f in outcomes)})
 
 
 def _named(outcomes: dict[int, EntryOutcome], offsets: list[tuple[str, int, int]], shapes: Mapping[str, tuple[int, ...]],
