@@ -174,7 +174,7 @@ def smallest_flagged(net: Any, how: str, grid: list[float], method: str) -> tupl
         spent += time.perf_counter() - t
         if not _flagged(r, where):
             break
-        best = f"{d:.0e}"
+        best = f"{d:.2g}"
     label = "" if where is None else f" {where[0]}{list(where[1])}"
     return best + label, spent
 
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> None:
     sizes = args.sizes.split(",") if args.sizes else (["1e3", "1e4"] if args.quick else ["1e3", "1e4", "1e5", "1e6"])
     # Entries are judged against 1e-7 of themselves plus 10 error estimates: 1e-7 itself is never flagged.
     grid = [1e-4, 1e-6, 2e-7] if args.quick else [1e-4, 1e-5, 1e-6, 5e-7, 2e-7, 1.2e-7]
-    print(f"method={args.method}; error grid {', '.join(f'{d:.0e}' for d in grid)}; BLAS threads "
+    print(f"method={args.method}; error grid {', '.join(f'{d:.2g}' for d in grid)}; BLAS threads "
           f"{os.environ['OPENBLAS_NUM_THREADS']}")
     head = ("| net | entries | correct: verdict, time, evals | resolution | every entry x(1+d) | largest entry | "
             "median entry | median 1e-6: time, named | torch / jax |")
