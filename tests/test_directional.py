@@ -336,3 +336,24 @@ def test_bad_gradient_and_parameters_are_named():
         check_grad_directional(net.loss, lambda p: {**net.grad(p), "W2": np.full((4, 4), np.nan)}, net.params)
     with pytest.raises(InvalidArgumentError, match="typical"):
         check_grad_directional(net.loss, net.grad, net.params, typical={"W9": 1.0})
+
+
+def test_workers_as_a_process_count_and_a_bare_array_parameter():
+    rng = np.random.default_rng(3)
+    A, b = rng.normal(size=(12, 40)), rng.normal(size=12)
+    r = check_grad_directional(_LeastSquares(A, b), _LeastSquaresGrad(A, b), rng.normal(size=40), per_entry=6,
+                               workers=1)
+    assert r.ok and r.n_subset == 6 and set(r.shapes) == {"params"}
+
+
+class _LeastSquares:
+    def __init__(self, A, b):
+        self.A, self.b = A, b
+
+    def __call__(self, x):
+        return 0.5 * np.sum((self.A @ x - self.b) ** 2)
+
+
+class _LeastSquaresGrad(_LeastSquares):
+    def __call__(self, x):
+        return self.A.T @ (self.A @ x - self.b)
