@@ -32,9 +32,10 @@ import concurrent.futures as cf
 import json
 import math
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 
@@ -55,7 +56,7 @@ from ._params import ParamSet
 from ._progress import Progress
 from ._result import SCHEMA_VERSION, Entry
 
-__all__ = ["check_grad_directional", "DirectionalResult", "DirectionCheck", "DIRECTIONAL_METHODS"]
+__all__ = ["DIRECTIONAL_METHODS", "DirectionCheck", "DirectionalResult", "check_grad_directional"]
 
 DIRECTIONAL_METHODS = ("richardson", "central", "complex", "auto")
 
@@ -193,7 +194,7 @@ class DirectionalResult:
                 lines.append(f"  looks like: {self.diagnosis[name]}")
             lines.append(f"  {'index':<14}{'analytic':>18}{'numeric':>18}{'abs err':>11}{'rel err':>11}{'tolerance':>11}")
             for e in entries[:max_entries]:
-                lines.append(f"  {str(e.index):<14}{e.analytic:>18.10g}{e.numeric:>18.10g}{e.abs_error:>11.3g}"
+                lines.append(f"  {e.index!s:<14}{e.analytic:>18.10g}{e.numeric:>18.10g}{e.abs_error:>11.3g}"
                              f"{e.rel_error:>11.3g}{e.tolerance:>11.3g}")
             if count > min(len(entries), max_entries):
                 lines.append(f"  ... and {count - min(len(entries), max_entries)} more")

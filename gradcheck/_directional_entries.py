@@ -17,9 +17,10 @@ import concurrent.futures as cf
 import math
 import pickle
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from ._evaluator import Evaluator
 from ._params import ParamSet
 from ._progress import Progress
 
-__all__ = ["EntryOutcome", "Judged", "judge_line", "EntryJob", "check_entries", "diagnose_sample", "ensure_picklable"]
+__all__ = ["EntryJob", "EntryOutcome", "Judged", "check_entries", "diagnose_sample", "ensure_picklable", "judge_line"]
 
 
 @dataclass(frozen=True)

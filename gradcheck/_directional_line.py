@@ -31,7 +31,7 @@ import numpy as np
 from ._evaluator import DirectionalPerturbation, Evaluator
 from ._fd import default_base_step, ulps
 
-__all__ = ["Line", "LineEstimate", "SMOOTH", "KINK", "UNCLEAN", "COMPLEX_STEP", "MAX_LEVELS", "taylor"]
+__all__ = ["COMPLEX_STEP", "KINK", "MAX_LEVELS", "SMOOTH", "UNCLEAN", "Line", "LineEstimate", "taylor"]
 
 SMOOTH, KINK, UNCLEAN = "smooth", "kink", "unclean"
 
