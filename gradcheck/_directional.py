@@ -830,7 +830,8 @@ def _verdict(checks: list[DirectionCheck], mismatches: Mapping[str, Any], outcom
     bad = [c for c in checks if not c.agrees]
     if mismatches:
         count = sum(1 for o in outcomes.values() if not o.ok)
-        return "FAIL", "; ".join([f"{count} entries checked one by one disagree with the loss", *bits])
+        what = "1 entry checked one by one disagrees" if count == 1 else f"{count} entries checked one by one disagree"
+        return "FAIL", "; ".join([f"{what} with the loss", *bits])
     if bad:
         reached_kinks = any(o.state == KINK for o in outcomes.values())
         if localize and (kink_vanished or reached_kinks) and not bits:
