@@ -373,13 +373,15 @@ class _Check:
                 return f"{name}[{a - lo}:{b - lo}]" if (a, b) != (lo, hi) else f"parameter {name!r}"
         return f"[{a}:{b}]"
 
-    def localize(self, w: np.ndarray, max_groups: int) -> tuple[list[int], list[tuple[int, int]] | None, bool]:
-        """Group testing along ``w``. Returns (entries reached, ranges still disagreeing when the
-        error proved spread out, or None, whether a disagreement vanished at a kink on splitting)."""
+    def localize(self, w: np.ndarray, max_groups: int,
+                 whole: DirectionCheck | None = None) -> tuple[list[int], list[tuple[int, int]] | None, bool]:
+        """Group testing along ``w`` (whose own comparison is ``whole``). Returns (entries reached,
+        ranges still disagreeing when the error proved spread out, or None, whether a disagreement
+        vanished at a kink on splitting)."""
         n = w.size
         roots = [(a, b) for _, a, b in self.offsets] if len(self.offsets) > 1 else [(0, n)]
         active: list[tuple[int, int, DirectionCheck | None]] = []
-        tested = [(a, b, self._test(w, a, b)) for a, b in roots] if len(roots) > 1 else [(0, n, None)]
+        tested = [(a, b, self._test(w, a, b)) for a, b in roots] if len(roots) > 1 else [(0, n, whole)]
         active = [t for t in tested if t[2] is None or not t[2].agrees]
         kink_vanished = False
         if not active:
@@ -392,7 +394,12 @@ class _Check:
                     leaves.append(a)
                     continue
                 mid = (a + b) // 2
-                kids = [(a, mid, self._test(w, a, mid)), (mid, b, self._test(w, mid, b))]
+                left = self._test(w, a, mid)
+                if parent is not None and parent.scheme.startswith("complex") and left.scheme == "complex":
+                    right = self._inferred(parent, left, self.restricted(w, mid, b), self.group_label(mid, b))
+                else:
+                    right = self._test(w, mid, b)
+                kids = [(a, mid, left), (mid, b, right)]
                 bad = [k for k in kids if not k[2].agrees]
                 if not bad:
                     if parent is not None and parent.state == "kink":
@@ -434,6 +441,19 @@ class _Check:
                 return found + nxt
             active = nxt
         return found
+
+    def _inferred(self, parent: DirectionCheck, left: DirectionCheck, w_right: np.ndarray, label: str) -> DirectionCheck:
+        """The right half's comparison without evaluating it: complex step is linear in the direction
+        to rounding, so D(right) = D(parent) - D(left), with the two error bars added."""
+        analytic = parent.analytic - left.analytic
+        numeric = parent.numeric - left.numeric
+        error = parent.error_estimate + left.error_estimate
+        tol = self.safety * error + self.floor(w_right)
+        dist = abs(analytic - numeric)
+        ratio = dist / tol if tol > 0 else (math.inf if dist else 0.0)
+        return DirectionCheck(label=label, analytic=analytic, numeric=numeric, error_estimate=error, tolerance=tol,
+                              ratio=ratio, agrees=dist <= tol, state="smooth", scheme="complex (inferred)",
+                              step=parent.step)
 
     def _test(self, w: np.ndarray, a: int, b: int) -> DirectionCheck:
         self.group_tests += 1
@@ -740,7 +760,7 @@ def _finish(chk: _Check, ps: ParamSet, shapes: dict[str, tuple[int, ...]], offse
         randoms = [c for c in unexplained if c.label.startswith("random")] or unexplained
         worst = max(randoms, key=lambda c: c.ratio)
         max_groups = max(16, MAX_GROUPS_PER_NAMED * max_named)
-        leaves, spread, kink_vanished = chk.localize(vector(worst.label), max_groups)
+        leaves, spread, kink_vanished = chk.localize(vector(worst.label), max_groups, worst)
         for o in chk.entries(leaves, "entries localised"):
             outcomes[o.flat] = o
         counts["localized"] = len(leaves)
