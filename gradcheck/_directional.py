@@ -347,7 +347,7 @@ class _Check:
             # Complex step takes one branch at a kink: richardson re-examines the first disagreement.
             # If it was a kink's, the entries at the kink are set apart and every direction is
             # probed again without them; if not, the others are the same wrong entries seen again.
-            fd = self.line.estimate(w, f"direction {label} at a possible kink", method="richardson")
+            fd = self.line.estimate(w, f"direction {label} at a possible kink", method="richardson", polish=False)
             jf = judge_line(fd, self.floor(w), self.safety)
             self.kink_branch = fd.state == KINK and jf.agrees
             if self.kink_branch:
@@ -493,7 +493,7 @@ def _complex_disagrees(line: Line, w0: np.ndarray, check_floor: float, safety: f
         candidates.append(part)
     judged = 0
     for w in candidates:
-        fd = line.differences(w, "complex-step probe", "richardson")
+        fd = line.differences(w, "complex-step probe", "richardson", polish=False)
         if fd.state != "smooth":
             continue
         zc = line.complex_step(w, "complex-step probe")

@@ -100,7 +100,7 @@ def _measure_entry(line: Line, flat: int, g_i: float, s_i: float, job: EntryJob,
     j = judge_line(est, floor_of(est), job.safety)
     if not j.agrees and job.method == "auto":
         # Complex step takes one branch at a kink; richardson sees both sides.
-        fd = line.estimate(w, "checking one entry at a possible kink", method="richardson")
+        fd = line.estimate(w, "checking one entry at a possible kink", method="richardson", polish=False)
         jf = judge_line(fd, floor_of(fd), job.safety)
         if fd.state == KINK and jf.agrees:
             est, j = fd, jf

@@ -118,11 +118,11 @@ class Line:
         return np.maximum(ulps(np.asarray(f, dtype=float), self.eps), self.noise)
 
     # -- schemes ---------------------------------------------------------------------------
-    def estimate(self, w: np.ndarray, purpose: str, *, method: str | None = None) -> LineEstimate:
+    def estimate(self, w: np.ndarray, purpose: str, *, method: str | None = None, polish: bool = True) -> LineEstimate:
         method = method or self.method
         if method == "complex":
             return self.complex_step(w, purpose)
-        return self.differences(w, purpose, method)
+        return self.differences(w, purpose, method, polish=polish)
 
     def complex_step(self, w: np.ndarray, purpose: str) -> LineEstimate:
         t = COMPLEX_STEP
@@ -150,11 +150,12 @@ class Line:
         if l2 > 0:
             self.calibrated = 4.0 * abs(whole - parts[0] - parts[1]) / l2
 
-    def differences(self, w: np.ndarray, purpose: str, method: str) -> LineEstimate:
+    def differences(self, w: np.ndarray, purpose: str, method: str, *, polish: bool = True) -> LineEstimate:
         """Central differences, refined by 16 while the stencil straddles a kink (up to MAX_LEVELS).
 
         A kink must stand at two successive steps with the same jump to be taken as a kink at
         x; a kink seen at one step only was a kink nearby, and refinement goes on.
+        ``polish=False`` returns the first smooth level as it is (enough to tell a kink from none).
         """
         tau = first_step(method, self.eps)
         levels = MAX_LEVELS if method == "richardson" else 1
@@ -162,7 +163,7 @@ class Line:
         best = est
         for level in range(1, levels + 1):
             if est.state == SMOOTH:
-                return self._polish(est, w, purpose, method, room=level < levels)
+                return self._polish(est, w, purpose, method, room=level < levels) if polish else est
             if level == levels:
                 break
             finer = self._level(w, est.step / 16.0, purpose, method)
