@@ -264,6 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--method", default="richardson", help="directional method (richardson, auto, ...)")
     ap.add_argument("--nets", default="mlp,relu,lsq")
     ap.add_argument("--no-header", action="store_true", help="rows only (to append to an earlier run)")
+    ap.add_argument("--no-grid", action="store_true", help="skip the smallest-flagged searches (timings only)")
     args = ap.parse_args(argv)
     sizes = args.sizes.split(",") if args.sizes else (["1e3", "1e4"] if args.quick else ["1e3", "1e4", "1e5", "1e6"])
     # Entries are judged against 1e-7 of themselves plus 10 error estimates: 1e-7 itself is never flagged.
@@ -288,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
             cells = [kind, f"{n:,}", f"{ok.verdict}, {t_ok:.2f} s, {ok.n_evaluations}", f"{ok.resolution:.1e}"]
             coarse = [d for d in grid if d in (1e-4, 1e-6, 2e-7)] if n > 500_000 else grid  # 1e6: 10-60 s a check
             for how in ("all", "largest", "median"):
-                cells.append(smallest_flagged(net, how, coarse, args.method)[0])
+                cells.append("-" if args.no_grid else smallest_flagged(net, how, coarse, args.method)[0])
             where = _pick(net, "median")
             t = time.perf_counter()
             r = check_grad_directional(net.loss, _edit(net.grad, "median", 1e-6, where), net.params, method=args.method,
