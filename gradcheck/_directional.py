@@ -19,8 +19,11 @@ bar (see :mod:`gradcheck._directional_line`). The directions are
 
 When a direction disagrees, the disagreement is traced by group testing: the direction is
 restricted to each parameter, then halves, quarters ... of the disagreeing ranges, at
-about 2 k log2(N) probes for k wrong entries, and the entries reached are checked one by
-one. When the disagreeing ranges multiply past ``4 max_named`` (a factor of 2, a transpose:
+about 2 k log2(N) probes for k wrong entries (k log2(N) under complex step, which is linear
+in the direction: each right half is its parent minus its left half), and the entries
+reached are checked one by one. Where a direction crosses a kink at x (a ReLU input at 0),
+the entries that move units at their kink are found the same way, on the slope jump, checked
+one by one and left out of the directions (see docs/large-models.md). When the disagreeing ranges multiply past ``4 max_named`` (a factor of 2, a transpose:
 the error is everywhere), splitting stops and a random sample of those ranges is checked
 entry by entry, with the transposed partner of each sampled entry of a square matrix, and
 the mistake is diagnosed from the sample. Memory is O(N): no N x N anything.
