@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         numerical_jacobian,
     )
     from ._result import Entry, Estimate, GradCheckResult, ParamResult, Tolerance
+    from ._directional import DirectionalResult, DirectionCheck, check_grad_directional
     from ._structure import STRUCTURES
 
 __version__ = "0.1.0"
@@ -52,6 +53,7 @@ _LAZY = {
                      "numerical_grad", "numerical_jacobian"), "._api"),
     **dict.fromkeys(("Entry", "Estimate", "GradCheckResult", "ParamResult", "Tolerance"), "._result"),
     "STRUCTURES": "._structure",
+    **dict.fromkeys(("check_grad_directional", "DirectionalResult", "DirectionCheck"), "._directional"),
 }
 
 
@@ -76,6 +78,9 @@ __all__ = [
     "assert_jacobian",
     "numerical_grad",
     "numerical_jacobian",
+    "check_grad_directional",
+    "DirectionalResult",
+    "DirectionCheck",
     "METHODS",
     "STRUCTURES",
     "GradCheckResult",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -30,6 +30,9 @@ from ._params import ParamSet, format_index
 from ._result import Entry, EntryArrays, Estimate, GradCheckResult, ParamResult, Tolerance
 from ._status import Status
 from ._structure import STRUCTURES, Structure, structured
+
+if TYPE_CHECKING:
+    from ._directional import DirectionalResult
 
 __all__ = [
     "check_grad",
@@ -276,7 +279,9 @@ def check_grad(
     resolution: float | None = DEFAULT_RESOLUTION,
     keep_arrays: bool | None = None,
     structure: Mapping[str, str] | None = None,
-) -> GradCheckResult:
+    mode: str = "auto",
+    directional: Mapping[str, Any] | None = None,
+) -> GradCheckResult | DirectionalResult:
     """Check a hand-derived gradient against finite differences, entry by entry.
 
     Parameters
@@ -321,6 +326,15 @@ def check_grad(
         together) and the gradient is compared under that structure's convention (see
         :data:`gradcheck.STRUCTURES`; the result names it). Entries are the free coordinates,
         indexed ``(i, j)``.
+    mode:
+        ``"entries"`` checks every entry (about 6 evaluations each); ``"directional"`` compares
+        along a few random sign directions and traces a disagreement to named entries by
+        group testing (:func:`gradcheck.check_grad_directional`, a
+        :class:`~gradcheck.DirectionalResult`); ``"auto"`` (default) checks entries up to
+        :data:`AUTO_DIRECTIONAL_ABOVE` parameter entries and directions above.
+    directional:
+        Further options of :func:`gradcheck.check_grad_directional` (``directions=``,
+        ``workers=``, ``budget_s=`` ...).
 
     Returns
     -------
@@ -331,12 +345,40 @@ def check_grad(
     opts = Options.validated(method=method, rtol=rtol, atol=atol, safety=safety, step=step, typical=typical,
                              kinks=kinks, max_entries=max_entries, name=name, resolution=resolution,
                              keep_arrays=keep_arrays)
+    if _directional_mode(mode, params, structure, directional):
+        if opts.fixed or step is not None or not kinks:
+            raise InvalidArgumentError("mode='directional' takes no rtol/atol/step/kinks=False: its tolerances come "
+                                       "from each direction's own error estimate")
+        from ._directional import check_grad_directional
+
+        return check_grad_directional(loss, grad, params, method=method, typical=typical, safety=safety,
+                                      max_named=max_entries, name=name, target=resolution or 1e-6,
+                                      **dict(directional or {}))
     if structure:
         result = _run_structured(loss, grad, params, opts, structure)
     else:
         result = _run("grad", loss, grad, params, opts)
     _recording.emit(result)
     return result
+
+
+AUTO_DIRECTIONAL_ABOVE = 100_000
+"""``mode="auto"`` checks every entry up to this many parameter entries (about 6e5 evaluations,
+minutes for a cheap loss) and along directions above it (seconds at 1e6)."""
+
+
+def _directional_mode(mode: str, params: Any, structure: Mapping[str, str] | None,
+                      directional: Mapping[str, Any] | None) -> bool:
+    if mode not in ("auto", "entries", "directional"):
+        raise InvalidArgumentError(f"mode={mode!r}: expected 'auto', 'entries' or 'directional'")
+    if directional is not None and not isinstance(directional, Mapping):
+        raise InvalidArgumentError(f"directional={directional!r}: expected a mapping of check_grad_directional options")
+    if mode == "entries" or structure:
+        return False
+    if mode == "directional":
+        return True
+    arrays = params.values() if isinstance(params, Mapping) else [params]
+    return sum(int(np.size(a)) for a in arrays) > AUTO_DIRECTIONAL_ABOVE
 
 
 def _convention_slip(p: ParamResult, st: Structure) -> str | None:
@@ -431,7 +473,8 @@ def assert_grad(loss: Callable[[Any], Any], grad: Callable[[Any], Any], params: 
     """
     result = check_grad(loss, grad, params, **options)
     if not result.ok:
-        raise GradientMismatch(result.summary(options.get("max_entries", 5)), result)
+        summary = result.summary(options.get("max_entries", 5)) if isinstance(result, GradCheckResult) else str(result)
+        raise GradientMismatch(summary, result)
     return result
 
 
