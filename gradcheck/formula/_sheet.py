@@ -58,7 +58,7 @@ class SheetEntry:
 
         return verify(loss=self.loss, grads=self.grads, shapes=self.shapes, defs=self.defs, structure=self.structure,
                       values=self.values, layout=self.layout, order=self.order,
-                      seed=self.seed if seed is None else seed, points=self.points or points or 3,
+                      seed=(self.seed or 0) if seed is None else seed, points=self.points or points or 3,
                       symbolic=symbolic)
 
 

@@ -349,6 +349,8 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
         mb = MatrixBackend(msyms, dsyms)
         env = Env({}, spec.defs, {}, text=spec.loss_text)
         loss = to_matrix(spec.loss, env, mb)
+        if isinstance(loss, sp.MatrixExpr):  # x^T A x is 1x1; its trace differentiates to a gradient, not a 4-D array
+            loss = sp.Trace(loss)
         derivs = {k: loss.diff(msyms[k]) for k in spec.grads}
     except Unsupported as exc:
         return MatrixCheck("unsupported", f"not attempted: {exc}")
@@ -410,41 +412,40 @@ def _agrees_at(general: Spec, sizes: Mapping[str, int], derivs: Mapping[str, Any
     sub = {dsyms[d]: v for d, v in sizes.items()}
     point = _point(general, sizes, 1)
     for k, d in derivs.items():
-        explicit = _explicit(d, sub, ew.symbols, msyms, sizes)
         want = ew.derivative[k]
-        if explicit.shape != want.shape:
-            return f"at {dict(sizes)} it has shape {explicit.shape}, the element-wise one {want.shape}"
-        a = _numeric(list(explicit.ravel()), ew.symbols, point)
-        b = _numeric(list(want.ravel()), ew.symbols, point)
+        try:
+            a = _matrix_value(d, sub, msyms, point)
+        except Exception as exc:  # sympy failing to evaluate its own answer: not trusted
+            return f"sympy could not evaluate its derivative at {dict(sizes)} ({type(exc).__name__})"
+        if a.shape != want.shape:
+            return f"at {dict(sizes)} it has shape {a.shape}, the element-wise one {want.shape}"
+        b = _numeric(list(want.ravel()), ew.symbols, point).reshape(want.shape)
         scale = max(float(np.nanmax(np.abs(b), initial=0.0)), 1e-12)
         if np.any(np.isnan(a)) or np.any(np.abs(a - b) > AGREE_RTOL * scale):
-            j = int(np.nanargmax(np.where(np.isnan(a), np.inf, np.abs(a - b))))
-            return (f"at {dict(sizes)} it gives {a[j]:.6g} where the element-wise derivative is {b[j]:.6g} "
-                    f"(entry {tuple(int(i) for i in np.unravel_index(j, want.shape))}); sympy's d/d{k} = {sp.sstr(d)}")
+            j = int(np.nanargmax(np.where(np.isnan(a), np.inf, np.abs(a - b)).ravel()))
+            idx = tuple(int(i) for i in np.unravel_index(j, want.shape))
+            return (f"at {dict(sizes)} it gives {a.ravel()[j]:.6g} where the element-wise derivative is "
+                    f"{b.ravel()[j]:.6g} (entry {idx}); sympy's d/d{k} = {sp.sstr(d)}")
     return None
 
 
-def _explicit(d: Any, sub: Mapping[Any, int], symbols: Mapping[str, np.ndarray], msyms: Mapping[str, Any],
-              sizes: Mapping[str, int]) -> np.ndarray:
-    """Substitute concrete sizes, expand into entries and rename ``A[i, j]`` to the element-wise symbols."""
+def _matrix_value(d: Any, sub: Mapping[Any, int], msyms: Mapping[str, Any], point: Mapping[str, np.ndarray]) -> np.ndarray:
+    """sympy's matrix derivative at concrete sizes and a numerical point, without expanding it symbolically
+    (``as_explicit`` of an inverse of symbols takes minutes)."""
     import sympy as sp
 
-    concrete = d.subs(sub)
-    rename = {}
+    repl = {}
     for k, m in msyms.items():
+        v = np.asarray(point[k], dtype=float)
         if isinstance(m, sp.MatrixSymbol):
             cm = m.subs(sub)
-            arr = symbols[k]
-            for i in range(int(cm.shape[0])):
-                for j in range(int(cm.shape[1])):
-                    rename[cm[i, j]] = arr[i, j] if arr.ndim == 2 else arr.reshape(-1)[i * int(cm.shape[1]) + j]
+            repl[cm] = sp.ImmutableMatrix(v.reshape(int(cm.shape[0]), int(cm.shape[1])))
         else:
-            rename[m] = symbols[k].item()
-    if isinstance(concrete, sp.MatrixExpr):
-        mat = concrete.as_explicit()
-        return np.array([[mat[i, j].xreplace(rename) for j in range(mat.shape[1])] for i in range(mat.shape[0])],
-                        dtype=object)
-    return obj(sp.sympify(concrete).xreplace(rename))
+            repl[m] = sp.Float(float(v))
+    val = d.subs(sub).xreplace(repl).doit()
+    if isinstance(val, (sp.MatrixBase, sp.MatrixExpr)):
+        return np.array(sp.Matrix(val).evalf().tolist(), dtype=float)
+    return np.asarray(float(sp.sympify(val).evalf()))
 
 
 def _matrix_zero(d: Any, g: Any) -> bool:

@@ -310,7 +310,7 @@ def verify(*, loss: str, grads: Mapping[str, str], shapes: Mapping[str, Any] | N
     size_list = draw_sizes(spec, points, rng)
     runs: list[PointCheck] = []
     notes: list[str] = []
-    scalar = _is_scalar(spec)
+    scalar = _is_scalar(spec) and order is None  # a vec order asks for a 2-D Jacobian, even of a loss
     kind = "grad" if scalar else "jacobian"
     for i in range(max(points, len(size_list))):
         dims = size_list[i % len(size_list)]
