@@ -122,6 +122,14 @@ def _too_big(spec: Spec, shapes: Mapping[str, tuple[int, ...]]) -> str | None:
     return None
 
 
+def _cost(spec: Spec, dims: Mapping[str, int]) -> tuple[int, bool, int]:
+    """Symbolic inverses and determinants cost most, so keep square matrices small first; then
+    prefer distinct sizes (rectangles stay rectangles), then fewer entries."""
+    shapes = spec.concrete(dims)
+    square = max((s[0] for s in shapes.values() if len(s) == 2 and s[0] == s[1]), default=0)
+    return square, len(set(dims.values())) <= 1 and len(dims) > 1, sum(int(np.prod(s)) for s in shapes.values())
+
+
 def elementwise(spec: Spec, dims: Mapping[str, int], kind: str) -> Elementwise:
     import sympy as sp
 
@@ -234,7 +242,9 @@ def symbolic_check(spec: Spec, sizes: Sequence[Mapping[str, int]], kind: str, ru
     all 2; with concrete shapes, at those shapes."""
     start = time.monotonic()
     names = list(spec.dim_names)
-    candidates = [{d: (2, 3)[i % 2] for i, d in enumerate(names)}, {d: 2 for d in names}] if names else [{}]
+    candidates = [{d: (2, 3)[i % 2] for i, d in enumerate(names)}, {d: (3, 2)[i % 2] for i, d in enumerate(names)},
+                  {d: 2 for d in names}] if names else [{}]
+    candidates.sort(key=lambda c: _cost(spec, c))
     reason = None
     for dims in candidates:
         reason = _too_big(spec, spec.concrete(dims))
