@@ -230,7 +230,13 @@ def _point(spec: Spec, dims: Mapping[str, int], seed: int) -> dict[str, np.ndarr
     return p
 
 
-def _entry_text(e: Any) -> str:
+def _entry_text(e: Any, limit: int = 300) -> str:
+    """An entry as text; printing a derivative of a deep net takes seconds, so large ones are summarised."""
+    import sympy as sp
+
+    for k, _ in enumerate(sp.preorder_traversal(sp.sympify(e))):
+        if k > limit:
+            return f"(an expression of more than {limit} nodes)"
     s = str(e)
     return s if len(s) <= 160 else s[:157] + "..."
 
