@@ -227,3 +227,20 @@ def test_shipped_source_documents_sheet_holds() -> None:
     by_name = {o.entry.name: o for o in outcomes}
     assert "1/" in by_name["relu_softmax_published_sum_loss"].result.diagnosis
     assert "transpose" in by_name["sigmoid_layer_published_dW"].result.diagnosis
+
+
+def test_enormous_declared_shapes_are_refused() -> None:
+    with pytest.raises(FormulaError, match="at most 1,000,000"):
+        verify(loss="sum(x)", grads={"x": "ones(1000000, 1000000)"}, shapes={"x": "1000000,1000000"})
+
+
+def test_singular_value_makes_the_verdict_inconclusive_not_wrong() -> None:
+    r = verify(loss="logdet(X)", grads={"X": "inv(X).T"}, shapes={"X": "2,2"}, values={"X": [[1, 1], [1, 1]]})
+    assert r.verdict == "inconclusive" and not r.ok and "NonFiniteError" in r.reasons[0]
+
+
+def test_log_domain_is_redrawn_positive_and_complex_step_works() -> None:
+    assert verify(loss="sum(log(x))", grads={"x": "1/x"}, shapes={"x": "3,1"}).ok
+    r = verify(loss="sum(sigmoid(A@x))", grads={"x": "A.T@(sigmoid(A@x)*(1 - sigmoid(A@x)))"},
+               shapes={"A": "3,2", "x": "2,1"}, method="complex")
+    assert r.ok and r.points[0].result.method == "complex"

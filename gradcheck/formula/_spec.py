@@ -58,6 +58,9 @@ def parse_shape(name: str, value: Any) -> tuple[Dim, ...]:
             raise FormulaError(f"shape of {name!r}: {p!r} is neither a size nor a dimension name")
     if len(dims) > 4:
         raise FormulaError(f"shape of {name!r}: at most 4 dimensions, got {len(dims)}")
+    fixed = int(np.prod([d for d in dims if isinstance(d, int)], dtype=object)) if dims else 1
+    if fixed > MAX_ELEMENTS:
+        raise FormulaError(f"shape of {name!r}: {tuple(dims)} has {fixed:.3g} entries; at most {MAX_ELEMENTS:,} are allowed")
     return tuple(dims)
 
 

@@ -280,10 +280,12 @@ def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, 
         c = ew.claim[k]
         dv = _numeric(list(d.ravel()), ew.symbols, point)
         cv = _numeric(list(np.asarray(c).ravel()), ew.symbols, point)
-        scale = max(float(np.nanmax(np.abs(dv), initial=0.0)), 1e-300)
-        gap = np.abs(dv - cv)
-        if np.any(np.isnan(gap)) or np.any(gap > AGREE_RTOL * max(scale, 1e-12)):
-            j = int(np.nanargmax(np.where(np.isnan(gap), np.inf, gap)))
+        # entries that cannot be evaluated at this point (a singular matrix drawn as a value) are left to the proof
+        both = np.isfinite(dv) & np.isfinite(cv)
+        scale = max(float(np.max(np.abs(dv[both]), initial=0.0)), 1e-300)
+        gap = np.where(both, np.abs(dv - cv), 0.0)
+        if np.any(gap > AGREE_RTOL * max(scale, 1e-12)):
+            j = int(np.argmax(gap))
             idx = tuple(int(i) for i in np.unravel_index(j, d.shape))
             cex = {"param": k, "index": list(idx), "derivative": _entry_text(d[idx]), "claimed": _entry_text(np.asarray(c)[idx]),
                    "derivative_value": float(dv[j]), "claimed_value": float(cv[j]),
