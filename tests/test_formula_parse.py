@@ -50,7 +50,7 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize("text", HOSTILE)
+@pytest.mark.parametrize("text", HOSTILE, ids=[f"hostile{i}" for i in range(len(HOSTILE))])
 def test_hostile_input_is_rejected_without_side_effects(text: str, tmp_path) -> None:
     target = tmp_path / "pwned"
     with pytest.raises(FormulaError) as info:

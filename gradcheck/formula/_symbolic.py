@@ -45,6 +45,7 @@ class SymbolicCheck:
     derivative: Mapping[str, tuple[tuple[tuple[int, ...], str], ...]] = field(default_factory=dict)
     counterexample: Mapping[str, Any] | None = None
     seconds: float = 0.0
+    elementwise: Any = field(default=None, repr=False, compare=False)  # the Elementwise built, reused by the matrix oracle
 
     @property
     def where(self) -> str:
@@ -262,7 +263,7 @@ def symbolic_check(spec: Spec, sizes: Sequence[Mapping[str, int]], kind: str, ru
         ew = elementwise(spec, dims, kind)
     except (FormulaError, ValueError, TypeError, ZeroDivisionError) as exc:
         return SymbolicCheck("skipped", dict(dims), f"skipped: sympy could not build the derivative ({exc})")
-    return _compare(spec, ew, runs, deadline, start)
+    return replace(_compare(spec, ew, runs, deadline, start), elementwise=ew)
 
 
 def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, start: float) -> SymbolicCheck:
@@ -382,10 +383,12 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
         return MatrixCheck("unsupported", "sympy left a derivative unevaluated", dtext)
     general = replace(spec, shapes=gen, dim_names=dim_names, values={})
     checked = []
-    for sizes in _guard_sizes(dim_names):
+    reuse = sym.elementwise if sym is not None and sym.elementwise is not None and spec.dim_names else None
+    for sizes in _guard_sizes(dim_names, reuse.sizes if reuse is not None else None):
         if time.monotonic() > deadline:
             return MatrixCheck("unsupported", "not trusted: time budget spent before the size checks", dtext)
-        verdict = _agrees_at(general, sizes, derivs, msyms, dsyms, kind)
+        ew = reuse if reuse is not None and reuse.sizes == sizes else None
+        verdict = _agrees_at(general, sizes, derivs, msyms, dsyms, kind, ew)
         if verdict is not None:
             return MatrixCheck("untrusted", f"sympy's matrix derivative is not trusted: {verdict}", dtext,
                                sizes_checked=tuple(checked), dims=from_sizes)
@@ -414,19 +417,25 @@ def _over(gen: Mapping[str, tuple[Any, ...]]) -> str:
     return " (" + ", ".join(f"{k} {tuple(v) if len(v) != 1 else v[0]}".replace("'", "") for k, v in gen.items()) + ")"
 
 
-def _guard_sizes(dim_names: Sequence[str]) -> list[dict[str, int]]:
+def _guard_sizes(dim_names: Sequence[str], done: Mapping[str, int] | None = None) -> list[dict[str, int]]:
+    """Two distinct concrete sizes; the element-wise oracle's own size first when it has one (reused)."""
     if not dim_names:
         return [{}]
-    return [{d: 2 for d in dim_names}, {d: (3, 2)[i % 2] for i, d in enumerate(dim_names)}]
+    options = [{d: 2 for d in dim_names}, {d: (3, 2)[i % 2] for i, d in enumerate(dim_names)},
+               {d: (2, 3)[i % 2] for i, d in enumerate(dim_names)}]
+    if done is not None and dict(done) in options:
+        return [dict(done)] + [o for o in options if o != dict(done)][:1]
+    return options[:2]
 
 
 def _agrees_at(general: Spec, sizes: Mapping[str, int], derivs: Mapping[str, Any], msyms: Mapping[str, Any],
-               dsyms: Mapping[str, Any], kind: str) -> str | None:
+               dsyms: Mapping[str, Any], kind: str, ew: Elementwise | None = None) -> str | None:
     """None when sympy's matrix derivative equals the element-wise one at ``sizes``, else why not."""
     import sympy as sp
 
     try:
-        ew = elementwise(replace(general, grads={k: general.grads[k] for k in derivs}), sizes, kind)
+        if ew is None:
+            ew = elementwise(replace(general, grads={k: general.grads[k] for k in derivs}), sizes, kind)
     except FormulaError as exc:
         return f"the formula cannot be evaluated at sizes {dict(sizes)} ({exc.reason})"
     sub = {dsyms[d]: v for d, v in sizes.items()}
