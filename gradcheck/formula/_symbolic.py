@@ -147,8 +147,7 @@ def elementwise(spec: Spec, dims: Mapping[str, int], kind: str) -> Elementwise:
     for k in spec.grads:
         s = symbols[k]
         if kind == "grad":
-            L = out.reshape(-1)[0]
-            d = emap(lambda v: sp.diff(L, v), s)
+            d = emap(lambda v, L=out.reshape(-1)[0]: sp.diff(L, v), s)
         else:
             d = np.empty(out.shape + s.shape, dtype=object)
             for o in np.ndindex(out.shape):
@@ -267,8 +266,6 @@ def symbolic_check(spec: Spec, sizes: Sequence[Mapping[str, int]], kind: str, ru
 
 
 def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, start: float) -> SymbolicCheck:
-    import sympy as sp
-
     shown = {k: tuple((tuple(int(i) for i in idx), _entry_text(d[idx])) for idx in list(np.ndindex(d.shape))[:6])
              for k, d in ew.derivative.items()}
     point = next((p.point for p in runs if dict(p.sizes) == ew.sizes and p.point), None) or _point(spec, ew.sizes, 0)

@@ -25,7 +25,7 @@ import numpy as np
 
 from .._errors import FormulaError, GradcheckError, ShapeMismatchError
 from ._eval import Env, NumpyBackend, evaluate
-from ._parse import Name, Node, Transpose, free_names
+from ._parse import Name, Node, Transpose
 from ._spec import Spec, infer_shapes, make_spec
 from ._symbolic import MatrixCheck, SymbolicCheck, matrix_check, symbolic_check
 
