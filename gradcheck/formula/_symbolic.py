@@ -29,6 +29,10 @@ MAX_SYMBOLS = 80
 already takes seconds; beyond this size the oracle says it was skipped and why."""
 MAX_SYMBOLIC_MATRIX = 4
 """Largest matrix the element-wise oracle inverts or takes a determinant of symbolically."""
+MAX_PROOF_NODES = 2500
+"""Largest difference (in expression-tree nodes) the exact proof attempts: the entries of a
+2-3-1 XNOR net (up to 2,000 nodes) cancel in under a second each; a three-layer net's
+exceed it, and ``cancel`` on them did not finish in minutes (they are left "agrees")."""
 AGREE_RTOL = 1e-9
 """Numerical agreement of two exact expressions evaluated in float64: anything above a few
 hundred ulps of the scale is a real difference, not rounding."""
@@ -230,6 +234,17 @@ def _point(spec: Spec, dims: Mapping[str, int], seed: int) -> dict[str, np.ndarr
     return p
 
 
+def _nodes(e: Any, cap: int) -> int:
+    """Size of an expression tree, counted up to ``cap + 1``."""
+    import sympy as sp
+
+    n = 0
+    for n, _ in enumerate(sp.preorder_traversal(e), start=1):
+        if n > cap:
+            break
+    return n
+
+
 def _entry_text(e: Any, limit: int = 300) -> str:
     """An entry as text; printing a derivative of a deep net takes seconds, so large ones are summarised."""
     import sympy as sp
@@ -320,6 +335,8 @@ def _is_zero(e: Any, deadline: float) -> bool:
     e = sp.sympify(e)
     if e == 0:
         return True
+    if _nodes(e, MAX_PROOF_NODES) > MAX_PROOF_NODES:
+        return False  # cancel() on the derivative of a deep net runs for minutes and cannot be interrupted
     try:
         z = sp.cancel(sp.together(e))
         if z == 0:
