@@ -20,6 +20,7 @@ __all__ = [
     "NondeterministicLossError",
     "LossRaisedError",
     "GradientMismatch",
+    "FormulaError",
 ]
 
 
@@ -76,3 +77,25 @@ class GradientMismatch(GradcheckError, AssertionError):
     def __init__(self, message: str, result: object = None) -> None:
         super().__init__(message)
         self.result = result
+
+
+class FormulaError(GradcheckError, ValueError):
+    """A formula typed as text cannot be used: a syntax error, a construct outside the
+    whitelist (attributes other than ``.T``, unknown functions, lambdas ...), a limit
+    exceeded (length, nesting, exponent, array size) or incompatible shapes.
+
+    ``piece`` is the offending text, ``column`` its 1-based column in ``text`` (None when
+    the error concerns the whole formula); the message ends with the formula and a caret line.
+    """
+
+    def __init__(self, message: str, *, text: str = "", piece: str = "", column: int | None = None) -> None:
+        self.reason = message
+        self.text = text
+        self.piece = piece
+        self.column = column
+        if text and column is not None and "\n" not in text and len(text) <= 240:
+            width = max(1, min(len(piece), len(text) - column + 1)) if piece else 1
+            message = f"{message} (column {column})\n  {text}\n  {' ' * (column - 1)}{'^' * width}"
+        elif column is not None:
+            message = f"{message} (column {column})"
+        super().__init__(message)

@@ -1,0 +1,38 @@
+"""Formulas typed as text: parse safely, verify a claimed derivative, check formula sheets.
+
+    >>> from gradcheck.formula import verify                                    # doctest: +SKIP
+    >>> r = verify(loss="sum((A@x - b)**2)", grads={"x": "2*A.T@(A@x - b)"},
+    ...            shapes={"A": "4,3", "x": "3,1", "b": "4,1"})
+    >>> r.verdict
+    'right'
+
+The language: names, numbers, ``+ - * / ** @``, unary minus, ``.T`` and the functions in
+:data:`FUNCTIONS` (``*`` is element-wise, as in numpy). Text is parsed with ``ast`` against
+a whitelist and interpreted; it is never ``eval``'d. Errors are :class:`~gradcheck.FormulaError`.
+"""
+
+from .._errors import FormulaError
+from ._parse import FUNCTIONS, MAX_DEPTH, MAX_EXPONENT, MAX_LENGTH, free_names, parse
+from ._sheet import Sheet, SheetEntry, SheetOutcome, load_sheet, sheet_paths, verify_sheet
+from ._spec import STRUCTURES
+from ._verify import PointCheck, VerifyResult, verify
+
+__all__ = [
+    "verify",
+    "VerifyResult",
+    "PointCheck",
+    "parse",
+    "free_names",
+    "FUNCTIONS",
+    "STRUCTURES",
+    "MAX_LENGTH",
+    "MAX_DEPTH",
+    "MAX_EXPONENT",
+    "FormulaError",
+    "Sheet",
+    "SheetEntry",
+    "SheetOutcome",
+    "load_sheet",
+    "verify_sheet",
+    "sheet_paths",
+]

@@ -1,0 +1,145 @@
+"""``gradcheck verify``: a derivative typed on the command line, or a formula sheet.
+
+    gradcheck verify --loss "sum((A@x - b)**2)" --grad x="2*A.T@(A@x - b)" \\
+                     --shape A=4,3 --shape x=3,1 --shape b=4,1
+    gradcheck verify --sheet gradcheck_course.toml [--out reports]
+
+Exit status: 0 right (every sheet formula as expected), 1 wrong (or inconclusive, or a sheet
+formula not as expected), 2 usage or parse errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Sequence
+
+__all__ = ["add_parser", "run", "build_parser", "main"]
+
+EXIT_RIGHT, EXIT_WRONG, EXIT_USAGE = 0, 1, 2
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``verify`` subcommand to an ``argparse`` subparsers object; its ``func`` is :func:`run`."""
+    p = subparsers.add_parser(
+        "verify", help="verify a derivative typed as text (or every formula of a TOML sheet)",
+        description="Verify claimed derivatives of a formula by finite differences at random points, sympy's "
+                    "element-wise derivative, and (where sympy can) a matrix-level proof for all sizes.")
+    p.add_argument("--loss", metavar="FORMULA", help='the loss or function, e.g. "sum((A@x - b)**2)"')
+    p.add_argument("--grad", action="append", default=[], metavar="NAME=FORMULA",
+                   help='a claimed derivative, e.g. x="2*A.T@(A@x - b)"; repeatable')
+    p.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
+                   help="a shape: A=4,3 or A=m,n (dimension names are drawn, 1 included); x= for a scalar")
+    p.add_argument("--def", dest="defs", action="append", default=[], metavar="NAME=FORMULA",
+                   help='an intermediate quantity usable in every formula, e.g. z="W@x + b"; repeatable')
+    p.add_argument("--value", action="append", default=[], metavar="NAME=JSON",
+                   help="a fixed value as JSON numbers, e.g. b=[[1],[2]]; repeatable")
+    p.add_argument("--spd", action="append", default=[], metavar="NAME", help="draw NAME symmetric positive definite")
+    p.add_argument("--symmetric", action="append", default=[], metavar="NAME", help="draw NAME symmetric")
+    p.add_argument("--structure", action="append", default=[], metavar="NAME=KIND",
+                   help="positive, unit, sign or onehot (also spd, symmetric)")
+    p.add_argument("--layout", default="numerator", choices=("numerator", "denominator"),
+                   help="Jacobian layout of array-valued formulas (default numerator: out.shape + param.shape)")
+    p.add_argument("--order", choices=("C", "F"), default=None, help="claimed Jacobians are 2-D w.r.t. vec in this order")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first random point (default 0)")
+    p.add_argument("--points", type=int, default=3, help="random points (and drawn sizes) to check (default 3)")
+    p.add_argument("--no-symbolic", action="store_true", help="finite differences only (no sympy)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--sheet", action="append", default=[], metavar="FILE.toml", help="verify every formula of a sheet")
+    p.add_argument("--out", default=None, metavar="DIR", help="with --sheet: write <sheet>.verify.{md,json} to DIR")
+    p.set_defaults(func=run)
+    return p
+
+
+def _pairs(option: str, values: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for v in values:
+        name, sep, rest = v.partition("=")
+        if not sep or not name.strip():
+            raise _Usage(f"{option} {v!r}: expected NAME=VALUE")
+        out[name.strip()] = rest.strip()
+    return out
+
+
+class _Usage(Exception):
+    pass
+
+
+def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
+    """Carry out ``gradcheck verify``; returns the exit status (0 right, 1 wrong, 2 usage or parse error)."""
+    from .._errors import FormulaError
+
+    try:
+        if args.sheet:
+            if args.loss or args.grad:
+                raise _Usage("--sheet cannot be combined with --loss/--grad")
+            return _run_sheets(args)
+        return _run_one(args)
+    except _Usage as exc:
+        print(f"gradcheck verify: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except FormulaError as exc:
+        print(f"gradcheck verify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _run_one(args: argparse.Namespace) -> int:
+    from ._verify import verify
+
+    if not args.loss or not args.grad:
+        raise _Usage("give --loss FORMULA and at least one --grad NAME=FORMULA (or --sheet FILE)")
+    values = {}
+    for k, v in _pairs("--value", args.value).items():
+        try:
+            values[k] = json.loads(v)
+        except json.JSONDecodeError:
+            raise _Usage(f"--value {k}={v!r}: expected JSON numbers, e.g. [[1, 2], [3, 4]]") from None
+    structure = {**{n: "spd" for n in args.spd}, **{n: "symmetric" for n in args.symmetric},
+                 **_pairs("--structure", args.structure)}
+    result = verify(loss=args.loss, grads=_pairs("--grad", args.grad), shapes=_pairs("--shape", args.shape),
+                    defs=_pairs("--def", args.defs), values=values, structure=structure, layout=args.layout,
+                    order=args.order, seed=args.seed, points=args.points, symbolic=not args.no_symbolic)
+    print(json.dumps(result.to_dict(), indent=1, default=str) if args.json else result.summary())
+    return EXIT_RIGHT if result.ok else EXIT_WRONG
+
+
+def _run_sheets(args: argparse.Namespace) -> int:
+    from ._sheet import load_sheet, render_table, verify_sheet, write_sheet_report
+
+    status = EXIT_RIGHT
+    everything = []
+    for path in args.sheet:
+        sheet = load_sheet(path)
+        outcomes = verify_sheet(sheet, seed=args.seed if args.seed else None, symbolic=not args.no_symbolic)
+        everything.append({"sheet": sheet.path, "formulas": [o.to_dict() for o in outcomes]})
+        if not args.json:
+            print(render_table(sheet, outcomes))
+        if args.out:
+            for p in write_sheet_report(sheet, outcomes, args.out):
+                if not args.json:
+                    print(f"wrote {p}")
+        if not all(o.as_expected for o in outcomes):
+            status = EXIT_WRONG
+    if args.json:
+        print(json.dumps(everything, indent=1, default=str))
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """A stand-alone parser (``python -m gradcheck.formula verify ...``)."""
+    parser = argparse.ArgumentParser(prog="gradcheck")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] != ["verify"]:
+        argv = ["verify", *argv]
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    return args.func(args, argv)

@@ -1,0 +1,465 @@
+"""Interpreting a parsed formula: one tree walk, three backends.
+
+* :class:`ShapeBackend` infers every node's shape from the declared shapes alone, so shape
+  errors ("A@x: (4, 3) @ (4, 1)") and size limits are found before any array exists;
+* :class:`NumpyBackend` computes with float64 (or complex128, for complex-step probes)
+  arrays, using numerically careful forms (stable sigmoid, shifted softmax);
+* :class:`SympyBackend` computes with numpy object arrays of sympy expressions, one
+  symbol per entry, so that sympy differentiates exactly the formula that finite
+  differences probe.
+
+Names resolve to (in order) the formula's definitions, the arrays given, and dimension
+names (``n`` in ``A=m,n`` stands for its size, so ``sum(r**2)/n`` is allowed).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .._errors import FormulaError
+from ._parse import Binary, Call, Name, Node, Num, Str, Transpose, Tup, Unary
+
+__all__ = ["MAX_ELEMENTS", "Shape", "Env", "evaluate", "ShapeBackend", "NumpyBackend", "SympyBackend", "int_value"]
+
+MAX_ELEMENTS = 1_000_000
+"""Largest array any node may produce: 8 MB of float64, far above what a formula check needs
+and far below what would hurt a CI machine (``outer(x, x)`` of a 1e6-vector would be 8 TB)."""
+
+Shape = tuple[int, ...]
+ELEMENTWISE = ("exp", "log", "log1p", "sqrt", "tanh", "sigmoid", "relu", "step", "abs")
+REDUCTIONS = ("sum", "mean", "norm", "logsumexp")
+
+
+class Env:
+    """What names mean: values of arrays, definitions (parsed, evaluated once), dimension sizes."""
+
+    def __init__(self, values: Mapping[str, Any], defs: Mapping[str, Node] | None = None,
+                 dims: Mapping[str, int] | None = None, text: str = "") -> None:
+        self.values = dict(values)
+        self.defs = dict(defs or {})
+        self.dims = dict(dims or {})
+        self.text = text
+        self._busy: set[str] = set()
+
+    def error(self, node: Node, reason: str) -> FormulaError:
+        return FormulaError(reason, text=self.text, piece=node.src, column=node.col if self.text else None)
+
+
+def int_value(node: Node, env: Env) -> int | tuple[int, ...]:
+    """An integer argument (axis, a size): literals, dimension names, and + - * of them."""
+    if isinstance(node, Tup):
+        items = [int_value(i, env) for i in node.items]
+        if any(isinstance(i, tuple) for i in items):
+            raise env.error(node, "nested tuples are not allowed here")
+        return tuple(items)  # type: ignore[arg-type]
+    if isinstance(node, Num) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, Name) and node.id in env.dims:
+        return int(env.dims[node.id])
+    if isinstance(node, Unary):
+        v = int_value(node.operand, env)
+        if isinstance(v, int):
+            return -v if node.op == "-" else v
+    if isinstance(node, Binary) and node.op in "+-*":
+        a, b = int_value(node.left, env), int_value(node.right, env)
+        if isinstance(a, int) and isinstance(b, int):
+            return {"+": a + b, "-": a - b, "*": a * b}[node.op]
+    raise env.error(node, f"{node.src!r} must be an integer (a literal or a dimension name)")
+
+
+def evaluate(node: Node, env: Env, backend: Any) -> Any:
+    """Walk ``node`` with ``backend``; definitions are evaluated once and memoised in ``env``."""
+    if isinstance(node, Num):
+        return backend.number(node.value)
+    if isinstance(node, Name):
+        return _lookup(node, env, backend)
+    if isinstance(node, Unary):
+        v = evaluate(node.operand, env, backend)
+        return backend.neg(v) if node.op == "-" else v
+    if isinstance(node, Transpose):
+        return backend.transpose(evaluate(node.operand, env, backend), node, env)
+    if isinstance(node, Binary):
+        a = evaluate(node.left, env, backend)
+        if node.op == "**":
+            return backend.power(a, node.right.value, node, env)  # type: ignore[attr-defined]
+        b = evaluate(node.right, env, backend)
+        if node.op == "@":
+            return backend.matmul(a, b, node, env)
+        return backend.arith(node.op, a, b, node, env)
+    if isinstance(node, Call):
+        return _call(node, env, backend)
+    if isinstance(node, (Tup, Str)):
+        raise env.error(node, "a tuple or string is only allowed as a function's shape or keyword argument")
+    raise env.error(node, f"unsupported expression {node.src!r}")  # pragma: no cover - parser admits no other node
+
+
+def _lookup(node: Name, env: Env, backend: Any) -> Any:
+    if node.id in env.values:
+        return env.values[node.id]
+    if node.id in env.defs:
+        if node.id in env._busy:
+            raise env.error(node, f"definition {node.id!r} refers to itself")
+        env._busy.add(node.id)
+        try:
+            env.values[node.id] = evaluate(env.defs[node.id], env, backend)
+        finally:
+            env._busy.discard(node.id)
+        return env.values[node.id]
+    if node.id in env.dims:
+        return backend.number(int(env.dims[node.id]))
+    known = sorted(set(env.values) | set(env.defs) | set(env.dims))
+    raise env.error(node, f"unknown name {node.id!r} (no shape, value or definition given for it; known: "
+                          f"{', '.join(known) or 'none'})")
+
+
+def _call(node: Call, env: Env, backend: Any) -> Any:
+    f = node.func
+    opts: dict[str, Any] = {}
+    for key, value in node.kwargs:
+        if key == "axis":
+            opts["axis"] = int_value(value, env)
+        else:
+            opts[key] = value.value  # type: ignore[attr-defined]  # keepdims: bool, order: "C"/"F"
+    if f in ("eye", "ones", "zeros"):
+        dims = [int_value(a, env) for a in node.args]
+        shape = dims[0] if len(dims) == 1 and isinstance(dims[0], tuple) else tuple(dims)
+        if any(isinstance(d, tuple) for d in shape):
+            raise env.error(node, f"{f}() takes sizes, e.g. {f}(n) or {f}(m, n)")
+        if f == "eye" and len(shape) == 1:
+            shape = (shape[0], shape[0])
+        if f == "eye" and len(shape) != 2:
+            raise env.error(node, "eye() takes one or two sizes")
+        _check_shape(tuple(shape), node, env)  # type: ignore[arg-type]
+        return backend.constant(f, tuple(shape))
+    if f == "reshape":
+        x = evaluate(node.args[0], env, backend)
+        dims = [int_value(a, env) for a in node.args[1:]]
+        shape = dims[0] if len(dims) == 1 and isinstance(dims[0], tuple) else tuple(dims)
+        return backend.reshape(x, tuple(shape), opts.get("order", "C"), node, env)  # type: ignore[arg-type]
+    args = [evaluate(a, env, backend) for a in node.args]
+    return backend.function(f, args, opts, node, env)
+
+
+def _check_shape(shape: Shape, node: Node, env: Env) -> Shape:
+    if any(d < 0 for d in shape):
+        raise env.error(node, f"{node.src}: negative size in shape {shape}")
+    size = math.prod(shape)
+    if size > MAX_ELEMENTS:
+        raise env.error(node, f"{node.src}: result of shape {shape} has {size:.3g} entries; at most {MAX_ELEMENTS:,} are allowed")
+    return shape
+
+
+def _axes(axis: int | tuple[int, ...] | None, ndim: int, node: Node, env: Env) -> tuple[int, ...] | None:
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < max(ndim, 1) or ndim == 0:
+            raise env.error(node, f"{node.src}: axis {a} is out of range for an array with {ndim} dimension(s)")
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise env.error(node, f"{node.src}: repeated axis in {axis}")
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- shapes
+class ShapeBackend:
+    """Values are shapes; every rule states numpy's, and every violation names both operands."""
+
+    def number(self, v: Any) -> Shape:
+        return ()
+
+    def neg(self, a: Shape) -> Shape:
+        return a
+
+    def constant(self, f: str, shape: Shape) -> Shape:
+        return shape
+
+    def transpose(self, a: Shape, node: Node, env: Env) -> Shape:
+        return tuple(reversed(a))
+
+    def power(self, a: Shape, p: Any, node: Node, env: Env) -> Shape:
+        return a
+
+    def arith(self, op: str, a: Shape, b: Shape, node: Node, env: Env) -> Shape:
+        try:
+            return _check_shape(tuple(np.broadcast_shapes(a, b)), node, env)
+        except ValueError:
+            raise env.error(node, f"{node.src}: {a} {op} {b} do not broadcast (element-wise {op} needs equal "
+                                  f"shapes, or sizes of 1 where they differ)") from None
+
+    def matmul(self, a: Shape, b: Shape, node: Node, env: Env) -> Shape:
+        what = f"{node.src}: {a} @ {b}"
+        if not a or not b:
+            raise env.error(node, f"{what}: @ needs arrays on both sides (use * to scale by a scalar)")
+        if len(a) > 2 or len(b) > 2:
+            raise env.error(node, f"{what}: @ of arrays with more than 2 dimensions is not supported")
+        inner_a = a[-1]
+        inner_b = b[0] if len(b) == 1 else b[-2]
+        if inner_a != inner_b:
+            raise env.error(node, f"{what}: inner sizes differ ({inner_a} vs {inner_b})")
+        return a[:-1] + b[1:] if len(b) == 2 else a[:-1]
+
+    def reshape(self, a: Shape, shape: Shape, order: str, node: Node, env: Env) -> Shape:
+        size = math.prod(a)
+        if sum(d == -1 for d in shape) > 1 or any(d < -1 for d in shape):
+            raise env.error(node, f"{node.src}: a shape may contain one -1 at most, and no other negative size")
+        if -1 in shape:
+            rest = math.prod(d for d in shape if d != -1)
+            if rest == 0 or size % rest:
+                raise env.error(node, f"{node.src}: cannot reshape {a} ({size} entries) into {shape}")
+            shape = tuple(size // rest if d == -1 else d for d in shape)
+        if math.prod(shape) != size:
+            raise env.error(node, f"{node.src}: cannot reshape {a} ({size} entries) into {shape}")
+        return _check_shape(shape, node, env)
+
+    def function(self, f: str, args: Sequence[Shape], opts: Mapping[str, Any], node: Node, env: Env) -> Shape:
+        a = args[0]
+        if f in ELEMENTWISE:
+            return a
+        if f in REDUCTIONS:
+            axes = _axes(opts.get("axis"), len(a), node, env)
+            if opts.get("keepdims"):
+                return tuple(1 if axes is None or i in axes else d for i, d in enumerate(a))
+            return () if axes is None else tuple(d for i, d in enumerate(a) if i not in axes)
+        if f == "softmax":
+            _axes(opts.get("axis"), len(a), node, env)
+            return a
+        if f == "maximum":
+            return self.arith(",", a, args[1], node, env)
+        if f == "transpose":
+            return tuple(reversed(a))
+        if f == "diag":
+            if len(a) == 1 or (len(a) == 2 and 1 in a):
+                n = max(a) if a else 1
+                return _check_shape((n, n), node, env)
+            if len(a) == 2:
+                return (min(a),)
+            raise env.error(node, f"{node.src}: diag needs a vector or a matrix, got shape {a}")
+        if f == "trace":
+            if len(a) != 2:
+                raise env.error(node, f"{node.src}: trace needs a matrix, got shape {a}")
+            return ()
+        if f in ("inv", "det", "logdet"):
+            if len(a) != 2 or a[0] != a[1]:
+                raise env.error(node, f"{node.src}: {f} needs a square matrix, got shape {a}")
+            return a if f == "inv" else ()
+        if f == "kron":
+            b = args[1]
+            n = max(len(a), len(b))
+            pa, pb = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+            return _check_shape(tuple(x * y for x, y in zip(pa, pb)), node, env)
+        if f == "outer":
+            return _check_shape((math.prod(a), math.prod(args[1])), node, env)
+        raise env.error(node, f"unsupported function {f}")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------- numpy
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    from ..ops import numpy_ops
+
+    return np.asarray(numpy_ops.sigmoid(np.asarray(x)))
+
+
+def _real(x: np.ndarray) -> np.ndarray:
+    return x.real if np.iscomplexobj(x) else x
+
+
+class NumpyBackend:
+    """float64 arithmetic, complex128 when a complex-step probe feeds complex values.
+
+    Each function is the numerically careful form where one exists; on complex input the
+    branches (relu, step, maximum) follow the real part, which keeps them complex-analytic
+    away from their kinks.
+    """
+
+    def number(self, v: Any) -> np.ndarray:
+        return np.asarray(float(v))
+
+    def neg(self, a: np.ndarray) -> np.ndarray:
+        return -a
+
+    def constant(self, f: str, shape: Shape) -> np.ndarray:
+        return {"eye": lambda: np.eye(*shape), "ones": lambda: np.ones(shape), "zeros": lambda: np.zeros(shape)}[f]()
+
+    def transpose(self, a: np.ndarray, node: Node, env: Env) -> np.ndarray:
+        return np.asarray(a).T
+
+    def power(self, a: np.ndarray, p: Any, node: Node, env: Env) -> np.ndarray:
+        return np.asarray(a) ** p
+
+    def arith(self, op: str, a: np.ndarray, b: np.ndarray, node: Node, env: Env) -> np.ndarray:
+        if op == "+":
+            return a + b
+        if op == "-":
+            return a - b
+        if op == "*":
+            return a * b
+        return a / b
+
+    def matmul(self, a: np.ndarray, b: np.ndarray, node: Node, env: Env) -> np.ndarray:
+        return np.matmul(a, b)
+
+    def reshape(self, a: np.ndarray, shape: Shape, order: str, node: Node, env: Env) -> np.ndarray:
+        return np.reshape(a, shape, order=order)  # type: ignore[call-overload]
+
+    def function(self, f: str, args: Sequence[np.ndarray], opts: Mapping[str, Any], node: Node, env: Env) -> np.ndarray:
+        x = np.asarray(args[0])
+        axis, keep = opts.get("axis"), bool(opts.get("keepdims", False))
+        table: dict[str, Callable[[], Any]] = {
+            "exp": lambda: np.exp(x), "log": lambda: np.log(x), "log1p": lambda: np.log1p(x),
+            "sqrt": lambda: np.sqrt(x), "tanh": lambda: np.tanh(x), "sigmoid": lambda: _sigmoid(x),
+            "relu": lambda: np.where(_real(x) > 0, x, 0.0), "step": lambda: (_real(x) > 0).astype(np.float64),
+            "abs": lambda: np.abs(x),
+            "sum": lambda: np.sum(x, axis=axis, keepdims=keep), "mean": lambda: np.mean(x, axis=axis, keepdims=keep),
+            # sqrt(sum(x*x)) rather than np.linalg.norm, which takes |x| and so breaks complex step
+            "norm": lambda: np.sqrt(np.sum(x * x, axis=axis, keepdims=keep)),
+            "logsumexp": lambda: _logsumexp(x, axis, keep), "softmax": lambda: _softmax(x, axis),
+            "maximum": lambda: np.where(_real(x) >= _real(np.asarray(args[1])), x, args[1]),
+            "transpose": lambda: x.T, "diag": lambda: np.diag(x.ravel() if x.ndim == 2 and 1 in x.shape else x),
+            "trace": lambda: np.trace(x), "inv": lambda: np.linalg.inv(x), "det": lambda: np.linalg.det(x),
+            "logdet": lambda: _logdet(x), "kron": lambda: np.kron(x, args[1]),
+            "outer": lambda: np.outer(x, args[1]),
+        }
+        return np.asarray(table[f]())
+
+
+def _logsumexp(x: np.ndarray, axis: Any, keep: bool) -> np.ndarray:
+    m = np.max(_real(x), axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keep else (np.squeeze(out, axis=axis) if axis is not None else out.reshape(()))
+
+
+def _softmax(x: np.ndarray, axis: Any) -> np.ndarray:
+    e = np.exp(x - np.max(_real(x), axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _logdet(x: np.ndarray) -> np.ndarray:
+    """log |det x|: its gradient is inv(x)^T whatever the sign of the determinant."""
+    if np.iscomplexobj(x):
+        return np.log(np.linalg.det(x))
+    return np.asarray(np.linalg.slogdet(x)[1])
+
+
+# --------------------------------------------------------------------------- sympy
+def obj(a: Any) -> np.ndarray:
+    """A numpy object array (0-d for a scalar) of sympy expressions."""
+    if isinstance(a, np.ndarray) and a.dtype == object:
+        return a
+    out = np.empty(np.shape(a), dtype=object)
+    if out.ndim == 0:
+        out[()] = a if not isinstance(a, np.ndarray) else a.item()
+    else:
+        out[...] = a
+    return out
+
+
+def emap(f: Callable[[Any], Any], a: np.ndarray) -> np.ndarray:
+    """Apply ``f`` to each entry of an object array."""
+    a = obj(a)
+    out = np.empty(a.shape, dtype=object)
+    for idx in np.ndindex(a.shape):
+        out[idx] = f(a[idx])
+    return out
+
+
+class SympyBackend:
+    """Entries are sympy expressions in real symbols; the textbook form of every function."""
+
+    def __init__(self) -> None:
+        import sympy
+
+        self.sp = sympy
+
+    def number(self, v: Any) -> np.ndarray:
+        sp = self.sp
+        if isinstance(v, float) and not v.is_integer():
+            return obj(sp.Rational(repr(v)))  # 0.5 -> 1/2, so that proofs cancel exactly
+        return obj(sp.Integer(int(v)))
+
+    def neg(self, a: np.ndarray) -> np.ndarray:
+        return obj(-obj(a))
+
+    def constant(self, f: str, shape: Shape) -> np.ndarray:
+        sp = self.sp
+        base = {"eye": lambda: np.eye(*shape), "ones": lambda: np.ones(shape), "zeros": lambda: np.zeros(shape)}[f]()
+        return emap(lambda v: sp.Integer(int(v)), base.astype(object))
+
+    def transpose(self, a: np.ndarray, node: Node, env: Env) -> np.ndarray:
+        return obj(a).T
+
+    def power(self, a: np.ndarray, p: Any, node: Node, env: Env) -> np.ndarray:
+        e = self.number(p).item()
+        return emap(lambda v: v ** e, a)
+
+    def arith(self, op: str, a: np.ndarray, b: np.ndarray, node: Node, env: Env) -> np.ndarray:
+        a, b = obj(a), obj(b)
+        return obj({"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide}[op](a, b))
+
+    def matmul(self, a: np.ndarray, b: np.ndarray, node: Node, env: Env) -> np.ndarray:
+        a, b = obj(a), obj(b)
+        return obj(np.dot(a, b))
+
+    def reshape(self, a: np.ndarray, shape: Shape, order: str, node: Node, env: Env) -> np.ndarray:
+        return obj(np.reshape(obj(a), shape, order=order))  # type: ignore[call-overload]
+
+    def _matrix(self, a: np.ndarray) -> Any:
+        return self.sp.Matrix(a.tolist())
+
+    def function(self, f: str, args: Sequence[np.ndarray], opts: Mapping[str, Any], node: Node, env: Env) -> np.ndarray:
+        sp = self.sp
+        x = obj(args[0])
+        axis, keep = opts.get("axis"), bool(opts.get("keepdims", False))
+        sigmoid = lambda v: 1 / (1 + sp.exp(-v))  # noqa: E731
+        elementwise = {
+            "exp": sp.exp, "log": sp.log, "log1p": lambda v: sp.log(1 + v), "sqrt": sp.sqrt, "tanh": sp.tanh,
+            "sigmoid": sigmoid, "relu": lambda v: sp.Max(v, 0), "step": lambda v: sp.Heaviside(v),
+            "abs": sp.Abs,
+        }
+        if f in elementwise:
+            return emap(elementwise[f], x)
+        if f == "sum":
+            return obj(np.sum(x, axis=axis, keepdims=keep))
+        if f == "mean":
+            n = x.size if axis is None else math.prod(x.shape[i] for i in ((axis,) if isinstance(axis, int) else axis))
+            return obj(obj(np.sum(x, axis=axis, keepdims=keep)) / sp.Integer(n))
+        if f == "norm":
+            return emap(sp.sqrt, obj(np.sum(x * x, axis=axis, keepdims=keep)))
+        if f == "logsumexp":
+            return emap(sp.log, obj(np.sum(emap(sp.exp, x), axis=axis, keepdims=keep)))
+        if f == "softmax":
+            e = emap(sp.exp, x)
+            return obj(e / obj(np.sum(e, axis=axis, keepdims=True)))
+        if f == "maximum":
+            a, b = np.broadcast_arrays(x, obj(args[1]))
+            out = np.empty(a.shape, dtype=object)
+            for idx in np.ndindex(a.shape):
+                out[idx] = sp.Max(a[idx], b[idx])
+            return out
+        if f == "transpose":
+            return x.T
+        if f == "diag":
+            v = x.ravel() if x.ndim == 2 and 1 in x.shape else x
+            out = np.diag(v)
+            return emap(lambda e: sp.Integer(0) if isinstance(e, int) else e, out.astype(object))
+        if f == "trace":
+            return obj(np.trace(x))
+        if f == "det":
+            return obj(self._matrix(x).det(method="berkowitz"))
+        if f == "logdet":
+            return obj(sp.log(self._matrix(x).det(method="berkowitz")))
+        if f == "inv":
+            m = self._matrix(x)
+            d = m.det(method="berkowitz")
+            return obj(np.array((m.adjugate() / d).tolist(), dtype=object))
+        if f == "kron":
+            return obj(np.kron(x, obj(args[1])))
+        if f == "outer":
+            return obj(np.outer(x, obj(args[1])))
+        raise env.error(node, f"unsupported function {f}")  # pragma: no cover

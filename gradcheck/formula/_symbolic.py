@@ -1,0 +1,504 @@
+"""The symbolic oracles of ``verify``: element-wise at one size, and matrix-level for all sizes.
+
+Element-wise: every entry of every name (data too) is a real sympy symbol, the formula is
+interpreted by :class:`~gradcheck.formula._eval.SympyBackend`, and sympy differentiates
+it. The difference from the claimed derivative is first evaluated at a random point (a
+wrong claim shows there at once, with the entry), then cancelled entry by entry: all
+zero is a proof at that size for every value of the data.
+
+Matrix-level: see :mod:`._matrix`; sympy's matrix derivative is compared with the
+element-wise one at two concrete sizes before it is believed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .._errors import FormulaError
+from ._eval import Env, SympyBackend, emap, evaluate, obj
+from ._spec import Spec
+
+__all__ = ["SymbolicCheck", "MatrixCheck", "symbolic_check", "matrix_check", "elementwise", "MAX_SYMBOLS"]
+
+MAX_SYMBOLS = 80
+"""Entries (symbols) the element-wise oracle accepts: sympy's derivative of a 4x4 inverse
+already takes seconds; beyond this size the oracle says it was skipped and why."""
+MAX_SYMBOLIC_MATRIX = 4
+"""Largest matrix the element-wise oracle inverts or takes a determinant of symbolically."""
+MAX_PROOF_NODES = 2500
+"""Largest difference (in expression-tree nodes) the exact proof attempts: the entries of a
+2-3-1 XNOR net (up to 2,000 nodes) cancel in under a second each; a three-layer net's
+exceed it, and ``cancel`` on them did not finish in minutes (they are left "agrees")."""
+AGREE_RTOL = 1e-9
+"""Numerical agreement of two exact expressions evaluated in float64: anything above a few
+hundred ulps of the scale is a real difference, not rounding."""
+
+
+@dataclass(frozen=True)
+class SymbolicCheck:
+    """Element-wise oracle: ``status`` is ``proved``, ``agrees`` (numerically, not proved),
+    ``wrong`` or ``skipped``."""
+
+    status: str
+    sizes: Mapping[str, int]
+    message: str
+    derivative: Mapping[str, tuple[tuple[tuple[int, ...], str], ...]] = field(default_factory=dict)
+    counterexample: Mapping[str, Any] | None = None
+    seconds: float = 0.0
+    elementwise: Any = field(default=None, repr=False, compare=False)  # the Elementwise built, reused by the matrix oracle
+
+    @property
+    def where(self) -> str:
+        return ", ".join(f"{n}={v}" for n, v in self.sizes.items()) or "the given shapes"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "sizes": dict(self.sizes),
+            "message": self.message,
+            "derivative": {k: [[list(i), s] for i, s in v] for k, v in self.derivative.items()},
+            "counterexample": None if self.counterexample is None else dict(self.counterexample),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class MatrixCheck:
+    """Matrix-level oracle: ``proved`` (for all sizes), ``agrees`` (sympy's derivative checked,
+    the claim equal at the sizes tried but not reduced to it), ``wrong``, ``untrusted`` (sympy's
+    matrix derivative disagreed with the element-wise one), ``unsupported``."""
+
+    status: str
+    message: str
+    derivative: Mapping[str, str] = field(default_factory=dict)
+    claim: Mapping[str, str] = field(default_factory=dict)
+    sizes_checked: tuple[Mapping[str, int], ...] = ()
+    dims: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "message": self.message,
+            "derivative": dict(self.derivative),
+            "claim": dict(self.claim),
+            "sizes_checked": [dict(s) for s in self.sizes_checked],
+            "dims": dict(self.dims),
+        }
+
+
+# --------------------------------------------------------------------------- element-wise
+def symbol_array(name: str, shape: tuple[int, ...], structure: str | None, tie: bool) -> np.ndarray:
+    """One real symbol per entry, named like ``A[0,1]``; ``tie`` makes a symmetric matrix share its symbols."""
+    import sympy as sp
+
+    assume = {"positive": True} if structure in ("positive", "unit") else {"real": True}
+    if shape == ():
+        return obj(sp.Symbol(name, **assume))
+    out = np.empty(shape, dtype=object)
+    for idx in np.ndindex(shape):
+        key = tuple(sorted(idx)) if tie and structure in ("spd", "symmetric") else idx
+        out[idx] = sp.Symbol(f"{name}[{','.join(map(str, key))}]", **assume)
+    return out
+
+
+@dataclass
+class Elementwise:
+    """Derivatives and claims at one size, both in numerator layout (out.shape + param.shape)."""
+
+    sizes: dict[str, int]
+    symbols: dict[str, np.ndarray]
+    derivative: dict[str, np.ndarray]
+    claim: dict[str, np.ndarray | str]  # a string: the claim's shape error
+
+
+def _too_big(spec: Spec, shapes: Mapping[str, tuple[int, ...]]) -> str | None:
+    n = sum(int(np.prod(s)) for s in shapes.values())
+    if n > MAX_SYMBOLS:
+        return f"{n} entries at sizes {dict(shapes)}, more than the {MAX_SYMBOLS} the element-wise oracle accepts"
+    texts = [spec.loss_text, *spec.grads_text.values(), *spec.defs_text.values()]
+    if any(f in t for t in texts for f in ("inv(", "det(", "logdet(")):
+        biggest = max((max(s) for s in shapes.values() if len(s) == 2), default=0)
+        if biggest > MAX_SYMBOLIC_MATRIX:
+            return f"a symbolic inverse or determinant of size {biggest} (at most {MAX_SYMBOLIC_MATRIX})"
+    return None
+
+
+def _cost(spec: Spec, dims: Mapping[str, int]) -> tuple[int, bool, int]:
+    """Symbolic inverses and determinants cost most, so keep square matrices small first; then
+    prefer distinct sizes (rectangles stay rectangles), then fewer entries."""
+    shapes = spec.concrete(dims)
+    square = max((s[0] for s in shapes.values() if len(s) == 2 and s[0] == s[1]), default=0)
+    return square, len(set(dims.values())) <= 1 and len(dims) > 1, sum(int(np.prod(s)) for s in shapes.values())
+
+
+def elementwise(spec: Spec, dims: Mapping[str, int], kind: str) -> Elementwise:
+    import sympy as sp
+
+    from ._spec import infer_shapes
+
+    shapes = spec.concrete(dims)
+    infer_shapes(replace(spec, grads={}, grads_text={}), dims)  # the loss's shape errors are the caller's
+    symbols = {k: symbol_array(k, s, spec.structure.get(k), tie=k not in spec.grads) for k, s in shapes.items()}
+    env = Env(dict(symbols), spec.defs, dims, text=spec.loss_text)
+    out = obj(evaluate(spec.loss, env, SympyBackend()))
+    derivative: dict[str, np.ndarray] = {}
+    claim: dict[str, np.ndarray | str] = {}
+    ties = _symmetric_ties(spec, symbols)
+    for k in spec.grads:
+        s = symbols[k]
+        if kind == "grad":
+            d = emap(lambda v, L=out.reshape(-1)[0]: sp.diff(L, v), s)
+        else:
+            d = np.empty(out.shape + s.shape, dtype=object)
+            for o in np.ndindex(out.shape):
+                for p in np.ndindex(s.shape):
+                    d[o + p] = sp.diff(out[o], s[p])
+        derivative[k] = emap(lambda e: e.xreplace(ties), d) if ties else d
+        cenv = Env(dict(symbols), spec.defs, dims, text=spec.grads_text[k])
+        try:
+            infer_shapes(replace(spec, grads={k: spec.grads[k]}, grads_text={k: spec.grads_text[k]}), dims)
+            c = obj(evaluate(spec.grads[k], cenv, SympyBackend()))
+        except FormulaError as exc:
+            claim[k] = str(exc)
+            continue
+        c = emap(lambda e: sp.sympify(e).xreplace(ties), c) if ties else emap(sp.sympify, c)
+        claim[k] = _to_numerator(spec, c, out.shape, s.shape, kind)
+    return Elementwise(sizes=dict(dims), symbols=symbols, derivative=derivative, claim=claim)
+
+
+def _symmetric_ties(spec: Spec, symbols: Mapping[str, np.ndarray]) -> dict[Any, Any]:
+    """A symmetric *parameter* is differentiated entry by entry, then evaluated on the symmetric set."""
+    ties = {}
+    for k in spec.grads:
+        if spec.structure.get(k) in ("spd", "symmetric"):
+            s = symbols[k]
+            for i, j in np.ndindex(s.shape):
+                if i > j:
+                    ties[s[i, j]] = s[j, i]
+    return ties
+
+
+def _to_numerator(spec: Spec, c: np.ndarray, out: tuple[int, ...], par: tuple[int, ...], kind: str) -> np.ndarray | str:
+    want = par if kind == "grad" else out + par
+    if kind == "grad":
+        return c if c.shape == want else f"claimed shape {c.shape}, derivative shape {want}"
+    if spec.order is not None:
+        osz, psz = int(np.prod(out)), int(np.prod(par))
+        two = (osz, psz) if spec.layout == "numerator" else (psz, osz)
+        if c.shape != two:
+            return f"claimed shape {c.shape}, vec-Jacobian shape {two}"
+        m = c if spec.layout == "numerator" else c.T
+        full = np.empty(want, dtype=object)
+        for i in range(osz):
+            o = np.unravel_index(i, out, order=spec.order) if out else ()
+            for j in range(psz):
+                p = np.unravel_index(j, par, order=spec.order) if par else ()
+                full[tuple(o) + tuple(p)] = m[i, j]
+        return full
+    if spec.layout == "denominator":
+        if c.shape != par + out:
+            return f"claimed shape {c.shape}, denominator-layout shape {par + out}"
+        axes = tuple(range(len(par), len(par) + len(out))) + tuple(range(len(par)))
+        return np.transpose(c, axes)
+    return c if c.shape == want else f"claimed shape {c.shape}, numerator-layout shape {want}"
+
+
+def _numeric(exprs: Sequence[Any], symbols: Mapping[str, np.ndarray], point: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Evaluate sympy expressions at a point by substitution (exact expressions, float64 values)."""
+    import sympy as sp
+
+    subs = {}
+    for k, arr in symbols.items():
+        v = np.asarray(point[k], dtype=float)
+        for idx in np.ndindex(arr.shape):
+            subs[arr[idx]] = sp.Float(float(v[idx]))
+    out = []
+    for e in exprs:
+        try:
+            val = complex(sp.sympify(e).xreplace(subs).evalf())
+            out.append(val.real if abs(val.imag) <= 1e-12 * max(1.0, abs(val.real)) else np.nan)
+        except (TypeError, ValueError):
+            out.append(np.nan)
+    return np.asarray(out, dtype=float)
+
+
+def _point(spec: Spec, dims: Mapping[str, int], seed: int) -> dict[str, np.ndarray]:
+    from ._verify import draw_point
+
+    shapes = spec.concrete(dims)
+    p = draw_point(spec, shapes, np.random.default_rng(seed))
+    return p
+
+
+def _nodes(e: Any, cap: int) -> int:
+    """Size of an expression tree, counted up to ``cap + 1``."""
+    import sympy as sp
+
+    n = 0
+    for n, _ in enumerate(sp.preorder_traversal(e), start=1):
+        if n > cap:
+            break
+    return n
+
+
+def _entry_text(e: Any, limit: int = 300) -> str:
+    """An entry as text; printing a derivative of a deep net takes seconds, so large ones are summarised."""
+    import sympy as sp
+
+    for k, _ in enumerate(sp.preorder_traversal(sp.sympify(e))):
+        if k > limit:
+            return f"(an expression of more than {limit} nodes)"
+    s = str(e)
+    return s if len(s) <= 160 else s[:157] + "..."
+
+
+def symbolic_check(spec: Spec, sizes: Sequence[Mapping[str, int]], kind: str, runs: Sequence[Any],
+                   deadline: float) -> SymbolicCheck:
+    """Element-wise oracle at small distinct sizes (2, 3, 2, 3, ... in the order the dimension names
+    appear, so adjacent dimensions differ and a transposed rectangle is a shape error), else
+    all 2; with concrete shapes, at those shapes."""
+    start = time.monotonic()
+    names = list(spec.dim_names)
+    candidates = [{d: (2, 3)[i % 2] for i, d in enumerate(names)}, {d: (3, 2)[i % 2] for i, d in enumerate(names)},
+                  {d: 2 for d in names}] if names else [{}]
+    candidates.sort(key=lambda c: _cost(spec, c))
+    reason = None
+    for dims in candidates:
+        reason = _too_big(spec, spec.concrete(dims))
+        if reason is None:
+            break
+    else:
+        return SymbolicCheck("skipped", dict(candidates[0]), f"skipped: {reason}")
+    try:
+        ew = elementwise(spec, dims, kind)
+    except (FormulaError, ValueError, TypeError, ZeroDivisionError) as exc:
+        return SymbolicCheck("skipped", dict(dims), f"skipped: sympy could not build the derivative ({exc})")
+    return replace(_compare(spec, ew, runs, deadline, start), elementwise=ew)
+
+
+def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, start: float) -> SymbolicCheck:
+    shown = {k: tuple((tuple(int(i) for i in idx), _entry_text(d[idx])) for idx in list(np.ndindex(d.shape))[:6])
+             for k, d in ew.derivative.items()}
+    point = next((p.point for p in runs if dict(p.sizes) == ew.sizes and p.point), None) or _point(spec, ew.sizes, 0)
+    for k, d in ew.derivative.items():
+        c = ew.claim[k]
+        if isinstance(c, str):
+            return SymbolicCheck("wrong", ew.sizes, f"{k!r}: {c}", shown, seconds=time.monotonic() - start)
+    # 1. numerically, at the point finite differences used: a wrong claim shows here at once
+    for k, d in ew.derivative.items():
+        c = ew.claim[k]
+        dv = _numeric(list(d.ravel()), ew.symbols, point)
+        cv = _numeric(list(np.asarray(c).ravel()), ew.symbols, point)
+        # entries that cannot be evaluated at this point (a singular matrix drawn as a value) are left to the proof
+        both = np.isfinite(dv) & np.isfinite(cv)
+        scale = max(float(np.max(np.abs(dv[both]), initial=0.0)), 1e-300)
+        gap = np.where(both, np.abs(dv - cv), 0.0)
+        if np.any(gap > AGREE_RTOL * max(scale, 1e-12)):
+            j = int(np.argmax(gap))
+            idx = tuple(int(i) for i in np.unravel_index(j, d.shape))
+            cex = {"param": k, "index": list(idx), "derivative": _entry_text(d[idx]), "claimed": _entry_text(np.asarray(c)[idx]),
+                   "derivative_value": float(dv[j]), "claimed_value": float(cv[j]),
+                   "point": {n: np.asarray(v).round(6).tolist() for n, v in point.items() if np.size(v) <= 16}}
+            return SymbolicCheck("wrong", ew.sizes,
+                                 f"d/d{k}{list(idx)} is {dv[j]:.6g} but the claim gives {cv[j]:.6g} at the drawn point",
+                                 shown, cex, seconds=time.monotonic() - start)
+    # 2. exactly: cancel each difference to zero
+    unproved = 0
+    total = 0
+    for k, d in ew.derivative.items():
+        c = np.asarray(ew.claim[k])
+        for idx in np.ndindex(d.shape):
+            total += 1
+            if time.monotonic() > deadline:
+                unproved += 1
+                continue
+            if not _is_zero(d[idx] - c[idx], deadline):
+                unproved += 1
+    where = ", ".join(f"{n}={v}" for n, v in ew.sizes.items()) or "the given shapes"
+    if unproved == 0:
+        return SymbolicCheck("proved", ew.sizes, f"equal to sympy's derivative in all {total} entries at {where}, "
+                             "for every value of the data", shown, seconds=time.monotonic() - start)
+    return SymbolicCheck("agrees", ew.sizes, f"agrees with sympy's derivative at the drawn point; {unproved} of {total} "
+                         f"entries not reduced to 0 exactly at {where}", shown, seconds=time.monotonic() - start)
+
+
+def _is_zero(e: Any, deadline: float) -> bool:
+    """Exactly zero? ``together`` then ``cancel`` treats each exp(...) as one generator, which
+    is fast (expanding first splits exp(a + b) into products and took seconds per entry of a
+    sigmoid layer); ``simplify`` is tried on small leftovers only."""
+    import sympy as sp
+
+    e = sp.sympify(e)
+    if e == 0:
+        return True
+    if _nodes(e, MAX_PROOF_NODES) > MAX_PROOF_NODES:
+        return False  # cancel() on the derivative of a deep net runs for minutes and cannot be interrupted
+    try:
+        z = sp.cancel(sp.together(e))
+        if z == 0:
+            return True
+        if sp.count_ops(z) < 150 and time.monotonic() < deadline:
+            return sp.simplify(z) == 0
+    except Exception:  # sympy's simplifier raising is "not proved", never a verdict
+        return False
+    return False
+
+
+# --------------------------------------------------------------------------- matrix level
+def _generalise(spec: Spec) -> tuple[dict[str, tuple[Any, ...]], dict[str, str]]:
+    """Shapes with dimension names: the given names, or one per distinct concrete size > 1."""
+    names: dict[int, str] = {}
+    letters = iter(["m", "n", "p", "q", "r", "s", "t", "u"])
+    used = set(spec.shapes) | set(spec.defs)
+    out: dict[str, tuple[Any, ...]] = {}
+    for k, shape in spec.shapes.items():
+        dims: list[Any] = []
+        for d in shape:
+            if isinstance(d, int) and d > 1:
+                if d not in names:
+                    name = next(c for c in letters if c not in used and c not in spec.dim_names)
+                    names[d] = name
+                dims.append(names[d])
+            else:
+                dims.append(d)
+        out[k] = tuple(dims)
+    return out, {v: str(k) for k, v in names.items()}
+
+
+def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: float) -> MatrixCheck:
+    """sympy's matrix calculus, trusted after agreeing with the element-wise derivative at two sizes."""
+    import sympy as sp
+
+    from ._matrix import MatrixBackend, Unsupported, matrix_symbols, to_matrix
+
+    if kind != "grad":
+        return MatrixCheck("unsupported", "not attempted: Jacobians of array-valued formulas are checked element-wise only")
+    gen, from_sizes = _generalise(spec)
+    dim_names = tuple(dict.fromkeys(d for s in gen.values() for d in s if isinstance(d, str)))
+    dsyms = {d: sp.Symbol(d, integer=True, positive=True) for d in dim_names}
+    try:
+        msyms = matrix_symbols({k: tuple(dsyms.get(d, d) for d in s) for k, s in gen.items()})
+        mb = MatrixBackend(msyms, dsyms)
+        env = Env({}, spec.defs, {}, text=spec.loss_text)
+        loss = to_matrix(spec.loss, env, mb)
+        if isinstance(loss, sp.MatrixExpr):  # x^T A x is 1x1; its trace differentiates to a gradient, not a 4-D array
+            loss = sp.Trace(loss)
+        derivs = {k: loss.diff(msyms[k]) for k in spec.grads}
+    except Unsupported as exc:
+        return MatrixCheck("unsupported", f"not attempted: {exc}")
+    except Exception as exc:  # sympy's matrix calculus raising means it cannot handle the formula
+        return MatrixCheck("unsupported", f"not attempted: sympy's matrix calculus raised {type(exc).__name__}: {exc}")
+    dtext = {k: str(v) for k, v in derivs.items()}
+    if any(v.has(sp.Derivative) for v in derivs.values()):
+        return MatrixCheck("unsupported", "sympy left a derivative unevaluated", dtext)
+    general = replace(spec, shapes=gen, dim_names=dim_names, values={})
+    checked = []
+    reuse = sym.elementwise if sym is not None and sym.elementwise is not None and spec.dim_names else None
+    for sizes in _guard_sizes(dim_names, reuse.sizes if reuse is not None else None):
+        if time.monotonic() > deadline:
+            return MatrixCheck("unsupported", "not trusted: time budget spent before the size checks", dtext)
+        ew = reuse if reuse is not None and reuse.sizes == sizes else None
+        verdict = _agrees_at(general, sizes, derivs, msyms, dsyms, kind, ew)
+        if verdict is not None:
+            return MatrixCheck("untrusted", f"sympy's matrix derivative is not trusted: {verdict}", dtext,
+                               sizes_checked=tuple(checked), dims=from_sizes)
+        checked.append(sizes)
+    claims, proved = {}, True
+    for k in spec.grads:
+        try:
+            g = to_matrix(spec.grads[k], Env({}, spec.defs, {}, text=spec.grads_text[k]), mb)
+        except Unsupported as exc:
+            return MatrixCheck("agrees" if sym is None or sym.status != "wrong" else "wrong",
+                               f"derivative found and checked at {len(checked)} sizes; the claim for {k!r} has no "
+                               f"matrix form ({exc})", dtext, sizes_checked=tuple(checked), dims=from_sizes)
+        claims[k] = str(g)
+        proved = proved and _matrix_zero(derivs[k], g)
+    if proved:
+        return MatrixCheck("proved", "claim equals sympy's matrix derivative for all sizes" + _over(gen),
+                           dtext, claims, tuple(checked), from_sizes)
+    if sym is not None and sym.status == "wrong":
+        return MatrixCheck("wrong", "the claim differs from sympy's matrix derivative", dtext, claims, tuple(checked), from_sizes)
+    return MatrixCheck("agrees", "sympy's matrix derivative checked at "
+                       f"{len(checked)} sizes; the claim is not reduced to it as a matrix expression", dtext, claims,
+                       tuple(checked), from_sizes)
+
+
+def _over(gen: Mapping[str, tuple[Any, ...]]) -> str:
+    return " (" + ", ".join(f"{k} {tuple(v) if len(v) != 1 else v[0]}".replace("'", "") for k, v in gen.items()) + ")"
+
+
+def _guard_sizes(dim_names: Sequence[str], done: Mapping[str, int] | None = None) -> list[dict[str, int]]:
+    """Two distinct concrete sizes; the element-wise oracle's own size first when it has one (reused)."""
+    if not dim_names:
+        return [{}]
+    options = [{d: 2 for d in dim_names}, {d: (3, 2)[i % 2] for i, d in enumerate(dim_names)},
+               {d: (2, 3)[i % 2] for i, d in enumerate(dim_names)}]
+    if done is not None and dict(done) in options:
+        return [dict(done)] + [o for o in options if o != dict(done)][:1]
+    return options[:2]
+
+
+def _agrees_at(general: Spec, sizes: Mapping[str, int], derivs: Mapping[str, Any], msyms: Mapping[str, Any],
+               dsyms: Mapping[str, Any], kind: str, ew: Elementwise | None = None) -> str | None:
+    """None when sympy's matrix derivative equals the element-wise one at ``sizes``, else why not."""
+    import sympy as sp
+
+    try:
+        if ew is None:
+            ew = elementwise(replace(general, grads={k: general.grads[k] for k in derivs}), sizes, kind)
+    except FormulaError as exc:
+        return f"the formula cannot be evaluated at sizes {dict(sizes)} ({exc.reason})"
+    sub = {dsyms[d]: v for d, v in sizes.items()}
+    point = _point(general, sizes, 1)
+    for k, d in derivs.items():
+        want = ew.derivative[k]
+        try:
+            a = _matrix_value(d, sub, msyms, point)
+        except Exception as exc:  # sympy failing to evaluate its own answer: not trusted
+            return f"sympy could not evaluate its derivative at {dict(sizes)} ({type(exc).__name__})"
+        if a.shape != want.shape:
+            return f"at {dict(sizes)} it has shape {a.shape}, the element-wise one {want.shape}"
+        b = _numeric(list(want.ravel()), ew.symbols, point).reshape(want.shape)
+        scale = max(float(np.nanmax(np.abs(b), initial=0.0)), 1e-12)
+        if np.any(np.isnan(a)) or np.any(np.abs(a - b) > AGREE_RTOL * scale):
+            j = int(np.nanargmax(np.where(np.isnan(a), np.inf, np.abs(a - b)).ravel()))
+            idx = tuple(int(i) for i in np.unravel_index(j, want.shape))
+            return (f"at {dict(sizes)} it gives {a.ravel()[j]:.6g} where the element-wise derivative is "
+                    f"{b.ravel()[j]:.6g} (entry {idx}); sympy's d/d{k} = {sp.sstr(d)}")
+    return None
+
+
+def _matrix_value(d: Any, sub: Mapping[Any, int], msyms: Mapping[str, Any], point: Mapping[str, np.ndarray]) -> np.ndarray:
+    """sympy's matrix derivative at concrete sizes and a numerical point, without expanding it symbolically
+    (``as_explicit`` of an inverse of symbols takes minutes)."""
+    import sympy as sp
+
+    repl = {}
+    for k, m in msyms.items():
+        v = np.asarray(point[k], dtype=float)
+        if isinstance(m, sp.MatrixSymbol):
+            cm = m.subs(sub)
+            repl[cm] = sp.ImmutableMatrix(v.reshape(int(cm.shape[0]), int(cm.shape[1])))
+        else:
+            repl[m] = sp.Float(float(v))
+    val = d.subs(sub).xreplace(repl).doit()
+    if isinstance(val, (sp.MatrixBase, sp.MatrixExpr)):
+        return np.array(sp.Matrix(val).evalf().tolist(), dtype=float)
+    return np.asarray(float(sp.sympify(val).evalf()))
+
+
+def _matrix_zero(d: Any, g: Any) -> bool:
+    import sympy as sp
+
+    try:
+        z = (d - g)
+        if isinstance(z, sp.MatrixExpr):
+            z = z.doit().expand()
+            return bool(z == 0 or isinstance(z, sp.ZeroMatrix) or getattr(z, "is_ZeroMatrix", False))
+        return sp.simplify(sp.expand(z)) == 0
+    except Exception:  # "could not reduce" is not a verdict
+        return False

@@ -1,0 +1,246 @@
+"""gradcheck.formula.verify, the verify command, formula sheets and their pytest collection."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gradcheck.formula import FormulaError, load_sheet, sheet_paths, verify, verify_sheet
+from gradcheck.formula._cli import add_parser
+
+LS = dict(loss="sum((A@x - b)**2)", shapes={"A": "4,3", "x": "3,1", "b": "4,1"})
+SQUARE = {"A": "4,4", "x": "4,1", "b": "4,1"}
+
+
+def cli(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="gradcheck")
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["verify", *argv])
+    return args.func(args)
+
+
+def test_right_least_squares_is_proved_by_every_oracle() -> None:
+    r = verify(grads={"x": "2*A.T@(A@x - b)"}, **LS)
+    assert r.ok and r.verdict == "right" and len(r.points) == 3 and all(p.ok for p in r.points)
+    assert r.symbolic.status == "proved" and r.matrix.status == "proved"
+    assert r.matrix.derivative["x"] == "2*A.T*(A*x - b)"
+    assert "RIGHT" in str(r) and json.loads(json.dumps(r.to_dict()))["verdict"] == "right"
+
+
+def test_transposed_matrix_on_square_A_is_named() -> None:
+    r = verify(loss=LS["loss"], grads={"x": "2*A@(A@x - b)"}, shapes=SQUARE)
+    assert r.verdict == "wrong" and not r.ok
+    assert "transposed" in r.diagnosis and "A.T in place of A" in r.diagnosis
+    assert r.symbolic.status == "wrong" and r.symbolic.counterexample["param"] == "x"
+
+
+def test_transposed_matrix_on_non_square_A_is_a_shape_error() -> None:
+    r = verify(grads={"x": "2*A@(A@x - b)"}, **LS)
+    assert r.verdict == "wrong"
+    assert all(p.error_kind == "shape" for p in r.points)
+    assert "(4, 3) @ (4, 1)" in r.diagnosis
+
+
+def test_claim_of_the_wrong_shape_is_reported_from_the_core() -> None:
+    r = verify(grads={"x": "2*(A@x - b).T@A"}, **LS)  # numerator layout read as a gradient
+    assert r.verdict == "wrong" and r.points[0].error_kind == "shape"
+    assert "shape (1, 3)" in r.points[0].error and "(3, 1)" in r.points[0].error
+
+
+def test_factor_two_is_diagnosed_and_the_counterexample_printed() -> None:
+    r = verify(grads={"x": "A.T@(A@x - b)"}, **LS)
+    assert r.verdict == "wrong" and "1/2" in r.diagnosis
+    text = str(r)
+    assert "point (counterexample)" in text and "x = [[" in text
+
+
+def test_symbolic_shapes_run_at_ones_and_non_square_sizes() -> None:
+    r = verify(loss="sum((A@x - b)**2)", grads={"x": "2*A.T@(A@x - b)"}, shapes={"A": "m,n", "x": "n,1", "b": "m,1"},
+               points=3)
+    sizes = [dict(p.sizes) for p in r.points]
+    assert sizes[0] == {"m": 1, "n": 1}
+    assert any(s["m"] != s["n"] for s in sizes[1:])
+    assert r.ok and r.matrix.status == "proved"
+    # at m = n = 1 the slip A for A.T is invisible; the drawn rectangular sizes expose it
+    wrong = verify(loss="sum((A@x - b)**2)", grads={"x": "2*A@(A@x - b)"}, shapes={"A": "m,n", "x": "n,1", "b": "m,1"})
+    assert wrong.points[0].ok and not all(p.ok for p in wrong.points) and wrong.verdict == "wrong"
+
+
+def test_sympy_matrix_calculus_is_not_trusted_where_it_disagrees() -> None:
+    r = verify(loss="logdet(X)", grads={"X": "inv(X).T"}, shapes={"X": "n,n"})
+    assert r.ok and r.symbolic.status == "proved"
+    assert r.matrix.status == "untrusted" and "element-wise" in r.matrix.message  # sympy 1.14 says 0
+
+
+def test_structure_spd_changes_the_answer() -> None:
+    spd = verify(loss="logdet(S)", grads={"S": "inv(S)"}, shapes={"S": "3,3"}, structure={"S": "spd"})
+    general = verify(loss="logdet(S)", grads={"S": "inv(S)"}, shapes={"S": "3,3"})
+    assert spd.ok and general.verdict == "wrong" and "transposed" in general.diagnosis
+
+
+def test_several_parameters_with_definitions_one_wrong() -> None:
+    common = dict(loss="sum((a - y)**2)/o", defs={"a": "sigmoid(W@x + b)", "d": "2/o*(a - y)*a*(1 - a)"},
+                  shapes={"W": "o,i", "x": "i,1", "b": "o,1", "y": "o,1"}, structure={"y": "unit"}, points=2)
+    right = verify(grads={"W": "d@x.T", "b": "d", "x": "W.T@d"}, **common)
+    assert right.ok
+    wrong = verify(grads={"W": "d@x.T", "b": "d", "x": "W.T@d*2"}, **common)
+    assert wrong.verdict == "wrong" and wrong.diagnosis.startswith("x") and "2" in wrong.diagnosis
+
+
+def test_jacobians_with_layout_and_vec_order() -> None:
+    shapes = {"W": "m,n", "x": "n,1"}
+    assert verify(loss="W@x", grads={"W": "kron(x.T, eye(m))"}, shapes=shapes, order="F").ok
+    assert verify(loss="W@x", grads={"W": "kron(x.T, eye(m))"}, shapes=shapes, order="C").verdict == "wrong"
+    assert verify(loss="x@W", grads={"x": "W"}, shapes={"x": "3", "W": "3,2"}, layout="denominator").ok
+    assert verify(loss="x@W", grads={"x": "W"}, shapes={"x": "3", "W": "3,2"}).verdict == "wrong"
+
+
+def test_values_are_used_and_never_modified() -> None:
+    A = np.arange(12.0).reshape(4, 3)
+    keep = A.copy()
+    r = verify(loss="sum((A@x - b)**2)", grads={"x": "2*A.T@(A@x - b)"}, shapes={"x": "3,1", "b": "4,1"},
+               values={"A": A}, points=1)
+    assert r.ok and np.array_equal(A, keep)
+    np.testing.assert_array_equal(r.points[0].point["A"], A)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(loss="sum(x", grads={"x": "1"}, shapes={"x": "3"}), "syntax error"),
+    (dict(loss="sum(x)", grads={"x": "ones(3)"}, shapes={}), "no shape for"),
+    (dict(loss="sum(q)", grads={"x": "q"}, shapes={"x": "3"}), "'q'"),
+    (dict(loss="sum(A@x)", grads={"x": "A.T"}, shapes={"A": "2,3", "x": "2,1"}), r"\(2, 3\) @ \(2, 1\)"),
+    (dict(loss="sum(x)", grads={"x": "x"}, shapes={"x": "3"}, structure={"x": "spd"}), "not square"),
+    (dict(loss="sum(x)", grads={"x": "x"}, shapes={"x": "3"}, points=0), "points=0"),
+    (dict(loss="sum(x)", grads={"x": "x"}, shapes={"x": "3,a b"}), "shape of 'x'"),
+])
+def test_bad_input_raises_formula_error(kwargs: dict, match: str) -> None:
+    with pytest.raises(FormulaError, match=match):
+        verify(**kwargs)
+
+
+# --------------------------------------------------------------------------- command line
+def test_cli_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["--loss", "sum((A@x - b)**2)", "--shape", "x=3,1", "--shape", "b=4,1"]
+    assert cli(*base, "--shape", "A=4,3", "--grad", "x=2*A.T@(A@x - b)") == 0
+    assert "RIGHT" in capsys.readouterr().out
+    assert cli("--loss", "sum((A@x - b)**2)", "--grad", "x=2*A@(A@x - b)", "--shape", "A=4,4", "--shape", "x=4,1",
+               "--shape", "b=4,1") == 1
+    assert "transposed" in capsys.readouterr().out
+    assert cli(*base, "--shape", "A=4,3", "--grad", "x=2*A@(A@x - b)") == 1
+    assert "(4, 3) @ (4, 1)" in capsys.readouterr().out
+    assert cli(*base, "--shape", "A=4,3", "--grad", "x=__import__('os')") == 2
+    assert "column" in capsys.readouterr().err
+    assert cli("--loss", "sum(x)") == 2
+    assert cli(*base, "--shape", "A=4,3", "--grad", "x=2*A.T@(A@x - b)", "--json", "--points", "1") == 0
+    assert json.loads(capsys.readouterr().out)["verdict"] == "right"
+
+
+def test_cli_spd_and_values(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli("--loss", "logdet(S)", "--grad", "S=inv(S)", "--shape", "S=3,3", "--spd", "S") == 0
+    assert cli("--loss", "sum(b*x)", "--grad", "x=b", "--shape", "x=2,1", "--value", "b=[[1],[2]]") == 0
+    assert cli("--loss", "sum(b*x)", "--grad", "x=b", "--shape", "x=2,1", "--value", "b=[[1],[2]") == 2
+
+
+# --------------------------------------------------------------------------- sheets
+SHEET = '''
+[sheet]
+title = "course"
+
+[least_squares]
+loss = "sum((A@x - b)**2)"
+grads = { x = "2*A.T@(A@x - b)" }
+shapes = { A = "m,n", x = "n,1", b = "m,1" }
+
+[slip_missing_two]
+loss = "sum((A@x - b)**2)"
+grads = { x = "A.T@(A@x - b)" }
+shapes = { A = "m,n", x = "n,1", b = "m,1" }
+expect = "wrong"
+
+[labelled_right_but_wrong]
+loss = "trace(A@X)"
+grads = { X = "A" }
+shapes = { A = "n,n", X = "n,n" }
+'''
+
+
+def test_sheet_outcomes_table_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "gradcheck_course.toml"
+    path.write_text(SHEET)
+    outcomes = verify_sheet(load_sheet(path))
+    assert [o.outcome for o in outcomes] == ["pass", "expected_fail", "fail"]
+    assert cli("--sheet", str(path), "--out", str(tmp_path / "out")) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "expected_fail" in out
+    data = json.loads((tmp_path / "out" / "gradcheck_course.verify.json").read_text())
+    assert data["counts"] == {"error": 0, "fail": 1, "unexpected_pass": 0, "expected_fail": 1, "pass": 1}
+    assert "## labelled_right_but_wrong" in (tmp_path / "out" / "gradcheck_course.verify.md").read_text()
+
+
+@pytest.mark.parametrize("body, match", [
+    ("[f]\nloss = 'sum(x)'\n", "needs grads"),
+    ("[f]\nloss = 'sum(x)'\ngrads = { x = '1' }\nshape = {}\n", "unknown key"),
+    ("[f]\nloss = 'sum(x)'\ngrads = { x = '1' }\nexpect = 'maybe'\n", "expect"),
+    ("[f\n", "not valid TOML"),
+])
+def test_malformed_sheets(tmp_path: Path, body: str, match: str) -> None:
+    path = tmp_path / "gradcheck_bad.toml"
+    path.write_text(body)
+    with pytest.raises(FormulaError, match=match):
+        load_sheet(path)
+
+
+def test_pytest_collects_sheet_formulas(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", gradcheck_course=SHEET)
+    pytester.makefile(".toml", other=SHEET)  # not gradcheck_*: not collected
+    result = pytester.runpytest("-p", "gradcheck.formula._pytest", "-p", "no:cacheprovider", "-v")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*gradcheck_course.toml::least_squares PASSED*",
+                                 "*gradcheck_course.toml::slip_missing_two PASSED*",
+                                 "*gradcheck_course.toml::labelled_right_but_wrong FAILED*",
+                                 "*expected right, verified wrong*"])
+
+
+def test_shipped_cookbook_sheet_holds() -> None:
+    (path,) = [p for p in sheet_paths() if p.name == "gradcheck_matrix_cookbook.toml"]
+    outcomes = verify_sheet(load_sheet(path))
+    assert all(o.as_expected for o in outcomes), [(o.entry.name, o.outcome) for o in outcomes if not o.as_expected]
+    assert sum(o.outcome == "expected_fail" for o in outcomes) >= 3
+    assert sum(o.result.symbolic.status == "proved" for o in outcomes if o.result is not None) >= 15
+
+
+def test_shipped_source_documents_sheet_holds() -> None:
+    """Finite differences on every formula (the symbolic oracle on the deep nets takes minutes;
+    the cookbook test and the tests above exercise it)."""
+    (path,) = [p for p in sheet_paths() if p.name == "gradcheck_source_documents.toml"]
+    sheet = load_sheet(path)
+    outcomes = verify_sheet(sheet, symbolic=False)
+    assert all(o.as_expected for o in outcomes), [(o.entry.name, o.outcome, o.result and o.result.reasons)
+                                                  for o in outcomes if not o.as_expected]
+    slips = {o.entry.name for o in outcomes if o.outcome == "expected_fail"}
+    assert {"sigmoid_layer_published_dW", "relu_softmax_published_sum_loss",
+            "row_mlp_003_published_norm_as_squared"} <= slips
+    by_name = {o.entry.name: o for o in outcomes}
+    assert "1/" in by_name["relu_softmax_published_sum_loss"].result.diagnosis
+    assert "transpose" in by_name["sigmoid_layer_published_dW"].result.diagnosis
+
+
+def test_enormous_declared_shapes_are_refused() -> None:
+    with pytest.raises(FormulaError, match="at most 1,000,000"):
+        verify(loss="sum(x)", grads={"x": "ones(1000000, 1000000)"}, shapes={"x": "1000000,1000000"})
+
+
+def test_singular_value_makes_the_verdict_inconclusive_not_wrong() -> None:
+    r = verify(loss="logdet(X)", grads={"X": "inv(X).T"}, shapes={"X": "2,2"}, values={"X": [[1, 1], [1, 1]]})
+    assert r.verdict == "inconclusive" and not r.ok and "NonFiniteError" in r.reasons[0]
+
+
+def test_log_domain_is_redrawn_positive_and_complex_step_works() -> None:
+    assert verify(loss="sum(log(x))", grads={"x": "1/x"}, shapes={"x": "3,1"}).ok
+    r = verify(loss="sum(sigmoid(A@x))", grads={"x": "A.T@(sigmoid(A@x)*(1 - sigmoid(A@x)))"},
+               shapes={"A": "3,2", "x": "2,1"}, method="complex")
+    assert r.ok and r.points[0].result.method == "complex"
