@@ -18,6 +18,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from ._errors import (
+    FormulaError,
     GradcheckError,
     GradientMismatch,
     GradientStructureError,
@@ -89,6 +90,7 @@ __all__ = [
     "Tolerance",
     "Estimate",
     "GradcheckError",
+    "FormulaError",
     "InvalidArgumentError",
     "ParameterError",
     "ShapeMismatchError",

@@ -3,12 +3,14 @@
     gradcheck report [--only PATTERN,...] [--seeds 0,1,2|N] [--sizes default,x2] [--format md,html,json]
                      [--out DIR] [--fail-on mismatch|unexpected|inconclusive|never] [--module pkg.mod] [--method NAME]
     gradcheck list   [--only PATTERN,...] [--module pkg.mod]
+    gradcheck verify --loss EXPR --grad NAME=EXPR --shape NAME=D1,D2 ... | --sheet FILE.toml
 
 Exit status of ``report``: 0 when every expected result held, 1 when the ``--fail-on``
 policy is violated (default ``mismatch``: a derivation expected to be correct mismatched
 or raised), 2 for usage errors (bad option values, a malformed ``SOURCE_DATE_EPOCH``,
 unknown derivations, modules that cannot be imported or raise on import, an ``--out``
-that cannot be written), 130 when interrupted (no report file is replaced then).
+that cannot be written), 130 when interrupted (no report file is replaced then). Exit status
+of ``verify``: 0 right, 1 wrong or inconclusive, 2 a usage or parse error.
 
 ``--module`` names are imported with the current directory on ``sys.path``, under the
 console script as under ``python -m gradcheck``, so ``--module mymod`` finds ``./mymod.py``.
@@ -113,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--only", action="append", metavar="PATTERN[,PATTERN]")
     lst.add_argument("--module", action="append", metavar="PKG.MOD")
     lst.set_defaults(func=_cmd_list)
+    from .formula._cli import add_parser as add_verify_parser
+
+    add_verify_parser(sub)
     return parser
 
 

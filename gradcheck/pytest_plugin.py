@@ -43,6 +43,15 @@ MAX_PROPERTY_CHECKS = 50
 hundreds); ``gradcheck.checks`` then gives the total. The report records them all."""
 
 
+def pytest_collect_file(file_path: Any, parent: Any) -> Any:
+    """Formula sheets named ``gradcheck_*.toml`` are collected as tests, one per formula."""
+    if not (file_path.name.startswith("gradcheck_") and file_path.suffix == ".toml"):
+        return None
+    from .formula._pytest import pytest_collect_file as collect
+
+    return collect(file_path, parent)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("gradcheck", "gradient checks (gradcheck)")
     group.addoption("--gradcheck-report", metavar="DIR", default=None,
