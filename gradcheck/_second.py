@@ -221,6 +221,11 @@ class _Reference:
     notes: list[str]
 
 
+def _param(res: GradCheckResult, lay: _Layout, name: str) -> Any:
+    """The core names a single array parameter itself; ours is called 'params'."""
+    return next(iter(res.params.values())) if lay.ps.single else res.params[name]
+
+
 def _flat_grad(grad: Callable[[Any], Any], lay: _Layout) -> Callable[[Any], np.ndarray]:
     def g(p: Any) -> np.ndarray:
         value = grad(p)
@@ -251,7 +256,7 @@ def _from_grad(grad: Callable[[Any], Any], lay: _Layout, claimed: np.ndarray, *,
     status = np.zeros((n, n), dtype=int)
     code = {0: OK, 1: MISMATCH, 2: KINK, 3: MISMATCH}
     for b in lay.names:
-        p = next(iter(res.params.values())) if ps.single else res.params[b]
+        p = _param(res, lay, b)
         cs = lay.slices[b]
         shape["value"][:, cs] = p.numeric.reshape(n, -1)
         shape["error"][:, cs] = p.error_estimate.reshape(n, -1)
@@ -384,7 +389,8 @@ def _result(kind: str, fname: str, claimed: np.ndarray, ref: _Reference, lay: _L
     if kinks:
         all_notes.append(f"{kinks} entr{'y' if kinks == 1 else 'ies'} at kinks: the one-sided first derivatives of the "
                          f"gradient differ there, so the Hessian does not exist at this point; not judged")
-    if not bad.any() and not np.any(claimed) and not np.any(ref.value[ref.status == OK]):
+    zero_numeric = np.all(np.abs(ref.value[ref.status == OK]) <= ref.tol[ref.status == OK])
+    if not bad.any() and not np.any(claimed) and zero_numeric:
         all_notes.append("claimed and numerical second derivatives are identically zero here (a piecewise-linear "
                          "region of a ReLU net?): this point cannot tell a right formula from a wrong one")
     judged_any = bool(((ref.status == OK) | bad).any())
@@ -417,7 +423,7 @@ def _gn_parts(parts: GaussNewton, lay: _Layout, *, method: str, safety: float, s
         return None, None, res, [f"the residual Jacobian {_name(parts.jac, None)} is wrong (see below)"]
     r = np.asarray(_call(parts.residual, ps, _name(parts.residual, None)), dtype=np.float64)
     m = r.size
-    J = np.concatenate([res.params[n].analytic.reshape(m, -1) for n in lay.names], axis=1)
+    J = np.concatenate([_param(res, lay, n).analytic.reshape(m, -1) for n in lay.names], axis=1)
     H_value = parts.out_hessian(r.copy()) if callable(parts.out_hessian) else parts.out_hessian
     H = _as_block(H_value, r.shape * 2, (m, m), "out_hessian")
     notes = []
@@ -522,7 +528,12 @@ def _reclassify_jumps(grad: Callable[[Any], Any], lay: _Layout, ref: _Reference,
 
 def _unresolved(ref: _Reference, claimed: np.ndarray, lay: _Layout) -> None:
     """An entry whose tolerance exceeds RESOLVE x its row's scale is no evidence: inconclusive."""
-    wide = (ref.tol > RESOLVE * _scale_rows(ref.value, claimed, lay)) & (ref.status == OK)
+    # a row of zeros beside non-zero rows is resolved against the matrix's scale; an all-zero
+    # matrix is left to the "identically zero" note
+    significant = (ref.status == OK) & (np.abs(ref.value) > ref.tol)  # rounding-level values are zeros
+    overall = max(float(np.abs(ref.value[significant]).max(initial=0.0)), float(np.abs(claimed).max()))
+    scale = np.maximum(_scale_rows(ref.value, claimed, lay), 1e-3 * overall)
+    wide = (ref.tol > RESOLVE * scale) & (ref.status == OK) & (overall > 0)
     if wide.any():
         ref.status = np.where(wide, INCONCLUSIVE, ref.status)
         ref.notes.append(f"{int(wide.sum())} entries have tolerances above {RESOLVE:g} of their scale "
