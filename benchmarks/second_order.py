@@ -22,16 +22,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, ClassVar
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from gradcheck import check_grad  # noqa: E402
-from gradcheck._second import check_hessian  # noqa: E402
-from reference_nets import second_order as so  # noqa: E402
+from gradcheck import check_grad
+from gradcheck._second import check_hessian
+from reference_nets import second_order as so
 
 DELTAS = (1e-3, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6, 1e-7, 1e-8)
 
@@ -72,7 +73,7 @@ def softmax_ce(seed: int) -> Workload:
 class _MLP:
     """Two sigmoid layers, column samples: c = ||sigma(W2 sigma(W1 X + b1)) - Y||^2 / 2."""
 
-    shapes = {"W1": (4, 3), "b1": (4, 1), "W2": (2, 4)}
+    shapes: ClassVar[dict[str, tuple[int, int]]] = {"W1": (4, 3), "b1": (4, 1), "W2": (2, 4)}
 
     def __init__(self, seed: int) -> None:
         rng = np.random.default_rng(seed)

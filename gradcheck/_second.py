@@ -23,12 +23,13 @@ that row of the block).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from ._api import check_grad, check_jacobian, numerical_jacobian
+from ._api import METHODS, check_grad, check_jacobian, numerical_jacobian
 from ._errors import (
     GradientMismatch,
     GradientStructureError,
@@ -43,16 +44,21 @@ from ._params import ParamSet, first_nonfinite
 from ._result import Entry, GradCheckResult, Tolerance
 from ._second_diagnose import diagnose_blocks, diagnose_matrix, diagnose_vector
 from ._second_fd import KINK, OK, UNRESOLVED, FlatLoss, base_step, measure_noise, mixed
-from ._second_result import BlockResult, HessianCheckResult, HVPCheckResult, VectorResult
+from ._second_result import (
+    BlockResult,
+    HessianCheckResult,
+    HVPCheckResult,
+    VectorResult,
+)
 
 __all__ = [
-    "check_hessian",
+    "GaussNewton",
+    "assert_gauss_newton",
     "assert_hessian",
-    "check_hvp",
     "assert_hvp",
     "check_gauss_newton",
-    "assert_gauss_newton",
-    "GaussNewton",
+    "check_hessian",
+    "check_hvp",
 ]
 
 SAFETY = 10.0
@@ -118,7 +124,9 @@ def _name(fn: Callable[..., Any], given: str | None) -> str:
     return given or getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
 
 
-def _options(safety: float, step: float | None, typical: float, max_entries: int) -> None:
+def _options(safety: float, step: float | None, typical: float, max_entries: int, method: str = "richardson") -> None:
+    if method not in METHODS:
+        raise InvalidArgumentError(f"method={method!r}: expected one of {', '.join(map(repr, METHODS))}")
     if not isinstance(safety, (int, float)) or not math.isfinite(safety) or safety < 1:
         raise InvalidArgumentError(f"safety={safety!r}: expected a finite number >= 1 (default {SAFETY:g})")
     if step is not None and (not isinstance(step, (int, float)) or not 0 < step < 1):
@@ -183,7 +191,7 @@ def _claimed_matrix(value: Any, lay: _Layout, fname: str) -> np.ndarray:
     for a, b in want:
         na, nb = ps.arrays[a].size, ps.arrays[b].size
         what = f"{fname}: block ({a!r}, {b!r})"
-        arr = np.asarray(value[(a, b)]) if not isinstance(value[(a, b)], (int, float)) else np.asarray(value[(a, b)])
+        arr = np.asarray(value[(a, b)])
         if arr.shape == lay.shapes[b] + lay.shapes[a] and arr.shape != lay.shapes[a] + lay.shapes[b]:
             raise ShapeMismatchError(f"{what} has shape {arr.shape}, expected {lay.shapes[a] + lay.shapes[b]} "
                                      f"(a.shape + b.shape); that is the shape of block ({b!r}, {a!r}): transposed block?")
@@ -242,11 +250,11 @@ def _from_grad(grad: Callable[[Any], Any], lay: _Layout, claimed: np.ndarray, *,
     g = _flat_grad(grad, lay)
     if ps.single:
         x = lay.names[0]
-        fn: Callable[[Any], Any] = lambda p: g(p).reshape(lay.shapes[x])  # noqa: E731
-        jac: Callable[[Any], Any] = lambda p: claimed.reshape(lay.shapes[x] * 2)  # noqa: E731
+        fn: Callable[[Any], Any] = lambda p: g(p).reshape(lay.shapes[x])
+        jac: Callable[[Any], Any] = lambda p: claimed.reshape(lay.shapes[x] * 2)
     else:
         fn = g
-        jac = lambda p: {b: claimed[:, lay.slices[b]].reshape((lay.n,) + lay.shapes[b]) for b in lay.names}  # noqa: E731
+        jac = lambda p: {b: claimed[:, lay.slices[b]].reshape((lay.n,) + lay.shapes[b]) for b in lay.names}
     fn.__qualname__ = f"{_name(grad, None)} (flattened)"
     jac.__qualname__ = "claimed Hessian"
     res = check_jacobian(fn, jac, ps.pack(ps.copies()), method=method, safety=safety, step=step, typical=typical,
@@ -461,8 +469,9 @@ def check_hessian(
     """Check a hand-derived Hessian ``hess(params)`` entry by entry (layout: see the module doc).
 
     ``grad``: the hand gradient; checked first, then the Hessian is checked as its Jacobian
-    (``method`` is check_jacobian's scheme). Without it, second differences of ``loss``
-    (``step`` is their relative base step, default eps^(1/6)). ``gauss_newton``: the parts
+    (``method`` and ``step`` are check_jacobian's scheme and base step). Without it, second
+    differences of ``loss`` (``step`` is their relative base step, default eps^(1/6); N(N+1)/2
+    entries at 12 evaluations each, so for N up to a few hundred). ``gauss_newton``: the parts
     of ``J^T H_out J``; a mismatching claim that equals it is named the Gauss-Newton matrix.
     Entries where the gradient jumps (ReLU kinks) are reported as kinks, not judged.
     ``seed`` draws the direction of the noise measurement. Returns a
@@ -474,7 +483,7 @@ def check_hessian(
         _need_callable("grad", grad, "grad(params) -> gradient")
     if gauss_newton is not None and not isinstance(gauss_newton, GaussNewton):
         raise InvalidArgumentError(f"gauss_newton={gauss_newton!r}: expected a gradcheck.GaussNewton(residual, jac, out_hessian)")
-    _options(safety, step, typical, max_entries)
+    _options(safety, step, typical, max_entries, method)
     ps = ParamSet(params, single_name="params")
     lay = _Layout(ps)
     fname, hname = _name(loss, name), _name(hess, None)
@@ -504,7 +513,7 @@ def check_hessian(
         n_eval = f.n_evaluations
     gn = None
     if gauss_newton is not None and (ref.status == MISMATCH).any():
-        gn, bound, _jres, gn_notes = _gn_parts(gauss_newton, lay, method=method, safety=safety, step=step,
+        gn, _bound, _jres, gn_notes = _gn_parts(gauss_newton, lay, method=method, safety=safety, step=step,
                                                typical=typical)
         notes += gn_notes
         if gn is not None:
@@ -708,7 +717,7 @@ def check_hvp(
     _need_callable("hvp", hvp, "hvp(params, v) -> Hessian times v")
     if grad is not None:
         _need_callable("grad", grad, "grad(params) -> gradient")
-    _options(safety, step, typical, max_entries)
+    _options(safety, step, typical, max_entries, method)
     ps = ParamSet(params, single_name="params")
     lay = _Layout(ps)
     fname, hname = _name(loss, name), _name(hvp, None)
@@ -727,8 +736,8 @@ def check_hvp(
         if not first.ok:
             return HVPCheckResult(ok=False, status="gradient_wrong", function=fname, method="not run", vectors=(),
                                   n_evaluations=n_eval, tolerance=None, first_order=first,
-                                  notes=("the gradient is wrong, so Hv was not checked against its directional "
-                                         "derivative: fix the gradient first",))
+                                  notes=(("the gradient is wrong, so Hv was not checked against its directional "
+                                          "derivative: fix the gradient first"),))
         g = _flat_grad(grad, lay)
         how = f"directional derivative of the gradient, method={method}"
     else:

@@ -7,13 +7,13 @@ verdict it explains. Entries at kinks or unresolved carry an infinite tolerance 
 
 from __future__ import annotations
 
-import itertools
+from collections.abc import Mapping
 from fractions import Fraction
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-__all__ = ["diagnose_matrix", "diagnose_blocks", "diagnose_vector", "factor_name"]
+__all__ = ["diagnose_blocks", "diagnose_matrix", "diagnose_vector", "factor_name"]
 
 
 def _fits(a: np.ndarray, b: np.ndarray, tol: np.ndarray) -> bool:

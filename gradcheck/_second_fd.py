@@ -15,8 +15,9 @@ than the eps^(1/3) of first differences.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ from ._errors import (
 )
 from ._params import ParamSet
 
-__all__ = ["FlatLoss", "Mixed", "mixed", "measure_noise", "base_step", "OK", "KINK", "UNRESOLVED"]
+__all__ = ["KINK", "OK", "UNRESOLVED", "FlatLoss", "Mixed", "base_step", "measure_noise", "mixed"]
 
 OK, KINK, UNRESOLVED = 0, 2, 4
 """Per-entry outcome of the stencil: a clean estimate; a kink (the one-sided first

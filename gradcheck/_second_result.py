@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
 from ._result import Entry, GradCheckResult, Tolerance
 
-__all__ = ["BlockResult", "HessianCheckResult", "VectorResult", "HVPCheckResult", "STATUSES"]
+__all__ = ["STATUSES", "BlockResult", "HVPCheckResult", "HessianCheckResult", "VectorResult"]
 
 STATUSES = ("ok", "mismatch", "kink", "kink_mismatch", "inconclusive", "gradient_wrong", "jacobian_wrong")
 """Overall statuses: ``ok``; ``mismatch`` (some entry wrong); ``inconclusive`` (no entry wrong
@@ -36,7 +37,7 @@ def _num(x: float | None) -> float | None:
 
 
 def _entry_line(e: Entry) -> str:
-    return (f"  {str(e.index):<18}{e.analytic:>16.8g}{e.numeric:>16.8g}{e.abs_error:>11.3g}"
+    return (f"  {e.index!s:<18}{e.analytic:>16.8g}{e.numeric:>16.8g}{e.abs_error:>11.3g}"
             f"{e.rel_error:>11.3g}{e.tolerance:>11.3g}")
 
 
@@ -94,8 +95,8 @@ class BlockResult:
         if self.ok and not self.n_inconclusive:
             return (f"{head}: ok, {self.n_checked} entries, max abs err {self.max_abs_error:.3g}, "
                     f"max rel err {self.max_rel_error:.3g}{extra}")
-        lines = [f"{head}: {self.n_mismatched} of {self.n_checked} entries mismatch{extra}; "
-                 f"max abs err {self.max_abs_error:.3g}, max rel err {self.max_rel_error:.3g}"]
+        lines = [(f"{head}: {self.n_mismatched} of {self.n_checked} entries mismatch{extra}; "
+                  f"max abs err {self.max_abs_error:.3g}, max rel err {self.max_rel_error:.3g}")]
         if self.diagnosis:
             lines.append(f"  looks like: {self.diagnosis}")
         if self.mismatches:
@@ -208,8 +209,8 @@ class VectorResult:
         if self.ok:
             return (f"{head}: ok, {self.n_checked} entries, max abs err {self.max_abs_error:.3g}, "
                     f"max rel err {self.max_rel_error:.3g}{kinks}")
-        lines = [f"{head}: {self.n_mismatched} of {self.n_checked} entries of Hv mismatch{kinks}; "
-                 f"max abs err {self.max_abs_error:.3g}, max rel err {self.max_rel_error:.3g}"]
+        lines = [(f"{head}: {self.n_mismatched} of {self.n_checked} entries of Hv mismatch{kinks}; "
+                  f"max abs err {self.max_abs_error:.3g}, max rel err {self.max_rel_error:.3g}")]
         if self.diagnosis:
             lines.append(f"  looks like: {self.diagnosis}")
         lines.append(_HEADER)

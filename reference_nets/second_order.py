@@ -37,11 +37,26 @@ from gradcheck.registry import Problem, register
 from ._common import sigmoid
 
 __all__ = [
-    "ls_loss", "ls_grad", "ls_hessian", "newton_step",
-    "logistic_loss", "logistic_grad", "logistic_hessian",
-    "softmax_ce_loss", "softmax_ce_grad", "softmax_ce_hessian",
-    "quadratic_loss", "quadratic_grad", "quadratic_hessian", "published_quadratic_hessian",
-    "layer_residual", "layer_jacobian", "layer_loss", "layer_grad", "layer_gauss_newton", "layer_hessian",
+    "layer_gauss_newton",
+    "layer_grad",
+    "layer_hessian",
+    "layer_jacobian",
+    "layer_loss",
+    "layer_residual",
+    "logistic_grad",
+    "logistic_hessian",
+    "logistic_loss",
+    "ls_grad",
+    "ls_hessian",
+    "ls_loss",
+    "newton_step",
+    "published_quadratic_hessian",
+    "quadratic_grad",
+    "quadratic_hessian",
+    "quadratic_loss",
+    "softmax_ce_grad",
+    "softmax_ce_hessian",
+    "softmax_ce_loss",
 ]
 
 
@@ -240,7 +255,7 @@ def layer_hessian(W: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     s = sigmoid(W @ x)
     r = s - y
     second = s * (1 - s) * (1 - 2 * s)
-    out, n_in = W.shape
+    out = W.shape[0]
     extra = np.zeros(W.shape * 2)
     for k in range(out):
         extra[k, :, k, :] = r[k] * second[k] * np.outer(x, x)

@@ -7,7 +7,8 @@ flagged, a caller's array modified, or bad input let through without its named e
 from __future__ import annotations
 
 import json
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -38,7 +39,7 @@ from gradcheck._second import (
 # the suite sees (it lists the built-ins exactly) unless they are built in already.
 registry.derivations()
 _saved = dict(registry._REGISTRY)
-from reference_nets import second_order as so  # noqa: E402
+from reference_nets import second_order as so
 
 SECOND = {k: v for k, v in registry._REGISTRY.items() if k.startswith("second_order.")}
 registry._REGISTRY.clear()
@@ -153,8 +154,8 @@ def test_registered_second_order_derivations_hold_as_jacobians() -> None:
 def test_newton_reaches_least_squares_solution_in_one_step() -> None:
     for seed in SEEDS:
         A, b, x0 = _ls(seed, m=9, n=4)
-        assert check_hessian(lambda v: so.ls_loss(v, A, b), lambda v: so.ls_hessian(v, A, b), x0,
-                             grad=lambda v: so.ls_grad(v, A, b)).ok
+        assert check_hessian(lambda v, A=A, b=b: so.ls_loss(v, A, b), lambda v, A=A, b=b: so.ls_hessian(v, A, b), x0,
+                             grad=lambda v, A=A, b=b: so.ls_grad(v, A, b)).ok
         x1 = so.newton_step(x0, A, b)
         solution = np.linalg.lstsq(A, b, rcond=None)[0]
         np.testing.assert_allclose(x1, solution, rtol=1e-10, atol=1e-12)
@@ -183,7 +184,7 @@ def test_gauss_newton_passed_as_hessian_is_named(with_grad: bool) -> None:
     W, x, y = rng.normal(size=(2, 3)), rng.normal(size=3), rng.uniform(-1, 2, 2)
     parts = GaussNewton(residual=lambda V: so.layer_residual(V, x, y), jac=lambda V: so.layer_jacobian(V, x, y),
                         out_hessian=np.eye(2), out_loss=lambda r: float(np.sum(r * r) / 2))
-    loss = lambda V: float(so.layer_loss(V, x, y))  # noqa: E731
+    loss = lambda V: float(so.layer_loss(V, x, y))
     r = check_hessian(loss, lambda V: so.layer_gauss_newton(V, x, y), W, gauss_newton=parts,
                       grad=(lambda V: so.layer_grad(V, x, y)) if with_grad else None)
     assert not r.ok
@@ -257,7 +258,7 @@ def test_one_entry_off_by_1e_5_is_flagged(seed: int, with_grad: bool) -> None:
         j = int(np.argmax(np.abs(flat[i])))
         bad = flat.copy()
         bad[i, j] *= 1 + 1e-5
-        r = check_hessian(loss, lambda v: bad.reshape(H.shape), x, grad=grad if with_grad else None)
+        r = check_hessian(loss, lambda v, bad=bad, H=H: bad.reshape(H.shape), x, grad=grad if with_grad else None)
         assert not r.ok, f"{name}: {r}"
         (block,) = r.blocks.values()
         hit = {e.index for e in block.mismatches}
@@ -290,7 +291,7 @@ def _relu_net(seed: int, distance: float) -> tuple[Callable, Callable, Callable,
 def test_point_on_a_relu_kink_is_reported_not_flagged(with_grad: bool) -> None:
     for seed in range(3):
         loss, grad, hess, w = _relu_net(seed, 0.0)
-        for claim in (hess, lambda u: 2 * hess(u)):  # whatever is claimed: no Hessian exists here
+        for claim in (hess, lambda u, hess=hess: 2 * hess(u)):  # whatever is claimed: no Hessian exists here
             r = check_hessian(loss, claim, w, grad=grad if with_grad else None)
             assert r.status != "mismatch", str(r)
             assert r.blocks[("params", "params")].n_kinks > 0
@@ -308,7 +309,7 @@ def test_near_a_kink_the_hessian_is_still_checked() -> None:
 def test_piecewise_linear_region_has_zero_hessian() -> None:
     rng = np.random.default_rng(2)
     X, v = rng.normal(size=(6, 3)), rng.normal(size=6)
-    loss = lambda w: float(v @ np.maximum(X @ w, 0))  # noqa: E731
+    loss = lambda w: float(v @ np.maximum(X @ w, 0))
     w = rng.normal(size=3)
     assert np.min(np.abs(X @ w)) > 1e-2
     r = check_hessian(loss, lambda u: np.zeros((3, 3)), w)
@@ -364,8 +365,8 @@ def _softmax_gn(seed: int) -> tuple[Any, ...]:
     """Linear logits z = W x with cross-entropy: H_out = diag(p) - p p^T, J = I kron x^T."""
     rng = np.random.default_rng(seed)
     W, x = rng.normal(size=(3, 4)), rng.normal(size=4)
-    residual = lambda V: V @ x  # noqa: E731
-    jac = lambda V: np.eye(3)[:, :, None] * x[None, None, :]  # noqa: E731
+    residual = lambda V: V @ x
+    jac = lambda V: np.eye(3)[:, :, None] * x[None, None, :]
 
     def out_hessian(z: np.ndarray) -> np.ndarray:
         p = np.exp(z - z.max()) / np.sum(np.exp(z - z.max()))
@@ -380,7 +381,7 @@ def _softmax_gn(seed: int) -> tuple[Any, ...]:
 
 def test_check_gauss_newton() -> None:
     W, residual, jac, out_hessian, gn = _softmax_gn(14)
-    out_loss = lambda z: float(np.log(np.sum(np.exp(z))) - z[1])  # noqa: E731
+    out_loss = lambda z: float(np.log(np.sum(np.exp(z))) - z[1])
     r = check_gauss_newton(residual, jac, out_hessian, gn, W, out_loss=out_loss)
     assert r.ok and r.kind == "gauss_newton", str(r)
     J = jac(W).reshape(3, 12)
@@ -397,8 +398,8 @@ def test_check_gauss_newton() -> None:
 
 def test_linear_logits_hessian_is_its_gauss_newton_matrix() -> None:
     # z = W x is linear, so the residual term vanishes and the GN matrix is the Hessian
-    W, residual, jac, out_hessian, gn = _softmax_gn(15)
-    loss = lambda V: float(np.log(np.sum(np.exp(residual(V)))) - residual(V)[0])  # noqa: E731
+    W, residual, _jac, _out_hessian, gn = _softmax_gn(15)
+    loss = lambda V: float(np.log(np.sum(np.exp(residual(V)))) - residual(V)[0])
     assert check_hessian(loss, gn, W).ok
 
 
@@ -443,8 +444,8 @@ def test_results_are_frozen_and_json_serialisable() -> None:
 
 # -- bad input: named errors, arrays never modified ----------------------------------------------
 A0, B0, X0 = _ls(19)
-LOSS = lambda v: so.ls_loss(v, A0, B0)  # noqa: E731
-HESS = lambda v: so.ls_hessian(v, A0, B0)  # noqa: E731
+LOSS = lambda v: so.ls_loss(v, A0, B0)
+HESS = lambda v: so.ls_hessian(v, A0, B0)
 SM = Smooth(20, {"W": (2, 2), "c": (3,)})
 
 
@@ -503,12 +504,12 @@ def test_callers_arrays_are_never_modified() -> None:
     check_hessian(rude_loss, sm.hess, sm.params, grad=sm.grad)
     check_hessian(rude_loss, sm.hess, sm.params)
     check_hvp(rude_loss, lambda p, v: sm.grad(v), sm.params, grad=sm.grad)
-    for k in before:
-        np.testing.assert_array_equal(sm.params[k], before[k])
+    for k, v in before.items():
+        np.testing.assert_array_equal(sm.params[k], v)
     with pytest.raises(MutatingFunctionError):
         check_hessian(lambda p: (p["W"].fill(1.0), sm.loss(p))[1], sm.hess, sm.params)
-    for k in before:
-        np.testing.assert_array_equal(sm.params[k], before[k])
+    for k, v in before.items():
+        np.testing.assert_array_equal(sm.params[k], v)
 
 
 # -- property: mutants of Hessians are flagged, correct ones never --------------------------------
