@@ -195,12 +195,15 @@ def published_quadratic_hessian(x: np.ndarray, M: np.ndarray, c: np.ndarray) -> 
     return 2.0 * M
 
 
+def _quadratic_grad_fn(params: dict, data: dict, xp: ArrayOps = numpy_ops) -> Any:
+    return quadratic_grad(params["x"], data["M"], data["c"])
+
+
 def _make_quadratic(rng: np.random.Generator, n: int) -> Problem:
     return Problem(params={"x": rng.normal(size=n)}, data={"M": rng.normal(size=(n, n)), "c": rng.normal(size=n)})
 
 
-@register(name="second_order.quadratic_form",
-          loss=lambda p, d, xp=numpy_ops: quadratic_grad(p["x"], d["M"], d["c"]),
+@register(name="second_order.quadratic_form", loss=_quadratic_grad_fn,
           jacobian=lambda p, d: {"x": quadratic_hessian(p["x"], d["M"], d["c"])},
           source="000_0a14f30ed87b689a.txt",
           equations="f = x^T M x + c^T x;  grad f = (M + M^T) x + c;  Hess f = M + M^T",
@@ -209,8 +212,7 @@ def make_quadratic(rng: np.random.Generator, n: int = 4) -> Problem:
     return _make_quadratic(rng, n)
 
 
-@register(name="second_order.published_quadratic_2M",
-          loss=lambda p, d, xp=numpy_ops: quadratic_grad(p["x"], d["M"], d["c"]),
+@register(name="second_order.published_quadratic_2M", loss=_quadratic_grad_fn,
           jacobian=lambda p, d: {"x": published_quadratic_hessian(p["x"], d["M"], d["c"])},
           source="000_0a14f30ed87b689a.txt", expected_correct=False, corrects="second_order.quadratic_form",
           slip="Hess (x^T M x) = 2M, right only for symmetric M: the symmetrization (M + M^T) is missing",
@@ -269,14 +271,25 @@ def _linearised_grad(params: dict, data: dict, xp: ArrayOps = numpy_ops) -> Any:
     return (J.T @ layer_residual(params["W"], x, y)).reshape(W0.shape)
 
 
+def _layer_grad_fn(params: dict, data: dict, xp: ArrayOps = numpy_ops) -> Any:
+    return layer_grad(params["W"], data["x"], data["y"])
+
+
+def _linearised_gn(params: dict, data: dict) -> dict:
+    """d[J(W0)^T r(W)]/dW = J(W0)^T J(W): at W = W0 (the drawn point) the Gauss-Newton matrix."""
+    W0, W, x, y = data["W0"], params["W"], data["x"], data["y"]
+    J0 = layer_jacobian(W0, x, y).reshape(W0.shape[0], W0.size)
+    J = layer_jacobian(W, x, y).reshape(W.shape[0], W.size)
+    return {"W": (J0.T @ J).reshape(W.shape * 2)}
+
+
 def _make_layer(rng: np.random.Generator, n_in: int, n_out: int) -> Problem:
     W = rng.normal(size=(n_out, n_in))
     # targets far from the outputs, so the residual term is not negligible
     return Problem(params={"W": W}, data={"W0": W.copy(), "x": rng.normal(size=n_in), "y": rng.uniform(-1, 2, n_out)})
 
 
-@register(name="second_order.sigmoid_layer_gauss_newton", loss=_linearised_grad,
-          jacobian=lambda p, d: {"W": layer_gauss_newton(p["W"], d["x"], d["y"])},
+@register(name="second_order.sigmoid_layer_gauss_newton", loss=_linearised_grad, jacobian=_linearised_gn,
           source="001_32fd1160338bb4a8.txt",
           equations="r = sigma(Wx) - y;  J = diag(sigma'(z)) (I kron x^T);  G = J^T J = d[J(W0)^T r(W)]/dW at W0",
           layout="W (out, in); G of shape W.shape + W.shape",
@@ -285,8 +298,7 @@ def make_layer_gn(rng: np.random.Generator, n_in: int = 3, n_out: int = 2) -> Pr
     return _make_layer(rng, n_in, n_out)
 
 
-@register(name="second_order.sigmoid_layer_hessian",
-          loss=lambda p, d, xp=numpy_ops: layer_grad(p["W"], d["x"], d["y"]),
+@register(name="second_order.sigmoid_layer_hessian", loss=_layer_grad_fn,
           jacobian=lambda p, d: {"W": layer_hessian(p["W"], d["x"], d["y"])},
           source="001_32fd1160338bb4a8.txt",
           equations="Hess c = J^T J + sum_k r_k sigma''(z_k) (e_k e_k^T kron x x^T)",
@@ -296,8 +308,7 @@ def make_layer_hessian(rng: np.random.Generator, n_in: int = 3, n_out: int = 2) 
     return _make_layer(rng, n_in, n_out)
 
 
-@register(name="second_order.published_gn_as_hessian",
-          loss=lambda p, d, xp=numpy_ops: layer_grad(p["W"], d["x"], d["y"]),
+@register(name="second_order.published_gn_as_hessian", loss=_layer_grad_fn,
           jacobian=lambda p, d: {"W": layer_gauss_newton(p["W"], d["x"], d["y"])},
           source="001_32fd1160338bb4a8.txt", expected_correct=False, corrects="second_order.sigmoid_layer_hessian",
           slip="the Gauss-Newton matrix J^T J offered as the Hessian: the residual term sum_k r_k Hess(r_k) dropped",
