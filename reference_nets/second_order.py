@@ -138,7 +138,13 @@ def logistic_hessian(w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return _as_jacobian(X.T @ ((p * (1 - p))[:, None] * X), w.shape)
 
 
-@register(name="second_order.logistic", loss=lambda p, d, xp=numpy_ops: logistic_grad(p["w"], d["X"], d["y"]),
+def _logistic_grad_fn(params: dict, data: dict, xp: ArrayOps = numpy_ops) -> Any:
+    """logistic_grad in the backend xp, so the symbolic oracle differentiates the same code."""
+    X, y = data["X"], data["y"]
+    return -(X.T @ (y * xp.sigmoid(-y * (X @ params["w"]))))
+
+
+@register(name="second_order.logistic", loss=_logistic_grad_fn,
           jacobian=lambda p, d: {"w": logistic_hessian(p["w"], d["X"], d["y"])},
           source="002_b756c5b1758d6ba4.txt",
           equations="grad L = -X^T (y o sigma(-y o X w));  Hess L = X^T diag(p(1-p)) X, p = sigma(X w)",
@@ -167,7 +173,12 @@ def softmax_ce_hessian(z: np.ndarray, label: int) -> np.ndarray:
     return np.diag(p) - np.outer(p, p)
 
 
-@register(name="second_order.softmax_ce", loss=lambda p, d, xp=numpy_ops: softmax_ce_grad(p["z"], d["label"]),
+def _softmax_ce_grad_fn(params: dict, data: dict, xp: ArrayOps = numpy_ops) -> Any:
+    z = params["z"]
+    return xp.softmax(z) - np.eye(z.shape[0])[data["label"]]
+
+
+@register(name="second_order.softmax_ce", loss=_softmax_ce_grad_fn,
           jacobian=lambda p, d: {"z": softmax_ce_hessian(p["z"], d["label"])},
           source="004_3e1a2435217e6d8b.txt",
           equations="grad L = p - e_y;  Hess L = diag(p) - p p^T",
@@ -268,11 +279,15 @@ def _linearised_grad(params: dict, data: dict, xp: ArrayOps = numpy_ops) -> Any:
     """J(W0)^T r(W): its Jacobian at W = W0 is J^T J, the Gauss-Newton matrix (W0 in data)."""
     W0, x, y = data["W0"], data["x"], data["y"]
     J = layer_jacobian(W0, x, y).reshape(W0.shape[0], W0.size)
-    return (J.T @ layer_residual(params["W"], x, y)).reshape(W0.shape)
+    return (J.T @ (xp.sigmoid(params["W"] @ x) - y)).reshape(W0.shape)
 
 
 def _layer_grad_fn(params: dict, data: dict, xp: ArrayOps = numpy_ops) -> Any:
-    return layer_grad(params["W"], data["x"], data["y"])
+    """layer_grad in the backend xp: delta x^T with delta = r o s (1 - s)."""
+    x, y = data["x"], data["y"]
+    s = xp.sigmoid(params["W"] @ x)
+    delta = (s - y) * s * (1 - s)
+    return delta.reshape(-1, 1) * x.reshape(1, -1)
 
 
 def _linearised_gn(params: dict, data: dict) -> dict:
