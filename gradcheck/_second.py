@@ -282,7 +282,10 @@ def _jumps_along(g: Callable[[Any], np.ndarray], lay: _Layout, x0: np.ndarray, g
     a derivative's one-sided differences shrink 64x with the step, a jump's stay put.
     4 gradient evaluations."""
     ps = lay.ps
-    floor = 1e3 * ps.eps * max(float(np.abs(g0).max()), 1e-300)  # far above the gradient's rounding
+    # Far above the gradient's rounding (and the noise of a gradient summed from large terms):
+    # a ReLU unit's jump is of the gradient's own size; one below 1e-9 of it is left to the
+    # Jacobian check, whose noise probe then widens the tolerances (and says so).
+    floor = max(1e3 * ps.eps, 1e-9) * max(float(np.abs(g0).max()), 1e-300)
     gaps = [np.abs(g(ps.pack(lay.unflat(x0 + sign * t * d))) - g0) for t in (1.0, 1 / 64) for sign in (1, -1)]
     right, left, right_s, left_s = gaps
     return ((right_s > right / 4) & (right_s > floor)) | ((left_s > left / 4) & (left_s > floor))

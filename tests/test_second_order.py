@@ -554,3 +554,18 @@ def test_property_hessian_mutants_flagged_and_correct_never(seed: int, kind: str
             assert "not symmetrized" in r.diagnosis[0]
         if kind == "double":
             assert "missing 1/2" in r.diagnosis[0]
+
+
+def test_hvp_along_given_vectors() -> None:
+    sm = Smooth(22, {"W": (2, 2), "c": (3,)})
+    H = sm.matrix(sm.params)
+
+    def hvp(p: Any, v: Any) -> dict[str, np.ndarray]:
+        hv = H @ sm.flat(v)
+        return {"W": hv[:4].reshape(2, 2), "c": hv[4:]}
+
+    vs = [{"W": np.eye(2), "c": np.zeros(3)}, {"W": np.zeros((2, 2)), "c": np.arange(3.0)}]
+    r = check_hvp(sm.loss, hvp, sm.params, vectors=vs, grad=sm.grad)
+    assert r.ok and [v.label for v in r.vectors] == ["vectors[0]", "vectors[1]"]
+    wrong = check_hvp(sm.loss, lambda p, v: {k: x * 1.0001 for k, x in hvp(p, v).items()}, sm.params, vectors=vs)
+    assert not wrong.ok and all("1.0001" in (v.diagnosis or "") for v in wrong.vectors)
