@@ -202,10 +202,10 @@ def _claimed_matrix(value: Any, lay: _Layout, fname: str) -> np.ndarray:
 def _scale_rows(m: np.ndarray, c: np.ndarray, lay: _Layout) -> np.ndarray:
     """Per entry: the largest magnitude of claimed and numeric in its row of its block."""
     s = np.empty_like(m)
+    mag = np.where(np.isfinite(m), np.abs(m), 0.0)  # an unresolved entry (NaN) sets no scale
     for a, b in lay.pairs():
         rs, cs = lay.slices[a], lay.slices[b]
-        blk = np.maximum(np.abs(m[rs, cs]).max(axis=1, keepdims=True), np.abs(c[rs, cs]).max(axis=1, keepdims=True))
-        s[rs, cs] = blk
+        s[rs, cs] = np.maximum(mag[rs, cs].max(axis=1, keepdims=True), np.abs(c[rs, cs]).max(axis=1, keepdims=True))
     return s
 
 
@@ -334,6 +334,9 @@ def _judge(claimed: np.ndarray, ref: _Reference, lay: _Layout, safety: float) ->
     eps = lay.ps.eps
     floor = max(FLOOR_RTOL, math.sqrt(eps))
     ref.tol = safety * ref.error + floor * _scale_rows(ref.value, claimed, lay)
+    # whatever has no finite value or bar is unresolved, never compared (NaN compares False)
+    ref.status = np.where((ref.status == OK) & ~(np.isfinite(ref.value) & np.isfinite(ref.tol)), INCONCLUSIVE,
+                          ref.status)
     bad = (np.abs(claimed - ref.value) > ref.tol) & (ref.status == OK)
     ref.status = np.where(bad, MISMATCH, ref.status)
     ref.tolerance = _tolerance(ref.tol, safety, eps)
@@ -366,7 +369,7 @@ def _block_result(claimed: np.ndarray, ref: _Reference, lay: _Layout, a: str, b:
     order = np.argsort(-ratio, kind="stable")
     bad = [int(i) for i in order if st.ravel()[i] == MISMATCH]
     kinks = np.flatnonzero(st.ravel() == KINK)[:max_entries]
-    scale = max(float(np.abs(v).max()), float(np.abs(c).max()), 1e-300)
+    scale = max(float(np.abs(np.where(np.isfinite(v), v, 0.0)).max()), float(np.abs(c).max()), 1e-300)
     mirror = lay.block(claimed, b, a).T
     return BlockResult(
         rows=a, cols=b, shape=sa + sb, ok=not bad, n_checked=int(c.size), n_mismatched=len(bad),
