@@ -569,3 +569,13 @@ def test_hvp_along_given_vectors() -> None:
     assert r.ok and [v.label for v in r.vectors] == ["vectors[0]", "vectors[1]"]
     wrong = check_hvp(sm.loss, lambda p, v: {k: x * 1.0001 for k, x in hvp(p, v).items()}, sm.params, vectors=vs)
     assert not wrong.ok and all("1.0001" in (v.diagnosis or "") for v in wrong.vectors)
+
+
+@pytest.mark.parametrize("with_grad", [True, False], ids=["grad", "loss-only"])
+def test_no_false_alarm_at_any_distance_from_a_kink(with_grad: bool) -> None:
+    # a kink crossed by the wider stencils must never pass for a clean (and wrong) estimate
+    for seed in range(3):
+        for distance in (1e-2, 1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-9):
+            loss, grad, hess, w = _relu_net(seed, distance)
+            r = check_hessian(loss, hess, w, grad=grad if with_grad else None)
+            assert r.status != "mismatch", f"seed={seed} distance={distance}\n{r}"
