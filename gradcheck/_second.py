@@ -130,7 +130,7 @@ def _options(safety: float, step: float | None, typical: float, max_entries: int
     if not isinstance(safety, (int, float)) or not math.isfinite(safety) or safety < 1:
         raise InvalidArgumentError(f"safety={safety!r}: expected a finite number >= 1 (default {SAFETY:g})")
     if step is not None and (not isinstance(step, (int, float)) or not 0 < step < 1):
-        raise InvalidArgumentError(f"step={step!r}: expected a relative base step in (0, 1), or None for eps^(1/6)")
+        raise InvalidArgumentError(f"step={step!r}: expected a relative base step in (0, 1), or None for the default (eps^(1/8) for second differences)")
     if not isinstance(typical, (int, float)) or not math.isfinite(typical) or typical <= 0:
         raise InvalidArgumentError(f"typical={typical!r}: expected a positive number")
     if not isinstance(max_entries, int) or max_entries < 1:
@@ -476,7 +476,7 @@ def check_hessian(
 
     ``grad``: the hand gradient; checked first, then the Hessian is checked as its Jacobian
     (``method`` and ``step`` are check_jacobian's scheme and base step). Without it, second
-    differences of ``loss`` (``step`` is their relative base step, default eps^(1/6); N(N+1)/2
+    differences of ``loss`` (``step`` is their relative base step, default eps^(1/8); N(N+1)/2
     entries at 12 evaluations each, so for N up to a few hundred). ``gauss_newton``: the parts
     of ``J^T H_out J``; a mismatching claim that equals it is named the Gauss-Newton matrix.
     Entries where the gradient jumps (ReLU kinks) are reported as kinks, not judged.
