@@ -189,8 +189,8 @@ def mixed(f: FlatLoss, f0: float, u: np.ndarray, w: np.ndarray, *, h: float, noi
             # Below a wider look that was not clean (a kink crossed?), the levels can mimic an h^2
             # convergence while the two coarser ones still straddle it: confirm at a 4x smaller step.
             est = _confirmed(f, x0, f0, u, w, h, same, noise, value, error)
-            if est.status != OK:
-                return est
+            if est.status != OK:  # keep a clean look from above the unclean one, if there was one
+                return est if best is None else best
             if best is None or est.error < best.error:
                 best = est
             break

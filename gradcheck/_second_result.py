@@ -147,7 +147,7 @@ class HessianCheckResult:
     def summary(self, max_entries: int = 5) -> str:
         what = "check_hessian" if self.kind == "hessian" else "check_gauss_newton"
         if self.status in ("gradient_wrong", "jacobian_wrong"):
-            part = "gradient" if self.status == "gradient_wrong" else "residual Jacobian"
+            part = "gradient" if self.status == "gradient_wrong" else "residual Jacobian (or out_hessian)"
             head = f"{what} of {self.function}: not judged: the {part} it is built on is wrong"
             body = [self.first_order.summary(max_entries)] if self.first_order is not None else []
             return "\n".join([head, *body, *(f"note: {n}" for n in self.notes)])
