@@ -45,6 +45,16 @@ if TYPE_CHECKING:
     )
     from ._result import Entry, Estimate, GradCheckResult, ParamResult, Tolerance
     from ._directional import DirectionalResult, DirectionCheck, check_grad_directional
+    from ._second import (
+        GaussNewton,
+        assert_gauss_newton,
+        assert_hessian,
+        assert_hvp,
+        check_gauss_newton,
+        check_hessian,
+        check_hvp,
+    )
+    from ._second_result import BlockResult, HessianCheckResult, HVPCheckResult, VectorResult
     from ._structure import STRUCTURES
 
 __version__ = "0.1.0"
@@ -54,6 +64,9 @@ _LAZY = {
                      "numerical_grad", "numerical_jacobian"), "._api"),
     **dict.fromkeys(("Entry", "Estimate", "GradCheckResult", "ParamResult", "Tolerance"), "._result"),
     "STRUCTURES": "._structure",
+    **dict.fromkeys(("GaussNewton", "assert_gauss_newton", "assert_hessian", "assert_hvp", "check_gauss_newton",
+                     "check_hessian", "check_hvp"), "._second"),
+    **dict.fromkeys(("BlockResult", "HessianCheckResult", "HVPCheckResult", "VectorResult"), "._second_result"),
     **dict.fromkeys(("check_grad_directional", "DirectionalResult", "DirectionCheck"), "._directional"),
 }
 
@@ -80,6 +93,17 @@ __all__ = [
     "numerical_grad",
     "numerical_jacobian",
     "check_grad_directional",
+    "check_hessian",
+    "check_hvp",
+    "check_gauss_newton",
+    "assert_hessian",
+    "assert_hvp",
+    "assert_gauss_newton",
+    "GaussNewton",
+    "HessianCheckResult",
+    "BlockResult",
+    "HVPCheckResult",
+    "VectorResult",
     "DirectionalResult",
     "DirectionCheck",
     "METHODS",

@@ -500,7 +500,7 @@ def check_hessian(
     if grad is not None:
         first = check_grad(loss, grad, ps.pack(ps.copies()), method=method, safety=safety, typical=typical,
                            kinks=kinks, max_entries=max_entries, name=fname)
-        if not first.ok:
+        if first.failed:  # an inconclusive gradient check still lets its Jacobian be judged
             return _not_judged("hessian", "gradient_wrong", fname, first, first.n_evaluations,
                                "the gradient is wrong, so the Hessian was not checked against its Jacobian: "
                                "fix the gradient first (or omit grad= to use second differences of the loss)")
@@ -743,7 +743,7 @@ def check_hvp(
         first = check_grad(loss, grad, ps.pack(ps.copies()), method=method, safety=safety, typical=typical,
                            max_entries=max_entries, name=fname)
         n_eval += first.n_evaluations
-        if not first.ok:
+        if first.failed:  # an inconclusive gradient check still lets its Jacobian be judged
             return HVPCheckResult(ok=False, status="gradient_wrong", function=fname, method="not run", vectors=(),
                                   n_evaluations=n_eval, tolerance=None, first_order=first,
                                   notes=(("the gradient is wrong, so Hv was not checked against its directional "

@@ -2,4 +2,4 @@
 
 Importing this package registers every derivation with :mod:`gradcheck.registry`.
 """
-from . import least_squares, linear_maps, relu_logistic, relu_softmax, row_mlp, sigmoid_column  # noqa: F401
+from . import least_squares, linear_maps, relu_logistic, relu_softmax, row_mlp, second_order, sigmoid_column  # noqa: F401

@@ -23,15 +23,25 @@ CORRECT = {
     "relu_logistic.kron", "relu_logistic.kron_math_layout", "relu_logistic.outer", "logistic.loss",
     "kron_vec.column_major", "kron_vec.row_major", "kron_vec.denominator_column_major",
     "matrix_calculus.xW_by_W", "matrix_calculus.xW_by_x", "matrix_calculus.XW_by_X",
+    "second_order.least_squares", "second_order.logistic", "second_order.softmax_ce", "second_order.quadratic_form",
+    "second_order.sigmoid_layer_gauss_newton", "second_order.sigmoid_layer_hessian",
 }
 PUBLISHED = {
     "sigmoid_layer.published_dW_numerator", "sigmoid_mlp.published_dW_numerator",
     "row_mlp.published_dW1_first", "row_mlp.published_norm_as_squared", "row_mlp.published_dW2_from_db1",
     "relu_softmax.published_sum_loss",
+    "second_order.published_least_squares_AtA", "second_order.published_quadratic_2M",
+    "second_order.published_gn_as_hessian",
 }
 
 # A second size per derivation (besides its defaults), chosen non-square where the formula allows.
 OTHER_SIZES: dict[str, dict[str, int]] = {
+    "second_order.least_squares": {"m": 3, "n": 5}, "second_order.published_least_squares_AtA": {"m": 7, "n": 2},
+    "second_order.logistic": {"n": 3, "d": 5}, "second_order.softmax_ce": {"classes": 2},
+    "second_order.quadratic_form": {"n": 3}, "second_order.published_quadratic_2M": {"n": 5},
+    "second_order.sigmoid_layer_gauss_newton": {"n_in": 1, "n_out": 4},
+    "second_order.sigmoid_layer_hessian": {"n_in": 4, "n_out": 3},
+    "second_order.published_gn_as_hessian": {"n_in": 2, "n_out": 5},
     "least_squares.x": {"m": 7, "n": 2}, "least_squares.A": {"m": 2, "n": 6},
     "sigmoid_layer.column": {"n_in": 5, "n_out": 2}, "sigmoid_layer.published_dW_numerator": {"n_in": 4, "n_out": 4},
     "sigmoid_mlp.column": {"n_in": 2, "width": 3, "n_out": 4, "depth": 5},
@@ -222,6 +232,12 @@ def test_relu_default_draws_stay_clear_of_the_kink() -> None:
 
 # -- one loss, two backends: each loss runs on sympy object arrays -----------------------
 TINY: dict[str, dict[str, int]] = {
+    "second_order.least_squares": {"m": 3, "n": 5}, "second_order.published_least_squares_AtA": {"m": 7, "n": 2},
+    "second_order.logistic": {"n": 3, "d": 5}, "second_order.softmax_ce": {"classes": 2},
+    "second_order.quadratic_form": {"n": 3}, "second_order.published_quadratic_2M": {"n": 5},
+    "second_order.sigmoid_layer_gauss_newton": {"n_in": 1, "n_out": 4},
+    "second_order.sigmoid_layer_hessian": {"n_in": 4, "n_out": 3},
+    "second_order.published_gn_as_hessian": {"n_in": 2, "n_out": 5},
     "least_squares.x": {"m": 2, "n": 2}, "least_squares.A": {"m": 2, "n": 2},
     "sigmoid_layer.column": {"n_in": 2, "n_out": 2}, "sigmoid_layer.published_dW_numerator": {"n_in": 2, "n_out": 2},
     "sigmoid_mlp.column": {"n_in": 2, "width": 2, "n_out": 1, "depth": 2},
