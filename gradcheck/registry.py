@@ -198,10 +198,18 @@ def load_module(module: str) -> None:
 
 
 def _load_builtin() -> None:
+    """Import the built-in derivations. They ship as the top-level package ``reference_nets``
+    (the folder the derivations are read and run from: ``python -m reference_nets.examples.xnor``);
+    a second name such as ``gradcheck.reference_nets`` would import each module twice and
+    register every derivation twice. A foreign package of that name is refused by name."""
     global _loaded_builtin
     if not _loaded_builtin:
+        module = importlib.import_module("reference_nets")
+        if not getattr(module, "__gradcheck_reference_nets__", False):
+            raise InvalidArgumentError(
+                f"the package 'reference_nets' imported from {getattr(module, '__file__', '?')} is not gradcheck's "
+                f"built-in derivations (another package of that name shadows it); pass builtin=False or remove it")
         _loaded_builtin = True
-        importlib.import_module("reference_nets")
 
 
 def _load_entry_points() -> None:

@@ -306,3 +306,15 @@ def test_relu_gradient_at_an_exact_kink_is_reported_as_a_kink_not_a_failure() ->
     result = check_grad(f, df, params)
     assert result.ok, str(result)
     assert result.params["b1"].n_kinks >= 1
+
+
+def test_a_foreign_package_named_reference_nets_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    from gradcheck import InvalidArgumentError
+
+    monkeypatch.setitem(sys.modules, "reference_nets", types.ModuleType("reference_nets"))
+    monkeypatch.setattr(registry, "_loaded_builtin", False)
+    with pytest.raises(InvalidArgumentError, match="is not gradcheck's built-in derivations"):
+        registry.derivations()
