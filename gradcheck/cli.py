@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--only", action="append", metavar="PATTERN[,PATTERN]")
     lst.add_argument("--module", action="append", metavar="PKG.MOD")
     lst.set_defaults(func=_cmd_list)
-    from .formula._cli import add_parser as add_verify_parser
+    from .formula import add_parser as add_verify_parser
 
     add_verify_parser(sub)
     return parser

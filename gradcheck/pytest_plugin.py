@@ -47,7 +47,7 @@ def pytest_collect_file(file_path: Any, parent: Any) -> Any:
     """Formula sheets named ``gradcheck_*.toml`` are collected as tests, one per formula."""
     if not (file_path.name.startswith("gradcheck_") and file_path.suffix == ".toml"):
         return None
-    from .formula._pytest import pytest_collect_file as collect
+    from .formula import pytest_collect_file as collect
 
     return collect(file_path, parent)
 

@@ -16,8 +16,13 @@ from ._parse import FUNCTIONS, MAX_DEPTH, MAX_EXPONENT, MAX_LENGTH, free_names, 
 from ._sheet import Sheet, SheetEntry, SheetOutcome, load_sheet, sheet_paths, verify_sheet
 from ._spec import STRUCTURES
 from ._verify import PointCheck, VerifyResult, verify
+from ._cli import add_parser, run
+from ._pytest import pytest_collect_file
 
 __all__ = [
+    "add_parser",
+    "run",
+    "pytest_collect_file",
     "verify",
     "VerifyResult",
     "PointCheck",
