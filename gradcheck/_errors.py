@@ -20,6 +20,7 @@ __all__ = [
     "NondeterministicLossError",
     "LossRaisedError",
     "GradientMismatch",
+    "SymbolicUnsupportedError",
 ]
 
 
@@ -76,3 +77,13 @@ class GradientMismatch(GradcheckError, AssertionError):
     def __init__(self, message: str, result: object = None) -> None:
         super().__init__(message)
         self.result = result
+
+
+class SymbolicUnsupportedError(GradcheckError, TypeError):
+    """The symbolic oracle cannot run this code on symbols.
+
+    Raised by :mod:`gradcheck.symbolic` when a loss calls a numpy function that has no
+    sympy mapping (the message names it and says how to write it instead), converts a
+    symbolic value to a Python number in a way the derivative cannot follow, or uses an
+    option of a mapped function that the symbolic array does not support.
+    """
