@@ -38,6 +38,8 @@ class Context:
     comparisons: int = 0
     near_ties: int = 0
     floats: list[tuple[float, Any]] = field(default_factory=list)
+    rational: bool = False
+    """Turn float operands into exact rationals (proofs: float data must not round)."""
     _subs: dict | None = None
 
     def value(self, expr: Any) -> float:
@@ -133,7 +135,18 @@ def _raw(x: Any) -> np.ndarray:
 
 
 def _obj(a: np.ndarray) -> np.ndarray:
-    return a if a.dtype == object else a.astype(object)
+    if a.dtype == object:
+        return a
+    ctx = _CTX.get()
+    if ctx is not None and ctx.rational and a.dtype.kind in "fiub":
+        import sympy
+
+        out = np.empty(a.shape, dtype=object)
+        for idx in np.ndindex(*a.shape):
+            v = a[idx].item()
+            out[idx] = sympy.Rational(v) if isinstance(v, float) else sympy.Integer(int(v))
+        return out
+    return a.astype(object)
 
 
 def _exact_power(e: Any) -> Any:
