@@ -137,6 +137,8 @@ def _raw(x: Any) -> np.ndarray:
 def _obj(a: np.ndarray) -> np.ndarray:
     if a.dtype == object:
         return a
+    if a.dtype == bool:  # a mask decided at the point: sympy multiplies ints, not bools
+        a = a.astype(np.int64)
     ctx = _CTX.get()
     if ctx is not None and ctx.rational and a.dtype.kind in "fiub":
         import sympy
@@ -366,7 +368,9 @@ class SymArray(np.ndarray):
             return func(*[_numeric(_raw(a)) if isinstance(a, SymArray) else a for a in args], **kwargs)
         if func.__module__.startswith("numpy.linalg") or func in _REFUSED:
             raise _unsupported(f"{func.__module__.replace('numpy.', '')}.{func.__name__}".lstrip("."))
-        return super().__array_function__(func, types, args, kwargs)
+        out = super().__array_function__(func, types, args, kwargs)
+        # numpy's own implementation may have dropped the subclass (np.asarray inside)
+        return _wrap(out) if isinstance(out, np.ndarray) and out.dtype == object else out
 
     # scalar access keeps the symbolic type, so np.exp(x[0]) still maps to the backend
     def __getitem__(self, key: Any) -> Any:
@@ -481,7 +485,12 @@ def _det(a: Any) -> Any:
     return _wrap(symengine.DenseMatrix(ra.tolist()).det())
 
 
+def _outer(a: Any, b: Any, out: Any = None) -> Any:
+    return _wrap(_obj(_raw(a)).ravel()[:, None] * _obj(_raw(b)).ravel()[None, :])
+
+
 _FUNCTIONS: dict[Any, Callable[..., Any]] = {
+    np.outer: _outer,
     np.zeros_like: _like(0), np.ones_like: _like(1), np.empty_like: _like(0), np.full_like: _full_like,
     np.linalg.norm: _norm, np.dot: _dot, np.linalg.inv: _inv, np.linalg.solve: _solve, np.linalg.det: _det,
 }

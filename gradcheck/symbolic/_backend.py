@@ -94,9 +94,10 @@ class SympyBackend(Backend):
         self.Add, self.Mul, self.Pow = sp.Add, sp.Mul, sp.Pow
         # exp/log/tanh unevaluated: their eval() queries the assumption system (pi*I
         # coefficients, signs) on every call, which was half of building a small sigmoid MLP.
-        self.exp = lambda a: sp.exp(a, evaluate=False)
-        self.log = lambda a: sp.log(a, evaluate=False)
-        self.tanh = lambda a: sp.tanh(a, evaluate=False)
+        # (numbers still evaluate: exp(0) must be 1, or it hides 1 + exp(x) from the proofs)
+        self.exp = lambda a: sp.exp(a, evaluate=not isinstance(a, sp.Basic) or a.is_Number)
+        self.log = lambda a: sp.log(a, evaluate=not isinstance(a, sp.Basic) or a.is_Number)
+        self.tanh = lambda a: sp.tanh(a, evaluate=not isinstance(a, sp.Basic) or a.is_Number)
         self.sqrt = sp.sqrt
         self.Max, self.Min, self.Abs, self.sign, self.Piecewise = sp.Max, sp.Min, sp.Abs, sp.sign, sp.Piecewise
         self.And = sp.And

@@ -124,10 +124,24 @@ def _atoms_to_symbols(expr: Any, table: dict) -> Any:
 
     memo: dict = {}
 
+    def exp_atom(arg: Any) -> Any:
+        # exp(sum c_k m_k) = prod exp(|c_k| m_k)^sign(c_k): exp(u) exp(-u) then cancels as a
+        # rational function, which a single symbol per exp(...) would hide.
+        out = sp.Integer(1)
+        for term in sp.Add.make_args(sp.expand(go(arg))):
+            c, m = term.as_coeff_Mul()
+            key = ("exp", abs(c), m)
+            if key not in table:
+                table[key] = sp.Symbol(f"_atom{len(table)}", positive=True)
+            out *= table[key] ** (1 if c >= 0 else -1)
+        return out
+
     def go(e: Any) -> Any:
         if e in memo:
             return memo[e]
-        if isinstance(e, (sp.Function, sp.Subs, sp.Derivative)) or (isinstance(e, sp.Pow) and e.base is sp.E):
+        if isinstance(e, sp.exp):
+            r = exp_atom(e.args[0])
+        elif isinstance(e, (sp.Function, sp.Subs, sp.Derivative)) or (isinstance(e, sp.Pow) and e.base is sp.E):
             if e not in table:
                 table[e] = sp.Symbol(f"_atom{len(table)}", real=True)
             r = table[e]
@@ -148,24 +162,39 @@ def _simplify_zero(d: Any, max_ops: int) -> tuple[bool | None, Any, str]:
 
     if d == 0:
         return True, d, "identical"
+    if _dag_size(d) > max_ops:  # count_ops walks a tree: exponential on shared subexpressions
+        return None, d, f"difference has more than max_ops={max_ops} distinct subexpressions"
     table: dict = {}
     r = _atoms_to_symbols(d, table)
-    if sp.count_ops(r, visual=False) > max_ops:
+    if _dag_size(r) > max_ops:
         return None, d, f"difference has more than max_ops={max_ops} operations"
     e = sp.expand(r)
     if e == 0:
         return True, e, "expand"
     c = sp.cancel(sp.together(e))
-    back = {s: a for a, s in table.items()}
+    back = {s: (sp.exp(a[1] * a[2]) if isinstance(a, tuple) else a) for a, s in table.items()}
     if c == 0:
         return True, c, "cancel(together(..))"
     c = c.xreplace(back)
-    if sp.count_ops(c, visual=False) > 200:  # simplify() on large expressions takes minutes
+    if _dag_size(c) > 200:  # simplify() on large expressions takes minutes
         return False, c, "cancel(together(..))"
     s = sp.simplify(c)
     if s == 0:
         return True, s, "simplify"
     return False, s, "simplify"
+
+
+def _dag_size(expr: Any) -> int:
+    """Distinct subexpressions (the DAG's size), without walking shared ones twice."""
+    seen: set = set()
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        stack.extend(a for a in getattr(e, "args", ()) if a not in seen)
+    return len(seen)
 
 
 def _entry_value(expr: Any, ctx: Context) -> float:
@@ -250,7 +279,7 @@ def _prove_param(be: Any, name: str, arr: SymArray, hand: Mapping[str, Any], adj
     scale = max([abs(_entry_value(adj.get(syms[i], 0), ctx)) for i in diffs] + [1e-300])
     worst = max(values, key=lambda i: abs(values[i]) if values[i] == values[i] else np.inf)
     if abs(values[worst]) > 1e-9 * scale or values[worst] != values[worst]:
-        ok, simplified, _ = _simplify_zero(diffs[worst], max_ops)
+        ok, simplified, _ = _simplify_zero(diffs[worst], min(max_ops, 300))  # a counterexample, kept cheap
         return ParamProof(name, Status.DISPROVED, f"hand - exact = {values[worst]:.6g} at {list(worst)}",
                           counterexample=simplified if ok is False else diffs[worst], index=worst,
                           entries=len(diffs))
@@ -260,9 +289,9 @@ def _prove_param(be: Any, name: str, arr: SymArray, hand: Mapping[str, Any], adj
         if ok is None:
             return ParamProof(name, Status.NA, f"entry {list(idx)}: {method}; the difference is "
                               f"{values[idx]:.3g} at the point", entries=len(diffs), proved_entries=proved)
-        if ok is False:
-            return ParamProof(name, Status.DISPROVED, f"entry {list(idx)} does not simplify to 0 "
-                              f"(it is {values[idx]:.3g} at the point)", counterexample=simplified, index=idx,
+        if ok is False:  # zero at the point, but no simplification shows it: not a disproof
+            return ParamProof(name, Status.NA, f"entry {list(idx)} did not simplify to 0 by {method}, and it is "
+                              f"{values[idx]:.3g} at the point: unresolved", counterexample=simplified, index=idx,
                               entries=len(diffs), proved_entries=proved)
         proved += 1
         how.add(method)
@@ -329,8 +358,8 @@ def matrix_derivative(build: MatrixBuilder, wrt: str, *, dims: Sequence[str], si
             return made[name]
 
         e = builder(M, **dimvals)
-        if getattr(e, "shape", None) == (1, 1):
-            e = e[0, 0]
+        if getattr(e, "shape", None) == (1, 1):  # x^T A x is a 1x1 matrix: its trace is the scalar
+            e = sp.Trace(e)
         return e, made
 
     try:
@@ -359,8 +388,37 @@ def matrix_derivative(build: MatrixBuilder, wrt: str, *, dims: Sequence[str], si
     if hand is not None and not hand_ok:
         return MatrixDerivative(Status.DISPROVED, D, "the hand formula differs from the derivative (element-wise) at "
                                 f"{checked}", tuple(checked), "hand formula differs", False)
-    scope = f"proved for all sizes (symbolic dimensions {', '.join(dims)}; matched element-wise at {checked})"
+    scope = (f"proved for all sizes: derived by sympy in symbolic dimensions {', '.join(dims)} and matched "
+             f"element-wise at {checked}")
+    if hand is not None and not _matrix_zero(H - D):
+        scope = (f"the derivative is {scope}; the hand formula equals it element-wise at {checked} only "
+                 "(sympy did not reduce hand - derivative to zero at matrix level)")
+        return MatrixDerivative(Status.PROVED, D, scope, tuple(checked), "", True)
+    if hand is not None:
+        scope += "; the hand formula equals it at matrix level"
     return MatrixDerivative(Status.PROVED, D, scope, tuple(checked), "", hand_ok if hand is not None else None)
+
+
+def _matrix_zero(e: Any) -> bool:
+    import sympy as sp
+
+    try:
+        z = sp.simplify(sp.expand(e.doit()))
+    except Exception:
+        return False
+    return bool(z == 0 or isinstance(z, sp.ZeroMatrix) or getattr(z, "is_ZeroMatrix", False))
+
+
+def _explicit_scalar(e: Any) -> Any:
+    """The scalar at a concrete size in matrix entries: traces and determinants made explicit."""
+    import sympy as sp
+
+    def explicit(m: Any) -> Any:
+        return sp.Matrix(m.as_explicit())
+
+    e = e.replace(lambda t: isinstance(t, sp.Trace), lambda t: explicit(t.arg).trace())
+    e = e.replace(lambda t: isinstance(t, sp.Determinant), lambda t: explicit(t.arg).det())
+    return sp.expand(e.doit())
 
 
 def _check_size(build: MatrixBuilder, hand: MatrixBuilder | None, run: Callable[..., Any], wrt: str, D: Any,
@@ -369,18 +427,15 @@ def _check_size(build: MatrixBuilder, hand: MatrixBuilder | None, run: Callable[
 
     expr_c, made_c = run(build, size)
     X = made_c[wrt]
-    scalar = sp.expand(expr_c.as_explicit()[0, 0] if hasattr(expr_c, "as_explicit") else expr_c.doit())
-    if hasattr(scalar, "doit"):
-        scalar = scalar.doit()
+    scalar = _explicit_scalar(expr_c)
     sub = {dsyms[k]: v for k, v in size.items()}
-    Dc = sp.Matrix(D.subs(sub).doit().as_explicit() if hasattr(D, "as_explicit") else D.subs(sub))
-    # the same names at concrete dimensions: map the symbolic MatrixSymbols' entries onto made_c's
-    Dc = Dc.xreplace({sp.MatrixSymbol(m.name, *[sp.sympify(s).subs(sub) for s in m.shape]): m
-                      for m in made_c.values()})
+    # at concrete dimensions MatrixSymbol('A', m, n) becomes the MatrixSymbol('A', 3, 2) made_c holds
+    Dc = D.subs(sub).doit()
+    Dc = sp.Matrix(Dc.as_explicit() if hasattr(Dc, "as_explicit") else Dc)
     want = sp.Matrix(X.shape[0], X.shape[1], lambda i, j: sp.diff(scalar, X[i, j]))
     if Dc.shape != want.shape:
         return False, None, f"shape {Dc.shape}, element-wise {want.shape}"
-    delta = sp.simplify(sp.Matrix(Dc.as_explicit()) - want)
+    delta = sp.simplify(Dc - want)
     if delta != sp.zeros(*want.shape):
         return False, None, "entries differ"
     hok = None
