@@ -21,6 +21,7 @@ __all__ = [
     "LossRaisedError",
     "GradientMismatch",
     "FormulaError",
+    "SymbolicUnsupportedError",
 ]
 
 
@@ -99,3 +100,13 @@ class FormulaError(GradcheckError, ValueError):
         elif column is not None:
             message = f"{message} (column {column})"
         super().__init__(message)
+
+
+class SymbolicUnsupportedError(GradcheckError, TypeError):
+    """The symbolic oracle cannot run this code on symbols.
+
+    Raised by :mod:`gradcheck.symbolic` when a loss calls a numpy function that has no
+    sympy mapping (the message names it and says how to write it instead), converts a
+    symbolic value to a Python number in a way the derivative cannot follow, or uses an
+    option of a mapped function that the symbolic array does not support.
+    """

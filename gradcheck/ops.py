@@ -20,6 +20,16 @@ import numpy as np
 __all__ = ["ArrayOps", "numpy_ops", "sympy_ops"]
 
 
+def _symbolic(x: Any) -> bool:
+    """True for :class:`gradcheck.symbolic.SymArray`, whose numpy functions map to sympy.
+
+    The float methods below call ``np.asarray`` and assign into float buffers, which would
+    drop the symbols; on a symbolic array they run the plain formula instead (which the
+    symbolic oracle evaluates in its stable form). Float behaviour is unchanged.
+    """
+    return getattr(type(x), "__gradcheck_symbolic__", False)
+
+
 class ArrayOps:
     """Elementwise functions and reductions used by reference losses.
 
@@ -44,6 +54,8 @@ class ArrayOps:
         return np.sqrt(x)
 
     def sigmoid(self, x: Any) -> Any:
+        if _symbolic(x):  # gradcheck.symbolic's array: the formula, on its own ufuncs
+            return 1.0 / (1.0 + np.exp(-x))
         # 1/(1+exp(-x)) overflows for x << 0; split by sign to stay exact in float64.
         x = np.asarray(x)
         out = np.empty_like(x, dtype=np.result_type(x, np.float64))
@@ -55,6 +67,8 @@ class ArrayOps:
 
     def softplus(self, x: Any) -> Any:
         """log(1 + exp(x)), stable for large |x|."""
+        if _symbolic(x):
+            return np.logaddexp(0.0, x)
         x = np.asarray(x)
         if np.iscomplexobj(x):  # complex-step probes: logaddexp has no complex loop
             out = np.empty_like(x)
@@ -65,6 +79,8 @@ class ArrayOps:
         return np.logaddexp(0.0, x)
 
     def relu(self, x: Any) -> Any:
+        if _symbolic(x):
+            return np.maximum(x, 0.0)
         x = np.asarray(x)
         if np.iscomplexobj(x):  # keep the imaginary part where the unit is active
             return np.where(x.real > 0, x, 0.0)
@@ -84,6 +100,8 @@ class ArrayOps:
 
     def max_const(self, x: Any, axis: int, keepdims: bool = True) -> Any:
         """Row max used only as a numerically stabilising shift (gradient-neutral)."""
+        if _symbolic(x):  # the shift cancels exactly; the symbolic oracle shifts at evaluation
+            return np.zeros_like(np.sum(x, axis=axis, keepdims=keepdims))
         return np.max(np.real(x), axis=axis, keepdims=keepdims)
 
     def softmax(self, z: Any, axis: int = -1) -> Any:

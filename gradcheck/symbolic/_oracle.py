@@ -1,0 +1,459 @@
+"""gradient() and jacobian(): run the code on symbols, differentiate, compile, evaluate."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+import types
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from .._errors import InvalidArgumentError, ParameterError, SymbolicUnsupportedError
+from ._array import Context, SymArray, active, as_expression, symbolic_array
+from ._backend import Backend, codegen, get_backend
+from ._graph import Graph, Shift, one_sided, reverse, stabilize, tied_nodes, topo, walk_values
+from ._result import Status, SymbolicDerivative
+
+__all__ = ["gradient", "jacobian", "clear_cache", "DEFAULT_MAX_ENTRIES", "DEFAULT_MAX_EXACT_ENTRIES",
+           "symbolic_params", "call_on_symbols"]
+
+DEFAULT_MAX_ENTRIES = 20_000
+"""Derivative entries (parameters x outputs) above which the oracle answers n/a. A 5000-parameter
+MLP takes about a minute with sympy alone (benchmarks/symbolic_speed.py); 20k entries bounds
+one call to minutes, not hours."""
+DEFAULT_MAX_EXACT_ENTRIES = 2_000
+"""50-digit mpmath evaluation runs in Python, ~100x slower than the float64 code: kept small."""
+KINK_RTOL = 64 * 2.0 ** -52
+"""An argument of max/abs within 64 ulps of its operands' magnitude is at its tie: the loss's
+float64 arithmetic puts a ReLU input that was built as ``b = -(x @ W)`` exactly on 0 while the
+exact sum of the same floats is 1e-17 away."""
+_ULPS = 4.0
+_CACHE: "OrderedDict[Any, _Compiled]" = OrderedDict()
+_CACHE_SIZE = 64
+
+
+def clear_cache() -> None:
+    """Forget every compiled derivative."""
+    _CACHE.clear()
+
+
+# --------------------------------------------------------------------------- parameters
+def _params(params: Any, what: str) -> tuple[dict[str, np.ndarray], bool]:
+    single = not isinstance(params, Mapping)
+    items = {"x": params} if single else dict(params)
+    if not items:
+        raise ParameterError(f"{what}: params is empty")
+    out = {}
+    for name, v in items.items():
+        if not isinstance(name, str):
+            raise ParameterError(f"{what}: parameter names must be strings, got {name!r}")
+        a = np.asarray(v)
+        if a.dtype.kind not in "biuf":
+            raise ParameterError(f"{what}: parameter {name!r} has dtype {a.dtype}; the symbolic oracle "
+                                 "takes real arrays")
+        a = a.astype(np.float64, copy=True)
+        bad = np.argwhere(~np.isfinite(a))
+        if bad.size:
+            raise ParameterError(f"{what}: parameter {name!r} has a non-finite entry at {tuple(bad[0])}")
+        out[name] = a
+    return out, single
+
+
+def symbolic_params(params: Mapping[str, np.ndarray], be: Backend) -> dict[str, SymArray]:
+    return {name: symbolic_array(name, v.shape, be) for name, v in params.items()}
+
+
+def _point(sym: Mapping[str, SymArray], params: Mapping[str, np.ndarray]) -> dict:
+    pt = {}
+    for name, arr in sym.items():
+        for idx in np.ndindex(*arr.shape):
+            pt[arr.view(np.ndarray)[idx]] = float(params[name][idx])
+    return pt
+
+
+def call_on_symbols(fn: Callable[..., Any], arg: Any, ctx: Context, what: str) -> Any:
+    """Call user code on symbolic arrays; every failure becomes a named error."""
+    with active(ctx):
+        try:
+            out = fn(arg)
+        except SymbolicUnsupportedError:
+            raise
+        except TypeError as exc:
+            msg = str(exc)
+            if "convert" in msg and ("float" in msg or "complex" in msg or "int" in msg) or "no callable" in msg:
+                raise SymbolicUnsupportedError(
+                    f"{what} turned a symbolic value into a number ({msg}). Typical causes: np.asarray(x, "
+                    "dtype=float) or np.array(x) on the input (use x as given, or np.asanyarray), math.exp/"
+                    "math.log (use np.exp/np.log), or writing symbols into a float array (create it with "
+                    "np.zeros_like(x))"
+                ) from exc
+            raise SymbolicUnsupportedError(f"{what} raised on symbolic input: {type(exc).__name__}: {msg}") from exc
+        except Exception as exc:
+            raise SymbolicUnsupportedError(
+                f"{what} raised on symbolic input: {type(exc).__name__}: {exc}") from exc
+    return out
+
+
+def _scalar_expr(value: Any, ctx: Context, what: str) -> Any:
+    if isinstance(value, (float, np.floating)) and not isinstance(value, SymArray):
+        for v, expr in reversed(ctx.floats):
+            if v == float(value):
+                return expr
+        raise SymbolicUnsupportedError(
+            f"{what} returned the number {float(value)!r}, not an expression: it converted symbols to "
+            "numbers on the way (math.* functions, float() of an intermediate). Return the numpy value")
+    expr = as_expression(value)
+    if expr is None:
+        raise SymbolicUnsupportedError(f"{what} returned an array of shape {np.shape(value)}, not a scalar; "
+                                       "use jacobian() for array-valued functions")
+    return expr
+
+
+# --------------------------------------------------------------------------- fingerprints (cache keys)
+def _digest(obj: Any, h: Any, seen: set, depth: int = 0) -> None:
+    """Hash what a function's result can depend on: its code, closure, defaults, and globals."""
+    if depth > 12:
+        raise TypeError("too deep to fingerprint")
+    if isinstance(obj, np.ndarray):
+        h.update(f"nd{obj.shape}{obj.dtype}".encode())
+        h.update(obj.tobytes() if obj.dtype != object else repr(obj.tolist()).encode())
+    elif isinstance(obj, (int, float, complex, str, bytes, bool, type(None), np.generic)):
+        h.update(repr((type(obj).__name__, obj)).encode())
+    elif isinstance(obj, Mapping):
+        for k in sorted(obj, key=repr):
+            h.update(repr(k).encode())
+            _digest(obj[k], h, seen, depth + 1)
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"seq{len(obj)}".encode())
+        for x in obj:
+            _digest(x, h, seen, depth + 1)
+    elif isinstance(obj, types.FunctionType):
+        _digest_function(obj, h, seen, depth + 1)
+    elif isinstance(obj, types.MethodType):
+        _digest_function(obj.__func__, h, seen, depth + 1)
+        _digest(obj.__self__, h, seen, depth + 1)
+    elif isinstance(obj, (types.ModuleType, types.BuiltinFunctionType, type, np.ufunc)):
+        h.update(f"named{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', obj.__name__)}".encode())
+    elif hasattr(obj, "__dict__"):
+        if id(obj) in seen:
+            h.update(b"seen")
+            return
+        seen.add(id(obj))
+        h.update(f"obj{type(obj).__module__}.{type(obj).__qualname__}".encode())
+        _digest(vars(obj), h, seen, depth + 1)
+    else:  # no content to read: never reuse a compiled derivative for it
+        raise TypeError(f"cannot fingerprint {type(obj).__qualname__}")
+
+
+def _digest_function(fn: types.FunctionType, h: Any, seen: set, depth: int) -> None:
+    code = fn.__code__
+    h.update(f"fn{fn.__module__}:{code.co_filename}:{code.co_firstlineno}:{code.co_name}".encode())
+    if id(fn) in seen:
+        return
+    seen.add(id(fn))
+    h.update(code.co_code)
+    h.update(repr(code.co_consts).encode())
+    for cell in fn.__closure__ or ():
+        try:
+            contents = cell.cell_contents
+        except ValueError:  # an empty cell
+            h.update(b"empty")
+            continue
+        _digest(contents, h, seen, depth)
+    _digest(fn.__defaults__ or (), h, seen, depth)
+    if (fn.__module__ or "").startswith("gradcheck."):
+        return  # the library's own helpers: their module state is not the user's data
+    g = fn.__globals__
+    for name in code.co_names:
+        if name in g:
+            h.update(name.encode())
+            _digest(g[name], h, seen, depth)
+
+
+def _fingerprint(fn: Any) -> str | None:
+    h = hashlib.sha1()
+    try:
+        _digest(fn, h, set())
+    except Exception:  # an exotic callable: run uncached rather than guess
+        return None
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- compiled form
+@dataclass
+class _Compiled:
+    be: Backend
+    syms: dict[str, SymArray]
+    inputs: list
+    roots: list
+    out_shape: tuple[int, ...]
+    outputs: list
+    shifts: list[Shift]
+    graph: Graph
+    run: Callable[[np.ndarray], np.ndarray]
+    shift_runs: list[tuple[list[Shift], Callable[[np.ndarray], np.ndarray]]]
+    notes: tuple[str, ...]
+    timings: dict[str, float]
+    exact_run: Callable[..., Any] | None = None
+
+
+def _build(fn: Callable[..., Any], params: dict[str, np.ndarray], single: bool, kind: str,
+           be: Backend, what: str) -> tuple[_Compiled, Context]:
+    t0 = time.perf_counter()
+    syms = symbolic_params(params, be)
+    ctx = Context(backend=be, point=_point(syms, params))
+    value = call_on_symbols(fn, syms["x"] if single else syms, ctx, what)
+    if kind == "grad":
+        roots = [_scalar_expr(value, ctx, what)]
+        out_shape: tuple[int, ...] = ()
+    else:
+        arr = value.view(np.ndarray) if isinstance(value, np.ndarray) else np.asarray(value, dtype=object)
+        out_shape = arr.shape
+        roots = list(arr.reshape(-1))
+    t1 = time.perf_counter()
+    roots, shifts = stabilize(be, roots)
+    wrt = [s for arr in syms.values() for s in arr.view(np.ndarray).reshape(-1)]
+    graph = topo(be, roots, set(wrt))
+    outputs = []
+    for r in roots:
+        adj = reverse(be, graph, r, wrt)
+        outputs.extend(adj.get(s, 0) for s in wrt)
+    t2 = time.perf_counter()
+    inputs = wrt + [s.symbol for s in shifts]
+    run = be.compile(inputs, outputs)
+    shift_runs = []
+    for level in sorted({s.level for s in shifts}):
+        group = [s for s in shifts if s.level == level]
+        shift_runs.append((group, be.compile(inputs, [a for s in group for a in s.args])))
+    t3 = time.perf_counter()
+    notes = []
+    if ctx.comparisons:
+        notes.append(f"{ctx.comparisons} comparisons were decided at the point (masks, np.where): the derivative "
+                     "is that of the branches active there" + (f"; {ctx.near_ties} were within 64 ulps of a tie"
+                                                               if ctx.near_ties else ""))
+    if ctx.floats:
+        notes.append("the code called float() on a symbolic value; its expression was recovered")
+    if shifts:
+        notes.append(f"{len(shifts)} log-sum-exp forms evaluated with a max shift")
+    comp = _Compiled(be, syms, inputs, roots, out_shape, outputs, shifts, graph, run, shift_runs, tuple(notes),
+                     {"build": t1 - t0, "differentiate": t2 - t1, "compile": t3 - t2})
+    return comp, ctx
+
+
+def _shift_values(comp: _Compiled, x: np.ndarray, maximum: Callable[..., Any] = max) -> np.ndarray:
+    n = len(x)
+    full = np.concatenate([x, np.zeros(len(comp.shifts))]) if x.dtype != object else \
+        np.concatenate([x, np.array([0] * len(comp.shifts), dtype=object)])
+    index = {s.symbol: n + i for i, s in enumerate(comp.shifts)}
+    for group, run in comp.shift_runs:
+        vals = run(full)
+        k = 0
+        for s in group:
+            seg = list(vals[k:k + len(s.args)])
+            k += len(s.args)
+            m = maximum(seg)
+            full[index[s.symbol]] = m if (m == m and abs(float(m)) != math.inf) else 0.0
+    return full
+
+
+# --------------------------------------------------------------------------- exact evaluation
+def _exact(comp: _Compiled, x: np.ndarray, digits: int) -> np.ndarray:
+    import mpmath
+
+    if comp.exact_run is None:
+        to = comp.be.to_sympy
+        ins = [to(s) for s in comp.inputs]
+        comp.exact_run = codegen(ins, [to(o) for o in comp.outputs], exact=True)
+        comp.exact_shift = [(g, codegen(ins, [to(a) for s in g for a in s.args], exact=True))
+                            for g, _ in comp.shift_runs]  # type: ignore[attr-defined]
+    with mpmath.workdps(digits):
+        vals = [mpmath.mpf(float(v)) for v in x]
+        full = vals + [mpmath.mpf(0)] * len(comp.shifts)
+        index = {s.symbol: len(vals) + i for i, s in enumerate(comp.shifts)}
+        for group, run in comp.exact_shift:  # type: ignore[attr-defined]
+            out = run(full)
+            k = 0
+            for s in group:
+                full[index[s.symbol]] = max(out[k:k + len(s.args)])
+                k += len(s.args)
+        res = comp.exact_run(full)
+        return np.array([mpmath.mpf(r) for r in res], dtype=object)
+
+
+# --------------------------------------------------------------------------- the public functions
+def _derivative(fn: Callable[..., Any], params: Any, *, kind: str, exact: bool, max_entries: int,
+                backend: str, cache: bool, kink_rtol: float, digits: int, max_exact_entries: int,
+                what: str) -> SymbolicDerivative:
+    if not callable(fn):
+        raise InvalidArgumentError(f"{what}: expected a callable, got {type(fn).__name__}")
+    for opt, v in (("max_entries", max_entries), ("max_exact_entries", max_exact_entries), ("digits", digits)):
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise InvalidArgumentError(f"{what}: {opt}={v!r}; expected a positive integer")
+    if not (isinstance(kink_rtol, (int, float)) and kink_rtol >= 0):
+        raise InvalidArgumentError(f"{what}: kink_rtol={kink_rtol!r}; expected a number >= 0")
+    p, single = _params(params, what)
+    be = get_backend(backend)
+    n_params = sum(v.size for v in p.values())
+    if n_params > max_entries:
+        return _na(kind, single, be, f"too large for symbolic at this size: {n_params} parameter entries > "
+                   f"max_entries={max_entries}")
+    shapes = tuple((k, v.shape) for k, v in p.items())
+    key = None
+    fp = _fingerprint(fn) if cache else None
+    if fp is not None:
+        key = (fp, kind, be.name, shapes, single)
+    comp = _CACHE.get(key) if key is not None else None
+    cached = comp is not None
+    if comp is None:
+        comp, ctx = _build(fn, p, single, kind, be, what)
+        n_out = len(comp.outputs)
+        if key is not None and not ctx.comparisons:
+            _CACHE[key] = comp
+            while len(_CACHE) > _CACHE_SIZE:
+                _CACHE.popitem(last=False)
+    else:
+        _CACHE.move_to_end(key)
+    n_out = len(comp.outputs)
+    if n_out > max_entries:
+        return _na(kind, single, be, f"too large for symbolic at this size: {n_out} derivative entries > "
+                   f"max_entries={max_entries}")
+    return _evaluate(comp, p, single, kind, exact, kink_rtol, digits, max_exact_entries, cached)
+
+
+def _na(kind: str, single: bool, be: Backend, reason: str) -> SymbolicDerivative:
+    return SymbolicDerivative(Status.NA, kind, {}, {}, {}, {}, {}, None, reason, (), be.name, single)
+
+
+def _evaluate(comp: _Compiled, p: dict[str, np.ndarray], single: bool, kind: str, exact: bool,
+              kink_rtol: float, digits: int, max_exact_entries: int, cached: bool) -> SymbolicDerivative:
+    t0 = time.perf_counter()
+    x = np.concatenate([v.reshape(-1) for v in p.values()])
+    full = _shift_values(comp, x)
+    flat = comp.run(full)
+    n_in, n_roots = len(x), len(comp.roots)
+    vals = flat.reshape(n_roots, n_in).copy()
+    kink = np.zeros_like(vals, dtype=bool)
+    left = np.full_like(vals, np.nan)
+    right = np.full_like(vals, np.nan)
+    notes = list(comp.notes)
+    if comp.graph.kinks:
+        _kinks(comp, full, vals, kink, left, right, kink_rtol, notes)
+    t1 = time.perf_counter()
+    exact_vals = None
+    err = _rounding(comp, x, flat.reshape(vals.shape), vals, kink)
+    if exact:
+        if vals.size > max_exact_entries:
+            notes.append(f"exact evaluation skipped: {vals.size} entries > max_exact_entries={max_exact_entries}")
+        else:
+            ex = _exact(comp, x, digits).reshape(n_roots, n_in)
+            ex = np.where(kink, vals.astype(object), ex)
+            exact_vals = ex
+            diff = np.array([[abs(float(vals[i, j]) - float(ex[i, j])) if math.isfinite(vals[i, j]) else math.inf
+                              for j in range(n_in)] for i in range(n_roots)]).reshape(vals.shape)
+            err = np.nextafter(diff, np.inf) * (diff > 0)
+    bad = ~np.isfinite(vals)
+    if bad.any():
+        idx = np.argwhere(bad)[0]
+        notes.append(f"{int(bad.sum())} derivative entries are not finite in float64 (first at flat index "
+                     f"{tuple(int(i) for i in idx)}): the expression overflows at this point")
+    t2 = time.perf_counter()
+    split = _splitter(p, comp.out_shape)
+    timings = dict(comp.timings) if not cached else {}
+    timings.update({"evaluate": t1 - t0, "exact": t2 - t1})
+    return SymbolicDerivative(
+        status=Status.OK, kind=kind, value=split(vals), error=split(err), kink=split(kink), left=split(left),
+        right=split(right), exact_value=split(exact_vals) if exact_vals is not None else None,
+        notes=tuple(notes), backend=comp.be.name, single=single, cached=cached, timings=timings)
+
+
+def _rounding(comp: _Compiled, x: np.ndarray, plain: np.ndarray, vals: np.ndarray, kink: np.ndarray) -> np.ndarray:
+    """Rounding bound of the float64 evaluation, from its sensitivity to 1-ulp input perturbations.
+
+    A few ulps of |value| is not enough: a gradient entry of 2e-3 that is a sum of terms of
+    size 1 carries their absolute rounding (1e-16, 100 ulps of it). Evaluating again with the
+    inputs moved by 4 ulps in random directions shows that cancellation (a backward-stable
+    evaluation is exact for inputs that close); three 1-ulp draws, times 2, plus 4 ulps of the value.
+    """
+    eps = np.finfo(np.float64).eps
+    rng = np.random.default_rng(0)
+    spread = np.zeros_like(plain)
+    with np.errstate(all="ignore"):
+        for _ in range(3):
+            xp = x * (1 + eps * rng.choice([-1.0, 1.0], size=x.shape))
+            other = comp.run(_shift_values(comp, xp)).reshape(plain.shape)
+            spread = np.maximum(spread, np.abs(other - plain))
+        err = _ULPS * eps * np.abs(vals) + 2 * spread
+    return np.where(kink | ~np.isfinite(err), _ULPS * eps * np.abs(vals), err)
+
+
+def _splitter(p: dict[str, np.ndarray], out_shape: tuple[int, ...]) -> Callable[[np.ndarray], dict]:
+    def split(a: np.ndarray) -> dict:
+        out, k = {}, 0
+        for name, v in p.items():
+            out[name] = np.ascontiguousarray(a[:, k:k + v.size]).reshape(out_shape + v.shape)
+            k += v.size
+        return out
+
+    return split
+
+
+def _kinks(comp: _Compiled, full: np.ndarray, vals: np.ndarray, kink: np.ndarray, left: np.ndarray,
+           right: np.ndarray, rtol: float, notes: list) -> None:
+    be, graph = comp.be, comp.graph
+    point = dict(zip(comp.inputs, (float(v) for v in full)))
+    val, mag = walk_values(be, graph, point)
+    ties = tied_nodes(be, graph, val, mag, rtol)
+    if not ties:
+        return
+    index = {s: i for i, s in enumerate(comp.inputs[: vals.shape[1]])}
+    touched: set = set()
+    for node in ties:
+        touched |= {s for s in node.free_symbols if s in index}
+    for r, root in enumerate(comp.roots):
+        for s in touched:
+            j = index[s]
+            rgt = one_sided(be, graph, val, ties, root, s, 1.0, False)
+            lft = -one_sided(be, graph, val, ties, root, s, -1.0, False)
+            if abs(rgt - lft) > 1e-12 * max(abs(rgt), abs(lft)) and abs(rgt - lft) > 1e-300:
+                kink[r, j] = True
+                left[r, j], right[r, j] = lft, rgt
+                vals[r, j] = one_sided(be, graph, val, ties, root, s, 1.0, True)
+            else:
+                vals[r, j] = rgt
+    notes.append(f"{len(ties)} max/abs nodes sit at their tie; {int(kink.sum())} derivative entries are kinks "
+                 "(value = convention, left/right = one-sided derivatives)")
+
+
+def gradient(loss: Callable[..., Any], params: Any, *, exact: bool = False, max_entries: int = DEFAULT_MAX_ENTRIES,
+             backend: str = "auto", cache: bool = True, kink_rtol: float = KINK_RTOL, digits: int = 50,
+             max_exact_entries: int = DEFAULT_MAX_EXACT_ENTRIES) -> SymbolicDerivative:
+    """Exact gradient of the scalar ``loss(params)`` at ``params`` (one array or a dict of arrays).
+
+    The loss runs on arrays of symbols (numpy code through :class:`SymArray`, or code written
+    against ``gradcheck.ops`` with any namespace), is differentiated in reverse mode, compiled with
+    common-subexpression elimination and evaluated in float64. ``exact=True`` also evaluates it
+    with mpmath at ``digits`` digits (at most ``max_exact_entries`` entries) and measures each
+    float64 entry's error against it. ``backend``: ``"auto"`` (symengine when installed),
+    ``"sympy"`` or ``"symengine"``. Compiled derivatives are cached per (code and the data it
+    closes over, shapes); ``cache=False`` rebuilds. Above ``max_entries`` parameter or derivative
+    entries the result is ``status="n/a"`` with the reason.
+    """
+    return _derivative(loss, params, kind="grad", exact=exact, max_entries=max_entries, backend=backend,
+                       cache=cache, kink_rtol=kink_rtol, digits=digits, max_exact_entries=max_exact_entries,
+                       what=f"gradient of {getattr(loss, '__name__', 'loss')}")
+
+
+def jacobian(fn: Callable[..., Any], x: Any, *, exact: bool = False, max_entries: int = DEFAULT_MAX_ENTRIES,
+             backend: str = "auto", cache: bool = True, kink_rtol: float = KINK_RTOL, digits: int = 50,
+             max_exact_entries: int = DEFAULT_MAX_EXACT_ENTRIES) -> SymbolicDerivative:
+    """Exact Jacobian of ``fn(x)`` in numerator layout: ``out.shape + param.shape`` per parameter.
+
+    Options as in :func:`gradient`.
+    """
+    return _derivative(fn, x, kind="jacobian", exact=exact, max_entries=max_entries, backend=backend,
+                       cache=cache, kink_rtol=kink_rtol, digits=digits, max_exact_entries=max_exact_entries,
+                       what=f"jacobian of {getattr(fn, '__name__', 'fn')}")
