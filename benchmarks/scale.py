@@ -13,7 +13,8 @@ Three losses, written here with their hand-derived gradients:
 
 For each size: the time to pass a correct gradient, and the smallest relative error d flagged
 (on the grid 1e-4, 1e-5, 1e-6, 5e-7, 2e-7, 1.2e-7: a named entry
-must be off by more than 1e-7 of itself plus 10 error estimates) when (a) every entry is scaled by 1 + d, (b) only the largest
+must be off by more than 1e-7 of itself plus 10 error estimates) when (a) every entry is scaled by 1 + d,
+(b) only the largest
 entry is, (c) only one median entry is, the entry named; and the time to find and name a
 relative 1e-6 error in one median entry. torch.autograd.gradcheck (slow and fast mode) and
 jax.test_util.check_grads run on the same functions where installed.
@@ -55,9 +56,12 @@ class MLP:
         self.X = rng.normal(size=(batch, width))
         self.T = rng.normal(size=(batch, n_out))
         self.params = {
-            "W1": rng.normal(size=(width, width)) / np.sqrt(width), "b1": 0.1 * rng.normal(size=(1, width)),
-            "W2": rng.normal(size=(width, width)) / np.sqrt(width), "b2": 0.1 * rng.normal(size=(1, width)),
-            "W3": rng.normal(size=(width, n_out)) / np.sqrt(width), "b3": 0.1 * rng.normal(size=(1, n_out)),
+            "W1": rng.normal(size=(width, width)) / np.sqrt(width),
+            "b1": 0.1 * rng.normal(size=(1, width)),
+            "W2": rng.normal(size=(width, width)) / np.sqrt(width),
+            "b2": 0.1 * rng.normal(size=(1, width)),
+            "W3": rng.normal(size=(width, n_out)) / np.sqrt(width),
+            "b3": 0.1 * rng.normal(size=(1, n_out)),
         }
 
     def forward(self, p: dict) -> tuple:
@@ -73,8 +77,14 @@ class MLP:
         d3 = x3 - self.T
         d2 = (d3 @ p["W3"].T) * x2 * (1 - x2)
         d1 = (d2 @ p["W2"].T) * x1 * (1 - x1)
-        return {"W1": self.X.T @ d1, "b1": d1.sum(0, keepdims=True), "W2": x1.T @ d2,
-                "b2": d2.sum(0, keepdims=True), "W3": x2.T @ d3, "b3": d3.sum(0, keepdims=True)}
+        return {
+            "W1": self.X.T @ d1,
+            "b1": d1.sum(0, keepdims=True),
+            "W2": x1.T @ d2,
+            "b2": d2.sum(0, keepdims=True),
+            "W3": x2.T @ d3,
+            "b3": d3.sum(0, keepdims=True),
+        }
 
 
 class Relu:
@@ -87,8 +97,12 @@ class Relu:
         self.onehot = np.eye(classes)[rng.integers(0, classes, size=batch)]
         b1 = 0.5 * rng.normal(size=(1, hidden))
         b1[0, :on_kink] = 0.0  # these units sit exactly on their kink for the first sample
-        self.params = {"W1": rng.normal(size=(hidden, hidden)) / np.sqrt(hidden), "b1": b1,
-                       "W2": rng.normal(size=(hidden, classes)) / np.sqrt(hidden), "b2": np.zeros((1, classes))}
+        self.params = {
+            "W1": rng.normal(size=(hidden, hidden)) / np.sqrt(hidden),
+            "b1": b1,
+            "W2": rng.normal(size=(hidden, classes)) / np.sqrt(hidden),
+            "b2": np.zeros((1, classes)),
+        }
 
     def loss(self, p: dict) -> Any:
         r = self.x @ p["W1"] + p["b1"]
@@ -105,8 +119,12 @@ class Relu:
         e = np.exp(s - s.max(axis=1, keepdims=True))
         dscore = (e / e.sum(axis=1, keepdims=True) - self.onehot) / self.x.shape[0]
         dr = (dscore @ p["W2"].T) * (r > 0)
-        return {"W1": self.x.T @ dr, "b1": dr.sum(0, keepdims=True), "W2": h.T @ dscore,
-                "b2": dscore.sum(0, keepdims=True)}
+        return {
+            "W1": self.x.T @ dr,
+            "b1": dr.sum(0, keepdims=True),
+            "W2": h.T @ dscore,
+            "b2": dscore.sum(0, keepdims=True),
+        }
 
 
 class LeastSquares:
@@ -141,6 +159,7 @@ def _edit(grad: Callable, how: str, d: float, where: tuple[str, tuple[int, ...]]
         name, idx = where  # type: ignore[misc]
         g[name][idx] *= 1 + d
         return g
+
     return wrong
 
 
@@ -205,7 +224,7 @@ def _torch(net: Any) -> str:
     tensors = [torch.tensor(net.params[n], dtype=torch.float64, requires_grad=True) for n in names]
 
     def loss(*ts: Any) -> Any:
-        p = dict(zip(names, ts))
+        p = dict(zip(names, ts, strict=False))
         if isinstance(net, MLP):
             X, T = torch.tensor(net.X), torch.tensor(net.T)
             x1 = torch.sigmoid(X @ p["W1"] + p["b1"])
@@ -270,10 +289,14 @@ def main(argv: list[str] | None = None) -> None:
     # Entries are judged against 1e-7 of themselves plus 10 error estimates: 1e-7 itself is never flagged.
     grid = [1e-4, 1e-6, 2e-7] if args.quick else [1e-4, 1e-5, 1e-6, 5e-7, 2e-7, 1.2e-7]
     if not args.no_header:
-        print(f"method={args.method}; error grid {', '.join(f'{d:.2g}' for d in grid)} (1e-4, 1e-6, 2e-7 at 1e6); "
-              f"BLAS threads {os.environ['OPENBLAS_NUM_THREADS']}")
-    head = ("| net | entries | correct: verdict, time, evals | resolution | every entry x(1+d) | largest entry | "
-            "median entry | median 1e-6: time, named | torch / jax |")
+        print(
+            f"method={args.method}; error grid {', '.join(f'{d:.2g}' for d in grid)} (1e-4, 1e-6, 2e-7 at 1e6); "
+            f"BLAS threads {os.environ['OPENBLAS_NUM_THREADS']}"
+        )
+    head = (
+        "| net | entries | correct: verdict, time, evals | resolution | every entry x(1+d) | largest entry | "
+        "median entry | median 1e-6: time, named | torch / jax |"
+    )
     if not args.no_header:
         print(head)
         print("|" + " --- |" * 9)
@@ -292,9 +315,12 @@ def main(argv: list[str] | None = None) -> None:
                 cells.append("-" if args.no_grid else smallest_flagged(net, how, coarse, args.method)[0])
             where = _pick(net, "median")
             t = time.perf_counter()
-            r = check_grad_directional(net.loss, _edit(net.grad, "median", 1e-6, where), net.params, method=args.method,
-                                       progress=False)
-            cells.append(f"{time.perf_counter() - t:.2f} s, {'yes' if _flagged(r, where) else 'no (' + r.verdict + ')'}")
+            r = check_grad_directional(
+                net.loss, _edit(net.grad, "median", 1e-6, where), net.params, method=args.method, progress=False
+            )
+            cells.append(
+                f"{time.perf_counter() - t:.2f} s, {'yes' if _flagged(r, where) else 'no (' + r.verdict + ')'}"
+            )
             cells.append(foreign(kind, net))
             print("| " + " | ".join(cells) + " |", flush=True)
 

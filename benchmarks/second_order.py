@@ -41,9 +41,23 @@ DELTAS = (1e-3, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6, 1e-7, 1e-8)
 class Workload:
     """loss, grad and exact Hessian (flat, over vec of the parameters) at one point."""
 
-    def __init__(self, name: str, loss: Callable, grad: Callable, exact: np.ndarray, params: Any,
-                 to_claim: Callable[[np.ndarray], Any]) -> None:
-        self.name, self.loss, self.grad, self.exact, self.params, self.to_claim = name, loss, grad, exact, params, to_claim
+    def __init__(
+        self,
+        name: str,
+        loss: Callable,
+        grad: Callable,
+        exact: np.ndarray,
+        params: Any,
+        to_claim: Callable[[np.ndarray], Any],
+    ) -> None:
+        self.name, self.loss, self.grad, self.exact, self.params, self.to_claim = (
+            name,
+            loss,
+            grad,
+            exact,
+            params,
+            to_claim,
+        )
 
 
 def _single(H: np.ndarray, x: np.ndarray) -> Any:
@@ -53,22 +67,40 @@ def _single(H: np.ndarray, x: np.ndarray) -> Any:
 def least_squares(seed: int) -> Workload:
     rng = np.random.default_rng(seed)
     A, b, x = rng.normal(size=(10, 6)), rng.normal(size=(10, 1)), rng.normal(size=(6, 1))
-    return Workload("least squares", lambda v: so.ls_loss(v, A, b), lambda v: so.ls_grad(v, A, b),
-                    so.ls_hessian(x, A, b).reshape(6, 6), x, lambda H: _single(H, x))
+    return Workload(
+        "least squares",
+        lambda v: so.ls_loss(v, A, b),
+        lambda v: so.ls_grad(v, A, b),
+        so.ls_hessian(x, A, b).reshape(6, 6),
+        x,
+        lambda H: _single(H, x),
+    )
 
 
 def logistic(seed: int) -> Workload:
     rng = np.random.default_rng(seed)
     X, y, w = rng.normal(size=(20, 4)), rng.choice([-1.0, 1.0], 20), rng.normal(size=4)
-    return Workload("logistic", lambda v: float(so.logistic_loss(v, X, y)), lambda v: so.logistic_grad(v, X, y),
-                    so.logistic_hessian(w, X, y), w, lambda H: H)
+    return Workload(
+        "logistic",
+        lambda v: float(so.logistic_loss(v, X, y)),
+        lambda v: so.logistic_grad(v, X, y),
+        so.logistic_hessian(w, X, y),
+        w,
+        lambda H: H,
+    )
 
 
 def softmax_ce(seed: int) -> Workload:
     rng = np.random.default_rng(seed)
     z, label = rng.normal(size=6) * 2, int(rng.integers(6))
-    return Workload("softmax CE", lambda v: float(so.softmax_ce_loss(v, label)), lambda v: so.softmax_ce_grad(v, label),
-                    so.softmax_ce_hessian(z, label), z, lambda H: H)
+    return Workload(
+        "softmax CE",
+        lambda v: float(so.softmax_ce_loss(v, label)),
+        lambda v: so.softmax_ce_grad(v, label),
+        so.softmax_ce_hessian(z, label),
+        z,
+        lambda H: H,
+    )
 
 
 class _MLP:
@@ -101,7 +133,7 @@ class _MLP:
         out, o = {}, 0
         for k, s in self.shapes.items():
             n = int(np.prod(s))
-            out[k] = z[o:o + n].reshape(s)
+            out[k] = z[o : o + n].reshape(s)
             o += n
         return out
 
@@ -118,8 +150,11 @@ class _MLP:
     def blocks(self, H: np.ndarray) -> dict:
         offs = np.concatenate([[0], np.cumsum(self.sizes)])
         names = list(self.shapes)
-        return {(a, b): H[offs[i]:offs[i + 1], offs[j]:offs[j + 1]].reshape(self.shapes[a] + self.shapes[b])
-                for i, a in enumerate(names) for j, b in enumerate(names)}
+        return {
+            (a, b): H[offs[i] : offs[i + 1], offs[j] : offs[j + 1]].reshape(self.shapes[a] + self.shapes[b])
+            for i, a in enumerate(names)
+            for j, b in enumerate(names)
+        }
 
 
 def mlp(seed: int) -> Workload:
@@ -143,8 +178,10 @@ def _check(w: Workload, H: np.ndarray, with_grad: bool) -> Any:
 
 def accuracy_and_cost(seeds: int) -> None:
     print("1-2. accuracy of the numerical Hessian (|numeric - exact| / row scale) and cost")
-    print(f"{'workload':<15}{'reference':<12}{'N':>4}{'median rel':>12}{'max rel':>11}{'evals/entry':>13}"
-          f"{'false alarms':>14}{'inconclusive':>14}")
+    print(
+        f"{'workload':<15}{'reference':<12}{'N':>4}{'median rel':>12}{'max rel':>11}{'evals/entry':>13}"
+        f"{'false alarms':>14}{'inconclusive':>14}"
+    )
     for make in WORKLOADS:
         for with_grad in (True, False):
             errs, evals, alarms, unsure, n = [], [], 0, 0, 0
@@ -159,8 +196,10 @@ def accuracy_and_cost(seeds: int) -> None:
                 errs.append((np.abs(num - w.exact) / scale).ravel())
                 evals.append(r.n_evaluations / n**2)
             e = np.concatenate(errs)
-            print(f"{w.name:<15}{'grad' if with_grad else 'loss only':<12}{n:>4}{np.median(e):>12.2g}{e.max():>11.2g}"
-                  f"{np.mean(evals):>13.1f}{f'{alarms}/{seeds}':>14}{f'{unsure}/{seeds}':>14}")
+            print(
+                f"{w.name:<15}{'grad' if with_grad else 'loss only':<12}{n:>4}{np.median(e):>12.2g}{e.max():>11.2g}"
+                f"{np.mean(evals):>13.1f}{f'{alarms}/{seeds}':>14}{f'{unsure}/{seeds}':>14}"
+            )
 
 
 def detection_floor(seeds: int) -> None:
@@ -189,8 +228,10 @@ def detection_floor(seeds: int) -> None:
                             trials += 1
             floor_w = min((d for d in DELTAS if whole[d]), default=float("nan"))
             floor_e = min((d for d in DELTAS if entry[d]), default=float("nan"))
-            print(f"{w.name:<15}{'grad' if with_grad else 'loss only':<12}{floor_w:>14.0e}{floor_e:>11.0e}"
-                  f"{f'{at_target}/{trials}':>17}")
+            print(
+                f"{w.name:<15}{'grad' if with_grad else 'loss only':<12}{floor_w:>14.0e}{floor_e:>11.0e}"
+                f"{f'{at_target}/{trials}':>17}"
+            )
 
 
 def others(seeds: int) -> None:
@@ -205,8 +246,11 @@ def others(seeds: int) -> None:
             errs, evals, secs = [], [], 0.0
             for seed in range(seeds):
                 w = make(seed)
-                z0 = (np.concatenate([np.ravel(v) for v in w.params.values()]) if isinstance(w.params, dict)
-                      else np.ravel(w.params))
+                z0 = (
+                    np.concatenate([np.ravel(v) for v in w.params.values()])
+                    if isinstance(w.params, dict)
+                    else np.ravel(w.params)
+                )
                 count = [0]
 
                 def f(z: np.ndarray, w: Workload = w, count: list = count) -> float:
@@ -214,7 +258,7 @@ def others(seeds: int) -> None:
                     if isinstance(w.params, dict):
                         p, o = {}, 0
                         for k, v in w.params.items():
-                            p[k] = z[o:o + v.size].reshape(v.shape)
+                            p[k] = z[o : o + v.size].reshape(v.shape)
                             o += v.size
                         return w.loss(p)
                     return w.loss(z.reshape(np.shape(w.params)))
@@ -240,8 +284,10 @@ def others(seeds: int) -> None:
 
         t = time.perf_counter()
         ok = torch.autograd.gradgradcheck(loss, params)
-        print(f"torch.autograd.gradgradcheck on the MLP: {ok} in {time.perf_counter() - t:.3f} s "
-              f"(checks autograd's own double backward; a hand Hessian needs a custom Function to be checked)")
+        print(
+            f"torch.autograd.gradgradcheck on the MLP: {ok} in {time.perf_counter() - t:.3f} s "
+            f"(checks autograd's own double backward; a hand Hessian needs a custom Function to be checked)"
+        )
 
 
 def main() -> None:

@@ -46,7 +46,7 @@ def make(n_params: int, seed: int = 0) -> tuple[dict, np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     ws = widths_for(n_params)
     p = {}
-    for k, (a, b) in enumerate(zip(ws[:-1], ws[1:]), start=1):
+    for k, (a, b) in enumerate(zip(ws[:-1], ws[1:], strict=False), start=1):
         p[f"W{k}"] = rng.normal(size=(a, b)) / np.sqrt(a)
         p[f"b{k}"] = 0.1 * rng.normal(size=b)
     return p, rng.normal(size=(BATCH, ws[0])), rng.normal(size=(BATCH, ws[-1]))
@@ -98,7 +98,8 @@ def run(backend: str, n_params: int) -> dict:
     hand2 = backprop(p2, X, T)
     err = max(err, max(np.abs(d2.value[k] - hand2[k]).max() for k in hand2) / scale)
     return {"n": sum(v.size for v in p.values()), "total": total, "again": again, "err": err,
-            "cached": d2.cached, **{k: d.timings.get(k, 0.0) for k in ("build", "differentiate", "compile", "evaluate")}}
+            "cached": d2.cached,
+            **{k: d.timings.get(k, 0.0) for k in ("build", "differentiate", "compile", "evaluate")}}
 
 
 def main(argv: list[str] | None = None) -> int:

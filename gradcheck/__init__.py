@@ -31,6 +31,7 @@ from ._errors import (
     NonScalarLossError,
     ParameterError,
     ShapeMismatchError,
+    SymbolicUnsupportedError,
 )
 
 if TYPE_CHECKING:
@@ -43,8 +44,8 @@ if TYPE_CHECKING:
         numerical_grad,
         numerical_jacobian,
     )
-    from ._result import Entry, Estimate, GradCheckResult, ParamResult, Tolerance
     from ._directional import DirectionalResult, DirectionCheck, check_grad_directional
+    from ._result import Entry, Estimate, GradCheckResult, ParamResult, Tolerance
     from ._second import (
         GaussNewton,
         assert_gauss_newton,
@@ -115,6 +116,7 @@ __all__ = [
     "Estimate",
     "GradcheckError",
     "FormulaError",
+    "SymbolicUnsupportedError",
     "InvalidArgumentError",
     "ParameterError",
     "ShapeMismatchError",

@@ -18,18 +18,26 @@ import numpy as np
 from . import _recording
 from ._compare import Judgement, floor_rtol, judge
 from ._diagnose import diagnose
-from ._errors import GradientMismatch, InvalidArgumentError, LossRaisedError, MutatingFunctionError, NonFiniteError
+from ._errors import (
+    GradientMismatch,
+    InvalidArgumentError,
+    LossRaisedError,
+    MutatingFunctionError,
+    NonFiniteError,
+    SymbolicUnsupportedError,
+)
 from ._evaluator import Evaluator
 from ._fd_oracle import FiniteDifferences
 from ._joint import joint_kinks
 from ._layout import to_numerator
 from ._naming import display_name
 from ._options import DEFAULT_RESOLUTION, DEFAULT_SAFETY, METHODS, Layout, Options
-from ._oracle import Context, Oracle, OracleEstimate
+from ._oracle import Context, Oracle, OracleEstimate, OracleRun
 from ._params import ParamSet, format_index
 from ._result import Entry, EntryArrays, Estimate, GradCheckResult, ParamResult, Tolerance
 from ._status import Status
 from ._structure import STRUCTURES, Structure, structured
+from ._symbolic_oracle import Symbolic, SymbolicUnavailable
 
 if TYPE_CHECKING:
     from ._directional import DirectionalResult
@@ -107,13 +115,26 @@ def _run(kind: Kind, fn: Callable[[Any], Any], deriv: Callable[[Any], Any], para
     _callable(deriv, "grad" if kind == "grad" else "jac")
     ctx = _start(kind, fn, params, opts)
     analytic = _analytic(deriv, ctx, kind)
-    run = (oracle or FiniteDifferences()).run(ctx)
+    witness: OracleRun | str | None = None
+    if oracle is None and opts.oracle == "symbolic":
+        oracle = Symbolic()
+    try:
+        run = (oracle or FiniteDifferences()).run(ctx)
+    except SymbolicUnavailable as exc:
+        raise SymbolicUnsupportedError(f"oracle='symbolic' cannot check {ctx.evaluator.fn_name}: {exc}") from exc
+    if opts.oracle == "both":
+        try:
+            witness = Symbolic().run(ctx)
+        except SymbolicUnavailable as exc:
+            witness = f"n/a: {exc}"
     ctx.evaluator.finish()
     out_shape = ctx.evaluator.out_shape if kind == "jacobian" else ()
     results, notes = {}, ctx.notes
-    for pname, est in zip(ctx.params.names, run.estimates, strict=True):
+    for k, (pname, est) in enumerate(zip(ctx.params.names, run.estimates, strict=True)):
         a2 = analytic[pname].reshape(est.value.shape)
         results[pname] = _param_result(ctx, pname, a2, est, out_shape)
+        if witness is not None:
+            results[pname] = _with_witness(ctx, results[pname], a2, witness, k)
     for pname, est in zip(ctx.params.names, run.estimates, strict=True):
         if not np.any(analytic[pname]) and not np.any(est.value):
             notes.append(
@@ -134,6 +155,24 @@ def _run(kind: Kind, fn: Callable[[Any], Any], deriv: Callable[[Any], Any], para
         layout=opts.layout if kind == "jacobian" else "gradient (same shape as the parameter)",
         notes=tuple(notes),
     )
+
+
+def _with_witness(ctx: Context, p: ParamResult, analytic: np.ndarray, witness: OracleRun | str,
+                  k: int) -> ParamResult:
+    """The parameter's result with the symbolic oracle's verdict beside the finite differences'."""
+    if isinstance(witness, str):
+        return dataclasses.replace(p, symbolic=witness)
+    est = witness.estimates[k]
+    j = judge(analytic, est, eps=ctx.params.eps, options=ctx.options)
+    if not j.wrong.any():
+        return dataclasses.replace(p, symbolic=f"pass ({witness.method}, max rel err {float(j.rel_error.max()):.2g})")
+    flat = int(np.argmax(np.where(j.wrong, j.ratio, -np.inf)))
+    r, c = divmod(flat, analytic.shape[1])
+    full = p.derivative_shape
+    where = tuple(int(i) for i in np.unravel_index(flat, full)) if full else ()
+    verdict = (f"FAIL: {int(j.wrong.sum())} of {analytic.size} entries differ from the exact derivative "
+               f"({witness.method}); worst at {where}: analytic {analytic[r, c]:.10g}, exact {est.value[r, c]:.10g}")
+    return dataclasses.replace(p, symbolic=verdict, ok=False)
 
 
 def _tolerance(j: Judgement, opts: Options, eps: float) -> Tolerance:
@@ -281,6 +320,7 @@ def check_grad(
     structure: Mapping[str, str] | None = None,
     mode: str = "auto",
     directional: Mapping[str, Any] | None = None,
+    oracle: str = "fd",
 ) -> GradCheckResult | DirectionalResult:
     """Check a hand-derived gradient against finite differences, entry by entry.
 
@@ -335,6 +375,12 @@ def check_grad(
     directional:
         Further options of :func:`gradcheck.check_grad_directional` (``directions=``,
         ``workers=``, ``budget_s=`` ...).
+    oracle:
+        ``"fd"`` (default) finite differences; ``"symbolic"`` the exact derivative of the same
+        loss code run on sympy symbols (numpy code or code written against ``gradcheck.ops``);
+        ``"both"``: finite differences, and the exact derivative as a second witness whose
+        verdict each parameter reports (``ParamResult.symbolic``: ``pass``, ``FAIL: ...`` or
+        ``n/a: why``). A symbolic FAIL fails the check.
 
     Returns
     -------
@@ -344,8 +390,8 @@ def check_grad(
     """
     opts = Options.validated(method=method, rtol=rtol, atol=atol, safety=safety, step=step, typical=typical,
                              kinks=kinks, max_entries=max_entries, name=name, resolution=resolution,
-                             keep_arrays=keep_arrays)
-    if _directional_mode(mode, params, structure, directional):
+                             keep_arrays=keep_arrays, oracle=oracle)
+    if oracle == "fd" and _directional_mode(mode, params, structure, directional):
         if opts.fixed or step is not None or not kinks:
             raise InvalidArgumentError("mode='directional' takes no rtol/atol/step/kinks=False: its tolerances come "
                                        "from each direction's own error estimate")
@@ -442,6 +488,7 @@ def check_jacobian(
     name: str | None = None,
     resolution: float | None = DEFAULT_RESOLUTION,
     keep_arrays: bool | None = None,
+    oracle: str = "fd",
 ) -> GradCheckResult:
     """Check a hand-derived Jacobian of an array-valued ``fn`` against finite differences.
 
@@ -457,7 +504,7 @@ def check_jacobian(
     """
     opts = Options.validated(method=method, rtol=rtol, atol=atol, safety=safety, step=step, typical=typical,
                              kinks=kinks, max_entries=max_entries, name=name, layout=layout, order=order,
-                             resolution=resolution, keep_arrays=keep_arrays)
+                             resolution=resolution, keep_arrays=keep_arrays, oracle=oracle)
     result = _run("jacobian", fn, jac, x, opts)
     _recording.emit(result)
     return result

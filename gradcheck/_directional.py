@@ -23,7 +23,8 @@ about 2 k log2(N) probes for k wrong entries (k log2(N) under complex step, whic
 in the direction: each right half is its parent minus its left half), and the entries
 reached are checked one by one. Where a direction crosses a kink at x (a ReLU input at 0),
 the entries that move units at their kink are found the same way, on the slope jump, checked
-one by one and left out of the directions (see docs/large-models.md). When the disagreeing ranges multiply past ``4 max_named`` (a factor of 2, a transpose:
+one by one and left out of the directions (see docs/large-models.md). When the disagreeing ranges multiply
+past ``4 max_named`` (a factor of 2, a transpose:
 the error is everywhere), splitting stops and a random sample of those ranges is checked
 entry by entry, with the transposed partner of each sampled entry of a square matrix, and
 the mistake is diagnosed from the sample. Memory is O(N): no N x N anything.
@@ -70,6 +71,7 @@ own rounding is smaller). At 1e6 entries that is 1e-11 of a median entry's size 
 under the 1e-6 asked for; the analytic formula's larger rounding (saturated sigmoids) is
 left to the entry-by-entry check, whose floor is relative to each entry."""
 
+
 def _num(x: float | None) -> float | None:
     """JSON has no NaN/Inf; they become null."""
     if x is None:
@@ -105,11 +107,17 @@ class DirectionCheck:
 
     def describe(self) -> str:
         diff = abs(self.analytic - self.numeric)
-        kink = (f", kink: one-sided slopes {self.left:.10g} / {self.right:.10g}"
-                if self.state == "kink" and self.left is not None else "")
+        kink = (
+            f", kink: one-sided slopes {self.left:.10g} / {self.right:.10g}"
+            if self.state == "kink" and self.left is not None
+            else ""
+        )
         extra = f", Taylor test: {self.taylor}" if self.taylor else ""
-        return (f"{self.label}: analytic {self.analytic:.10g}, numeric {self.numeric:.10g}, |diff| {diff:.3g}, "
-                f"tolerance {self.tolerance:.3g} ({'agrees' if self.agrees else 'DISAGREES'}, {self.scheme}{kink}{extra})")
+        return (
+            f"{self.label}: analytic {self.analytic:.10g}, numeric {self.numeric:.10g}, |diff| {diff:.3g}, "
+            f"tolerance {self.tolerance:.3g} ({'agrees' if self.agrees else 'DISAGREES'}, "
+            f"{self.scheme}{kink}{extra})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (_num(v) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
@@ -169,16 +177,20 @@ class DirectionalResult:
     def summary(self, max_entries: int = 5) -> str:
         n_dir = len(self.directions)
         agree = sum(d.agrees for d in self.directions)
-        head = (f"check_grad_directional of {self.function}: {self.verdict} (method={self.method}, {n_dir} directions, "
-                f"{self.n_entries:,} entries, {self.n_evaluations:,} evaluations, {self.elapsed_s:.2f} s; "
-                f"tolerance: {self.tolerance})")
+        head = (
+            f"check_grad_directional of {self.function}: {self.verdict} (method={self.method}, {n_dir} directions, "
+            f"{self.n_entries:,} entries, {self.n_evaluations:,} evaluations, {self.elapsed_s:.2f} s; "
+            f"tolerance: {self.tolerance})"
+        )
         lines = [head, f"directions: {agree} of {n_dir} agree"]
         worst = max(self.directions, key=lambda d: d.ratio)
         lines.append(f"  worst {worst.describe()}")
         checked = []
         if self.n_group_tests:
-            checked.append(f"{self.n_group_tests} group tests, {self.n_localized} "
-                           f"entr{'y' if self.n_localized == 1 else 'ies'} localised")
+            checked.append(
+                f"{self.n_group_tests} group tests, {self.n_localized} "
+                f"entr{'y' if self.n_localized == 1 else 'ies'} localised"
+            )
         if self.n_sampled:
             checked.append(f"{self.n_sampled} entries sampled")
         if self.n_at_kinks:
@@ -186,19 +198,28 @@ class DirectionalResult:
         if self.n_subset:
             checked.append(f"{self.n_subset} entries of a random subset")
         if checked:
-            lines.append("checked one by one: " + ", ".join(checked)
-                         + (f" ({self.n_kinks} at kinks, valid one-sided slopes)" if self.n_kinks else ""))
+            lines.append(
+                "checked one by one: "
+                + ", ".join(checked)
+                + (f" ({self.n_kinks} at kinks, valid one-sided slopes)" if self.n_kinks else "")
+            )
         for name, entries in self.mismatches.items():
             count = self.n_mismatched.get(name, len(entries))
             seen = self.n_checked.get(name, count)
-            lines.append(f"parameter {name!r} {self.shapes[name]}: {count} of {seen} entr{'y' if seen == 1 else 'ies'} "
-                         f"checked one by one {'is' if count == 1 else 'are'} wrong")
+            lines.append(
+                f"parameter {name!r} {self.shapes[name]}: {count} of {seen} entr{'y' if seen == 1 else 'ies'} "
+                f"checked one by one {'is' if count == 1 else 'are'} wrong"
+            )
             if name in self.diagnosis:
                 lines.append(f"  looks like: {self.diagnosis[name]}")
-            lines.append(f"  {'index':<14}{'analytic':>18}{'numeric':>18}{'abs err':>11}{'rel err':>11}{'tolerance':>11}")
+            lines.append(
+                f"  {'index':<14}{'analytic':>18}{'numeric':>18}{'abs err':>11}{'rel err':>11}{'tolerance':>11}"
+            )
             for e in entries[:max_entries]:
-                lines.append(f"  {e.index!s:<14}{e.analytic:>18.10g}{e.numeric:>18.10g}{e.abs_error:>11.3g}"
-                             f"{e.rel_error:>11.3g}{e.tolerance:>11.3g}")
+                lines.append(
+                    f"  {e.index!s:<14}{e.analytic:>18.10g}{e.numeric:>18.10g}{e.abs_error:>11.3g}"
+                    f"{e.rel_error:>11.3g}{e.tolerance:>11.3g}"
+                )
             if count > min(len(entries), max_entries):
                 lines.append(f"  ... and {count - min(len(entries), max_entries)} more")
         for name, text in self.diagnosis.items():
@@ -206,9 +227,11 @@ class DirectionalResult:
                 lines.append(f"parameter {name!r}: {text}")
         k = sum(d.label.startswith("random") for d in self.directions)
         lines.append(
-            f"resolution: a single entry off by a relative {self.resolution:.2g} (of its parameter's largest |g_i s_i|) "
+            f"resolution: a single entry off by a relative {self.resolution:.2g} (of its parameter's largest |g_i "
+            "s_i|) "
             f"is flagged by every direction; an error whose largest entry is >= {self.miss_rtol:.2g} x max |g_i s_i| "
-            f"would be missed with probability <= {self.miss_probability:.2g} (2^-{k})")
+            f"would be missed with probability <= {self.miss_probability:.2g} (2^-{k})"
+        )
         if self.reason:
             lines.append(f"{'why' if self.verdict != 'pass' else 'note'}: {self.reason}")
         lines.extend(f"note: {n}" for n in self.notes)
@@ -255,8 +278,21 @@ class DirectionalResult:
 
 
 # --------------------------------------------------------------------------- options
-def _validate(directions: Any, method: Any, seed: Any, localize: Any, max_named: Any, typical: Any, safety: Any,
-              target: Any, sample: Any, per_entry: Any, workers: Any, budget_s: Any, progress: Any) -> None:
+def _validate(
+    directions: Any,
+    method: Any,
+    seed: Any,
+    localize: Any,
+    max_named: Any,
+    typical: Any,
+    safety: Any,
+    target: Any,
+    sample: Any,
+    per_entry: Any,
+    workers: Any,
+    budget_s: Any,
+    progress: Any,
+) -> None:
     def integer(name: str, value: Any, low: int) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise InvalidArgumentError(f"{name}={value!r}: expected an integer >= {low}")
@@ -273,22 +309,33 @@ def _validate(directions: Any, method: Any, seed: Any, localize: Any, max_named:
     values = typical.values() if isinstance(typical, Mapping) else [typical]
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-            raise InvalidArgumentError(f"typical={typical!r}: expected a positive number (or a mapping name -> positive number)")
+            raise InvalidArgumentError(
+                f"typical={typical!r}: expected a positive number (or a mapping name -> positive number)"
+            )
     if isinstance(safety, bool) or not isinstance(safety, (int, float)) or not math.isfinite(safety) or safety < 1:
         raise InvalidArgumentError(f"safety={safety!r}: expected a finite number >= 1 (default {DEFAULT_SAFETY:g})")
     if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target < 1:
-        raise InvalidArgumentError(f"target={target!r}: expected the relative error to resolve, in (0, 1) (default 1e-6)")
+        raise InvalidArgumentError(
+            f"target={target!r}: expected the relative error to resolve, in (0, 1) (default 1e-6)"
+        )
     if per_entry is not None:
         integer("per_entry", per_entry, 0)
-    if workers is not None and not isinstance(workers, cf.Executor):
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise InvalidArgumentError(f"workers={workers!r}: expected None, an integer >= 1 (processes) or a "
-                                       f"concurrent.futures.Executor")
-    if budget_s is not None and (isinstance(budget_s, bool) or not isinstance(budget_s, (int, float))
-                                 or not math.isfinite(budget_s) or budget_s <= 0):
+    if workers is not None and not isinstance(workers, cf.Executor) and (
+            isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+            raise InvalidArgumentError(
+                f"workers={workers!r}: expected None, an integer >= 1 (processes) or a concurrent.futures.Executor"
+            )
+    if budget_s is not None and (
+        isinstance(budget_s, bool)
+        or not isinstance(budget_s, (int, float))
+        or not math.isfinite(budget_s)
+        or budget_s <= 0
+    ):
         raise InvalidArgumentError(f"budget_s={budget_s!r}: expected a positive number of seconds, or None")
     if progress is not None and not isinstance(progress, bool):
-        raise InvalidArgumentError(f"progress={progress!r}: expected None (a bar on a terminal outside CI), True or False")
+        raise InvalidArgumentError(
+            f"progress={progress!r}: expected None (a bar on a terminal outside CI), True or False"
+        )
 
 
 def _analytic(grad: Callable[[Any], Any], ps: ParamSet, name: str) -> dict[str, np.ndarray]:
@@ -326,9 +373,20 @@ def _signs(seed: int, k: int, n: int) -> np.ndarray:
 class _Check:
     """State of one directional check: the probes, the group tests, the entries checked."""
 
-    def __init__(self, line: Line, g: np.ndarray, s: np.ndarray, offsets: list[tuple[str, int, int]], *,
-                 method: str, safety: float, job: EntryJob, workers: Any, budget_s: float | None,
-                 progress: Progress) -> None:
+    def __init__(
+        self,
+        line: Line,
+        g: np.ndarray,
+        s: np.ndarray,
+        offsets: list[tuple[str, int, int]],
+        *,
+        method: str,
+        safety: float,
+        job: EntryJob,
+        workers: Any,
+        budget_s: float | None,
+        progress: Progress,
+    ) -> None:
         self.line, self.g, self.s, self.offsets = line, g, s, offsets
         self.method, self.safety, self.job = method, safety, job
         self.workers, self.budget_s, self.progress = workers, budget_s, progress
@@ -376,8 +434,9 @@ class _Check:
                 return f"{name}[{a - lo}:{b - lo}]" if (a, b) != (lo, hi) else f"parameter {name!r}"
         return f"[{a}:{b}]"
 
-    def localize(self, w: np.ndarray, max_groups: int,
-                 whole: DirectionCheck | None = None) -> tuple[list[int], list[tuple[int, int]] | None, bool]:
+    def localize(
+        self, w: np.ndarray, max_groups: int, whole: DirectionCheck | None = None
+    ) -> tuple[list[int], list[tuple[int, int]] | None, bool]:
         """Group testing along ``w`` (whose own comparison is ``whole``). Returns (entries reached,
         ranges still disagreeing when the error proved spread out, or None, whether a disagreement
         vanished at a kink on splitting)."""
@@ -424,6 +483,7 @@ class _Check:
         A restricted direction keeps a kink (a clean jump, or a stencil spoiled by one) only if
         it moves a unit sitting at its kink. Stops at ``max_groups`` ranges, returned whole.
         """
+
         def kinked(a: int, b: int) -> bool:
             self.group_tests += 1
             est = self.line._level(self.restricted(w, a, b), tau, "finding the entries at a kink", "richardson")
@@ -445,7 +505,9 @@ class _Check:
             active = nxt
         return found
 
-    def _inferred(self, parent: DirectionCheck, left: DirectionCheck, w_right: np.ndarray, label: str) -> DirectionCheck:
+    def _inferred(
+        self, parent: DirectionCheck, left: DirectionCheck, w_right: np.ndarray, label: str
+    ) -> DirectionCheck:
         """The right half's comparison without evaluating it: complex step is linear in the direction
         to rounding, so D(right) = D(parent) - D(left), with the two error bars added."""
         analytic = parent.analytic - left.analytic
@@ -454,27 +516,56 @@ class _Check:
         tol = self.safety * error + self.floor(w_right)
         dist = abs(analytic - numeric)
         ratio = dist / tol if tol > 0 else (math.inf if dist else 0.0)
-        return DirectionCheck(label=label, analytic=analytic, numeric=numeric, error_estimate=error, tolerance=tol,
-                              ratio=ratio, agrees=dist <= tol, state="smooth", scheme="complex (inferred)",
-                              step=parent.step)
+        return DirectionCheck(
+            label=label,
+            analytic=analytic,
+            numeric=numeric,
+            error_estimate=error,
+            tolerance=tol,
+            ratio=ratio,
+            agrees=dist <= tol,
+            state="smooth",
+            scheme="complex (inferred)",
+            step=parent.step,
+        )
 
     def _test(self, w: np.ndarray, a: int, b: int) -> DirectionCheck:
         self.group_tests += 1
         return self.probe(self.restricted(w, a, b), self.group_label(a, b), confirm=False)
 
     def entries(self, flats: list[int], label: str) -> list[EntryOutcome]:
-        out, spent = check_entries(self.line, self.job, flats, self.g, self.s, workers=self.workers,
-                                   budget_s=self.budget_s, progress=self.progress, label=label)
+        out, spent = check_entries(
+            self.line,
+            self.job,
+            flats,
+            self.g,
+            self.s,
+            workers=self.workers,
+            budget_s=self.budget_s,
+            progress=self.progress,
+            label=label,
+        )
         self.remote_evaluations += spent
         return out
 
 
 def _direction(label: str, est: LineEstimate, judged: Any, agrees: bool, taylor_verdict: str | None) -> DirectionCheck:
     kink = est.state == KINK
-    return DirectionCheck(label=label, analytic=est.analytic, numeric=est.value, error_estimate=est.error,
-                          tolerance=judged.tolerance, ratio=judged.ratio, agrees=agrees, state=est.state,
-                          scheme=est.scheme, step=est.step, left=est.left if kink else None,
-                          right=est.right if kink else None, taylor=taylor_verdict)
+    return DirectionCheck(
+        label=label,
+        analytic=est.analytic,
+        numeric=est.value,
+        error_estimate=est.error,
+        tolerance=judged.tolerance,
+        ratio=judged.ratio,
+        agrees=agrees,
+        state=est.state,
+        scheme=est.scheme,
+        step=est.step,
+        left=est.left if kink else None,
+        right=est.right if kink else None,
+        taylor=taylor_verdict,
+    )
 
 
 PROBE_PARAMS = 6
@@ -501,11 +592,15 @@ def _complex_disagrees(line: Line, w0: np.ndarray, check_floor: float, safety: f
             continue
         zc = line.complex_step(w, "complex-step probe")
         gw = line.g * w
-        bar = safety * (fd.error + zc.error) + check_floor * float(np.linalg.norm(gw)) / max(float(np.linalg.norm(line.g * w0)), 1e-300)
+        bar = safety * (fd.error + zc.error) + check_floor * float(np.linalg.norm(gw)) / max(
+            float(np.linalg.norm(line.g * w0)), 1e-300
+        )
         if abs(zc.value - fd.value) > bar:
-            return (f"the complex-step derivative along a random direction ({zc.value:.10g}) disagrees with "
-                    f"richardson's ({fd.value:.10g} +- {fd.error:.2g}): the loss is not complex-analytic (abs, "
-                    f"np.maximum, comparisons on complex values, .real or conj?)")
+            return (
+                f"the complex-step derivative along a random direction ({zc.value:.10g}) disagrees with "
+                f"richardson's ({fd.value:.10g} +- {fd.error:.2g}): the loss is not complex-analytic (abs, "
+                f"np.maximum, comparisons on complex values, .real or conj?)"
+            )
         judged += 1
         if w is w0 or judged == 2:  # the whole line, or two parameters' lines, vouch for every path
             break
@@ -514,8 +609,9 @@ def _complex_disagrees(line: Line, w0: np.ndarray, check_floor: float, safety: f
     return None
 
 
-def _resolve_method(line: Line, ev: Evaluator, method: str, w0: np.ndarray, check_floor: float,
-                    safety: float, notes: list[str]) -> str:
+def _resolve_method(
+    line: Line, ev: Evaluator, method: str, w0: np.ndarray, check_floor: float, safety: float, notes: list[str]
+) -> str:
     """'auto' and 'complex' need a complex-analytic loss: probed along the first direction."""
     if method not in ("complex", "auto"):
         return method
@@ -540,7 +636,9 @@ def _resolve_method(line: Line, ev: Evaluator, method: str, w0: np.ndarray, chec
     return "richardson"
 
 
-def _entry(o: EntryOutcome, offsets: list[tuple[str, int, int]], shapes: Mapping[str, tuple[int, ...]]) -> tuple[str, Entry]:
+def _entry(
+    o: EntryOutcome, offsets: list[tuple[str, int, int]], shapes: Mapping[str, tuple[int, ...]]
+) -> tuple[str, Entry]:
     for name, a, b in offsets:
         if a <= o.flat < b:
             shape = shapes[name]
@@ -548,15 +646,29 @@ def _entry(o: EntryOutcome, offsets: list[tuple[str, int, int]], shapes: Mapping
             denom = max(abs(o.analytic), abs(o.numeric), o.tolerance)
             status = ("kink" if o.ok else "kink_mismatch") if o.state == KINK else ("ok" if o.ok else "mismatch")
             at = o.state == KINK
-            return name, Entry(index=index, analytic=o.analytic, numeric=o.numeric, abs_error=o.abs_error,
-                               rel_error=o.abs_error / denom if denom > 0 else 0.0, tolerance=o.tolerance,
-                               error_estimate=o.error, status=status, left=o.left if at else None,
-                               right=o.right if at else None)
+            return name, Entry(
+                index=index,
+                analytic=o.analytic,
+                numeric=o.numeric,
+                abs_error=o.abs_error,
+                rel_error=o.abs_error / denom if denom > 0 else 0.0,
+                tolerance=o.tolerance,
+                error_estimate=o.error,
+                status=status,
+                left=o.left if at else None,
+                right=o.right if at else None,
+            )
     raise AssertionError(o.flat)
 
 
-def _sample(rng: np.random.Generator, ranges: list[tuple[int, int]], count: int, offsets: list[tuple[str, int, int]],
-            shapes: Mapping[str, tuple[int, ...]], suspect_params: set[str]) -> list[int]:
+def _sample(
+    rng: np.random.Generator,
+    ranges: list[tuple[int, int]],
+    count: int,
+    offsets: list[tuple[str, int, int]],
+    shapes: Mapping[str, tuple[int, ...]],
+    suspect_params: set[str],
+) -> list[int]:
     """About ``count`` entries, shared between the parameters with disagreeing ranges or directions
     (drawn from those ranges, else from the whole parameter), each with its transposed partner
     in a square matrix: a diagnosis per parameter needs entries of every parameter."""
@@ -646,8 +758,21 @@ def check_grad_directional(
         Name of the loss in messages.
     """
     t_start = time.perf_counter()
-    _validate(directions, method, seed, localize, max_named, typical, safety, target, sample, per_entry, workers,
-              budget_s, progress)
+    _validate(
+        directions,
+        method,
+        seed,
+        localize,
+        max_named,
+        typical,
+        safety,
+        target,
+        sample,
+        per_entry,
+        workers,
+        budget_s,
+        progress,
+    )
     ps = ParamSet(params, single_name="params")
     fn_name = name or getattr(loss, "__qualname__", None) or type(loss).__name__
     if workers is not None:
@@ -658,8 +783,10 @@ def check_grad_directional(
     analytic = _analytic(grad, ps, grad_name)
     notes = [f"{n}: {ps.infos[n].note}" for n in ps.names if ps.infos[n].note]
     if 10 * floor_rtol(ps.eps) > target:
-        notes.append(f"parameters in {'float32' if ps.eps < 1e-3 else 'float16'}: the target {target:g} was raised to "
-                     f"{10 * floor_rtol(ps.eps):.2g}, ten times the relative floor of that precision")
+        notes.append(
+            f"parameters in {'float32' if ps.eps < 1e-3 else 'float16'}: the target {target:g} was raised to "
+            f"{10 * floor_rtol(ps.eps):.2g}, ten times the relative floor of that precision"
+        )
         target = 10 * floor_rtol(ps.eps)
     offsets, start = [], 0
     for n in ps.names:
@@ -675,30 +802,74 @@ def check_grad_directional(
     noise = float(_fd.NOISE_SIGMAS * sigma[0] + spread)
     if flat[0]:
         noise = max(noise, _fd.NOISE_SIGMAS * ps.eps * max(abs(float(f0[0])), 1.0))
-        notes.append(f"{fn_name} did not change at all along the noise probe: its resolution was taken as eps x max(|f|, 1)")
+        notes.append(
+            f"{fn_name} did not change at all along the noise probe: its resolution was taken as eps x max(|f|, 1)"
+        )
     elif noise > float(_fd.ulps(f0[0], ps.eps)):
-        notes.append(f"{fn_name} values carry rounding noise of {noise:.2g} at |f| = {abs(float(f0[0])):.2g}: "
-                     f"error estimates use the measured noise")
+        notes.append(
+            f"{fn_name} values carry rounding noise of {noise:.2g} at |f| = {abs(float(f0[0])):.2g}: "
+            f"error estimates use the measured noise"
+        )
     line = Line(ev, x, g, float(f0[0]), noise, method="richardson", safety=safety, offsets=offsets)
     w0 = s * _signs(seed, 0, n_total)
     used = _resolve_method(line, ev, method, w0, ANALYTIC_ULPS * ps.eps * float(np.linalg.norm(g * w0)), safety, notes)
     line.method = "complex" if used in ("complex", "auto") else used
-    job = EntryJob(loss=loss, params=ps.pack(ps.copies()), fn_name=fn_name, method=used, noise=noise, safety=safety,
-                   calibrated=line.calibrated)
+    job = EntryJob(
+        loss=loss,
+        params=ps.pack(ps.copies()),
+        fn_name=fn_name,
+        method=used,
+        noise=noise,
+        safety=safety,
+        calibrated=line.calibrated,
+    )
     bar = Progress(enabled=progress)
-    chk = _Check(line, g, s, offsets, method=used, safety=safety, job=job, workers=workers, budget_s=budget_s,
-                 progress=bar)
+    chk = _Check(
+        line, g, s, offsets, method=used, safety=safety, job=job, workers=workers, budget_s=budget_s, progress=bar
+    )
     try:
-        return _finish(chk, ps, shapes, offsets, f0, fn_name, used, directions, seed, localize, max_named, target,
-                       sample, per_entry, notes, t_start, ev)
+        return _finish(
+            chk,
+            ps,
+            shapes,
+            offsets,
+            f0,
+            fn_name,
+            used,
+            directions,
+            seed,
+            localize,
+            max_named,
+            target,
+            sample,
+            per_entry,
+            notes,
+            t_start,
+            ev,
+        )
     finally:
         bar.close()
 
 
-def _finish(chk: _Check, ps: ParamSet, shapes: dict[str, tuple[int, ...]], offsets: list[tuple[str, int, int]],
-            f0: np.ndarray, fn_name: str, used: str, n_dirs: int, seed: int, localize: bool, max_named: int,
-            target: float, sample: int, per_entry: int | None, notes: list[str], t_start: float,
-            ev: Evaluator) -> DirectionalResult:
+def _finish(
+    chk: _Check,
+    ps: ParamSet,
+    shapes: dict[str, tuple[int, ...]],
+    offsets: list[tuple[str, int, int]],
+    f0: np.ndarray,
+    fn_name: str,
+    used: str,
+    n_dirs: int,
+    seed: int,
+    localize: bool,
+    max_named: int,
+    target: float,
+    sample: int,
+    per_entry: int | None,
+    notes: list[str],
+    t_start: float,
+    ev: Evaluator,
+) -> DirectionalResult:
     g, s = chk.g, chk.s
     n_total = g.size
     top = float(np.max(np.abs(s * g)))
@@ -740,8 +911,10 @@ def _finish(chk: _Check, ps: ParamSet, shapes: dict[str, tuple[int, ...]], offse
         flats = [i for a, b in ranges for i in range(a, b)]
         if len(flats) > 4 * max(sample, 1):
             flats = sorted(int(i) for i in rng.choice(flats, size=4 * max(sample, 1), replace=False))
-            caveats.append(f"{sum(b - a for a, b in ranges):,} entries move units sitting at a kink and were left "
-                           f"out of the directions; only {len(flats)} of them were checked one by one")
+            caveats.append(
+                f"{sum(b - a for a, b in ranges):,} entries move units sitting at a kink and were left "
+                f"out of the directions; only {len(flats)} of them were checked one by one"
+            )
         for o in chk.entries(flats, "entries at kinks"):
             outcomes[o.flat] = o
         counts["kink"] = len(flats)
@@ -753,8 +926,10 @@ def _finish(chk: _Check, ps: ParamSet, shapes: dict[str, tuple[int, ...]], offse
             w = vector(label)
             if np.any(w):  # a direction whose entries were all set apart has nothing left to see
                 checks.append(chk.probe(w, label))
-        notes.append(f"{len(kinked)} directions crossed a kink at x; {counts['kink']} entries that move units at "
-                     f"their kink were set apart, checked one by one, and left out of the directions")
+        notes.append(
+            f"{len(kinked)} directions crossed a kink at x; {counts['kink']} entries that move units at "
+            f"their kink were set apart, checked one by one, and left out of the directions"
+        )
     diagnosis: dict[str, str] = {}
     reason_bits: list[str] = []
     unexplained = [c for c in checks if not c.agrees]
@@ -768,17 +943,22 @@ def _finish(chk: _Check, ps: ParamSet, shapes: dict[str, tuple[int, ...]], offse
             outcomes[o.flat] = o
         counts["localized"] = len(leaves)
         if spread is not None:
-            suspects = {name for name, _, _ in offsets
-                        if any(c.label == f"parameter {name!r}" and not c.agrees for c in checks)}
+            suspects = {
+                name for name, _, _ in offsets if any(c.label == f"parameter {name!r}" and not c.agrees for c in checks)
+            }
             picked = [f for f in _sample(rng, spread, sample, offsets, shapes, suspects) if f not in outcomes]
             for o in chk.entries(picked, "sampled entries"):
                 outcomes[o.flat] = o
             counts["sampled"] = len(picked)
-            reason_bits.append(f"the disagreement of {worst.label} spread over more than {max_groups} ranges: "
-                               f"splitting stopped and {len(picked)} entries were sampled from them")
+            reason_bits.append(
+                f"the disagreement of {worst.label} spread over more than {max_groups} ranges: "
+                f"splitting stopped and {len(picked)} entries were sampled from them"
+            )
         if kink_vanished:
-            notes.append(f"{worst.label} sits at a kink along it, and its disagreement vanished on splitting: the "
-                         f"one-sided slopes of a sum of kinks need not bound a sum of subgradients")
+            notes.append(
+                f"{worst.label} sits at a kink along it, and its disagreement vanished on splitting: the "
+                f"one-sided slopes of a sum of kinks need not bound a sum of subgradients"
+            )
     if per_entry:
         pool = np.setdiff1d(np.arange(n_total), np.fromiter(outcomes, dtype=np.int64, count=len(outcomes)))
         picked = rng.choice(pool, size=min(per_entry, pool.size), replace=False) if pool.size else []
@@ -795,27 +975,56 @@ def _finish(chk: _Check, ps: ParamSet, shapes: dict[str, tuple[int, ...]], offse
             diagnosis[name] = text
     kinks = sum(o.state == KINK for o in outcomes.values())
     res_by, resolution, miss_rtol = _resolution(checks, g, s, offsets, n_dirs)
-    verdict, reason = _verdict(checks, mismatches, outcomes, localize, resolution, target, reason_bits, kink_vanished,
-                               res_by)
+    verdict, reason = _verdict(
+        checks, mismatches, outcomes, localize, resolution, target, reason_bits, kink_vanished, res_by
+    )
     if verdict == "pass" and caveats:
         verdict, reason = "inconclusive", "; ".join(caveats)
     if verdict == "pass" and kinks:
-        reason = (reason + "; " if reason else "") + f"{kinks} entries checked one by one sit at kinks (valid one-sided slopes)"
+        reason = (
+            reason + "; " if reason else ""
+        ) + f"{kinks} entries checked one by one sit at kinks (valid one-sided slopes)"
     return DirectionalResult(
-        ok=verdict == "pass", verdict=verdict, function=fn_name, method=used, shapes=shapes, n_entries=n_total,
-        n_evaluations=ev.n_evaluations + chk.remote_evaluations, elapsed_s=time.perf_counter() - t_start,
-        value=float(f0[0]), directions=tuple(checks), mismatches=mismatches, n_mismatched=n_bad, diagnosis=diagnosis,
-        n_group_tests=chk.group_tests, n_localized=counts["localized"], n_sampled=counts["sampled"],
-        n_subset=counts["subset"], n_kinks=kinks, n_at_kinks=counts["kink"], resolution=resolution, miss_rtol=miss_rtol,
-        miss_probability=2.0 ** -n_dirs, target=target,
+        ok=verdict == "pass",
+        verdict=verdict,
+        function=fn_name,
+        method=used,
+        shapes=shapes,
+        n_entries=n_total,
+        n_evaluations=ev.n_evaluations + chk.remote_evaluations,
+        elapsed_s=time.perf_counter() - t_start,
+        value=float(f0[0]),
+        directions=tuple(checks),
+        mismatches=mismatches,
+        n_mismatched=n_bad,
+        diagnosis=diagnosis,
+        n_group_tests=chk.group_tests,
+        n_localized=counts["localized"],
+        n_sampled=counts["sampled"],
+        n_subset=counts["subset"],
+        n_kinks=kinks,
+        n_at_kinks=counts["kink"],
+        resolution=resolution,
+        miss_rtol=miss_rtol,
+        miss_probability=2.0**-n_dirs,
+        target=target,
         tolerance=f"{chk.safety:g} x error estimate + {ANALYTIC_ULPS:g} eps ||g o w||_2 per direction; "
-                  f"per entry + {floor_rtol(ps.eps):.2g} x the entry",
-        reason=reason, notes=tuple(notes + chk.notes), resolution_by_param=res_by,
-        n_checked={name: sum(a <= f < b for f in outcomes) for name, a, b in offsets if any(a <= f < b for f in outcomes)})
+        f"per entry + {floor_rtol(ps.eps):.2g} x the entry",
+        reason=reason,
+        notes=tuple(notes + chk.notes),
+        resolution_by_param=res_by,
+        n_checked={
+            name: sum(a <= f < b for f in outcomes) for name, a, b in offsets if any(a <= f < b for f in outcomes)
+        },
+    )
 
 
-def _named(outcomes: dict[int, EntryOutcome], offsets: list[tuple[str, int, int]], shapes: Mapping[str, tuple[int, ...]],
-           max_named: int) -> tuple[dict[str, tuple[Entry, ...]], dict[str, int]]:
+def _named(
+    outcomes: dict[int, EntryOutcome],
+    offsets: list[tuple[str, int, int]],
+    shapes: Mapping[str, tuple[int, ...]],
+    max_named: int,
+) -> tuple[dict[str, tuple[Entry, ...]], dict[str, int]]:
     per: dict[str, list[tuple[float, Entry]]] = {}
     for o in outcomes.values():
         if not o.ok:
@@ -831,8 +1040,9 @@ def _effective_tol(c: DirectionCheck) -> float:
     return c.tolerance + width
 
 
-def _resolution(checks: list[DirectionCheck], g: np.ndarray, s: np.ndarray, offsets: list[tuple[str, int, int]],
-                n_dirs: int) -> tuple[dict[str, float], float, float]:
+def _resolution(
+    checks: list[DirectionCheck], g: np.ndarray, s: np.ndarray, offsets: list[tuple[str, int, int]], n_dirs: int
+) -> tuple[dict[str, float], float, float]:
     randoms = [_effective_tol(c) for c in checks if c.label.startswith("random")] or [math.inf]
     by_label = {c.label: c for c in checks}
     gs = np.abs(g * s)
@@ -847,9 +1057,17 @@ def _resolution(checks: list[DirectionCheck], g: np.ndarray, s: np.ndarray, offs
     return res_by, max(res_by.values()), miss
 
 
-def _verdict(checks: list[DirectionCheck], mismatches: Mapping[str, Any], outcomes: dict[int, EntryOutcome],
-             localize: bool, resolution: float, target: float, bits: list[str], kink_vanished: bool,
-             res_by: Mapping[str, float]) -> tuple[Verdict, str]:
+def _verdict(
+    checks: list[DirectionCheck],
+    mismatches: Mapping[str, Any],
+    outcomes: dict[int, EntryOutcome],
+    localize: bool,
+    resolution: float,
+    target: float,
+    bits: list[str],
+    kink_vanished: bool,
+    res_by: Mapping[str, float],
+) -> tuple[Verdict, str]:
     bad = [c for c in checks if not c.agrees]
     if mismatches:
         count = sum(1 for o in outcomes.values() if not o.ok)
@@ -861,15 +1079,24 @@ def _verdict(checks: list[DirectionCheck], mismatches: Mapping[str, Any], outcom
             pass  # the disagreement is a kink's: the entries it leads to are valid one-sided slopes
         else:
             where = ", ".join(c.label for c in bad[:4])
-            why = ("localization was off" if not localize else
-                   "group testing traced it to no entry that disagrees when checked alone")
+            why = (
+                "localization was off"
+                if not localize
+                else "group testing traced it to no entry that disagrees when checked alone"
+            )
             return "inconclusive", "; ".join([f"{len(bad)} direction(s) disagree ({where}) but {why}", *bits])
     if not math.isfinite(resolution) or resolution > target:
         worst = max(res_by, key=lambda k: res_by[k])
         zero = not math.isfinite(res_by[worst])
-        detail = ("its analytic gradient is zero here, so no relative error can be stated (dead units, a flat region?)"
-                  if zero else f"the bars resolve only a relative {res_by[worst]:.2g}")
+        detail = (
+            "its analytic gradient is zero here, so no relative error can be stated (dead units, a flat region?)"
+            if zero
+            else f"the bars resolve only a relative {res_by[worst]:.2g}"
+        )
         return "inconclusive", f"cannot resolve the requested {target:g} in parameter {worst!r}: {detail}"
     if bad:
-        return "pass", f"{len(bad)} direction(s) disagreed at a kink; the entries they lead to are valid one-sided slopes"
+        return (
+            "pass",
+            f"{len(bad)} direction(s) disagreed at a kink; the entries they lead to are valid one-sided slopes",
+        )
     return "pass", ""

@@ -108,9 +108,18 @@ def _measure_entry(line: Line, flat: int, g_i: float, s_i: float, job: EntryJob,
     move = move if move != 0 else s_i
     per = abs(move)
     numeric = est.value / move
-    return EntryOutcome(flat=flat, analytic=g_i, numeric=float(numeric), error=est.error / per,
-                        tolerance=j.tolerance / per, abs_error=j.distance / per, state=est.state, ok=j.agrees,
-                        left=est.left / move, right=est.right / move)
+    return EntryOutcome(
+        flat=flat,
+        analytic=g_i,
+        numeric=float(numeric),
+        error=est.error / per,
+        tolerance=j.tolerance / per,
+        abs_error=j.distance / per,
+        state=est.state,
+        ok=j.agrees,
+        left=est.left / move,
+        right=est.right / move,
+    )
 
 
 def _flat_vectors(ps: ParamSet) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
@@ -123,7 +132,9 @@ def _flat_vectors(ps: ParamSet) -> tuple[np.ndarray, list[tuple[str, int, int]]]
     return x, offsets
 
 
-def _run_chunk(job: EntryJob, flats: Sequence[int], gs: Sequence[float], ss: Sequence[float]) -> tuple[list[EntryOutcome], int]:
+def _run_chunk(
+    job: EntryJob, flats: Sequence[int], gs: Sequence[float], ss: Sequence[float]
+) -> tuple[list[EntryOutcome], int]:
     """Worker entry point: check ``flats`` in a fresh Evaluator; returns outcomes and evaluations spent."""
     ps = ParamSet(job.params, single_name="params")
     ev = Evaluator(job.loss, ps, scalar=True, fn_name=job.fn_name)
@@ -133,7 +144,8 @@ def _run_chunk(job: EntryJob, flats: Sequence[int], gs: Sequence[float], ss: Seq
     g[list(flats)] = gs
     line = Line(ev, x, g, float(f0[0]), job.noise, method="richardson", safety=job.safety, offsets=offsets)
     line.calibrated = job.calibrated
-    out = [_measure_entry(line, int(i), float(gi), float(si), job, ps.eps) for i, gi, si in zip(flats, gs, ss)]
+    out = [_measure_entry(line, int(i), float(gi), float(si), job, ps.eps)
+           for i, gi, si in zip(flats, gs, ss, strict=False)]
     return out, ev.n_evaluations
 
 
@@ -148,9 +160,18 @@ def ensure_picklable(loss: Callable[[Any], Any], fn_name: str) -> None:
         ) from exc
 
 
-def check_entries(line: Line, job: EntryJob, flats: Sequence[int], g: np.ndarray, s: np.ndarray, *,
-                  workers: int | cf.Executor | None, budget_s: float | None, progress: Progress,
-                  label: str) -> tuple[list[EntryOutcome], int]:
+def check_entries(
+    line: Line,
+    job: EntryJob,
+    flats: Sequence[int],
+    g: np.ndarray,
+    s: np.ndarray,
+    *,
+    workers: int | cf.Executor | None,
+    budget_s: float | None,
+    progress: Progress,
+    label: str,
+) -> tuple[list[EntryOutcome], int]:
     """Check ``flats`` one by one, in this process or over ``workers``, until done or ``budget_s`` runs out.
 
     Returns the outcomes (in the order checked) and the evaluations spent in other processes.
@@ -169,14 +190,18 @@ def check_entries(line: Line, job: EntryJob, flats: Sequence[int], g: np.ndarray
     pool: cf.Executor = cf.ProcessPoolExecutor(max_workers=workers) if own else workers  # type: ignore[arg-type]
     n_jobs = workers if own else 4
     chunk = max(1, min(64, math.ceil(len(flats) / (4 * max(int(n_jobs), 1)))))
-    pieces = [flats[a:a + chunk] for a in range(0, len(flats), chunk)]
+    pieces = [flats[a : a + chunk] for a in range(0, len(flats), chunk)]
     spent = 0
     try:
         pending: dict[cf.Future, int] = {}
         nxt = 0
         in_flight = 2 * max(int(n_jobs), 1)
         while nxt < len(pieces) or pending:
-            while nxt < len(pieces) and len(pending) < in_flight and (budget_s is None or time.perf_counter() - start <= budget_s):
+            while (
+                nxt < len(pieces)
+                and len(pending) < in_flight
+                and (budget_s is None or time.perf_counter() - start <= budget_s)
+            ):
                 piece = pieces[nxt]
                 fut = pool.submit(_run_chunk, job, piece, [float(g[i]) for i in piece], [float(s[i]) for i in piece])
                 pending[fut] = nxt
@@ -210,12 +235,12 @@ def _factor_name(c: float) -> str:
     if frac is not None and frac.denominator == 1:
         return f"off by a constant factor: analytic = {frac.numerator} x numerical"
     if frac is not None:
-        return f"off by a constant factor: analytic = {frac.numerator}/{frac.denominator} x numerical (a missing or extra 1/n?)"
+        return (f"off by a constant factor: analytic = {frac.numerator}/{frac.denominator} x numerical "
+                f"(a missing or extra 1/n?)")
     return f"off by a constant factor: analytic = {c:.10g} x numerical"
 
 
-def diagnose_sample(outcomes: Sequence[EntryOutcome], shape: tuple[int, ...], offset: int,
-                    size: int) -> str | None:
+def diagnose_sample(outcomes: Sequence[EntryOutcome], shape: tuple[int, ...], offset: int, size: int) -> str | None:
     """What the mistake in one parameter looks like, from the entries checked there (None when all agree).
 
     Every sampled entry must fit a pattern within its own tolerance for the pattern to be named:
@@ -230,7 +255,8 @@ def diagnose_sample(outcomes: Sequence[EntryOutcome], shape: tuple[int, ...], of
     n = np.array([o.numeric for o in own])
     tol = np.array([o.tolerance for o in own])
     if np.all(a[[not o.ok for o in own]] == 0):
-        return f"analytic is 0 on {len(bad)} sampled entries where the numerical derivative is not (a missing term or mask?)"
+        return (f"analytic is 0 on {len(bad)} sampled entries where the numerical derivative is not "
+                f"(a missing term or mask?)")
     use = np.abs(n) > tol
     if use.sum() >= 2:
         c = float(np.median(a[use] / n[use]))
@@ -245,9 +271,14 @@ def diagnose_sample(outcomes: Sequence[EntryOutcome], shape: tuple[int, ...], of
             if partner is not None and i < j:
                 pairs.append((o, partner))
         moved = [(p, q) for p, q in pairs if not (p.ok and q.ok)]
-        if len(moved) >= 2 and all(abs(p.analytic - q.numeric) <= p.tolerance + q.tolerance
-                                   and abs(q.analytic - p.numeric) <= p.tolerance + q.tolerance for p, q in pairs):
+        if len(moved) >= 2 and all(
+            abs(p.analytic - q.numeric) <= p.tolerance + q.tolerance
+            and abs(q.analytic - p.numeric) <= p.tolerance + q.tolerance
+            for p, q in pairs
+        ):
             return f"transposed: analytic[i, j] = numerical[j, i] on all {len(pairs)} sampled pairs (i, j), (j, i)"
     share = len(bad) / len(own)
-    return (f"{len(bad)} of {len(own)} sampled entries wrong (about {share * size:,.0f} of {size:,} entries if the "
-            f"sample is typical); no factor, sign or transpose fits")
+    return (
+        f"{len(bad)} of {len(own)} sampled entries wrong (about {share * size:,.0f} of {size:,} entries if the "
+        f"sample is typical); no factor, sign or transpose fits"
+    )

@@ -35,12 +35,13 @@ __all__ = ["COMPLEX_STEP", "KINK", "MAX_LEVELS", "SMOOTH", "UNCLEAN", "Line", "L
 
 SMOOTH, KINK, UNCLEAN = "smooth", "kink", "unclean"
 
-COMPLEX_STEP = 2.0 ** -66
+COMPLEX_STEP = 2.0**-66
 """About 1e-20: so small a step leaves a truncation of t^2 f'''/6, nil, and no subtraction."""
 
 MAX_LEVELS = 6
 """Refinements by 16: the finest stencil is 16^5 ~ 1e6 times narrower than the first. In a
 ReLU net with 1e4 units on a batch the nearest kink along a random line is ~1e-5 away."""
+
 
 def first_step(method: str, eps: float) -> float:
     """The power of two nearest the per-entry check's base step: eps^0.2 for richardson (2^-10 in
@@ -85,8 +86,18 @@ def _off(seq: list[float], noise: list[float], lo: float, hi: float, safety: flo
 class Line:
     """Probes the loss of one Evaluator along directions; ``noise`` bounds one loss value's rounding."""
 
-    def __init__(self, ev: Evaluator, x: np.ndarray, g: np.ndarray, f0: float, noise: float, *, method: str,
-                 safety: float, offsets: list[tuple[str, int, int]]) -> None:
+    def __init__(
+        self,
+        ev: Evaluator,
+        x: np.ndarray,
+        g: np.ndarray,
+        f0: float,
+        noise: float,
+        *,
+        method: str,
+        safety: float,
+        offsets: list[tuple[str, int, int]],
+    ) -> None:
         self.ev, self.x, self.g, self.f0 = ev, x, g, f0
         self.noise = noise
         self.method = method
@@ -141,7 +152,7 @@ class Line:
         """Measure complex step's rounding: D(w) = D(w1) + D(w2) exactly for halves w1, w2 of w."""
         n = w.size
         w1 = w.copy()
-        w1[n // 2:] = 0.0
+        w1[n // 2 :] = 0.0
         w2 = w - w1
         whole = self.complex_step(w, "calibrating complex-step rounding").value
         parts = [self.complex_step(v, "calibrating complex-step rounding").value for v in (w1, w2)]
@@ -167,8 +178,11 @@ class Line:
             if level == levels:
                 break
             finer = self._level(w, est.step / 16.0, purpose, method)
-            if est.state == KINK and finer.state == KINK and \
-                    abs(finer.jump - est.jump) <= self.safety * (finer.jump_error + est.jump_error):
+            if (
+                est.state == KINK
+                and finer.state == KINK
+                and abs(finer.jump - est.jump) <= self.safety * (finer.jump_error + est.jump_error)
+            ):
                 return finer if finer.side_error < est.side_error else est
             best = min(best, finer, key=lambda e: e.error) if finer.state == UNCLEAN else best
             est = finer
@@ -203,8 +217,20 @@ class Line:
             return finer
         if finer.state == UNCLEAN or finer.jump_error >= est.jump_error:
             return est
-        return LineEstimate(est.value, est.error, est.analytic, est.left, est.right, est.side_error, finer.jump,
-                            finer.jump_error, est.state, est.step, est.scheme, est.truncation)
+        return LineEstimate(
+            est.value,
+            est.error,
+            est.analytic,
+            est.left,
+            est.right,
+            est.side_error,
+            finer.jump,
+            finer.jump_error,
+            est.state,
+            est.step,
+            est.scheme,
+            est.truncation,
+        )
 
     def _level(self, w: np.ndarray, tau: float, purpose: str, method: str) -> LineEstimate:
         d_flat = self._exact(w, tau)
@@ -226,8 +252,19 @@ class Line:
         ng = [(ep[j] + em[j] + 2 * e0) / ts[j] for j in range(k)]
         if method == "central":
             nan = math.nan
-            return LineEstimate(float(c[1]), float(abs(c[0] - c[1]) / 3 + rc[1]), analytic, nan, nan, nan, nan, nan,
-                                SMOOTH, tau, "central")
+            return LineEstimate(
+                float(c[1]),
+                float(abs(c[0] - c[1]) / 3 + rc[1]),
+                analytic,
+                nan,
+                nan,
+                nan,
+                nan,
+                nan,
+                SMOOTH,
+                tau,
+                "central",
+            )
         value = (64 * c[2] - 20 * c[1] + c[0]) / 45
         b2 = (4 * c[2] - c[1]) / 3
         trunc = abs(value - b2)
@@ -247,13 +284,29 @@ class Line:
             margin = s * (trunc + rnd + err_l + err_r)
             unclean = central_off or value < lo - margin or value > hi + margin
         else:
-            unclean = (sides_off or central_off or abs(value - right) > s * (trunc + rnd + err_r)
-                       or abs(value - left) > s * (trunc + rnd + err_l))
+            unclean = (
+                sides_off
+                or central_off
+                or abs(value - right) > s * (trunc + rnd + err_r)
+                or abs(value - left) > s * (trunc + rnd + err_l)
+            )
         state = UNCLEAN if unclean else (KINK if kink else SMOOTH)
         if unclean:  # its own bars mean nothing: widen to the spread of everything seen
             trunc = max(trunc, max(abs(v - value) for v in (*c, right, left)))
-        return LineEstimate(float(value), float(trunc + rnd), analytic, float(left), float(right), float(err_l + err_r),
-                            float(jump_b), float(jump_err), state, tau, "richardson", float(trunc))
+        return LineEstimate(
+            float(value),
+            float(trunc + rnd),
+            analytic,
+            float(left),
+            float(right),
+            float(err_l + err_r),
+            float(jump_b),
+            float(jump_err),
+            state,
+            tau,
+            "richardson",
+            float(trunc),
+        )
 
 
 @dataclass(frozen=True)
@@ -263,7 +316,7 @@ class TaylorResult:
     error: float  # first order: estimated |A - A*|; else NaN
 
 
-def taylor(line: Line, w: np.ndarray, analytic: float, *, first: float = 2.0 ** -2, count: int = 24) -> TaylorResult:
+def taylor(line: Line, w: np.ndarray, analytic: float, *, first: float = 2.0**-2, count: int = 24) -> TaylorResult:
     """Residuals ``|f(x + h w) - f(x) - h A|`` at h = first, first/2, ...: their order says whether A is right.
 
     Only residuals above ``safety`` x the noise of a difference of two values count; the
@@ -271,7 +324,7 @@ def taylor(line: Line, w: np.ndarray, analytic: float, *, first: float = 2.0 ** 
     first-order term and a kink farther than h no longer interferes. Steps run from 1/4 to
     3e-8: a relative error d in A shows once h < d |A| / |f''|, 1e-4 for d = 1e-3 in a small MLP.
     """
-    hs = [first / 2.0 ** j for j in range(count)]
+    hs = [first / 2.0**j for j in range(count)]
     d = line.as_dict(w)
     f = line._f(d, hs, "Taylor test")
     res = np.abs(f - line.f0 - np.array(hs) * analytic)

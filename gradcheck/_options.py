@@ -32,6 +32,11 @@ KEEP_ARRAYS_UP_TO = 1_000_000
 """By default a result keeps its per-entry arrays (for plots and heat maps) up to this many
 derivative entries; a larger check keeps its summary and the named entries only."""
 
+ORACLES = ("fd", "symbolic", "both")
+"""``fd``: finite differences (any code). ``symbolic``: the exact derivative of the same loss
+code run on sympy symbols. ``both``: finite differences for the verdict's numbers, and the
+exact derivative as a second witness whose verdict is reported per parameter."""
+
 DEFAULT_RESOLUTION = 1e-6
 """The relative error a check must be able to see to call a gradient right: a parameter
 whose stated resolution is coarser gets the verdict ``inconclusive``, not ``pass``."""
@@ -62,6 +67,7 @@ class Options:
     refine: bool = True
     keep_arrays: bool | None = None
     resolution: float | None = DEFAULT_RESOLUTION
+    oracle: str = "fd"
 
     @classmethod
     def validated(cls, **given: Any) -> Options:
@@ -111,6 +117,8 @@ class Options:
             raise InvalidArgumentError(
                 f"resolution={self.resolution!r}: expected the relative error the check must resolve, in (0, 1] "
                 f"(default {DEFAULT_RESOLUTION:g}), or None to accept whatever resolution the check reaches")
+        if self.oracle not in ORACLES:
+            raise InvalidArgumentError(f"oracle={self.oracle!r}: expected one of {', '.join(map(repr, ORACLES))}")
         if self.keep_arrays is not None and not isinstance(self.keep_arrays, bool):
             raise InvalidArgumentError(f"keep_arrays={self.keep_arrays!r}: expected True, False or None (automatic)")
         n = self.max_entries

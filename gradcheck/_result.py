@@ -180,13 +180,14 @@ class ParamResult:
     diagnosis: str | None = None
     note: str = ""
     inconclusive: str | None = None  # why no verdict could be reached, with what would reach one
+    symbolic: str | None = None  # the symbolic witness: "pass", "FAIL: ...", "n/a: ..." (None: not asked)
     arrays: EntryArrays | None = dataclass_field(default=None, repr=False, compare=False)
 
     @property
     def verdict(self) -> Verdict:
         """``FAIL`` on evidence of a mistake; ``inconclusive`` where the check could not
         resolve what it was asked (``inconclusive`` says why); else ``pass``."""
-        if self.n_mismatched:
+        if self.n_mismatched or (self.symbolic or "").startswith("FAIL"):
             return "FAIL"
         return "inconclusive" if self.inconclusive else "pass"
 
@@ -242,6 +243,7 @@ class ParamResult:
             "note": self.note,
             "verdict": self.verdict,
             "inconclusive": self.inconclusive,
+            "symbolic": self.symbolic,
         }
         if arrays and self.arrays is not None:
             d.update(self.arrays.to_dict())
@@ -260,7 +262,7 @@ class ParamResult:
             worst=Entry.from_dict(d["worst"]), mismatches=tuple(Entry.from_dict(e) for e in d["mismatches"]),
             kinks=tuple(Entry.from_dict(e) for e in d["kinks"]), tolerance=Tolerance.from_dict(d["tolerance"]),
             step=float_or_nan(d["step"]), diagnosis=d.get("diagnosis"), note=d.get("note", ""),
-            inconclusive=d.get("inconclusive"), arrays=EntryArrays.from_dict(d, full),
+            inconclusive=d.get("inconclusive"), symbolic=d.get("symbolic"), arrays=EntryArrays.from_dict(d, full),
         )
 
     def describe(self, max_entries: int = 5) -> str:
@@ -269,16 +271,22 @@ class ParamResult:
         errors = (f"max abs err {self.max_abs_error:.3g}, max rel err {self.max_rel_error:.3g}, "
                   f"resolution {self.resolution:.2g}")
         kinks = f", {self.n_kinks} at kinks (valid one-sided slopes)" if self.n_kinks else ""
+        witness = f"\n  symbolic: {self.symbolic}" if self.symbolic else ""
         if self.verdict == "pass":
-            return f"{head}: ok, {self.n_checked} entries, {errors}{kinks}"
+            return f"{head}: ok, {self.n_checked} entries, {errors}{kinks}{witness}"
+        if not self.n_mismatched and self.symbolic and self.symbolic.startswith("FAIL"):
+            return f"{head}: wrong by the exact derivative, {self.n_checked} entries, {errors}{kinks}{witness}"
         if self.verdict == "inconclusive":
-            return f"{head}: INCONCLUSIVE, {self.n_checked} entries, {errors}{kinks}\n  why: {self.inconclusive}"
+            return (f"{head}: INCONCLUSIVE, {self.n_checked} entries, {errors}{kinks}\n  why: {self.inconclusive}"
+                    f"{witness}")
         lines = [
             f"{head}: {self.n_mismatched} of {self.n_checked} entries mismatch"
             + (f", {self.n_kinks} at kinks" if self.n_kinks else "") + f"; {errors}"
         ]
         if self.diagnosis:
             lines.append(f"  looks like: {self.diagnosis}")
+        if self.symbolic:
+            lines.append(f"  symbolic: {self.symbolic}")
         lines.append(f"  {'index':<14}{'analytic':>16}{'numeric':>16}{'abs err':>11}{'rel err':>11}{'tolerance':>11}")
         for e in self.mismatches[:max_entries]:
             extra = f"  kink: one-sided slopes {e.left:.6g} / {e.right:.6g}" if e.status == "kink_mismatch" else ""

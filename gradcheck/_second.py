@@ -130,7 +130,10 @@ def _options(safety: float, step: float | None, typical: float, max_entries: int
     if not isinstance(safety, (int, float)) or not math.isfinite(safety) or safety < 1:
         raise InvalidArgumentError(f"safety={safety!r}: expected a finite number >= 1 (default {SAFETY:g})")
     if step is not None and (not isinstance(step, (int, float)) or not 0 < step < 1):
-        raise InvalidArgumentError(f"step={step!r}: expected a relative base step in (0, 1), or None for the default (eps^(1/8) for second differences)")
+        raise InvalidArgumentError(
+            f"step={step!r}: expected a relative base step in (0, 1), or None for the default "
+            f"(eps^(1/8) for second differences)"
+        )
     if not isinstance(typical, (int, float)) or not math.isfinite(typical) or typical <= 0:
         raise InvalidArgumentError(f"typical={typical!r}: expected a positive number")
     if not isinstance(max_entries, int) or max_entries < 1:
@@ -161,8 +164,10 @@ def _as_block(value: Any, shape: tuple[int, ...], two_d: tuple[int, int], what: 
         raise ShapeMismatchError(f"{what} has shape {arr.shape}, expected {shape} (or the 2-D {two_d})")
     found = first_nonfinite(np.asarray(arr, dtype=np.float64))
     if found:
-        raise NonFiniteError(f"{what} has {found[0]} non-finite entr{'y' if found[0] == 1 else 'ies'}; "
-                             f"first at index {found[1]} = {found[2]}")
+        raise NonFiniteError(
+            f"{what} has {found[0]} non-finite entr{'y' if found[0] == 1 else 'ies'}; "
+            f"first at index {found[1]} = {found[2]}"
+        )
     return np.array(arr, dtype=np.float64).reshape(two_d)
 
 
@@ -172,29 +177,38 @@ def _claimed_matrix(value: Any, lay: _Layout, fname: str) -> np.ndarray:
     if ps.single:
         x = lay.names[0]
         if isinstance(value, Mapping):
-            raise GradientStructureError(f"{fname} returned a mapping, but params is a single array: return "
-                                         f"an array of shape {lay.shapes[x] * 2} (x.shape + x.shape)")
+            raise GradientStructureError(
+                f"{fname} returned a mapping, but params is a single array: return "
+                f"an array of shape {lay.shapes[x] * 2} (x.shape + x.shape)"
+            )
         size = ps.arrays[x].size
         return _as_block(value, lay.shapes[x] * 2, (size, size), f"{fname}: the Hessian")
     if not isinstance(value, Mapping):
-        raise GradientStructureError(f"{fname} returned {type(value).__name__}; expected a dict "
-                                     f"{{(a, b): block}} over the pairs of {lay.names}")
+        raise GradientStructureError(
+            f"{fname} returned {type(value).__name__}; expected a dict {{(a, b): block}} over the pairs of {lay.names}"
+        )
     want = lay.pairs()
     bad_keys = [k for k in value if k not in want]
     missing = [k for k in want if k not in value]
     if bad_keys or missing:
         bits = ([f"missing block(s) {missing}"] if missing else []) + (
-            [f"unknown key(s) {bad_keys}"] if bad_keys else [])
-        raise GradientStructureError(f"{fname} returned blocks with {' and '.join(bits)}; expected every ordered "
-                                     f"pair (a, b) of {lay.names} (both (a, b) and (b, a))")
+            [f"unknown key(s) {bad_keys}"] if bad_keys else []
+        )
+        raise GradientStructureError(
+            f"{fname} returned blocks with {' and '.join(bits)}; expected every ordered "
+            f"pair (a, b) of {lay.names} (both (a, b) and (b, a))"
+        )
     out = np.empty((lay.n, lay.n))
     for a, b in want:
         na, nb = ps.arrays[a].size, ps.arrays[b].size
         what = f"{fname}: block ({a!r}, {b!r})"
         arr = np.asarray(value[(a, b)])
         if arr.shape == lay.shapes[b] + lay.shapes[a] and arr.shape != lay.shapes[a] + lay.shapes[b]:
-            raise ShapeMismatchError(f"{what} has shape {arr.shape}, expected {lay.shapes[a] + lay.shapes[b]} "
-                                     f"(a.shape + b.shape); that is the shape of block ({b!r}, {a!r}): transposed block?")
+            raise ShapeMismatchError(
+                f"{what} has shape {arr.shape}, expected {lay.shapes[a] + lay.shapes[b]} "
+                f"(a.shape + b.shape); that is the shape of block ({b!r}, {a!r}): transposed "
+                "block?"
+            )
         out[lay.slices[a], lay.slices[b]] = _as_block(arr, lay.shapes[a] + lay.shapes[b], (na, nb), what)
     return out
 
@@ -210,8 +224,16 @@ def _scale_rows(m: np.ndarray, c: np.ndarray, lay: _Layout) -> np.ndarray:
 
 
 def _tolerance(t: np.ndarray, safety: float, eps: float) -> Tolerance:
-    return Tolerance(mode="estimate", safety=safety, floor_rtol=max(FLOOR_RTOL, math.sqrt(eps)), rtol=None, atol=None,
-                     eps=eps, max=float(t.max()), median=float(np.median(t)))
+    return Tolerance(
+        mode="estimate",
+        safety=safety,
+        floor_rtol=max(FLOOR_RTOL, math.sqrt(eps)),
+        rtol=None,
+        atol=None,
+        eps=eps,
+        max=float(t.max()),
+        median=float(np.median(t)),
+    )
 
 
 # --------------------------------------------------------------------------- references
@@ -239,26 +261,45 @@ def _flat_grad(grad: Callable[[Any], Any], lay: _Layout) -> Callable[[Any], np.n
         value = grad(p)
         parts = {lay.names[0]: value} if lay.ps.single else value
         return np.concatenate([np.asarray(parts[n], dtype=np.float64).ravel() for n in lay.names])
+
     g.__qualname__ = _name(grad, None)
     return g
 
 
-def _from_grad(grad: Callable[[Any], Any], lay: _Layout, claimed: np.ndarray, *, method: str, safety: float,
-               step: float | None, typical: float, kinks: bool) -> tuple[_Reference, GradCheckResult]:
+def _from_grad(
+    grad: Callable[[Any], Any],
+    lay: _Layout,
+    claimed: np.ndarray,
+    *,
+    method: str,
+    safety: float,
+    step: float | None,
+    typical: float,
+    kinks: bool,
+) -> tuple[_Reference, GradCheckResult]:
     """Jacobian of the gradient by the public check_jacobian, regathered into (N, N) blocks."""
     ps = lay.ps
     g = _flat_grad(grad, lay)
     if ps.single:
         x = lay.names[0]
-        fn: Callable[[Any], Any] = lambda p: g(p).reshape(lay.shapes[x])
-        jac: Callable[[Any], Any] = lambda p: claimed.reshape(lay.shapes[x] * 2)
+        fn: Callable[[Any], Any] = lambda p: g(p).reshape(lay.shapes[x])  # noqa: E731
+        jac: Callable[[Any], Any] = lambda p: claimed.reshape(lay.shapes[x] * 2)  # noqa: E731
     else:
         fn = g
-        jac = lambda p: {b: claimed[:, lay.slices[b]].reshape((lay.n,) + lay.shapes[b]) for b in lay.names}
+        jac = lambda p: {b: claimed[:, lay.slices[b]].reshape((lay.n,) + lay.shapes[b]) for b in lay.names}  # noqa: E731
     fn.__qualname__ = f"{_name(grad, None)} (flattened)"
     jac.__qualname__ = "claimed Hessian"
-    res = check_jacobian(fn, jac, ps.pack(ps.copies()), method=method, safety=safety, step=step, typical=typical,
-                         kinks=kinks, max_entries=1)
+    res = check_jacobian(
+        fn,
+        jac,
+        ps.pack(ps.copies()),
+        method=method,
+        safety=safety,
+        step=step,
+        typical=typical,
+        kinks=kinks,
+        max_entries=1,
+    )
     n = lay.n
     shape = {k: np.empty((n, n)) for k in ("value", "error", "tol")}
     status = np.zeros((n, n), dtype=int)
@@ -271,13 +312,22 @@ def _from_grad(grad: Callable[[Any], Any], lay: _Layout, claimed: np.ndarray, *,
         shape["tol"][:, cs] = p.tolerances.reshape(n, -1)
         status[:, cs] = np.vectorize(code.get)(p.status.reshape(n, -1))
     tol = next(iter(res.params.values())).tolerance
-    ref = _Reference(shape["value"], shape["error"], shape["tol"], status, res.n_evaluations,
-                     f"Jacobian of the gradient, method={res.method}", tol, list(res.notes))
+    ref = _Reference(
+        shape["value"],
+        shape["error"],
+        shape["tol"],
+        status,
+        res.n_evaluations,
+        f"Jacobian of the gradient, method={res.method}",
+        tol,
+        list(res.notes),
+    )
     return ref, res
 
 
-def _jumps_along(g: Callable[[Any], np.ndarray], lay: _Layout, x0: np.ndarray, g0: np.ndarray,
-                 d: np.ndarray) -> np.ndarray:
+def _jumps_along(
+    g: Callable[[Any], np.ndarray], lay: _Layout, x0: np.ndarray, g0: np.ndarray, d: np.ndarray
+) -> np.ndarray:
     """Entries of the gradient that jump along the direction ``d`` (a step of 1e-6 relative):
     a derivative's one-sided differences shrink 64x with the step, a jump's stay put.
     4 gradient evaluations."""
@@ -304,8 +354,9 @@ def _gradient_jumps(grad: Callable[[Any], Any], lay: _Layout, typical: float) ->
     return out
 
 
-def _from_loss(f: FlatLoss, f0: float, lay: _Layout, *, safety: float, step: float | None, typical: float,
-               seed: int) -> _Reference:
+def _from_loss(
+    f: FlatLoss, f0: float, lay: _Layout, *, safety: float, step: float | None, typical: float, seed: int
+) -> _Reference:
     """Second differences of the loss, entry by entry over the upper triangle."""
     eps = lay.ps.eps
     noise = measure_noise(f, f0, np.random.default_rng(seed), eps)
@@ -324,9 +375,17 @@ def _from_loss(f: FlatLoss, f0: float, lay: _Layout, *, safety: float, step: flo
             error[i, j] = error[j, i] = est.error / (s[i] * s[j])
             status[i, j] = status[j, i] = {OK: OK, KINK: KINK, UNRESOLVED: INCONCLUSIVE}[est.status]
     notes = [f"loss noise measured at {noise:.3g} ({noise / max(abs(f0), 1e-300):.2g} of the loss value)"]
-    return _Reference(value, error, np.zeros((n, n)), status, 0,
-                      "second differences of the loss (Richardson on h, h/2, h/4, base step "
-                      f"{step or base_step(eps):.2g} x max(|x|, typical))", None, notes)
+    return _Reference(
+        value,
+        error,
+        np.zeros((n, n)),
+        status,
+        0,
+        "second differences of the loss (Richardson on h, h/2, h/4, base step "
+        f"{step or base_step(eps):.2g} x max(|x|, typical))",
+        None,
+        notes,
+    )
 
 
 def _judge(claimed: np.ndarray, ref: _Reference, lay: _Layout, safety: float) -> None:
@@ -335,8 +394,9 @@ def _judge(claimed: np.ndarray, ref: _Reference, lay: _Layout, safety: float) ->
     floor = max(FLOOR_RTOL, math.sqrt(eps))
     ref.tol = safety * ref.error + floor * _scale_rows(ref.value, claimed, lay)
     # whatever has no finite value or bar is unresolved, never compared (NaN compares False)
-    ref.status = np.where((ref.status == OK) & ~(np.isfinite(ref.value) & np.isfinite(ref.tol)), INCONCLUSIVE,
-                          ref.status)
+    ref.status = np.where(
+        (ref.status == OK) & ~(np.isfinite(ref.value) & np.isfinite(ref.tol)), INCONCLUSIVE, ref.status
+    )
     bad = (np.abs(claimed - ref.value) > ref.tol) & (ref.status == OK)
     ref.status = np.where(bad, MISMATCH, ref.status)
     ref.tolerance = _tolerance(ref.tol, safety, eps)
@@ -346,13 +406,21 @@ def _judge(claimed: np.ndarray, ref: _Reference, lay: _Layout, safety: float) ->
 def _entry(claimed: np.ndarray, ref: _Reference, r: int, c: int, index: tuple[int, ...]) -> Entry:
     a, n = float(claimed[r, c]), float(ref.value[r, c])
     err = abs(a - n)
-    return Entry(index=index, analytic=a, numeric=n, abs_error=err, rel_error=err / max(abs(n), abs(a), 1e-300),
-                 tolerance=float(ref.tol[r, c]), error_estimate=float(ref.error[r, c]),
-                 status=_ENTRY_STATUS[int(ref.status[r, c])])
+    return Entry(
+        index=index,
+        analytic=a,
+        numeric=n,
+        abs_error=err,
+        rel_error=err / max(abs(n), abs(a), 1e-300),
+        tolerance=float(ref.tol[r, c]),
+        error_estimate=float(ref.error[r, c]),
+        status=_ENTRY_STATUS[int(ref.status[r, c])],
+    )
 
 
-def _block_result(claimed: np.ndarray, ref: _Reference, lay: _Layout, a: str, b: str, max_entries: int,
-                  diagnosis: str | None) -> BlockResult:
+def _block_result(
+    claimed: np.ndarray, ref: _Reference, lay: _Layout, a: str, b: str, max_entries: int, diagnosis: str | None
+) -> BlockResult:
     rs, cs = lay.slices[a], lay.slices[b]
     c, v, t, st = claimed[rs, cs], ref.value[rs, cs], ref.tol[rs, cs], ref.status[rs, cs]
     sa, sb = lay.shapes[a], lay.shapes[b]
@@ -372,15 +440,25 @@ def _block_result(claimed: np.ndarray, ref: _Reference, lay: _Layout, a: str, b:
     scale = max(float(np.abs(np.where(np.isfinite(v), v, 0.0)).max()), float(np.abs(c).max()), 1e-300)
     mirror = lay.block(claimed, b, a).T
     return BlockResult(
-        rows=a, cols=b, shape=sa + sb, ok=not bad, n_checked=int(c.size), n_mismatched=len(bad),
-        n_kinks=int((st == KINK).sum()), n_inconclusive=int((st == INCONCLUSIVE).sum()),
+        rows=a,
+        cols=b,
+        shape=sa + sb,
+        ok=not bad,
+        n_checked=int(c.size),
+        n_mismatched=len(bad),
+        n_kinks=int((st == KINK).sum()),
+        n_inconclusive=int((st == INCONCLUSIVE).sum()),
         max_abs_error=float(np.where(judged, err, 0).max()),
         max_rel_error=float(np.where(judged, err / np.maximum(np.maximum(np.abs(v), np.abs(c)), 1e-300), 0).max()),
         resolution=float(np.where(judged, t, 0).max()) / scale,
-        worst=entry(int(order[0])), mismatches=tuple(entry(i) for i in bad[:max_entries]),
-        kinks=tuple(entry(int(i)) for i in kinks), asymmetry=float(np.abs(c - mirror).max()) / scale,
+        worst=entry(int(order[0])),
+        mismatches=tuple(entry(i) for i in bad[:max_entries]),
+        kinks=tuple(entry(int(i)) for i in kinks),
+        asymmetry=float(np.abs(c - mirror).max()) / scale,
         diagnosis=diagnosis,
-        analytic=c.reshape(sa + sb), numeric=v.reshape(sa + sb), error_estimate=ref.error[rs, cs].reshape(sa + sb),
+        analytic=c.reshape(sa + sb),
+        numeric=v.reshape(sa + sb),
+        error_estimate=ref.error[rs, cs].reshape(sa + sb),
         tolerances=t.reshape(sa + sb),
     )
 
@@ -389,50 +467,97 @@ def _asymmetry(c: np.ndarray) -> float:
     return float(np.abs(c - c.T).max() / max(float(np.abs(c).max()), 1e-300))
 
 
-def _result(kind: str, fname: str, claimed: np.ndarray, ref: _Reference, lay: _Layout, *, max_entries: int,
-            n_evaluations: int, first_order: GradCheckResult | None, gn: np.ndarray | None = None,
-            notes: Sequence[str] = ()) -> HessianCheckResult:
+def _result(
+    kind: str,
+    fname: str,
+    claimed: np.ndarray,
+    ref: _Reference,
+    lay: _Layout,
+    *,
+    max_entries: int,
+    n_evaluations: int,
+    first_order: GradCheckResult | None,
+    gn: np.ndarray | None = None,
+    notes: Sequence[str] = (),
+) -> HessianCheckResult:
     bad = ref.status == MISMATCH
     judged_tol = np.where((ref.status == OK) | bad, ref.tol, np.inf)
     whole = diagnose_matrix(claimed, ref.value, judged_tol, bad, lay, gn=gn) if bad.any() else []
     per_block = diagnose_blocks(claimed, ref.value, judged_tol, bad, lay) if bad.any() else {}
-    blocks = {(a, b): _block_result(claimed, ref, lay, a, b, max_entries, per_block.get((a, b)))
-              for a, b in lay.pairs()}
+    blocks = {
+        (a, b): _block_result(claimed, ref, lay, a, b, max_entries, per_block.get((a, b))) for a, b in lay.pairs()
+    }
     kinks = int((ref.status == KINK).sum())
     all_notes = list(ref.notes) + list(notes)
     if kinks:
-        all_notes.append(f"{kinks} entr{'y' if kinks == 1 else 'ies'} at kinks: the one-sided first derivatives of the "
-                         f"gradient differ there, so the Hessian does not exist at this point; not judged")
+        all_notes.append(
+            f"{kinks} entr{'y' if kinks == 1 else 'ies'} at kinks: the one-sided first derivatives of the "
+            f"gradient differ there, so the Hessian does not exist at this point; not judged"
+        )
     zero_numeric = np.all(np.abs(ref.value[ref.status == OK]) <= ref.tol[ref.status == OK])
     if not bad.any() and not np.any(claimed) and zero_numeric:
-        all_notes.append("claimed and numerical second derivatives are identically zero here (a piecewise-linear "
-                         "region of a ReLU net?): this point cannot tell a right formula from a wrong one")
+        all_notes.append(
+            "claimed and numerical second derivatives are identically zero here (a piecewise-linear "
+            "region of a ReLU net?): this point cannot tell a right formula from a wrong one"
+        )
     judged_any = bool(((ref.status == OK) | bad).any())
     if not judged_any:
         all_notes.append("no entry could be judged at this point: check another point for evidence")
-    status = "mismatch" if bad.any() else (
-        "inconclusive" if (ref.status == INCONCLUSIVE).any() or not judged_any else "ok")
+    status = (
+        "mismatch" if bad.any() else ("inconclusive" if (ref.status == INCONCLUSIVE).any() or not judged_any else "ok")
+    )
     return HessianCheckResult(
-        ok=status == "ok", status=status, kind=kind, function=fname, method=ref.method, blocks=blocks,
-        n_evaluations=n_evaluations, asymmetry=_asymmetry(claimed), tolerance=ref.tolerance,
-        diagnosis=tuple(whole), first_order=first_order, notes=tuple(all_notes),
+        ok=status == "ok",
+        status=status,
+        kind=kind,
+        function=fname,
+        method=ref.method,
+        blocks=blocks,
+        n_evaluations=n_evaluations,
+        asymmetry=_asymmetry(claimed),
+        tolerance=ref.tolerance,
+        diagnosis=tuple(whole),
+        first_order=first_order,
+        notes=tuple(all_notes),
     )
 
 
-def _not_judged(kind: str, status: str, fname: str, first: GradCheckResult, n_eval: int, note: str) -> HessianCheckResult:
-    return HessianCheckResult(ok=False, status=status, kind=kind, function=fname, method="not run", blocks={},
-                              n_evaluations=n_eval, asymmetry=float("nan"), tolerance=None, first_order=first,
-                              notes=(note,))
+def _not_judged(
+    kind: str, status: str, fname: str, first: GradCheckResult, n_eval: int, note: str
+) -> HessianCheckResult:
+    return HessianCheckResult(
+        ok=False,
+        status=status,
+        kind=kind,
+        function=fname,
+        method="not run",
+        blocks={},
+        n_evaluations=n_eval,
+        asymmetry=float("nan"),
+        tolerance=None,
+        first_order=first,
+        notes=(note,),
+    )
 
 
 # --------------------------------------------------------------------------- Gauss-Newton reference
-def _gn_parts(parts: GaussNewton, lay: _Layout, *, method: str, safety: float, step: float | None,
-              typical: float) -> tuple[np.ndarray | None, np.ndarray | None, GradCheckResult, list[str]]:
+def _gn_parts(
+    parts: GaussNewton, lay: _Layout, *, method: str, safety: float, step: float | None, typical: float
+) -> tuple[np.ndarray | None, np.ndarray | None, GradCheckResult, list[str]]:
     """``J^T H_out J`` from the analytic Jacobian once check_jacobian has passed it, with a
     rounding bound; (None, None, result, notes) when the Jacobian or H_out is wrong."""
     ps = lay.ps
-    res = check_jacobian(parts.residual, parts.jac, ps.pack(ps.copies()), method=method, safety=safety, step=step,
-                         typical=typical, max_entries=3, name=_name(parts.residual, None))
+    res = check_jacobian(
+        parts.residual,
+        parts.jac,
+        ps.pack(ps.copies()),
+        method=method,
+        safety=safety,
+        step=step,
+        typical=typical,
+        max_entries=3,
+        name=_name(parts.residual, None),
+    )
     if not res.ok:
         return None, None, res, [f"the residual Jacobian {_name(parts.jac, None)} is wrong (see below)"]
     r = np.asarray(_call(parts.residual, ps, _name(parts.residual, None)), dtype=np.float64)
@@ -446,8 +571,11 @@ def _gn_parts(parts: GaussNewton, lay: _Layout, *, method: str, safety: float, s
         hres = check_hessian(parts.out_loss, lambda _r: H.reshape(r.shape * 2), r.copy(), safety=safety)
         if hres.status == "mismatch":
             return None, None, res, [f"out_hessian is not the Hessian of out_loss at r:\n{hres.summary(3)}"]
-        notes.append("out_hessian checked against second differences of out_loss" if hres.ok else
-                     f"out_hessian only partly verified against out_loss ({hres.status}: no entry wrong)")
+        notes.append(
+            "out_hessian checked against second differences of out_loss"
+            if hres.ok
+            else f"out_hessian only partly verified against out_loss ({hres.status}: no entry wrong)"
+        )
     if _asymmetry(H) > 1e-10:
         notes.append(f"out_hessian is not symmetric (asymmetry {_asymmetry(H):.2g}); J^T H_out J inherits it")
     G = J.T @ H @ J
@@ -489,7 +617,9 @@ def check_hessian(
     if grad is not None:
         _need_callable("grad", grad, "grad(params) -> gradient")
     if gauss_newton is not None and not isinstance(gauss_newton, GaussNewton):
-        raise InvalidArgumentError(f"gauss_newton={gauss_newton!r}: expected a gradcheck.GaussNewton(residual, jac, out_hessian)")
+        raise InvalidArgumentError(
+            f"gauss_newton={gauss_newton!r}: expected a gradcheck.GaussNewton(residual, jac, out_hessian)"
+        )
     _options(safety, step, typical, max_entries, method)
     ps = ParamSet(params, single_name="params")
     lay = _Layout(ps)
@@ -498,12 +628,27 @@ def check_hessian(
     notes: list[str] = []
     first: GradCheckResult | None = None
     if grad is not None:
-        first = check_grad(loss, grad, ps.pack(ps.copies()), method=method, safety=safety, typical=typical,
-                           kinks=kinks, max_entries=max_entries, name=fname)
+        first = check_grad(
+            loss,
+            grad,
+            ps.pack(ps.copies()),
+            method=method,
+            safety=safety,
+            typical=typical,
+            kinks=kinks,
+            max_entries=max_entries,
+            name=fname,
+        )
         if first.failed:  # an inconclusive gradient check still lets its Jacobian be judged
-            return _not_judged("hessian", "gradient_wrong", fname, first, first.n_evaluations,
-                               "the gradient is wrong, so the Hessian was not checked against its Jacobian: "
-                               "fix the gradient first (or omit grad= to use second differences of the loss)")
+            return _not_judged(
+                "hessian",
+                "gradient_wrong",
+                fname,
+                first,
+                first.n_evaluations,
+                "the gradient is wrong, so the Hessian was not checked against its Jacobian: "
+                "fix the gradient first (or omit grad= to use second differences of the loss)",
+            )
         ref, _ = _from_grad(grad, lay, claimed, method=method, safety=safety, step=step, typical=typical, kinks=kinks)
         n_eval = first.n_evaluations + ref.n_evaluations
         if kinks:
@@ -520,14 +665,25 @@ def check_hessian(
         n_eval = f.n_evaluations
     gn = None
     if gauss_newton is not None and (ref.status == MISMATCH).any():
-        gn, _bound, _jres, gn_notes = _gn_parts(gauss_newton, lay, method=method, safety=safety, step=step,
-                                               typical=typical)
+        gn, _bound, _jres, gn_notes = _gn_parts(
+            gauss_newton, lay, method=method, safety=safety, step=step, typical=typical
+        )
         notes += gn_notes
         if gn is not None:
             residual = float(np.abs(ref.value - gn).max() / max(float(np.abs(ref.value).max()), 1e-300))
             notes.append(f"the residual term (Hessian - J^T H_out J) is {residual:.3g} of the Hessian's scale here")
-    result = _result("hessian", fname, claimed, ref, lay, max_entries=max_entries, n_evaluations=n_eval,
-                     first_order=first, gn=gn, notes=notes)
+    result = _result(
+        "hessian",
+        fname,
+        claimed,
+        ref,
+        lay,
+        max_entries=max_entries,
+        n_evaluations=n_eval,
+        first_order=first,
+        gn=gn,
+        notes=notes,
+    )
     if any("Gauss-Newton" in d for d in result.diagnosis):  # the diagnosis already gives the residual's size
         result = replace(result, notes=tuple(n for n in result.notes if not n.startswith("the residual term")))
     return result
@@ -540,8 +696,10 @@ def _reclassify_jumps(grad: Callable[[Any], Any], lay: _Layout, ref: _Reference,
     jumps |= jumps.T
     if jumps.any():
         ref.status = np.where(jumps, KINK, ref.status)
-        ref.notes.append("the gradient jumps at this point (a ReLU kink?): error bars of the entries around it are "
-                         "swamped; check a point off the kink for evidence on them")
+        ref.notes.append(
+            "the gradient jumps at this point (a ReLU kink?): error bars of the entries around it are "
+            "swamped; check a point off the kink for evidence on them"
+        )
     return 4 * lay.n + 1
 
 
@@ -555,8 +713,10 @@ def _unresolved(ref: _Reference, claimed: np.ndarray, lay: _Layout) -> None:
     wide = (ref.tol > RESOLVE * scale) & (ref.status == OK) & (overall > 0)
     if wide.any():
         ref.status = np.where(wide, INCONCLUSIVE, ref.status)
-        ref.notes.append(f"{int(wide.sum())} entries have tolerances above {RESOLVE:g} of their scale "
-                         f"(a noisy loss or a kink nearby): inconclusive there")
+        ref.notes.append(
+            f"{int(wide.sum())} entries have tolerances above {RESOLVE:g} of their scale "
+            f"(a noisy loss or a kink nearby): inconclusive there"
+        )
 
 
 def check_gauss_newton(
@@ -579,28 +739,49 @@ def check_gauss_newton(
     of ``residual`` first (a wrong Jacobian stops the check), ``out_hessian`` against
     ``out_loss`` when that is given. The product is exact to rounding, so the tolerance is
     its rounding bound (times ``safety``) plus 1e-7 x scale."""
-    for nm, fn, sig in (("residual", residual, "residual(params) -> array"), ("jac", jac, "jac(params) -> Jacobian"),
-                        ("gn", gn, "gn(params) -> matrix")):
+    for nm, fn, sig in (
+        ("residual", residual, "residual(params) -> array"),
+        ("jac", jac, "jac(params) -> Jacobian"),
+        ("gn", gn, "gn(params) -> matrix"),
+    ):
         _need_callable(nm, fn, sig)
     _options(safety, step, typical, max_entries)
     ps = ParamSet(params, single_name="params")
     lay = _Layout(ps)
     fname, gname = _name(residual, name), _name(gn, None)
     claimed = _claimed_matrix(_call(gn, ps, gname), lay, gname)
-    G, bound, jres, notes = _gn_parts(GaussNewton(residual, jac, out_hessian, out_loss), lay, method=method,
-                                      safety=safety, step=step, typical=typical)
+    G, bound, jres, notes = _gn_parts(
+        GaussNewton(residual, jac, out_hessian, out_loss), lay, method=method, safety=safety, step=step, typical=typical
+    )
     if G is None or bound is None:
         return _not_judged("gauss_newton", "jacobian_wrong", fname, jres, jres.n_evaluations, notes[0])
     n = lay.n
-    ref = _Reference(G, bound, np.zeros((n, n)), np.zeros((n, n), dtype=int), jres.n_evaluations,
-                     "J^T H_out J from the checked residual Jacobian", None, notes)
+    ref = _Reference(
+        G,
+        bound,
+        np.zeros((n, n)),
+        np.zeros((n, n), dtype=int),
+        jres.n_evaluations,
+        "J^T H_out J from the checked residual Jacobian",
+        None,
+        notes,
+    )
     _judge(claimed, ref, lay, safety)
-    return _result("gauss_newton", fname, claimed, ref, lay, max_entries=max_entries,
-                   n_evaluations=jres.n_evaluations, first_order=jres)
+    return _result(
+        "gauss_newton",
+        fname,
+        claimed,
+        ref,
+        lay,
+        max_entries=max_entries,
+        n_evaluations=jres.n_evaluations,
+        first_order=jres,
+    )
 
 
-def assert_hessian(loss: Callable[[Any], Any], hess: Callable[[Any], Any], params: Any,
-                   **options: Any) -> HessianCheckResult:
+def assert_hessian(
+    loss: Callable[[Any], Any], hess: Callable[[Any], Any], params: Any, **options: Any
+) -> HessianCheckResult:
     """:func:`check_hessian`, raising :class:`GradientMismatch` (an ``AssertionError``) unless ok.
 
     The message names each wrong block, its worst entries (index, claimed, numeric,
@@ -612,8 +793,14 @@ def assert_hessian(loss: Callable[[Any], Any], hess: Callable[[Any], Any], param
     return result
 
 
-def assert_gauss_newton(residual: Callable[[Any], Any], jac: Callable[[Any], Any], out_hessian: Any,
-                        gn: Callable[[Any], Any], params: Any, **options: Any) -> HessianCheckResult:
+def assert_gauss_newton(
+    residual: Callable[[Any], Any],
+    jac: Callable[[Any], Any],
+    out_hessian: Any,
+    gn: Callable[[Any], Any],
+    params: Any,
+    **options: Any,
+) -> HessianCheckResult:
     """:func:`check_gauss_newton`, raising :class:`GradientMismatch` unless ok."""
     result = check_gauss_newton(residual, jac, out_hessian, gn, params, **options)
     if not result.ok:
@@ -653,7 +840,9 @@ def _draw_vectors(lay: _Layout, count: int, seed: int) -> list[tuple[str, dict[s
 
 def _vectors_given(vectors: Any, lay: _Layout, seed: int) -> list[tuple[str, dict[str, np.ndarray]]]:
     if isinstance(vectors, bool) or not isinstance(vectors, (int, Sequence)):
-        raise InvalidArgumentError(f"vectors={vectors!r}: expected a count >= 1 or a list of vectors shaped like params")
+        raise InvalidArgumentError(
+            f"vectors={vectors!r}: expected a count >= 1 or a list of vectors shaped like params"
+        )
     if isinstance(vectors, int):
         if vectors < 1:
             raise InvalidArgumentError(f"vectors={vectors!r}: expected a count >= 1")
@@ -667,8 +856,9 @@ def _vectors_given(vectors: Any, lay: _Layout, seed: int) -> list[tuple[str, dic
     return out
 
 
-def _hv_reference_grad(g: Callable[[Any], np.ndarray], lay: _Layout, v: np.ndarray, *, method: str, safety: float,
-                       typical: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _hv_reference_grad(
+    g: Callable[[Any], np.ndarray], lay: _Layout, v: np.ndarray, *, method: str, safety: float, typical: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """d/dt grad(x + t v) at t = 0 by the public numerical_jacobian: value, error, kink, evaluations."""
     ps = lay.ps
     x0 = lay.flat(ps.arrays)
@@ -684,8 +874,9 @@ def _hv_reference_grad(g: Callable[[Any], np.ndarray], lay: _Layout, v: np.ndarr
     return est.value[:, 0] / c, est.error[:, 0] / c, est.kink[:, 0] | jumps, est.n_evaluations + 5
 
 
-def _hv_reference_loss(f: FlatLoss, f0: float, lay: _Layout, v: np.ndarray, noise: float, step: float | None,
-                       typical: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _hv_reference_loss(
+    f: FlatLoss, f0: float, lay: _Layout, v: np.ndarray, noise: float, step: float | None, typical: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     eps = lay.ps.eps
     s = (step or base_step(eps)) * np.maximum(np.abs(f.x0), typical)
     c = max(float(np.abs(f.x0).max()), typical) / float(np.abs(v).max())
@@ -740,14 +931,34 @@ def check_hvp(
     f: FlatLoss | None = None
     g: Callable[[Any], np.ndarray] | None = None
     if grad is not None:
-        first = check_grad(loss, grad, ps.pack(ps.copies()), method=method, safety=safety, typical=typical,
-                           max_entries=max_entries, name=fname)
+        first = check_grad(
+            loss,
+            grad,
+            ps.pack(ps.copies()),
+            method=method,
+            safety=safety,
+            typical=typical,
+            max_entries=max_entries,
+            name=fname,
+        )
         n_eval += first.n_evaluations
         if first.failed:  # an inconclusive gradient check still lets its Jacobian be judged
-            return HVPCheckResult(ok=False, status="gradient_wrong", function=fname, method="not run", vectors=(),
-                                  n_evaluations=n_eval, tolerance=None, first_order=first,
-                                  notes=(("the gradient is wrong, so Hv was not checked against its directional "
-                                          "derivative: fix the gradient first"),))
+            return HVPCheckResult(
+                ok=False,
+                status="gradient_wrong",
+                function=fname,
+                method="not run",
+                vectors=(),
+                n_evaluations=n_eval,
+                tolerance=None,
+                first_order=first,
+                notes=(
+                    (
+                        "the gradient is wrong, so Hv was not checked against its directional "
+                        "derivative: fix the gradient first"
+                    ),
+                ),
+            )
         g = _flat_grad(grad, lay)
         how = f"directional derivative of the gradient, method={method}"
     else:
@@ -755,6 +966,7 @@ def check_hvp(
         f0 = f(f.x0)
         noise = measure_noise(f, f0, np.random.default_rng(seed), eps)
         how = "mixed second differences of the loss (Richardson on h, h/2, h/4)"
+
     def reference(vv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if grad is not None:
             value, error, _, _ = _hv_reference_grad(g, lay, vv, method=method, safety=safety, typical=typical)
@@ -768,10 +980,15 @@ def check_hvp(
         if not np.any(vflat):
             raise InvalidArgumentError(f"vector {label!r} is zero: Hv = 0 says nothing")
         vpack = ps.pack({n: v[n].copy() for n in lay.names})
-        claim = lay.flat(ps.unpack_derivative(_call(hvp, ps, hname, vpack), what="Hessian-vector product",
-                                              fn_name=hname, out_shape=None))
+        claim = lay.flat(
+            ps.unpack_derivative(
+                _call(hvp, ps, hname, vpack), what="Hessian-vector product", fn_name=hname, out_shape=None
+            )
+        )
         if grad is not None:
-            value, error, kink, k_eval = _hv_reference_grad(g, lay, vflat, method=method, safety=safety, typical=typical)
+            value, error, kink, k_eval = _hv_reference_grad(
+                g, lay, vflat, method=method, safety=safety, typical=typical
+            )
             n_eval += k_eval
             status = np.where(kink, KINK, OK)
         else:
@@ -793,20 +1010,32 @@ def check_hvp(
         n_eval = f.n_evaluations
         notes.append(f"loss noise measured at {noise:.3g}")
     if unresolved:
-        notes.append(f"{unresolved} entries of Hv could not be resolved to {RESOLVE:g} of their scale (no clean "
-                     f"difference at any step, a noisy loss or a kink nearby): not judged")
+        notes.append(
+            f"{unresolved} entries of Hv could not be resolved to {RESOLVE:g} of their scale (no clean "
+            f"difference at any step, a noisy loss or a kink nearby): not judged"
+        )
     bad = [r for r in results if not r.ok]
     status_all = "mismatch" if bad else ("inconclusive" if unresolved else "ok")
     factors = {r.diagnosis for r in bad if r.diagnosis}
     whole = tuple(sorted(factors)) if len(bad) == len(results) and len(factors) == 1 else ()
     alltol = np.concatenate(tols)
-    return HVPCheckResult(ok=status_all == "ok", status=status_all, function=fname, method=how, vectors=tuple(results),
-                          n_evaluations=n_eval, tolerance=_tolerance(alltol, safety, eps), diagnosis=whole,
-                          first_order=first, notes=tuple(notes))
+    return HVPCheckResult(
+        ok=status_all == "ok",
+        status=status_all,
+        function=fname,
+        method=how,
+        vectors=tuple(results),
+        n_evaluations=n_eval,
+        tolerance=_tolerance(alltol, safety, eps),
+        diagnosis=whole,
+        first_order=first,
+        notes=tuple(notes),
+    )
 
 
-def _transposed_refs(reference: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], lay: _Layout,
-                     v: Mapping[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _transposed_refs(
+    reference: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]], lay: _Layout, v: Mapping[str, np.ndarray]
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """H vec(v with parameter a's square matrix transposed), per such a: does hvp use V^T?"""
     out = {}
     for a in lay.names:
@@ -825,9 +1054,18 @@ def _block_scale(value: np.ndarray, claim: np.ndarray, lay: _Layout) -> np.ndarr
     return s
 
 
-def _vector_result(label: str, claim: np.ndarray, value: np.ndarray, error: np.ndarray, tol: np.ndarray,
-                   status: np.ndarray, lay: _Layout, v: Mapping[str, np.ndarray], max_entries: int,
-                   diagnosis: str | None) -> VectorResult:
+def _vector_result(
+    label: str,
+    claim: np.ndarray,
+    value: np.ndarray,
+    error: np.ndarray,
+    tol: np.ndarray,
+    status: np.ndarray,
+    lay: _Layout,
+    v: Mapping[str, np.ndarray],
+    max_entries: int,
+    diagnosis: str | None,
+) -> VectorResult:
     err = np.abs(claim - value)
     rel = err / np.maximum(np.maximum(np.abs(value), np.abs(claim)), 1e-300)
     judged = (status == OK) | (status == MISMATCH)
@@ -835,20 +1073,37 @@ def _vector_result(label: str, claim: np.ndarray, value: np.ndarray, error: np.n
     def entry(i: int) -> tuple[str, Entry]:
         n = next(nm for nm in lay.names if lay.slices[nm].start <= i < lay.slices[nm].stop)
         idx = tuple(int(k) for k in np.unravel_index(i - lay.slices[n].start, lay.shapes[n])) if lay.shapes[n] else ()
-        return n, Entry(index=idx, analytic=float(claim[i]), numeric=float(value[i]), abs_error=float(err[i]),
-                        rel_error=float(rel[i]), tolerance=float(tol[i]), error_estimate=float(error[i]),
-                        status=_ENTRY_STATUS[int(status[i])])
+        return n, Entry(
+            index=idx,
+            analytic=float(claim[i]),
+            numeric=float(value[i]),
+            abs_error=float(err[i]),
+            rel_error=float(rel[i]),
+            tolerance=float(tol[i]),
+            error_estimate=float(error[i]),
+            status=_ENTRY_STATUS[int(status[i])],
+        )
 
     order = np.argsort(-np.where(judged, err / np.maximum(tol, 1e-300), -1.0), kind="stable")
     bad = [int(i) for i in order if status[i] == MISMATCH]
-    return VectorResult(label=label, ok=not bad, n_checked=int(claim.size), n_mismatched=len(bad),
-                        n_kinks=int((status == KINK).sum()), max_abs_error=float(np.where(judged, err, 0).max()),
-                        max_rel_error=float(np.where(judged, rel, 0).max()), worst=entry(int(order[0]))[1],
-                        mismatches=tuple(entry(i) for i in bad[:max_entries]), diagnosis=diagnosis,
-                        vector={n: x.copy() for n, x in v.items()})
+    return VectorResult(
+        label=label,
+        ok=not bad,
+        n_checked=int(claim.size),
+        n_mismatched=len(bad),
+        n_kinks=int((status == KINK).sum()),
+        max_abs_error=float(np.where(judged, err, 0).max()),
+        max_rel_error=float(np.where(judged, rel, 0).max()),
+        worst=entry(int(order[0]))[1],
+        mismatches=tuple(entry(i) for i in bad[:max_entries]),
+        diagnosis=diagnosis,
+        vector={n: x.copy() for n, x in v.items()},
+    )
 
 
-def assert_hvp(loss: Callable[[Any], Any], hvp: Callable[[Any, Any], Any], params: Any, **options: Any) -> HVPCheckResult:
+def assert_hvp(
+    loss: Callable[[Any], Any], hvp: Callable[[Any, Any], Any], params: Any, **options: Any
+) -> HVPCheckResult:
     """:func:`check_hvp`, raising :class:`GradientMismatch` unless ok."""
     result = check_hvp(loss, hvp, params, **options)
     if not result.ok:

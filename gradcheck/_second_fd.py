@@ -68,8 +68,10 @@ class FlatLoss:
         self.n_evaluations = 0
 
     def unflatten(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        return {n: np.array(x[self.offsets[k]:self.offsets[k + 1]], dtype=self.ps.arrays[n].dtype).reshape(self.shapes[k])
-                for k, n in enumerate(self.ps.names)}
+        return {
+            n: np.array(x[self.offsets[k] : self.offsets[k + 1]], dtype=self.ps.arrays[n].dtype).reshape(self.shapes[k])
+            for k, n in enumerate(self.ps.names)
+        }
 
     def __call__(self, x: np.ndarray) -> float:
         arrays = self.unflatten(x)
@@ -86,12 +88,16 @@ class FlatLoss:
         self.n_evaluations += 1
         arr = np.asarray(value)
         if arr.size != 1 or arr.dtype.kind not in "biuf":
-            raise NonScalarLossError(f"{self.name} returned {type(value).__name__} of shape {arr.shape} "
-                                     f"and dtype {arr.dtype}; expected a real scalar")
+            raise NonScalarLossError(
+                f"{self.name} returned {type(value).__name__} of shape {arr.shape} "
+                f"and dtype {arr.dtype}; expected a real scalar"
+            )
         out = float(arr.reshape(()))
         if not np.isfinite(out):
-            raise NonFiniteError(f"{self.name} returned {out} at a point {np.max(np.abs(x - self.x0)):.3g} "
-                                 f"(max-norm) from the parameters being checked")
+            raise NonFiniteError(
+                f"{self.name} returned {out} at a point {np.max(np.abs(x - self.x0)):.3g} "
+                f"(max-norm) from the parameters being checked"
+            )
         return out
 
 
@@ -122,15 +128,16 @@ class Mixed:
     h: float  # the base step actually used (relative to u, w)
 
 
-def _levels(f: FlatLoss, x0: np.ndarray, f0: float, u: np.ndarray, w: np.ndarray, h: float,
-            same: bool) -> np.ndarray:
+def _levels(f: FlatLoss, x0: np.ndarray, f0: float, u: np.ndarray, w: np.ndarray, h: float, same: bool) -> np.ndarray:
     out = np.empty(3)
     for k in range(3):
         t = h / 2.0**k
         if same:  # u == w: f(x + 2tu) - 2 f(x) + f(x - 2tu), no redundant evaluations
             out[k] = (f(x0 + 2 * t * u) - 2 * f0 + f(x0 - 2 * t * u)) / (4 * t * t)
         else:
-            out[k] = (f(x0 + t * (u + w)) - f(x0 + t * (u - w)) - f(x0 - t * (u - w)) + f(x0 - t * (u + w))) / (4 * t * t)
+            out[k] = (f(x0 + t * (u + w)) - f(x0 + t * (u - w)) - f(x0 - t * (u - w)) + f(x0 - t * (u + w))) / (
+                4 * t * t
+            )
     return out
 
 
@@ -159,8 +166,18 @@ def _assess(d: np.ndarray, h: float, noise: float) -> tuple[float, float, float,
     return value, truncation, rounding, clean, jump
 
 
-def _confirmed(f: FlatLoss, x0: np.ndarray, f0: float, u: np.ndarray, w: np.ndarray, h: float, same: bool,
-               noise: float, value: float, error: float) -> Mixed:
+def _confirmed(
+    f: FlatLoss,
+    x0: np.ndarray,
+    f0: float,
+    u: np.ndarray,
+    w: np.ndarray,
+    h: float,
+    same: bool,
+    noise: float,
+    value: float,
+    error: float,
+) -> Mixed:
     """The estimate at base step h if the levels at h/4 are clean too and agree within 10x the
     two error bars (the better of the two is kept); else unresolved. 12 evaluations."""
     d = _levels(f, x0, f0, u, w, h / 4, same)
@@ -171,8 +188,7 @@ def _confirmed(f: FlatLoss, x0: np.ndarray, f0: float, u: np.ndarray, w: np.ndar
     return Mixed(value, error, OK, 0.0, h) if error <= error2 else Mixed(value2, error2, OK, 0.0, h / 4)
 
 
-def mixed(f: FlatLoss, f0: float, u: np.ndarray, w: np.ndarray, *, h: float, noise: float,
-          same: bool = False) -> Mixed:
+def mixed(f: FlatLoss, f0: float, u: np.ndarray, w: np.ndarray, *, h: float, noise: float, same: bool = False) -> Mixed:
     """``u^T H w`` by the Richardson-extrapolated stencil, shrinking the step by 16 (three
     times at most) while the levels are not clean. A kink is named only when the same jump
     still shows at the two smallest steps (16x apart; the last stencil reaches 1.3e-6 of the
@@ -200,8 +216,7 @@ def mixed(f: FlatLoss, f0: float, u: np.ndarray, w: np.ndarray, *, h: float, noi
                 best = est
             if truncation <= rounding or truncation <= 1e-10 * abs(value):
                 break  # a smaller step would only add rounding
-        elif (k == _RETRIES and jump is not None and last_jump is not None
-              and abs(jump - last_jump) <= 0.25 * abs(jump)):
+        elif k == _RETRIES and jump is not None and last_jump is not None and abs(jump - last_jump) <= 0.25 * abs(jump):
             return Mixed(value, error, KINK, jump, h)
         last_jump = None if clean else jump
         seen_unclean = seen_unclean or not clean

@@ -37,8 +37,10 @@ def _num(x: float | None) -> float | None:
 
 
 def _entry_line(e: Entry) -> str:
-    return (f"  {e.index!s:<18}{e.analytic:>16.8g}{e.numeric:>16.8g}{e.abs_error:>11.3g}"
-            f"{e.rel_error:>11.3g}{e.tolerance:>11.3g}")
+    return (
+        f"  {e.index!s:<18}{e.analytic:>16.8g}{e.numeric:>16.8g}{e.abs_error:>11.3g}"
+        f"{e.rel_error:>11.3g}{e.tolerance:>11.3g}"
+    )
 
 
 _HEADER = f"  {'index':<18}{'claimed':>16}{'numeric':>16}{'abs err':>11}{'rel err':>11}{'tolerance':>11}"
@@ -75,12 +77,21 @@ class BlockResult:
 
     def to_dict(self, arrays: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "rows": self.rows, "cols": self.cols, "shape": list(self.shape), "ok": self.ok,
-            "n_checked": self.n_checked, "n_mismatched": self.n_mismatched, "n_kinks": self.n_kinks,
-            "n_inconclusive": self.n_inconclusive, "max_abs_error": _num(self.max_abs_error),
-            "max_rel_error": _num(self.max_rel_error), "resolution": _num(self.resolution),
-            "worst": self.worst.to_dict(), "mismatches": [e.to_dict() for e in self.mismatches],
-            "kinks": [e.to_dict() for e in self.kinks], "asymmetry": _num(self.asymmetry),
+            "rows": self.rows,
+            "cols": self.cols,
+            "shape": list(self.shape),
+            "ok": self.ok,
+            "n_checked": self.n_checked,
+            "n_mismatched": self.n_mismatched,
+            "n_kinks": self.n_kinks,
+            "n_inconclusive": self.n_inconclusive,
+            "max_abs_error": _num(self.max_abs_error),
+            "max_rel_error": _num(self.max_rel_error),
+            "resolution": _num(self.resolution),
+            "worst": self.worst.to_dict(),
+            "mismatches": [e.to_dict() for e in self.mismatches],
+            "kinks": [e.to_dict() for e in self.kinks],
+            "asymmetry": _num(self.asymmetry),
             "diagnosis": self.diagnosis,
         }
         if arrays:
@@ -91,12 +102,19 @@ class BlockResult:
     def describe(self, max_entries: int = 5) -> str:
         head = f"block ({self.rows!r}, {self.cols!r}) {self.shape}"
         extra = (f", {self.n_kinks} at kinks (no second derivative there)" if self.n_kinks else "") + (
-            f", {self.n_inconclusive} unresolved" if self.n_inconclusive else "")
+            f", {self.n_inconclusive} unresolved" if self.n_inconclusive else ""
+        )
         if self.ok and not self.n_inconclusive:
-            return (f"{head}: ok, {self.n_checked} entries, max abs err {self.max_abs_error:.3g}, "
-                    f"max rel err {self.max_rel_error:.3g}{extra}")
-        lines = [(f"{head}: {self.n_mismatched} of {self.n_checked} entries mismatch{extra}; "
-                  f"max abs err {self.max_abs_error:.3g}, max rel err {self.max_rel_error:.3g}")]
+            return (
+                f"{head}: ok, {self.n_checked} entries, max abs err {self.max_abs_error:.3g}, "
+                f"max rel err {self.max_rel_error:.3g}{extra}"
+            )
+        lines = [
+            (
+                f"{head}: {self.n_mismatched} of {self.n_checked} entries mismatch{extra}; "
+                f"max abs err {self.max_abs_error:.3g}, max rel err {self.max_rel_error:.3g}"
+            )
+        ]
         if self.diagnosis:
             lines.append(f"  looks like: {self.diagnosis}")
         if self.mismatches:
@@ -154,9 +172,12 @@ class HessianCheckResult:
         bad = self.failures
         n = len(self.blocks)
         verdict = {"ok": "ok", "inconclusive": "inconclusive (some entries could not be resolved)"}.get(
-            self.status, f"{len(bad)} of {n} block{'s' if n != 1 else ''} wrong")
-        head = (f"{what} of {self.function}: {verdict} ({self.method}, {self.n_evaluations} evaluations; "
-                f"tolerance: {_tolerance_text(self.tolerance)}; asymmetry of the claim {self.asymmetry:.3g})")
+            self.status, f"{len(bad)} of {n} block{'s' if n != 1 else ''} wrong"
+        )
+        head = (
+            f"{what} of {self.function}: {verdict} ({self.method}, {self.n_evaluations} evaluations; "
+            f"tolerance: {_tolerance_text(self.tolerance)}; asymmetry of the claim {self.asymmetry:.3g})"
+        )
         lines = [head]
         lines += [f"looks like: {d}" for d in self.diagnosis]
         lines += [b.describe(max_entries) for b in self.blocks.values()]
@@ -167,10 +188,16 @@ class HessianCheckResult:
 
     def to_dict(self, arrays: bool = False) -> dict[str, Any]:
         return {
-            "ok": self.ok, "status": self.status, "kind": self.kind, "function": self.function,
-            "method": self.method, "n_evaluations": self.n_evaluations, "asymmetry": _num(self.asymmetry),
+            "ok": self.ok,
+            "status": self.status,
+            "kind": self.kind,
+            "function": self.function,
+            "method": self.method,
+            "n_evaluations": self.n_evaluations,
+            "asymmetry": _num(self.asymmetry),
             "tolerance": self.tolerance.to_dict() if self.tolerance is not None else None,
-            "diagnosis": list(self.diagnosis), "notes": list(self.notes),
+            "diagnosis": list(self.diagnosis),
+            "notes": list(self.notes),
             "first_order": self.first_order.to_dict() if self.first_order is not None else None,
             "blocks": [b.to_dict(arrays) for b in self.blocks.values()],
         }
@@ -197,20 +224,32 @@ class VectorResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "label": self.label, "ok": self.ok, "n_checked": self.n_checked, "n_mismatched": self.n_mismatched,
-            "n_kinks": self.n_kinks, "max_abs_error": _num(self.max_abs_error),
-            "max_rel_error": _num(self.max_rel_error), "worst": self.worst.to_dict(),
-            "mismatches": [{"param": p, **e.to_dict()} for p, e in self.mismatches], "diagnosis": self.diagnosis,
+            "label": self.label,
+            "ok": self.ok,
+            "n_checked": self.n_checked,
+            "n_mismatched": self.n_mismatched,
+            "n_kinks": self.n_kinks,
+            "max_abs_error": _num(self.max_abs_error),
+            "max_rel_error": _num(self.max_rel_error),
+            "worst": self.worst.to_dict(),
+            "mismatches": [{"param": p, **e.to_dict()} for p, e in self.mismatches],
+            "diagnosis": self.diagnosis,
         }
 
     def describe(self, max_entries: int = 5) -> str:
         head = f"v = {self.label}"
         kinks = f", {self.n_kinks} at kinks (no second derivative there)" if self.n_kinks else ""
         if self.ok:
-            return (f"{head}: ok, {self.n_checked} entries, max abs err {self.max_abs_error:.3g}, "
-                    f"max rel err {self.max_rel_error:.3g}{kinks}")
-        lines = [(f"{head}: {self.n_mismatched} of {self.n_checked} entries of Hv mismatch{kinks}; "
-                  f"max abs err {self.max_abs_error:.3g}, max rel err {self.max_rel_error:.3g}")]
+            return (
+                f"{head}: ok, {self.n_checked} entries, max abs err {self.max_abs_error:.3g}, "
+                f"max rel err {self.max_rel_error:.3g}{kinks}"
+            )
+        lines = [
+            (
+                f"{head}: {self.n_mismatched} of {self.n_checked} entries of Hv mismatch{kinks}; "
+                f"max abs err {self.max_abs_error:.3g}, max rel err {self.max_rel_error:.3g}"
+            )
+        ]
         if self.diagnosis:
             lines.append(f"  looks like: {self.diagnosis}")
         lines.append(_HEADER)
@@ -245,21 +284,41 @@ class HVPCheckResult:
             body = [self.first_order.summary(max_entries)] if self.first_order is not None else []
             return "\n".join([head, *body, *(f"note: {n}" for n in self.notes)])
         bad = [v for v in self.vectors if not v.ok]
-        verdict = "ok" if self.ok else (self.status if self.status == "inconclusive"
-                                        else f"wrong along {len(bad)} of {len(self.vectors)} vectors")
-        head = (f"check_hvp of {self.function}: {verdict} ({self.method}, {self.n_evaluations} evaluations; "
-                f"tolerance: {_tolerance_text(self.tolerance)})")
-        return "\n".join([head, *(f"looks like: {d}" for d in self.diagnosis),
-                          *(v.describe(max_entries) for v in self.vectors), *(f"note: {n}" for n in self.notes)])
+        verdict = (
+            "ok"
+            if self.ok
+            else (
+                self.status
+                if self.status == "inconclusive"
+                else f"wrong along {len(bad)} of {len(self.vectors)} vectors"
+            )
+        )
+        head = (
+            f"check_hvp of {self.function}: {verdict} ({self.method}, {self.n_evaluations} evaluations; "
+            f"tolerance: {_tolerance_text(self.tolerance)})"
+        )
+        return "\n".join(
+            [
+                head,
+                *(f"looks like: {d}" for d in self.diagnosis),
+                *(v.describe(max_entries) for v in self.vectors),
+                *(f"note: {n}" for n in self.notes),
+            ]
+        )
 
     __str__ = summary
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "ok": self.ok, "status": self.status, "kind": "hvp", "function": self.function, "method": self.method,
+            "ok": self.ok,
+            "status": self.status,
+            "kind": "hvp",
+            "function": self.function,
+            "method": self.method,
             "n_evaluations": self.n_evaluations,
             "tolerance": self.tolerance.to_dict() if self.tolerance is not None else None,
-            "diagnosis": list(self.diagnosis), "notes": list(self.notes),
+            "diagnosis": list(self.diagnosis),
+            "notes": list(self.notes),
             "first_order": self.first_order.to_dict() if self.first_order is not None else None,
             "vectors": [v.to_dict() for v in self.vectors],
         }

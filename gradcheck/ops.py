@@ -13,7 +13,8 @@ elementwise transcendental functions are the only place the two backends differ.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -7,7 +7,7 @@ on sympy object arrays. Only the hand-derived backward passes (plain numpy) do.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

@@ -76,7 +76,7 @@ def grad_kron(params: dict, data: dict) -> dict:
     Wi, bi, Wo, bo = params["Wi"], params["bi"], params["Wo"], params["bo"]
     d, h = Wi.shape
     out = {"Wi": np.zeros_like(Wi), "bi": np.zeros_like(bi), "Wo": np.zeros_like(Wo), "bo": np.zeros_like(bo)}
-    for x, y in zip(data["X"], data["y"]):
+    for x, y in zip(data["X"], data["y"], strict=True):
         H = np.maximum(x @ Wi + bi, 0.0)
         g = _dloss_dybar(y, Wo @ H + bo[0])
         mask = np.diag((H > 0).astype(np.float64))
@@ -93,7 +93,7 @@ def grad_kron_math_layout(params: dict, data: dict) -> dict:
     Wi, bi, Wo, bo = params["Wi"], params["bi"], params["Wo"], params["bo"]
     h, d = Wi.shape
     out = {"Wi": np.zeros_like(Wi), "bi": np.zeros_like(bi), "Wo": np.zeros_like(Wo), "bo": np.zeros_like(bo)}
-    for x, y in zip(data["X"], data["y"]):
+    for x, y in zip(data["X"], data["y"], strict=True):
         H = np.maximum(Wi @ x + bi, 0.0)
         g = _dloss_dybar(y, Wo @ H + bo[0])
         mask = np.diag((H > 0).astype(np.float64))

@@ -145,7 +145,7 @@ def _draw(
 
     def draw() -> tuple[dict, dict]:
         params: dict = {}
-        for k, (a, b) in enumerate(zip(widths[:-1], widths[1:]), start=1):
+        for k, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True), start=1):
             params[f"W{k}"] = rng.normal(size=(a, b)) / np.sqrt(a)
             if bias:
                 params[f"b{k}"] = 0.5 * rng.normal(size=(1, b))
@@ -197,7 +197,8 @@ for _act, _tags in (("sigmoid", ()), ("tanh", ()), ("relu", ("relu",))):
     layout="row layout: samples are rows, W_k (d_{k-1}, d_k), no biases",
     description="000's three-layer net exactly (sigmoid f_k; 000 leaves f_k generic).",
 )
-def make_nobias(rng: np.random.Generator, n: int = 6, n_in: int = 4, h1: int = 5, h2: int = 3, n_out: int = 2) -> Problem:
+def make_nobias(rng: np.random.Generator, n: int = 6, n_in: int = 4, h1: int = 5, h2: int = 3,
+                n_out: int = 2) -> Problem:
     return _draw(rng, [n_in, h1, h2, n_out], n, "sigmoid", "half_squared", bias=False)
 
 
@@ -227,7 +228,8 @@ def make_published_dW1(rng: np.random.Generator, size: int = 3, n_out: int = 2) 
     layout="row layout as in 003's code (np.dot(input, w) + b); the norm is over the whole batch",
     description="003's network with its loss as defined (the norm) and the corrected output derivative.",
 )
-def make_l2norm(rng: np.random.Generator, n: int = 5, n_in: int = 3, width: int = 4, n_out: int = 2, depth: int = 2) -> Problem:
+def make_l2norm(rng: np.random.Generator, n: int = 5, n_in: int = 3, width: int = 4, n_out: int = 2,
+                depth: int = 2) -> Problem:
     return _draw(rng, _widths(n_in, width, n_out, depth), n, "tanh", "norm")
 
 

@@ -134,7 +134,7 @@ def _layer_problem(rng: np.random.Generator, n_in: int, n_out: int) -> Problem:
 
 def _mlp_params(rng: np.random.Generator, widths: list[int]) -> dict:
     params = {}
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
         params[f"W{i}"] = rng.normal(size=(b, a))
         params[f"b{i}"] = rng.normal(size=(b, 1))
     return params

@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradcheck import GradcheckError
-from gradcheck.formula import FormulaError
-from gradcheck.formula import FUNCTIONS, parse
+from gradcheck.formula import FUNCTIONS, FormulaError, parse
 from gradcheck.formula._eval import Env, NumpyBackend, ShapeBackend, evaluate
 from gradcheck.formula._parse import Binary, Call, Name, Node, Num, Str, Transpose, Tup, Unary
 

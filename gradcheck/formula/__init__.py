@@ -12,12 +12,12 @@ a whitelist and interpreted; it is never ``eval``'d. Errors are :class:`~gradche
 """
 
 from .._errors import FormulaError
+from ._cli import add_parser, run
 from ._parse import FUNCTIONS, MAX_DEPTH, MAX_EXPONENT, MAX_LENGTH, free_names, parse
+from ._pytest import pytest_collect_file
 from ._sheet import Sheet, SheetEntry, SheetOutcome, load_sheet, sheet_paths, verify_sheet
 from ._spec import STRUCTURES
 from ._verify import PointCheck, VerifyResult, verify
-from ._cli import add_parser, run
-from ._pytest import pytest_collect_file
 
 __all__ = [
     "add_parser",

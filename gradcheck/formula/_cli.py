@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["add_parser", "run", "build_parser", "main"]
 
@@ -23,25 +24,59 @@ EXIT_RIGHT, EXIT_WRONG, EXIT_USAGE = 0, 1, 2
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``verify`` subcommand to an ``argparse`` subparsers object; its ``func`` is :func:`run`."""
     p = subparsers.add_parser(
-        "verify", help="verify a derivative typed as text (or every formula of a TOML sheet)",
+        "verify",
+        help="verify a derivative typed as text (or every formula of a TOML sheet)",
         description="Verify claimed derivatives of a formula by finite differences at random points, sympy's "
-                    "element-wise derivative, and (where sympy can) a matrix-level proof for all sizes.")
+        "element-wise derivative, and (where sympy can) a matrix-level proof for all sizes.",
+    )
     p.add_argument("--loss", metavar="FORMULA", help='the loss or function, e.g. "sum((A@x - b)**2)"')
-    p.add_argument("--grad", action="append", default=[], metavar="NAME=FORMULA",
-                   help='a claimed derivative, e.g. x="2*A.T@(A@x - b)"; repeatable')
-    p.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
-                   help="a shape: A=4,3 or A=m,n (dimension names are drawn, 1 included); x= for a scalar")
-    p.add_argument("--def", dest="defs", action="append", default=[], metavar="NAME=FORMULA",
-                   help='an intermediate quantity usable in every formula, e.g. z="W@x + b"; repeatable')
-    p.add_argument("--value", action="append", default=[], metavar="NAME=JSON",
-                   help="a fixed value as JSON numbers, e.g. b=[[1],[2]]; repeatable")
+    p.add_argument(
+        "--grad",
+        action="append",
+        default=[],
+        metavar="NAME=FORMULA",
+        help='a claimed derivative, e.g. x="2*A.T@(A@x - b)"; repeatable',
+    )
+    p.add_argument(
+        "--shape",
+        action="append",
+        default=[],
+        metavar="NAME=DIMS",
+        help="a shape: A=4,3 or A=m,n (dimension names are drawn, 1 included); x= for a scalar",
+    )
+    p.add_argument(
+        "--def",
+        dest="defs",
+        action="append",
+        default=[],
+        metavar="NAME=FORMULA",
+        help='an intermediate quantity usable in every formula, e.g. z="W@x + b"; repeatable',
+    )
+    p.add_argument(
+        "--value",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="a fixed value as JSON numbers, e.g. b=[[1],[2]]; repeatable",
+    )
     p.add_argument("--spd", action="append", default=[], metavar="NAME", help="draw NAME symmetric positive definite")
     p.add_argument("--symmetric", action="append", default=[], metavar="NAME", help="draw NAME symmetric")
-    p.add_argument("--structure", action="append", default=[], metavar="NAME=KIND",
-                   help="positive, unit, sign or onehot (also spd, symmetric)")
-    p.add_argument("--layout", default="numerator", choices=("numerator", "denominator"),
-                   help="Jacobian layout of array-valued formulas (default numerator: out.shape + param.shape)")
-    p.add_argument("--order", choices=("C", "F"), default=None, help="claimed Jacobians are 2-D w.r.t. vec in this order")
+    p.add_argument(
+        "--structure",
+        action="append",
+        default=[],
+        metavar="NAME=KIND",
+        help="positive, unit, sign or onehot (also spd, symmetric)",
+    )
+    p.add_argument(
+        "--layout",
+        default="numerator",
+        choices=("numerator", "denominator"),
+        help="Jacobian layout of array-valued formulas (default numerator: out.shape + param.shape)",
+    )
+    p.add_argument(
+        "--order", choices=("C", "F"), default=None, help="claimed Jacobians are 2-D w.r.t. vec in this order"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the first random point (default 0)")
     p.add_argument("--points", type=int, default=3, help="random points (and drawn sizes) to check (default 3)")
     p.add_argument("--no-symbolic", action="store_true", help="finite differences only (no sympy)")
@@ -95,11 +130,24 @@ def _run_one(args: argparse.Namespace) -> int:
             values[k] = json.loads(v)
         except json.JSONDecodeError:
             raise _Usage(f"--value {k}={v!r}: expected JSON numbers, e.g. [[1, 2], [3, 4]]") from None
-    structure = {**{n: "spd" for n in args.spd}, **{n: "symmetric" for n in args.symmetric},
-                 **_pairs("--structure", args.structure)}
-    result = verify(loss=args.loss, grads=_pairs("--grad", args.grad), shapes=_pairs("--shape", args.shape),
-                    defs=_pairs("--def", args.defs), values=values, structure=structure, layout=args.layout,
-                    order=args.order, seed=args.seed, points=args.points, symbolic=not args.no_symbolic)
+    structure = {
+        **{n: "spd" for n in args.spd},
+        **{n: "symmetric" for n in args.symmetric},
+        **_pairs("--structure", args.structure),
+    }
+    result = verify(
+        loss=args.loss,
+        grads=_pairs("--grad", args.grad),
+        shapes=_pairs("--shape", args.shape),
+        defs=_pairs("--def", args.defs),
+        values=values,
+        structure=structure,
+        layout=args.layout,
+        order=args.order,
+        seed=args.seed,
+        points=args.points,
+        symbolic=not args.no_symbolic,
+    )
     print(json.dumps(result.to_dict(), indent=1, default=str) if args.json else result.summary())
     return EXIT_RIGHT if result.ok else EXIT_WRONG
 

@@ -15,7 +15,8 @@ names (``n`` in ``A=m,n`` stands for its size, so ``sum(r**2)/n`` is allowed).
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,8 +37,13 @@ REDUCTIONS = ("sum", "mean", "norm", "logsumexp")
 class Env:
     """What names mean: values of arrays, definitions (parsed, evaluated once), dimension sizes."""
 
-    def __init__(self, values: Mapping[str, Any], defs: Mapping[str, Node] | None = None,
-                 dims: Mapping[str, int] | None = None, text: str = "") -> None:
+    def __init__(
+        self,
+        values: Mapping[str, Any],
+        defs: Mapping[str, Node] | None = None,
+        dims: Mapping[str, int] | None = None,
+        text: str = "",
+    ) -> None:
         self.values = dict(values)
         self.defs = dict(defs or {})
         self.dims = dict(dims or {})
@@ -111,8 +117,10 @@ def _lookup(node: Name, env: Env, backend: Any) -> Any:
     if node.id in env.dims:
         return backend.number(int(env.dims[node.id]))
     known = sorted(set(env.values) | set(env.defs) | set(env.dims))
-    raise env.error(node, f"unknown name {node.id!r} (no shape, value or definition given for it; known: "
-                          f"{', '.join(known) or 'none'})")
+    raise env.error(
+        node,
+        f"unknown name {node.id!r} (no shape, value or definition given for it; known: {', '.join(known) or 'none'})",
+    )
 
 
 def _call(node: Call, env: Env, backend: Any) -> Any:
@@ -148,7 +156,9 @@ def _check_shape(shape: Shape, node: Node, env: Env) -> Shape:
         raise env.error(node, f"{node.src}: negative size in shape {shape}")
     size = math.prod(shape)
     if size > MAX_ELEMENTS:
-        raise env.error(node, f"{node.src}: result of shape {shape} has {size:.3g} entries; at most {MAX_ELEMENTS:,} are allowed")
+        raise env.error(
+            node, f"{node.src}: result of shape {shape} has {size:.3g} entries; at most {MAX_ELEMENTS:,} are allowed"
+        )
     return shape
 
 
@@ -189,8 +199,11 @@ class ShapeBackend:
         try:
             return _check_shape(tuple(np.broadcast_shapes(a, b)), node, env)
         except ValueError:
-            raise env.error(node, f"{node.src}: {a} {op} {b} do not broadcast (element-wise {op} needs equal "
-                                  f"shapes, or sizes of 1 where they differ)") from None
+            raise env.error(
+                node,
+                f"{node.src}: {a} {op} {b} do not broadcast (element-wise {op} needs equal "
+                f"shapes, or sizes of 1 where they differ)",
+            ) from None
 
     def matmul(self, a: Shape, b: Shape, node: Node, env: Env) -> Shape:
         what = f"{node.src}: {a} @ {b}"
@@ -252,7 +265,7 @@ class ShapeBackend:
             b = args[1]
             n = max(len(a), len(b))
             pa, pb = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
-            return _check_shape(tuple(x * y for x, y in zip(pa, pb)), node, env)
+            return _check_shape(tuple(x * y for x, y in zip(pa, pb, strict=False)), node, env)
         if f == "outer":
             return _check_shape((math.prod(a), math.prod(args[1])), node, env)
         raise env.error(node, f"unsupported function {f}")  # pragma: no cover
@@ -311,18 +324,29 @@ class NumpyBackend:
         x = np.asarray(args[0])
         axis, keep = opts.get("axis"), bool(opts.get("keepdims", False))
         table: dict[str, Callable[[], Any]] = {
-            "exp": lambda: np.exp(x), "log": lambda: np.log(x), "log1p": lambda: np.log1p(x),
-            "sqrt": lambda: np.sqrt(x), "tanh": lambda: np.tanh(x), "sigmoid": lambda: _sigmoid(x),
-            "relu": lambda: np.where(_real(x) > 0, x, 0.0), "step": lambda: (_real(x) > 0).astype(np.float64),
+            "exp": lambda: np.exp(x),
+            "log": lambda: np.log(x),
+            "log1p": lambda: np.log1p(x),
+            "sqrt": lambda: np.sqrt(x),
+            "tanh": lambda: np.tanh(x),
+            "sigmoid": lambda: _sigmoid(x),
+            "relu": lambda: np.where(_real(x) > 0, x, 0.0),
+            "step": lambda: (_real(x) > 0).astype(np.float64),
             "abs": lambda: np.abs(x),
-            "sum": lambda: np.sum(x, axis=axis, keepdims=keep), "mean": lambda: np.mean(x, axis=axis, keepdims=keep),
+            "sum": lambda: np.sum(x, axis=axis, keepdims=keep),
+            "mean": lambda: np.mean(x, axis=axis, keepdims=keep),
             # sqrt(sum(x*x)) rather than np.linalg.norm, which takes |x| and so breaks complex step
             "norm": lambda: np.sqrt(np.sum(x * x, axis=axis, keepdims=keep)),
-            "logsumexp": lambda: _logsumexp(x, axis, keep), "softmax": lambda: _softmax(x, axis),
+            "logsumexp": lambda: _logsumexp(x, axis, keep),
+            "softmax": lambda: _softmax(x, axis),
             "maximum": lambda: np.where(_real(x) >= _real(np.asarray(args[1])), x, args[1]),
-            "transpose": lambda: x.T, "diag": lambda: np.diag(x.ravel() if x.ndim == 2 and 1 in x.shape else x),
-            "trace": lambda: np.trace(x), "inv": lambda: np.linalg.inv(x), "det": lambda: np.linalg.det(x),
-            "logdet": lambda: _logdet(x), "kron": lambda: np.kron(x, args[1]),
+            "transpose": lambda: x.T,
+            "diag": lambda: np.diag(x.ravel() if x.ndim == 2 and 1 in x.shape else x),
+            "trace": lambda: np.trace(x),
+            "inv": lambda: np.linalg.inv(x),
+            "det": lambda: np.linalg.det(x),
+            "logdet": lambda: _logdet(x),
+            "kron": lambda: np.kron(x, args[1]),
             "outer": lambda: np.outer(x, args[1]),
         }
         return np.asarray(table[f]())
@@ -396,7 +420,7 @@ class SympyBackend:
 
     def power(self, a: np.ndarray, p: Any, node: Node, env: Env) -> np.ndarray:
         e = self.number(p).item()
-        return emap(lambda v: v ** e, a)
+        return emap(lambda v: v**e, a)
 
     def arith(self, op: str, a: np.ndarray, b: np.ndarray, node: Node, env: Env) -> np.ndarray:
         a, b = obj(a), obj(b)
@@ -418,8 +442,14 @@ class SympyBackend:
         axis, keep = opts.get("axis"), bool(opts.get("keepdims", False))
         sigmoid = lambda v: 1 / (1 + sp.exp(-v))  # noqa: E731
         elementwise = {
-            "exp": sp.exp, "log": sp.log, "log1p": lambda v: sp.log(1 + v), "sqrt": sp.sqrt, "tanh": sp.tanh,
-            "sigmoid": sigmoid, "relu": lambda v: sp.Max(v, 0), "step": lambda v: sp.Heaviside(v),
+            "exp": sp.exp,
+            "log": sp.log,
+            "log1p": lambda v: sp.log(1 + v),
+            "sqrt": sp.sqrt,
+            "tanh": sp.tanh,
+            "sigmoid": sigmoid,
+            "relu": lambda v: sp.Max(v, 0),
+            "step": lambda v: sp.Heaviside(v),
             "abs": sp.Abs,
         }
         if f in elementwise:

@@ -10,7 +10,8 @@ compares its answer with the element-wise derivative at concrete sizes first.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ._eval import Env, int_value
 from ._parse import Binary, Call, Name, Node, Num, Transpose, Unary
@@ -75,7 +76,7 @@ def _binary(node: Binary, env: Env, mb: MatrixBackend) -> Any:
         p = to_matrix(node.right, env, mb)
         if mb.is_matrix(a):
             raise Unsupported(f"{node.src}: element-wise power of a matrix")
-        return a ** p
+        return a**p
     b = to_matrix(node.right, env, mb)
     ma, mb_ = mb.is_matrix(a), mb.is_matrix(b)
     try:
@@ -139,13 +140,16 @@ def _call(node: Call, env: Env, mb: MatrixBackend) -> Any:
     if f in ("trace", "inv", "det", "logdet"):
         if not mb.is_matrix(x):
             raise Unsupported(f"{node.src}: {f} of a scalar")
-        return {"trace": sp.Trace, "inv": sp.Inverse, "det": sp.Determinant,
-                "logdet": lambda m: sp.log(sp.Determinant(m))}[f](x)
+        return {
+            "trace": sp.Trace,
+            "inv": sp.Inverse,
+            "det": sp.Determinant,
+            "logdet": lambda m: sp.log(sp.Determinant(m)),
+        }[f](x)
     if f in ("exp", "log", "sqrt", "tanh", "log1p"):
         if mb.is_matrix(x):
             raise Unsupported(f"{node.src}: {f} of a matrix is element-wise")
-        return {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh,
-                "log1p": lambda v: sp.log(1 + v)}[f](x)
+        return {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "log1p": lambda v: sp.log(1 + v)}[f](x)
     raise Unsupported(f"{node.src}: {f}() has no matrix-calculus form in sympy")
 
 
@@ -169,5 +173,7 @@ def matrix_symbols(shapes: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
         elif len(shape) == 0:
             out[name] = sp.Symbol(name, real=True)
         else:
-            raise Unsupported(f"{name} has shape {tuple(shape)}: matrix calculus needs 2-D shapes (write vectors as n,1)")
+            raise Unsupported(
+                f"{name} has shape {tuple(shape)}: matrix calculus needs 2-D shapes (write vectors as n,1)"
+            )
     return out

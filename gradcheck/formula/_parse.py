@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .._errors import FormulaError
 
@@ -185,8 +185,11 @@ def _precheck(text: str) -> None:
     if not isinstance(text, str):
         raise FormulaError(f"a formula must be a string, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
-        raise FormulaError(f"formula is {len(text)} characters long; at most {MAX_LENGTH} are accepted",
-                           text=text[:60] + "...", column=None)
+        raise FormulaError(
+            f"formula is {len(text)} characters long; at most {MAX_LENGTH} are accepted",
+            text=text[:60] + "...",
+            column=None,
+        )
     if not text.strip():
         raise FormulaError("empty formula")
     depth = worst = 0
@@ -200,8 +203,12 @@ def _precheck(text: str) -> None:
         worst = max(worst, depth)
     bad = next((i for i, ch in enumerate(text) if ch in "\n\r\x00;\\" or (ord(ch) < 32 and ch != "\t")), None)
     if bad is not None:
-        raise FormulaError(f"character {text[bad]!r} is not allowed in a formula", text=text.replace("\n", " "),
-                           piece=text[bad], column=bad + 1)
+        raise FormulaError(
+            f"character {text[bad]!r} is not allowed in a formula",
+            text=text.replace("\n", " "),
+            piece=text[bad],
+            column=bad + 1,
+        )
 
 
 def parse(text: str) -> Node:
@@ -215,8 +222,9 @@ def parse(text: str) -> Node:
         tree = ast.parse(text.strip(), mode="eval")
     except SyntaxError as exc:
         col = exc.offset if exc.offset and exc.lineno == 1 else None
-        raise FormulaError(f"syntax error: {exc.msg}", text=text.strip(), piece=text.strip()[col - 1:col] if col else "",
-                           column=col) from None
+        raise FormulaError(
+            f"syntax error: {exc.msg}", text=text.strip(), piece=text.strip()[col - 1 : col] if col else "", column=col
+        ) from None
     except (RecursionError, MemoryError, ValueError) as exc:
         raise FormulaError(f"formula cannot be parsed ({type(exc).__name__}): too deeply nested?") from None
     walker = _Walker(text.strip())
@@ -248,13 +256,17 @@ class _Walker:
         method = getattr(self, f"_{type(node).__name__}", None)
         if method is None:
             what = _DESCRIBE.get(type(node), f"{type(node).__name__} expressions")
-            raise self.fail(f"{what} are not allowed in a formula" if not what.endswith("allowed)") else
-                            f"{what} is not allowed in a formula", node)
+            raise self.fail(
+                f"{what} are not allowed in a formula"
+                if not what.endswith("allowed)")
+                else f"{what} is not allowed in a formula",
+                node,
+            )
         return method(node, depth + 1)
 
     def _Constant(self, node: ast.Constant, depth: int) -> Node:
         v = node.value
-        if isinstance(v, bool) or isinstance(v, str):
+        if isinstance(v, (bool, str)):
             # True/False and strings only make sense as keyword values; the Call handler admits them there.
             raise self.fail(f"the constant {v!r} is only allowed as a keyword argument's value", node)
         if isinstance(v, int):
@@ -283,8 +295,15 @@ class _Walker:
     def _BinOp(self, node: ast.BinOp, depth: int) -> Node:
         op = _BINOPS.get(type(node.op))
         if op is None:
-            sym = {ast.FloorDiv: "//", ast.Mod: "%", ast.BitXor: "^", ast.BitAnd: "&", ast.BitOr: "|",
-                   ast.LShift: "<<", ast.RShift: ">>"}.get(type(node.op), type(node.op).__name__)
+            sym = {
+                ast.FloorDiv: "//",
+                ast.Mod: "%",
+                ast.BitXor: "^",
+                ast.BitAnd: "&",
+                ast.BitOr: "|",
+                ast.LShift: "<<",
+                ast.RShift: ">>",
+            }.get(type(node.op), type(node.op).__name__)
             hint = " (write ** for powers)" if sym == "^" else ""
             raise self.fail(f"operator {sym} is not allowed{hint}; use + - * / ** @", node)
         left = self.node(node.left, depth)
@@ -297,19 +316,27 @@ class _Walker:
         sign, inner = 1.0, node
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             sign, inner = (-1.0 if isinstance(node.op, ast.USub) else 1.0), node.operand
-        if not (isinstance(inner, ast.Constant) and isinstance(inner.value, (int, float))
-                and not isinstance(inner.value, bool)):
+        if not (
+            isinstance(inner, ast.Constant)
+            and isinstance(inner.value, (int, float))
+            and not isinstance(inner.value, bool)
+        ):
             raise self.fail("an exponent must be a number literal (e.g. x**2, x**-1, x**0.5)", node)
         value = sign * inner.value
         if not math.isfinite(value) or abs(value) > MAX_EXPONENT:
-            raise self.fail(f"exponent {ast.get_source_segment(self.text, node)} is too large (|exponent| <= {MAX_EXPONENT})", node)
+            raise self.fail(
+                f"exponent {ast.get_source_segment(self.text, node)} is too large (|exponent| <= {MAX_EXPONENT})", node
+            )
         v: float | int = int(value) if float(value).is_integer() else float(value)
         return Num(*self.where(node), value=v)
 
     def _Attribute(self, node: ast.Attribute, depth: int) -> Node:
         if node.attr != "T":
-            raise self.fail(f"attribute .{node.attr} is not allowed (only .T, the transpose)", node,
-                            piece=ast.get_source_segment(self.text, node))
+            raise self.fail(
+                f"attribute .{node.attr} is not allowed (only .T, the transpose)",
+                node,
+                piece=ast.get_source_segment(self.text, node),
+            )
         return Transpose(*self.where(node), operand=self.node(node.value, depth))
 
     def _Tuple(self, node: ast.Tuple, depth: int) -> Node:
@@ -327,7 +354,9 @@ class _Walker:
                 raise self.fail("starred arguments are not allowed in a formula", a)
         if not lo <= len(node.args) <= hi:
             want = str(lo) if lo == hi else f"{lo} to {hi}"
-            raise self.fail(f"{name}() takes {want} positional argument{'s' if hi != 1 else ''}, got {len(node.args)}", node)
+            raise self.fail(
+                f"{name}() takes {want} positional argument{'s' if hi != 1 else ''}, got {len(node.args)}", node
+            )
         kwargs = []
         for kw in node.keywords:
             if kw.arg is None:
@@ -364,7 +393,7 @@ def free_names(node: Node) -> list[str]:
 
 
 def _children(n: Node) -> tuple[Node, ...]:
-    if isinstance(n, Unary) or isinstance(n, Transpose):
+    if isinstance(n, (Unary, Transpose)):
         return (n.operand,)
     if isinstance(n, Binary):
         return (n.left, n.right)

@@ -8,8 +8,9 @@ Cheap to import: sympy and the verifier load when the first item runs.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -51,8 +52,9 @@ class FormulaItem(pytest.Item):
             raise FormulaCheckFailed(f"formula {self.entry.name!r} cannot be used:\n{exc}") from None
         if not self.outcome.as_expected:
             expected = "right" if self.entry.expect == "right" else "wrong (a slip kept as teaching material)"
-            raise FormulaCheckFailed(f"expected {expected}, verified {self.outcome.result.verdict}:\n"
-                                     f"{self.outcome.result.summary()}")
+            raise FormulaCheckFailed(
+                f"expected {expected}, verified {self.outcome.result.verdict}:\n{self.outcome.result.summary()}"
+            )
         self.user_properties.append(("gradcheck_verdict", self.outcome.result.verdict))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:

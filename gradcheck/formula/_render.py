@@ -34,8 +34,13 @@ def format_point(point: Any, limit: int = 12) -> list[str]:
 def render_summary(r: Any, max_entries: int = 3) -> str:
     head = {"right": "RIGHT", "wrong": "WRONG", "inconclusive": "INCONCLUSIVE"}[r.verdict]
     claims = "; ".join(f"d/d{k} = {v}" for k, v in r.grads.items())
-    lines = [f"{head}: {claims}", f"  for {r.loss}" + (f" ({r.layout} layout" + (f", vec order {r.order}" if r.order else "")
-                                                      + ")" if r.kind == "jacobian" else "")]
+    lines = [
+        f"{head}: {claims}",
+        f"  for {r.loss}"
+        + (
+            f" ({r.layout} layout" + (f", vec order {r.order}" if r.order else "") + ")" if r.kind == "jacobian" else ""
+        ),
+    ]
     if r.defs:
         lines.append("  where " + ", ".join(f"{k} = {v}" for k, v in r.defs.items()))
     lines.append("  shapes: " + ", ".join(f"{k} {tuple(v)}".replace("'", "") for k, v in r.shapes.items()))
@@ -45,8 +50,11 @@ def render_summary(r: Any, max_entries: int = 3) -> str:
     n_ok = sum(p.ok for p in r.points)
     method = next((p.result.method for p in r.points if p.result is not None), "richardson")
     tol = next((p.result.tolerance.describe() for p in r.points if p.result is not None), None)
-    lines.append(f"  finite differences: {n_ok} of {len(r.points)} points agree (method={method}"
-                 + (f"; tolerance {tol}" if tol else "") + ")")
+    lines.append(
+        f"  finite differences: {n_ok} of {len(r.points)} points agree (method={method}"
+        + (f"; tolerance {tol}" if tol else "")
+        + ")"
+    )
     seen: set[str] = set()
     for p in r.points:
         if not p.ok and (p.error is None or p.error not in seen):

@@ -20,17 +20,42 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from .._errors import FormulaError
 
-__all__ = ["ENTRY_KEYS", "SheetEntry", "Sheet", "SheetOutcome", "load_sheet", "verify_sheet", "sheet_paths",
-           "render_table", "render_markdown", "write_sheet_report", "OUTCOMES"]
+__all__ = [
+    "ENTRY_KEYS",
+    "SheetEntry",
+    "Sheet",
+    "SheetOutcome",
+    "load_sheet",
+    "verify_sheet",
+    "sheet_paths",
+    "render_table",
+    "render_markdown",
+    "write_sheet_report",
+    "OUTCOMES",
+]
 
-ENTRY_KEYS = ("loss", "grads", "shapes", "defs", "structure", "values", "layout", "order", "expect", "notes",
-              "source", "points", "seed")
+ENTRY_KEYS = (
+    "loss",
+    "grads",
+    "shapes",
+    "defs",
+    "structure",
+    "values",
+    "layout",
+    "order",
+    "expect",
+    "notes",
+    "source",
+    "points",
+    "seed",
+)
 OUTCOMES = ("error", "fail", "unexpected_pass", "expected_fail", "pass")
 FAILING = frozenset({"error", "fail", "unexpected_pass"})
 
@@ -56,10 +81,19 @@ class SheetEntry:
     def run(self, *, seed: int | None = None, points: int | None = None, symbolic: bool = True) -> Any:
         from ._verify import verify
 
-        return verify(loss=self.loss, grads=self.grads, shapes=self.shapes, defs=self.defs, structure=self.structure,
-                      values=self.values, layout=self.layout, order=self.order,
-                      seed=(self.seed or 0) if seed is None else seed, points=self.points or points or 3,
-                      symbolic=symbolic)
+        return verify(
+            loss=self.loss,
+            grads=self.grads,
+            shapes=self.shapes,
+            defs=self.defs,
+            structure=self.structure,
+            values=self.values,
+            layout=self.layout,
+            order=self.order,
+            seed=(self.seed or 0) if seed is None else seed,
+            points=self.points or points or 3,
+            symbolic=symbolic,
+        )
 
 
 @dataclass(frozen=True)
@@ -90,9 +124,15 @@ class SheetOutcome:
         return self.outcome in ("pass", "expected_fail")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.entry.name, "expect": self.entry.expect, "outcome": self.outcome,
-                "notes": self.entry.notes, "source": self.entry.source, "error": self.error,
-                "result": None if self.result is None else self.result.to_dict()}
+        return {
+            "name": self.entry.name,
+            "expect": self.entry.expect,
+            "outcome": self.outcome,
+            "notes": self.entry.notes,
+            "source": self.entry.source,
+            "error": self.error,
+            "result": None if self.result is None else self.result.to_dict(),
+        }
 
 
 def _fail(path: str, what: str) -> FormulaError:
@@ -101,7 +141,7 @@ def _fail(path: str, what: str) -> FormulaError:
 
 def _table(path: str, name: str, key: str, v: Any) -> dict[str, Any]:
     if not isinstance(v, Mapping):
-        raise _fail(path, f"[{name}] {key} must be a table, e.g. {key} = {{ x = \"...\" }}")
+        raise _fail(path, f'[{name}] {key} must be a table, e.g. {key} = {{ x = "..." }}')
     return dict(v)
 
 
@@ -132,26 +172,40 @@ def load_sheet(path: str | Path) -> Sheet:
                 raise _fail(str(p), f"[{name}] needs {key} = ...")
         expect = body.get("expect", "right")
         if expect not in ("right", "wrong"):
-            raise _fail(str(p), f"[{name}] expect = {expect!r}: expected \"right\" or \"wrong\"")
+            raise _fail(str(p), f'[{name}] expect = {expect!r}: expected "right" or "wrong"')
         m = re.search(rf"^\[{re.escape(name)}\]|^\[\"{re.escape(name)}\"\]", text, re.MULTILINE)
-        entries.append(SheetEntry(
-            name=name, loss=body["loss"], grads=_table(str(p), name, "grads", body["grads"]),
-            shapes=_table(str(p), name, "shapes", body.get("shapes", {})),
-            defs=_table(str(p), name, "defs", body.get("defs", {})),
-            structure=_table(str(p), name, "structure", body.get("structure", {})),
-            values=_table(str(p), name, "values", body.get("values", {})),
-            layout=body.get("layout", "numerator"), order=body.get("order"), expect=expect,
-            notes=str(body.get("notes", "")), source=str(body.get("source", "")),
-            points=body.get("points"), seed=body.get("seed"),
-            line=text[: m.start()].count("\n") + 1 if m else 1))
+        entries.append(
+            SheetEntry(
+                name=name,
+                loss=body["loss"],
+                grads=_table(str(p), name, "grads", body["grads"]),
+                shapes=_table(str(p), name, "shapes", body.get("shapes", {})),
+                defs=_table(str(p), name, "defs", body.get("defs", {})),
+                structure=_table(str(p), name, "structure", body.get("structure", {})),
+                values=_table(str(p), name, "values", body.get("values", {})),
+                layout=body.get("layout", "numerator"),
+                order=body.get("order"),
+                expect=expect,
+                notes=str(body.get("notes", "")),
+                source=str(body.get("source", "")),
+                points=body.get("points"),
+                seed=body.get("seed"),
+                line=text[: m.start()].count("\n") + 1 if m else 1,
+            )
+        )
     if not entries:
         raise _fail(str(p), "contains no formula")
-    return Sheet(path=str(p), title=str(meta.get("title", p.stem)), description=str(meta.get("description", "")),
-                 entries=tuple(entries))
+    return Sheet(
+        path=str(p),
+        title=str(meta.get("title", p.stem)),
+        description=str(meta.get("description", "")),
+        entries=tuple(entries),
+    )
 
 
-def verify_sheet(sheet: Sheet, *, seed: int | None = None, points: int | None = None,
-                 symbolic: bool = True) -> list[SheetOutcome]:
+def verify_sheet(
+    sheet: Sheet, *, seed: int | None = None, points: int | None = None, symbolic: bool = True
+) -> list[SheetOutcome]:
     """Every formula of ``sheet``; a formula that cannot be used is an ``error`` outcome, not a crash."""
     out = []
     for e in sheet.entries:
@@ -191,12 +245,19 @@ def render_table(sheet: Sheet, outcomes: Sequence[SheetOutcome]) -> str:
     """Plain-text table for the terminal."""
     rows = [("formula", "expect", "outcome", "fd", "symbolic", "matrix", "why")]
     for o in outcomes:
-        rows.append((o.entry.name, o.entry.expect, o.outcome.upper() if o.outcome in FAILING else o.outcome,
-                     *_oracles(o), _why(o)))
+        rows.append(
+            (
+                o.entry.name,
+                o.entry.expect,
+                o.outcome.upper() if o.outcome in FAILING else o.outcome,
+                *_oracles(o),
+                _why(o),
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(6)]
     lines = [f"{sheet.title} ({sheet.path})"]
     for r in rows:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r[:6], widths)) + ("  " + r[6] if r[6] else ""))
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r[:6], widths, strict=False)) + ("  " + r[6] if r[6] else ""))
     counts = {k: sum(o.outcome == k for o in outcomes) for k in OUTCOMES}
     lines.append(", ".join(f"{n} {k}" for k, n in counts.items() if n) + f" of {len(outcomes)} formulas")
     return "\n".join(lines)
@@ -204,11 +265,20 @@ def render_table(sheet: Sheet, outcomes: Sequence[SheetOutcome]) -> str:
 
 def render_markdown(sheet: Sheet, outcomes: Sequence[SheetOutcome]) -> str:
     esc = lambda s: str(s).replace("|", "\\|").replace("\n", " ")  # noqa: E731
-    lines = [f"# {sheet.title}", "", sheet.description, "", f"Sheet: `{sheet.path}`", "",
-             "| formula | expect | outcome | finite differences | element-wise | matrix-level | why |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"# {sheet.title}",
+        "",
+        sheet.description,
+        "",
+        f"Sheet: `{sheet.path}`",
+        "",
+        "| formula | expect | outcome | finite differences | element-wise | matrix-level | why |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for o in outcomes:
-        lines.append("| " + " | ".join(esc(c) for c in (o.entry.name, o.entry.expect, o.outcome, *_oracles(o), _why(o))) + " |")
+        lines.append(
+            "| " + " | ".join(esc(c) for c in (o.entry.name, o.entry.expect, o.outcome, *_oracles(o), _why(o))) + " |"
+        )
     lines.append("")
     for o in outcomes:
         lines += [f"## {o.entry.name}", ""]
@@ -226,11 +296,17 @@ def write_sheet_report(sheet: Sheet, outcomes: Sequence[SheetOutcome], out: str 
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)
     stem = Path(sheet.path).stem
-    data = {"schema": "gradcheck-sheet-report", "schema_version": 1, "generated_at": timestamp(),
-            "environment": environment(), "sheet": sheet.path, "title": sheet.title,
-            "ok": all(o.as_expected for o in outcomes),
-            "counts": {k: sum(o.outcome == k for o in outcomes) for k in OUTCOMES},
-            "formulas": [o.to_dict() for o in outcomes]}
+    data = {
+        "schema": "gradcheck-sheet-report",
+        "schema_version": 1,
+        "generated_at": timestamp(),
+        "environment": environment(),
+        "sheet": sheet.path,
+        "title": sheet.title,
+        "ok": all(o.as_expected for o in outcomes),
+        "counts": {k: sum(o.outcome == k for o in outcomes) for k in OUTCOMES},
+        "formulas": [o.to_dict() for o in outcomes],
+    }
     paths = [directory / f"{stem}.verify.md", directory / f"{stem}.verify.json"]
     write_atomic(paths[0], render_markdown(sheet, outcomes))
     write_atomic(paths[1], json.dumps(data, indent=1, allow_nan=False, default=_jsonable) + "\n")

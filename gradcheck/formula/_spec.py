@@ -8,8 +8,9 @@ and checks every shape rule at every drawn size before any number is computed.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,9 @@ def parse_shape(name: str, value: Any) -> tuple[Dim, ...]:
         raise FormulaError(f"shape of {name!r}: at most 4 dimensions, got {len(dims)}")
     fixed = int(np.prod([d for d in dims if isinstance(d, int)], dtype=object)) if dims else 1
     if fixed > MAX_ELEMENTS:
-        raise FormulaError(f"shape of {name!r}: {tuple(dims)} has {fixed:.3g} entries; at most {MAX_ELEMENTS:,} are allowed")
+        raise FormulaError(
+            f"shape of {name!r}: {tuple(dims)} has {fixed:.3g} entries; at most {MAX_ELEMENTS:,} are allowed"
+        )
     return tuple(dims)
 
 
@@ -103,9 +106,17 @@ def _parse_named(kind: str, name: str, text: Any) -> Node:
         raise FormulaError(f"{label}: {exc.reason}", text=exc.text, piece=exc.piece, column=exc.column) from None
 
 
-def make_spec(*, loss: str, grads: Mapping[str, str], shapes: Mapping[str, Any] | None = None,
-              defs: Mapping[str, str] | None = None, structure: Mapping[str, str] | None = None,
-              values: Mapping[str, Any] | None = None, layout: str = "numerator", order: str | None = None) -> Spec:
+def make_spec(
+    *,
+    loss: str,
+    grads: Mapping[str, str],
+    shapes: Mapping[str, Any] | None = None,
+    defs: Mapping[str, str] | None = None,
+    structure: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
+    layout: str = "numerator",
+    order: str | None = None,
+) -> Spec:
     """Parse and validate; see :func:`gradcheck.formula.verify` for the meaning of each argument."""
     if not isinstance(grads, Mapping) or not grads:
         raise FormulaError("grads: give at least one claimed derivative, e.g. grads={'x': '2*A.T@(A@x - b)'}")
@@ -146,15 +157,31 @@ def make_spec(*, loss: str, grads: Mapping[str, str], shapes: Mapping[str, Any] 
         if struct[k] in ("spd", "symmetric") and (len(shp[k]) != 2 or shp[k][0] != shp[k][1]):
             raise FormulaError(f"{k!r} is declared {struct[k]} but its shape {shp[k]} is not square")
     known = set(shp) | set(defs) | set(dim_names)
-    for what, node in [("loss", loss_node), *[(f"gradient {k!r}", n) for k, n in grad_nodes.items()],
-                       *[(f"definition {k!r}", n) for k, n in def_nodes.items()]]:
+    for what, node in [
+        ("loss", loss_node),
+        *[(f"gradient {k!r}", n) for k, n in grad_nodes.items()],
+        *[(f"definition {k!r}", n) for k, n in def_nodes.items()],
+    ]:
         unknown = [n for n in free_names(node) if n not in known]
         if unknown:
-            raise FormulaError(f"{what} uses {unknown[0]!r}, which has no shape, value or definition "
-                               f"(give --shape {unknown[0]}=... or --value {unknown[0]}=...)")
-    return Spec(loss_text=loss, loss=loss_node, grads_text=dict(grads), grads=grad_nodes, defs_text=defs,
-                defs=def_nodes, shapes=shp, structure=struct, values=vals, layout=layout, order=order,
-                dim_names=dim_names)
+            raise FormulaError(
+                f"{what} uses {unknown[0]!r}, which has no shape, value or definition "
+                f"(give --shape {unknown[0]}=... or --value {unknown[0]}=...)"
+            )
+    return Spec(
+        loss_text=loss,
+        loss=loss_node,
+        grads_text=dict(grads),
+        grads=grad_nodes,
+        defs_text=defs,
+        defs=def_nodes,
+        shapes=shp,
+        structure=struct,
+        values=vals,
+        layout=layout,
+        order=order,
+        dim_names=dim_names,
+    )
 
 
 def _as_array(name: str, v: Any) -> np.ndarray:
@@ -167,7 +194,9 @@ def _as_array(name: str, v: Any) -> np.ndarray:
     return a
 
 
-def infer_shapes(spec: Spec, dims: Mapping[str, int], text_of: Mapping[str, str] | None = None) -> dict[str, tuple[int, ...]]:
+def infer_shapes(
+    spec: Spec, dims: Mapping[str, int], text_of: Mapping[str, str] | None = None
+) -> dict[str, tuple[int, ...]]:
     """Shape of the loss and of every claimed derivative at ``dims`` (raises on any shape error)."""
     shapes = spec.concrete(dims)
     env = Env(shapes, spec.defs, dims, text=spec.loss_text)

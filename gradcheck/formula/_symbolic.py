@@ -13,8 +13,9 @@ element-wise one at two concrete sizes before it is believed.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,9 @@ class SymbolicCheck:
     derivative: Mapping[str, tuple[tuple[tuple[int, ...], str], ...]] = field(default_factory=dict)
     counterexample: Mapping[str, Any] | None = None
     seconds: float = 0.0
-    elementwise: Any = field(default=None, repr=False, compare=False)  # the Elementwise built, reused by the matrix oracle
+    elementwise: Any = field(
+        default=None, repr=False, compare=False
+    )  # the Elementwise built, reused by the matrix oracle
 
     @property
     def where(self) -> str:
@@ -151,7 +154,7 @@ def elementwise(spec: Spec, dims: Mapping[str, int], kind: str) -> Elementwise:
     for k in spec.grads:
         s = symbols[k]
         if kind == "grad":
-            d = emap(lambda v, L=out.reshape(-1)[0]: sp.diff(L, v), s)
+            d = emap(lambda v, L=out.reshape(-1)[0]: sp.diff(L, v), s)  # noqa: B008 (binds the value now)
         else:
             d = np.empty(out.shape + s.shape, dtype=object)
             for o in np.ndindex(out.shape):
@@ -256,15 +259,23 @@ def _entry_text(e: Any, limit: int = 300) -> str:
     return s if len(s) <= 160 else s[:157] + "..."
 
 
-def symbolic_check(spec: Spec, sizes: Sequence[Mapping[str, int]], kind: str, runs: Sequence[Any],
-                   deadline: float) -> SymbolicCheck:
+def symbolic_check(
+    spec: Spec, sizes: Sequence[Mapping[str, int]], kind: str, runs: Sequence[Any], deadline: float
+) -> SymbolicCheck:
     """Element-wise oracle at small distinct sizes (2, 3, 2, 3, ... in the order the dimension names
     appear, so adjacent dimensions differ and a transposed rectangle is a shape error), else
     all 2; with concrete shapes, at those shapes."""
     start = time.monotonic()
     names = list(spec.dim_names)
-    candidates = [{d: (2, 3)[i % 2] for i, d in enumerate(names)}, {d: (3, 2)[i % 2] for i, d in enumerate(names)},
-                  {d: 2 for d in names}] if names else [{}]
+    candidates = (
+        [
+            {d: (2, 3)[i % 2] for i, d in enumerate(names)},
+            {d: (3, 2)[i % 2] for i, d in enumerate(names)},
+            {d: 2 for d in names},
+        ]
+        if names
+        else [{}]
+    )
     candidates.sort(key=lambda c: _cost(spec, c))
     reason = None
     for dims in candidates:
@@ -281,10 +292,12 @@ def symbolic_check(spec: Spec, sizes: Sequence[Mapping[str, int]], kind: str, ru
 
 
 def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, start: float) -> SymbolicCheck:
-    shown = {k: tuple((tuple(int(i) for i in idx), _entry_text(d[idx])) for idx in list(np.ndindex(d.shape))[:6])
-             for k, d in ew.derivative.items()}
+    shown = {
+        k: tuple((tuple(int(i) for i in idx), _entry_text(d[idx])) for idx in list(np.ndindex(d.shape))[:6])
+        for k, d in ew.derivative.items()
+    }
     point = next((p.point for p in runs if dict(p.sizes) == ew.sizes and p.point), None) or _point(spec, ew.sizes, 0)
-    for k, d in ew.derivative.items():
+    for k, _d in ew.derivative.items():
         c = ew.claim[k]
         if isinstance(c, str):
             return SymbolicCheck("wrong", ew.sizes, f"{k!r}: {c}", shown, seconds=time.monotonic() - start)
@@ -300,12 +313,23 @@ def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, 
         if np.any(gap > AGREE_RTOL * max(scale, 1e-12)):
             j = int(np.argmax(gap))
             idx = tuple(int(i) for i in np.unravel_index(j, d.shape))
-            cex = {"param": k, "index": list(idx), "derivative": _entry_text(d[idx]), "claimed": _entry_text(np.asarray(c)[idx]),
-                   "derivative_value": float(dv[j]), "claimed_value": float(cv[j]),
-                   "point": {n: np.asarray(v).round(6).tolist() for n, v in point.items() if np.size(v) <= 16}}
-            return SymbolicCheck("wrong", ew.sizes,
-                                 f"d/d{k}{list(idx)} is {dv[j]:.6g} but the claim gives {cv[j]:.6g} at the drawn point",
-                                 shown, cex, seconds=time.monotonic() - start)
+            cex = {
+                "param": k,
+                "index": list(idx),
+                "derivative": _entry_text(d[idx]),
+                "claimed": _entry_text(np.asarray(c)[idx]),
+                "derivative_value": float(dv[j]),
+                "claimed_value": float(cv[j]),
+                "point": {n: np.asarray(v).round(6).tolist() for n, v in point.items() if np.size(v) <= 16},
+            }
+            return SymbolicCheck(
+                "wrong",
+                ew.sizes,
+                f"d/d{k}{list(idx)} is {dv[j]:.6g} but the claim gives {cv[j]:.6g} at the drawn point",
+                shown,
+                cex,
+                seconds=time.monotonic() - start,
+            )
     # 2. exactly: cancel each difference to zero
     unproved = 0
     total = 0
@@ -320,10 +344,21 @@ def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, 
                 unproved += 1
     where = ", ".join(f"{n}={v}" for n, v in ew.sizes.items()) or "the given shapes"
     if unproved == 0:
-        return SymbolicCheck("proved", ew.sizes, f"equal to sympy's derivative in all {total} entries at {where}, "
-                             "for every value of the data", shown, seconds=time.monotonic() - start)
-    return SymbolicCheck("agrees", ew.sizes, f"agrees with sympy's derivative at the drawn point; {unproved} of {total} "
-                         f"entries not reduced to 0 exactly at {where}", shown, seconds=time.monotonic() - start)
+        return SymbolicCheck(
+            "proved",
+            ew.sizes,
+            f"equal to sympy's derivative in all {total} entries at {where}, for every value of the data",
+            shown,
+            seconds=time.monotonic() - start,
+        )
+    return SymbolicCheck(
+        "agrees",
+        ew.sizes,
+        f"agrees with sympy's derivative at the drawn point; {unproved} of {total} "
+        f"entries not reduced to 0 exactly at {where}",
+        shown,
+        seconds=time.monotonic() - start,
+    )
 
 
 def _is_zero(e: Any, deadline: float) -> bool:
@@ -376,7 +411,9 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
     from ._matrix import MatrixBackend, Unsupported, matrix_symbols, to_matrix
 
     if kind != "grad":
-        return MatrixCheck("unsupported", "not attempted: Jacobians of array-valued formulas are checked element-wise only")
+        return MatrixCheck(
+            "unsupported", "not attempted: Jacobians of array-valued formulas are checked element-wise only"
+        )
     gen, from_sizes = _generalise(spec)
     dim_names = tuple(dict.fromkeys(d for s in gen.values() for d in s if isinstance(d, str)))
     dsyms = {d: sp.Symbol(d, integer=True, positive=True) for d in dim_names}
@@ -404,27 +441,50 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
         ew = reuse if reuse is not None and reuse.sizes == sizes else None
         verdict = _agrees_at(general, sizes, derivs, msyms, dsyms, kind, ew)
         if verdict is not None:
-            return MatrixCheck("untrusted", f"sympy's matrix derivative is not trusted: {verdict}", dtext,
-                               sizes_checked=tuple(checked), dims=from_sizes)
+            return MatrixCheck(
+                "untrusted",
+                f"sympy's matrix derivative is not trusted: {verdict}",
+                dtext,
+                sizes_checked=tuple(checked),
+                dims=from_sizes,
+            )
         checked.append(sizes)
     claims, proved = {}, True
     for k in spec.grads:
         try:
             g = to_matrix(spec.grads[k], Env({}, spec.defs, {}, text=spec.grads_text[k]), mb)
         except Unsupported as exc:
-            return MatrixCheck("agrees" if sym is None or sym.status != "wrong" else "wrong",
-                               f"derivative found and checked at {len(checked)} sizes; the claim for {k!r} has no "
-                               f"matrix form ({exc})", dtext, sizes_checked=tuple(checked), dims=from_sizes)
+            return MatrixCheck(
+                "agrees" if sym is None or sym.status != "wrong" else "wrong",
+                f"derivative found and checked at {len(checked)} sizes; the claim for {k!r} has no matrix form ({exc})",
+                dtext,
+                sizes_checked=tuple(checked),
+                dims=from_sizes,
+            )
         claims[k] = str(g)
         proved = proved and _matrix_zero(derivs[k], g)
     if proved:
-        return MatrixCheck("proved", "claim equals sympy's matrix derivative for all sizes" + _over(gen),
-                           dtext, claims, tuple(checked), from_sizes)
+        return MatrixCheck(
+            "proved",
+            "claim equals sympy's matrix derivative for all sizes" + _over(gen),
+            dtext,
+            claims,
+            tuple(checked),
+            from_sizes,
+        )
     if sym is not None and sym.status == "wrong":
-        return MatrixCheck("wrong", "the claim differs from sympy's matrix derivative", dtext, claims, tuple(checked), from_sizes)
-    return MatrixCheck("agrees", "sympy's matrix derivative checked at "
-                       f"{len(checked)} sizes; the claim is not reduced to it as a matrix expression", dtext, claims,
-                       tuple(checked), from_sizes)
+        return MatrixCheck(
+            "wrong", "the claim differs from sympy's matrix derivative", dtext, claims, tuple(checked), from_sizes
+        )
+    return MatrixCheck(
+        "agrees",
+        "sympy's matrix derivative checked at "
+        f"{len(checked)} sizes; the claim is not reduced to it as a matrix expression",
+        dtext,
+        claims,
+        tuple(checked),
+        from_sizes,
+    )
 
 
 def _over(gen: Mapping[str, tuple[Any, ...]]) -> str:
@@ -435,15 +495,25 @@ def _guard_sizes(dim_names: Sequence[str], done: Mapping[str, int] | None = None
     """Two distinct concrete sizes; the element-wise oracle's own size first when it has one (reused)."""
     if not dim_names:
         return [{}]
-    options = [{d: 2 for d in dim_names}, {d: (3, 2)[i % 2] for i, d in enumerate(dim_names)},
-               {d: (2, 3)[i % 2] for i, d in enumerate(dim_names)}]
+    options = [
+        {d: 2 for d in dim_names},
+        {d: (3, 2)[i % 2] for i, d in enumerate(dim_names)},
+        {d: (2, 3)[i % 2] for i, d in enumerate(dim_names)},
+    ]
     if done is not None and dict(done) in options:
         return [dict(done)] + [o for o in options if o != dict(done)][:1]
     return options[:2]
 
 
-def _agrees_at(general: Spec, sizes: Mapping[str, int], derivs: Mapping[str, Any], msyms: Mapping[str, Any],
-               dsyms: Mapping[str, Any], kind: str, ew: Elementwise | None = None) -> str | None:
+def _agrees_at(
+    general: Spec,
+    sizes: Mapping[str, int],
+    derivs: Mapping[str, Any],
+    msyms: Mapping[str, Any],
+    dsyms: Mapping[str, Any],
+    kind: str,
+    ew: Elementwise | None = None,
+) -> str | None:
     """None when sympy's matrix derivative equals the element-wise one at ``sizes``, else why not."""
     import sympy as sp
 
@@ -467,12 +537,16 @@ def _agrees_at(general: Spec, sizes: Mapping[str, int], derivs: Mapping[str, Any
         if np.any(np.isnan(a)) or np.any(np.abs(a - b) > AGREE_RTOL * scale):
             j = int(np.nanargmax(np.where(np.isnan(a), np.inf, np.abs(a - b)).ravel()))
             idx = tuple(int(i) for i in np.unravel_index(j, want.shape))
-            return (f"at {dict(sizes)} it gives {a.ravel()[j]:.6g} where the element-wise derivative is "
-                    f"{b.ravel()[j]:.6g} (entry {idx}); sympy's d/d{k} = {sp.sstr(d)}")
+            return (
+                f"at {dict(sizes)} it gives {a.ravel()[j]:.6g} where the element-wise derivative is "
+                f"{b.ravel()[j]:.6g} (entry {idx}); sympy's d/d{k} = {sp.sstr(d)}"
+            )
     return None
 
 
-def _matrix_value(d: Any, sub: Mapping[Any, int], msyms: Mapping[str, Any], point: Mapping[str, np.ndarray]) -> np.ndarray:
+def _matrix_value(
+    d: Any, sub: Mapping[Any, int], msyms: Mapping[str, Any], point: Mapping[str, np.ndarray]
+) -> np.ndarray:
     """sympy's matrix derivative at concrete sizes and a numerical point, without expanding it symbolically
     (``as_explicit`` of an inverse of symbols takes minutes)."""
     import sympy as sp
@@ -495,7 +569,7 @@ def _matrix_zero(d: Any, g: Any) -> bool:
     import sympy as sp
 
     try:
-        z = (d - g)
+        z = d - g
         if isinstance(z, sp.MatrixExpr):
             z = z.doit().expand()
             return bool(z == 0 or isinstance(z, sp.ZeroMatrix) or getattr(z, "is_ZeroMatrix", False))

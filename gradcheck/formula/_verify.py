@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -156,7 +157,7 @@ def draw_sizes(spec: Spec, n: int, rng: np.random.Generator) -> list[dict[str, i
     pools = list(itertools.permutations(SYMBOLIC_SIZES, min(k, len(SYMBOLIC_SIZES))))
     for i in rng.permutation(len(pools))[: max(n - 1, 1)]:
         pick = list(pools[i]) + [int(rng.integers(2, 5)) for _ in range(k - len(pools[i]))]
-        out.append(dict(zip(spec.dim_names, pick)))
+        out.append(dict(zip(spec.dim_names, pick, strict=True)))
     return out
 
 
@@ -191,8 +192,9 @@ def draw_value(shape: tuple[int, ...], structure: str | None, rng: np.random.Gen
     return rng.normal(size=shape)
 
 
-def draw_point(spec: Spec, shapes: Mapping[str, tuple[int, ...]], rng: np.random.Generator,
-               positive: bool = False) -> dict[str, np.ndarray]:
+def draw_point(
+    spec: Spec, shapes: Mapping[str, tuple[int, ...]], rng: np.random.Generator, positive: bool = False
+) -> dict[str, np.ndarray]:
     out = {}
     for name, shape in shapes.items():
         if name in spec.values:
@@ -222,11 +224,15 @@ class Compiled:
     def grads(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         env = self._env(params)
         with np.errstate(all="ignore"):
-            return {k: np.asarray(evaluate(node, env, NumpyBackend()), dtype=np.float64) for k, node in self.spec.grads.items()}
+            return {
+                k: np.asarray(evaluate(node, env, NumpyBackend()), dtype=np.float64)
+                for k, node in self.spec.grads.items()
+            }
 
 
-def _fd_check(spec: Spec, dims: Mapping[str, int], shapes: Mapping[str, tuple[int, ...]], seed: int,
-              scalar: bool, method: str) -> PointCheck:
+def _fd_check(
+    spec: Spec, dims: Mapping[str, int], shapes: Mapping[str, tuple[int, ...]], seed: int, scalar: bool, method: str
+) -> PointCheck:
     from .. import check_grad, check_jacobian
 
     rng = np.random.default_rng(seed)
@@ -249,8 +255,15 @@ def _fd_check(spec: Spec, dims: Mapping[str, int], shapes: Mapping[str, tuple[in
         if scalar:
             result = check_grad(comp.loss, claimed_derivative, params, method=method, name=spec.loss_text)
         else:
-            result = check_jacobian(comp.loss, claimed_derivative, params, layout=spec.layout, order=spec.order,
-                                    method=method, name=spec.loss_text)
+            result = check_jacobian(
+                comp.loss,
+                claimed_derivative,
+                params,
+                layout=spec.layout,
+                order=spec.order,
+                method=method,
+                name=spec.loss_text,
+            )
     except ShapeMismatchError as exc:
         return PointCheck(**common, error=str(exc), error_kind="shape")
     except (GradcheckError, np.linalg.LinAlgError) as exc:
@@ -259,10 +272,22 @@ def _fd_check(spec: Spec, dims: Mapping[str, int], shapes: Mapping[str, tuple[in
 
 
 # --------------------------------------------------------------------------- verify
-def verify(*, loss: str, grads: Mapping[str, str], shapes: Mapping[str, Any] | None = None, seed: int = 0,
-           points: int = 3, values: Mapping[str, Any] | None = None, structure: Mapping[str, str] | None = None,
-           layout: str = "numerator", order: str | None = None, defs: Mapping[str, str] | None = None,
-           method: str = "richardson", symbolic: bool = True, time_budget: float = 20.0) -> VerifyResult:
+def verify(
+    *,
+    loss: str,
+    grads: Mapping[str, str],
+    shapes: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    points: int = 3,
+    values: Mapping[str, Any] | None = None,
+    structure: Mapping[str, str] | None = None,
+    layout: str = "numerator",
+    order: str | None = None,
+    defs: Mapping[str, str] | None = None,
+    method: str = "richardson",
+    symbolic: bool = True,
+    time_budget: float = 20.0,
+) -> VerifyResult:
     """Verify claimed derivatives of ``loss`` typed as text.
 
     Parameters
@@ -310,8 +335,9 @@ def verify(*, loss: str, grads: Mapping[str, str], shapes: Mapping[str, Any] | N
         raise FormulaError(f"points={points!r}: expected an integer from 1 to {MAX_POINTS}")
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise FormulaError(f"seed={seed!r}: expected an integer >= 0")
-    spec = make_spec(loss=loss, grads=grads, shapes=shapes, defs=defs, structure=structure, values=values,
-                     layout=layout, order=order)
+    spec = make_spec(
+        loss=loss, grads=grads, shapes=shapes, defs=defs, structure=structure, values=values, layout=layout, order=order
+    )
     rng = np.random.default_rng(seed)
     size_list = draw_sizes(spec, points, rng)
     runs: list[PointCheck] = []
@@ -323,8 +349,16 @@ def verify(*, loss: str, grads: Mapping[str, str], shapes: Mapping[str, Any] | N
         shapes_c = spec.concrete(dims)
         bad = _claim_errors(spec, dims)
         if bad:
-            runs.append(PointCheck(sizes=dims, shapes=shapes_c, seed=seed + i, point={},
-                                   error="; ".join(bad.values()), error_kind="shape"))
+            runs.append(
+                PointCheck(
+                    sizes=dims,
+                    shapes=shapes_c,
+                    seed=seed + i,
+                    point={},
+                    error="; ".join(bad.values()),
+                    error_kind="shape",
+                )
+            )
             continue
         runs.append(_fd_check(spec, dims, shapes_c, seed + i, scalar, method))
     sym = mat = None
@@ -334,9 +368,22 @@ def verify(*, loss: str, grads: Mapping[str, str], shapes: Mapping[str, Any] | N
         mat = matrix_check(spec, kind, sym, deadline)
     verdict, reasons = _decide(runs, sym, mat)
     hints = _hints(spec, runs) if verdict == "wrong" else []
-    return VerifyResult(verdict=verdict, loss=loss, grads=dict(grads), defs=dict(defs or {}), shapes=spec.shapes,
-                        kind=kind, layout=layout, order=order, points=tuple(runs), symbolic=sym, matrix=mat,
-                        reasons=tuple(reasons), notes=tuple(dict.fromkeys(notes)), hints=tuple(hints))
+    return VerifyResult(
+        verdict=verdict,
+        loss=loss,
+        grads=dict(grads),
+        defs=dict(defs or {}),
+        shapes=spec.shapes,
+        kind=kind,
+        layout=layout,
+        order=order,
+        points=tuple(runs),
+        symbolic=sym,
+        matrix=mat,
+        reasons=tuple(reasons),
+        notes=tuple(dict.fromkeys(notes)),
+        hints=tuple(hints),
+    )
 
 
 def _is_scalar(spec: Spec) -> bool:
@@ -359,7 +406,9 @@ def _claim_errors(spec: Spec, dims: Mapping[str, int]) -> dict[str, str]:
         try:
             infer_shapes(replace(spec, grads={k: node}, grads_text={k: spec.grads_text[k]}), dims)
         except FormulaError as exc:
-            errors[k] = f"claimed derivative for {k!r} cannot be evaluated at {_shapes_text(spec.concrete(dims))}: {exc.reason}"
+            errors[k] = (
+                f"claimed derivative for {k!r} cannot be evaluated at {_shapes_text(spec.concrete(dims))}: {exc.reason}"
+            )
     return errors
 
 
@@ -375,7 +424,7 @@ def _without_claims(spec: Spec) -> Spec:
 
 def _symbolic_sizes(size_list: Sequence[Mapping[str, int]]) -> list[dict[str, int]]:
     """Smallest sizes first: the element-wise oracle's cost grows fast with the size."""
-    return sorted((dict(s) for s in size_list), key=lambda s: (sum(s.values()) if s else 0))
+    return sorted((dict(s) for s in size_list), key=lambda s: sum(s.values()) if s else 0)
 
 
 def _decide(runs: Sequence[PointCheck], sym: SymbolicCheck | None, mat: MatrixCheck | None) -> tuple[str, list[str]]:
@@ -388,8 +437,7 @@ def _decide(runs: Sequence[PointCheck], sym: SymbolicCheck | None, mat: MatrixCh
     mismatched = [p for p in wrong if p.error_kind != "shape"]
     if mismatched:
         p = mismatched[0]
-        bad = ", ".join(f"{q.name} ({q.diagnosis})" if q.diagnosis else q.name
-                        for q in p.result.failures)  # type: ignore[union-attr]
+        bad = ", ".join(f"{q.name} ({q.diagnosis})" if q.diagnosis else q.name for q in p.result.failures)  # type: ignore[union-attr]
         reasons.append(f"finite differences disagree at {len(mismatched)} of {len(runs)} points; at {p.label()}: {bad}")
     if sym is not None and sym.status == "wrong":
         reasons.append(f"element-wise symbolic derivative differs at {sym.where}: {sym.message}")
@@ -421,7 +469,11 @@ def _rewrite(node: Node, fn: Any) -> Node:
             changes[f.name] = _rewrite(v, fn)
         elif isinstance(v, tuple) and v and all(isinstance(i, Node) for i in v):
             changes[f.name] = tuple(_rewrite(i, fn) for i in v)
-        elif isinstance(v, tuple) and v and all(isinstance(i, tuple) and len(i) == 2 and isinstance(i[1], Node) for i in v):
+        elif (
+            isinstance(v, tuple)
+            and v
+            and all(isinstance(i, tuple) and len(i) == 2 and isinstance(i[1], Node) for i in v)
+        ):
             changes[f.name] = tuple((k, _rewrite(i, fn)) for k, i in v)
     new = replace(node, **changes) if changes else node
     out = fn(new)
@@ -436,13 +488,17 @@ def _variants(claim: Node, shapes: Mapping[str, tuple[int, ...]]) -> list[tuple[
     for occ in names:
         shape = shapes.get(occ.id, ())
         if len(shape) == 2 and shape[0] == shape[1] > 1:
+
             def swap(n: Node, occ: Name = occ) -> Node | None:
                 return Transpose(n.col, n.src + ".T", n) if n is occ or n == occ else None
+
             out.append((f"{occ.id}.T in place of {occ.id} at column {occ.col}", _rewrite(claim, swap)))
     cols = []
     _rewrite(claim, lambda n: cols.append(n) if isinstance(n, Transpose) else None)
     for t in cols:
-        out.append((f"{t.operand.src} in place of {t.src}", _rewrite(claim, lambda n, t=t: n.operand if n == t else None)))
+        out.append(
+            (f"{t.operand.src} in place of {t.src}", _rewrite(claim, lambda n, t=t: n.operand if n == t else None))
+        )
     return out
 
 
@@ -461,7 +517,9 @@ def _hints(spec: Spec, runs: Sequence[PointCheck]) -> list[str]:
         for what, variant in _variants(claim, run.shapes):
             try:
                 with np.errstate(all="ignore"):
-                    v = np.asarray(evaluate(variant, Env(dict(env_values), spec.defs, run.sizes), NumpyBackend()), dtype=float)
+                    v = np.asarray(
+                        evaluate(variant, Env(dict(env_values), spec.defs, run.sizes), NumpyBackend()), dtype=float
+                    )
             except (FormulaError, ValueError, np.linalg.LinAlgError):
                 continue
             numeric, tol = np.asarray(q.numeric), np.asarray(q.tolerances)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import contextvars
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ from ._backend import Backend
 
 __all__ = ["SymArray", "symbolic_array", "Context", "active", "current_context"]
 
-_CTX: contextvars.ContextVar["Context | None"] = contextvars.ContextVar("gradcheck_symbolic", default=None)
+_CTX: contextvars.ContextVar[Context | None] = contextvars.ContextVar("gradcheck_symbolic", default=None)
 
 
 @dataclass
@@ -103,7 +104,7 @@ def _short(expr: Any, n: int = 80) -> str:
 
 
 # --------------------------------------------------------------------------- construction
-def symbolic_array(name: str, shape: tuple[int, ...], backend: Backend) -> "SymArray":
+def symbolic_array(name: str, shape: tuple[int, ...], backend: Backend) -> SymArray:
     """An array of fresh real symbols ``name_i_j``, one per entry."""
     arr = np.empty(shape, dtype=object)
     for idx in np.ndindex(*shape):
@@ -399,7 +400,7 @@ class SymArray(np.ndarray):
         return bool(self.__float__() != 0)
 
     @property
-    def real(self) -> "SymArray":  # real symbols: the real part is the array itself
+    def real(self) -> SymArray:  # real symbols: the real part is the array itself
         return self
 
     def astype(self, dtype: Any, *args: Any, **kwargs: Any) -> Any:  # keep symbols through astype(float)

@@ -9,7 +9,8 @@ module sees only :class:`Backend`: constructors, a node classifier and a compile
 from __future__ import annotations
 
 import importlib.util
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import reduce
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from ._backend import Backend
 

@@ -7,8 +7,9 @@ import math
 import time
 import types
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -32,7 +33,7 @@ KINK_RTOL = 64 * 2.0 ** -52
 float64 arithmetic puts a ReLU input that was built as ``b = -(x @ W)`` exactly on 0 while the
 exact sum of the same floats is 1e-17 away."""
 _ULPS = 4.0
-_CACHE: "OrderedDict[Any, _Compiled]" = OrderedDict()
+_CACHE: OrderedDict[Any, _Compiled] = OrderedDict()
 _CACHE_SIZE = 64
 
 

@@ -19,12 +19,13 @@ checked.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from .._errors import InvalidArgumentError
-from ._array import Context, SymArray, active, symbolic_array
+from ._array import Context, SymArray
 from ._backend import get_backend
 from ._graph import reverse, topo, walk_values
 from ._oracle import _params, _scalar_expr, call_on_symbols, symbolic_params

@@ -38,7 +38,7 @@ def run(seeds: tuple[int, ...] = tuple(range(10)), steps: int = 10_000, lr: floa
 def main() -> None:
     r = run()
     print(f"XNOR, 2-3-1 sigmoid net, batch GD, lr {r['lr']}, {r['steps']} steps (001 reports loss 0.001)")
-    for seed, loss, ok in zip(r["seeds"], r["mean_loss"], r["n_correct_of_4"]):
+    for seed, loss, ok in zip(r["seeds"], r["mean_loss"], r["n_correct_of_4"], strict=True):
         print(f"  seed {seed}: mean loss {loss:.4f}, {ok}/4 outputs on the right side of 0.5")
 
 
