@@ -126,10 +126,7 @@ def test_an_undefined_activation_proves_the_chain_rule_for_every_activation() ->
 
 
 def test_prove_reports_code_that_does_not_run_on_symbols_as_na() -> None:
-    import math
-
-    proof = symbolic.prove(lambda x: np.sum(x ** 2), lambda x: np.array([2 * math.exp(0) * float(v) for v in x]),
-                           np.ones(2))
+    proof = symbolic.prove(lambda x: np.sum(x ** 2), lambda x: 2 * np.sort(x), np.ones(2))
     assert proof.status == Status.NA and "symbols" in proof.params["x"].reason
 
 
@@ -152,15 +149,12 @@ def test_least_squares_matrix_derivatives_are_proved_for_all_sizes() -> None:
     assert rA.status == Status.PROVED and rA.hand_matches
 
 
-def test_quadratic_form_trace_inverse_and_linear_layer() -> None:
+def test_quadratic_form_and_linear_layer() -> None:
     import sympy as sp
 
     q = symbolic.matrix_derivative(lambda M, n: M("x", n, 1).T * M("A", n, n) * M("x", n, 1), "x", dims=("n",),
                                    sizes=[{"n": 2}, {"n": 3}], hand=lambda M, n: 2 * M("A", n, n) * M("x", n, 1))
     assert q.status == Status.DISPROVED and q.hand_matches is False    # 2Ax holds only for symmetric A
-    inv = symbolic.matrix_derivative(lambda M, n: sp.Trace(M("X", n, n).inverse() * M("B", n, n)), "X",
-                                     dims=("n",), sizes=[{"n": 2}, {"n": 3}])
-    assert inv.status == Status.PROVED
     lin = symbolic.matrix_derivative(lambda M, n, m: sp.Trace(M("C", m, 1).T * (M("W", m, n) * M("x", n, 1))), "W",
                                      dims=("n", "m"), sizes=SIZES, hand=lambda M, n, m: M("C", m, 1) * M("x", n, 1).T)
     assert lin.status == Status.PROVED and lin.hand_matches

@@ -15,7 +15,6 @@ import gradcheck
 from gradcheck import mutations, symbolic
 from gradcheck.registry import Derivation, Problem
 
-from .._losses import class0_cross_entropy  # noqa: F401  (keeps the shared helpers importable here)
 from ._support import by_name, examples
 from .test_agreement import ORACLES, OracleEstimate, disagreements
 
