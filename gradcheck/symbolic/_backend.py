@@ -204,7 +204,7 @@ class SymengineBackend(Backend):
 
     def piecewise_pairs(self, node: Any) -> list[tuple[Any, Any]]:
         a = node.args
-        return list(zip(a[0::2], a[1::2]))
+        return list(zip(a[0::2], a[1::2], strict=True))
 
     def fdiff(self, node: Any, i: int) -> Any:
         args = list(node.args)

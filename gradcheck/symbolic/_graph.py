@@ -32,7 +32,7 @@ from ._backend import Backend
 __all__ = ["Graph", "topo", "reverse", "stabilize", "Shift", "walk_values", "one_sided", "KINK_KINDS"]
 
 KINK_KINDS = ("Max", "Min", "Abs", "Piecewise")
-_EPS = 2.0 ** -52
+_EPS = 2.0**-52
 
 
 def _is_node(x: Any) -> bool:
@@ -60,8 +60,12 @@ def _relational_sides(cond: Any) -> list:
 
 
 _RELATIONALS = {
-    "StrictGreaterThan": operator.gt, "GreaterThan": operator.ge, "StrictLessThan": operator.lt,
-    "LessThan": operator.le, "Equality": operator.eq, "Unequality": operator.ne,
+    "StrictGreaterThan": operator.gt,
+    "GreaterThan": operator.ge,
+    "StrictLessThan": operator.lt,
+    "LessThan": operator.le,
+    "Equality": operator.eq,
+    "Unequality": operator.ne,
 }
 
 
@@ -140,7 +144,7 @@ def partial(be: Backend, node: Any, kind: str, i: int, children: tuple) -> Any:
     if kind == "log":
         return 1 / children[0]
     if kind == "tanh":
-        return 1 - node ** 2
+        return 1 - node**2
     if kind in ("Max", "Min"):
         cond = _first_attains(be, children, i, _gt if kind == "Max" else _lt)
         return be.Piecewise((1, cond), (0, True))
@@ -244,7 +248,7 @@ def stabilize(be: Backend, roots: Sequence[Any]) -> tuple[list, list[Shift]]:
         return m, be.Add(*[be.exp(a - m) for a in args])
 
     def rebuild(node: Any, args: list) -> Any:
-        changed = any(a is not b for a, b in zip(args, node.args))
+        changed = any(a is not b for a, b in zip(args, node.args, strict=True))
         out = node.func(*args) if changed else node
         k = be.kind(out) if _is_node(out) else "num"
         if k == "log":
@@ -342,17 +346,23 @@ def walk_values(be: Backend, graph: Graph, point: dict) -> tuple[dict, dict]:
             v = _safe(operator.pow, cv[0], cv[1])
             m = abs(v) if isinstance(v, float) else math.nan
         elif k == "exp":
-            v = _safe(math.exp, cv[0]); m = abs(v)
+            v = _safe(math.exp, cv[0])
+            m = abs(v)
         elif k == "log":
-            v = _safe(math.log, cv[0]); m = abs(v)
+            v = _safe(math.log, cv[0])
+            m = abs(v)
         elif k == "tanh":
-            v = math.tanh(cv[0]); m = abs(v)
+            v = math.tanh(cv[0])
+            m = abs(v)
         elif k == "Max":
-            v = max(cv); m = max(cm)
+            v = max(cv)
+            m = max(cm)
         elif k == "Min":
-            v = min(cv); m = max(cm)
+            v = min(cv)
+            m = max(cm)
         elif k == "Abs":
-            v = abs(cv[0]); m = cm[0]
+            v = abs(cv[0])
+            m = cm[0]
         elif k == "Piecewise":
             v, m = math.nan, math.nan
             for expr, cond in be.piecewise_pairs(node):
@@ -391,7 +401,7 @@ def _tied(be: Backend, node: Any, val: dict, mag: dict, rtol: float) -> list[int
     if k == "Piecewise":
         for _, cond in be.piecewise_pairs(node):
             sides = _relational_sides(cond)
-            for a, b in zip(sides[0::2], sides[1::2]):
+            for a, b in zip(sides[0::2], sides[1::2], strict=True):
                 if abs(v(a) - v(b)) <= rtol * max(m(a), m(b)):
                     return []
     return None
@@ -406,8 +416,9 @@ def tied_nodes(be: Backend, graph: Graph, val: dict, mag: dict, rtol: float) -> 
     return out
 
 
-def one_sided(be: Backend, graph: Graph, val: dict, ties: dict, root: Any, sym: Any,
-              sign: float, convention: bool) -> float:
+def one_sided(
+    be: Backend, graph: Graph, val: dict, ties: dict, root: Any, sym: Any, sign: float, convention: bool
+) -> float:
     """Forward-mode derivative of ``root`` along ``sign * e_sym`` with one-sided rules at ties.
 
     ``convention=True`` uses the documented slopes at ties instead (Max: the first tied
@@ -428,7 +439,7 @@ def one_sided(be: Backend, graph: Graph, val: dict, ties: dict, root: Any, sym: 
         if k == "Add":
             r = math.fsum(cd)
         elif k == "Mul":
-            r = math.fsum(cd[i] * math.prod(cv[:i] + cv[i + 1:]) for i in range(len(ch)) if cd[i])
+            r = math.fsum(cd[i] * math.prod(cv[:i] + cv[i + 1 :]) for i in range(len(ch)) if cd[i])
         elif k == "Pow":
             b, e = cv
             r = 0.0
@@ -469,7 +480,11 @@ def one_sided(be: Backend, graph: Graph, val: dict, ties: dict, root: Any, sym: 
             for i in range(len(ch)):
                 if cd[i]:
                     p = be.fdiff(node, i)
-                    sub = p.subs({c: be.number(x) for c, x in zip(ch, cv) if _is_node(c)}) if hasattr(p, "subs") else p
+                    sub = (
+                        p.subs({c: be.number(x) for c, x in zip(ch, cv, strict=True) if _is_node(c)})
+                        if hasattr(p, "subs")
+                        else p
+                    )
                     r += _num(be, sub) * cd[i]
         d[node] = r
     return d.get(root, 0.0) if _is_node(root) else 0.0

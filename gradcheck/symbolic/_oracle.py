@@ -405,7 +405,7 @@ def _splitter(p: dict[str, np.ndarray], out_shape: tuple[int, ...]) -> Callable[
 def _kinks(comp: _Compiled, full: np.ndarray, vals: np.ndarray, kink: np.ndarray, left: np.ndarray,
            right: np.ndarray, rtol: float, notes: list) -> None:
     be, graph = comp.be, comp.graph
-    point = dict(zip(comp.inputs, (float(v) for v in full)))
+    point = dict(zip(comp.inputs, (float(v) for v in full), strict=True))
     val, mag = walk_values(be, graph, point)
     ties = tied_nodes(be, graph, val, mag, rtol)
     if not ties:

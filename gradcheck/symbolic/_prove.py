@@ -86,11 +86,11 @@ def _fix_pattern(be: Any, exprs: list, val: dict) -> tuple[list, int]:
             return sp.Float(v(node)) if node in val else node
         if k == "Piecewise":
             fixed += 1
-            for (expr, cond), a in zip(be.piecewise_pairs(node), args):
+            for (_expr, cond), a in zip(be.piecewise_pairs(node), args, strict=True):
                 if _truth(cond, val):
                     return a.args[0] if hasattr(a, "expr") else a
             return node
-        if any(a is not b for a, b in zip(args, node.args)):
+        if any(a is not b for a, b in zip(args, node.args, strict=True)):
             return node.func(*args)
         return node
 
@@ -148,7 +148,7 @@ def _atoms_to_symbols(expr: Any, table: dict) -> Any:
             r = table[e]
         elif e.args:
             args = [go(a) for a in e.args]
-            r = e.func(*args) if any(a is not b for a, b in zip(args, e.args)) else e
+            r = e.func(*args) if any(a is not b for a, b in zip(args, e.args, strict=True)) else e
         else:
             r = e
         memo[e] = r
@@ -275,7 +275,7 @@ def _prove_param(be: Any, name: str, arr: SymArray, hand: Mapping[str, Any], adj
         graph = topo(be, list(diffs.values()), set())
         val, _ = walk_values(be, graph, ctx.point)
         fixed, count = _fix_pattern(be, list(diffs.values()), val)
-        diffs = dict(zip(diffs, fixed))
+        diffs = dict(zip(diffs, fixed, strict=True))
     values = {idx: _entry_value(d, ctx) for idx, d in diffs.items()}
     scale = max([abs(_entry_value(adj.get(syms[i], 0), ctx)) for i in diffs] + [1e-300])
     worst = max(values, key=lambda i: abs(values[i]) if values[i] == values[i] else np.inf)
