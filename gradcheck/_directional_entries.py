@@ -19,12 +19,12 @@ import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from ._compare import floor_rtol
+from ._diagnose import _factor_name as factor_name
 from ._directional_line import KINK, Line, LineEstimate
 from ._errors import InvalidArgumentError
 from ._evaluator import Evaluator
@@ -223,21 +223,8 @@ def check_entries(
 
 # --------------------------------------------------------------------------- diagnosis from a sample
 def _factor_name(c: float) -> str:
-    frac = None
-    if 1e-6 <= abs(c) <= 1e6:
-        for q in range(1, 65):
-            p = round(c * q)
-            if p != 0 and abs(p / q - c) <= 1e-6 * abs(c):
-                frac = Fraction(p, q)
-                break
-    if frac == -1:
-        return "sign flipped: analytic = -1 x numerical"
-    if frac is not None and frac.denominator == 1:
-        return f"off by a constant factor: analytic = {frac.numerator} x numerical"
-    if frac is not None:
-        return (f"off by a constant factor: analytic = {frac.numerator}/{frac.denominator} x numerical "
-                f"(a missing or extra 1/n?)")
-    return f"off by a constant factor: analytic = {c:.10g} x numerical"
+    """The diagnosis's own naming of a factor, with the sample's 1e-6 agreement as the fit."""
+    return factor_name(c, lambda k: abs(k - c) <= 1e-6 * abs(c))
 
 
 def diagnose_sample(outcomes: Sequence[EntryOutcome], shape: tuple[int, ...], offset: int, size: int) -> str | None:
