@@ -133,9 +133,12 @@ def logistic_grad(w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def logistic_hessian(w: np.ndarray, X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """X^T diag(p (1 - p)) X with p = sigma(X w): y^2 = 1 and sigma'(m) is even in m."""
-    p = sigmoid(X @ w)
-    return _as_jacobian(X.T @ ((p * (1 - p))[:, None] * X), w.shape)
+    """X^T diag(p (1 - p)) X with p = sigma(X w): y^2 = 1 and sigma'(m) is even in m.
+
+    ``1 - p`` is computed as ``sigma(-X w)``: where p rounds to 1 (|X w| > 37), ``1 - p`` is
+    rounding, and a Hessian of 1e-16 came out 13% off."""
+    z = X @ w
+    return _as_jacobian(X.T @ ((sigmoid(z) * sigmoid(-z))[:, None] * X), w.shape)
 
 
 def _logistic_grad_fn(params: dict, data: dict, xp: ArrayOps = numpy_ops) -> Any:
