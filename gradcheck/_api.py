@@ -28,12 +28,14 @@ from ._errors import (
 )
 from ._evaluator import Evaluator
 from ._fd_oracle import FiniteDifferences
+from ._fd_oracle import scales as fd_scales
 from ._joint import joint_kinks
 from ._layout import to_numerator
 from ._naming import display_name
 from ._options import DEFAULT_RESOLUTION, DEFAULT_SAFETY, METHODS, Layout, Options
 from ._oracle import Context, Oracle, OracleEstimate, OracleRun
 from ._params import ParamSet, format_index
+from ._rounding import Rounding, measure
 from ._result import Entry, EntryArrays, Estimate, GradCheckResult, ParamResult, Tolerance
 from ._status import Status
 from ._structure import STRUCTURES, Structure, structured
@@ -77,25 +79,59 @@ def _callable(fn: Any, what: str) -> None:
                                    f"got a {type(fn).__name__}")
 
 
-def _analytic(deriv: Callable[[Any], Any], ctx: Context, kind: Kind) -> dict[str, np.ndarray]:
-    """Call the hand-derived derivative on copies and bring it to numerator layout, shape out + param."""
+def _deriv_caller(deriv: Callable[[Any], Any], ctx: Context,
+                  kind: Kind) -> Callable[[Mapping[str, np.ndarray]], dict[str, np.ndarray]]:
+    """The hand-derived derivative as a function of private arrays: called on copies of them,
+    checked for writes, brought to numerator layout (shape out + param)."""
     ps, opts = ctx.params, ctx.options
     deriv_name = _name(deriv, None)
-    copies = ps.copies()
-    try:
-        value = deriv(ps.pack(copies))
-    except Exception as exc:
-        raise LossRaisedError(f"{deriv_name} raised {type(exc).__name__}: {exc}") from exc
-    for name in ps.names:
-        if not np.array_equal(copies[name], ps.arrays[name]):
-            flat = int(np.flatnonzero((copies[name] != ps.arrays[name]).ravel())[0])
-            idx = tuple(int(i) for i in np.unravel_index(flat, ps.arrays[name].shape))
-            raise MutatingFunctionError(f"{deriv_name} modified its input: parameter {name!r} changed at index {idx}")
     what = "gradient" if kind == "grad" else "Jacobian"
     out_shape = None if kind == "grad" else ctx.evaluator.out_shape
-    if out_shape is not None and (opts.layout == "denominator" or opts.order is not None):
-        value = _convert_layout(value, ps, out_shape, opts, deriv_name)
-    return ps.unpack_derivative(value, what=what, fn_name=deriv_name, out_shape=out_shape)
+
+    def call(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        copies = {n: np.array(arrays[n], copy=True) for n in ps.names}
+        try:
+            value = deriv(ps.pack(copies))
+        except Exception as exc:
+            raise LossRaisedError(f"{deriv_name} raised {type(exc).__name__}: {exc}") from exc
+        for name in ps.names:
+            if not np.array_equal(copies[name], arrays[name]):
+                flat = int(np.flatnonzero((copies[name] != arrays[name]).ravel())[0])
+                idx = tuple(int(i) for i in np.unravel_index(flat, ps.arrays[name].shape))
+                raise MutatingFunctionError(f"{deriv_name} modified its input: parameter {name!r} changed at "
+                                            f"index {idx}")
+        if out_shape is not None and (opts.layout == "denominator" or opts.order is not None):
+            value = _convert_layout(value, ps, out_shape, opts, deriv_name)
+        return ps.unpack_derivative(value, what=what, fn_name=deriv_name, out_shape=out_shape)
+
+    return call
+
+
+def _analytic(deriv: Callable[[Any], Any], ctx: Context, kind: Kind) -> dict[str, np.ndarray]:
+    """Call the hand-derived derivative on copies and bring it to numerator layout, shape out + param."""
+    return _deriv_caller(deriv, ctx, kind)(ctx.params.arrays)
+
+
+def _measure_rounding(deriv: Callable[[Any], Any], ctx: Context, kind: Kind,
+                      analytic: Mapping[str, np.ndarray]) -> Rounding:
+    """The analytic side's rounding (see :mod:`gradcheck._rounding`); none under a fixed tolerance."""
+    ps = ctx.params
+    if ctx.options.fixed:
+        return Rounding({n: None for n in ps.names}, "the tolerance was fixed by rtol/atol")
+    sc = dict(zip(ps.names, fd_scales(ps, ctx.options), strict=True))
+    m = int(np.prod(ctx.evaluator.out_shape)) if kind == "jacobian" else 1
+    shapes = {n: (m, ps.arrays[n].size) for n in ps.names}
+    return measure(_deriv_caller(deriv, ctx, kind), ps.arrays, sc, analytic, shapes)
+
+
+def _judge_kw(ctx: Context, rounding: Rounding | None) -> dict[str, dict[str, Any]]:
+    """Per parameter, what the judge needs beyond the estimate: the measured rounding and
+    the coordinates' scales."""
+    ps = ctx.params
+    sc = fd_scales(ps, ctx.options)
+    return {n: {"rounding": rounding.get(n) if rounding is not None else None, "coord_scale": t,
+                "unmeasured": rounding.reason if rounding is not None else None}
+            for n, t in zip(ps.names, sc, strict=True)}
 
 
 def _convert_layout(value: Any, ps: ParamSet, out_shape: tuple[int, ...], opts: Options, deriv_name: str) -> Any:
@@ -115,6 +151,7 @@ def _run(kind: Kind, fn: Callable[[Any], Any], deriv: Callable[[Any], Any], para
     _callable(deriv, "grad" if kind == "grad" else "jac")
     ctx = _start(kind, fn, params, opts)
     analytic = _analytic(deriv, ctx, kind)
+    kw = _judge_kw(ctx, _measure_rounding(deriv, ctx, kind, analytic))
     witness: OracleRun | str | None = None
     if oracle is None and opts.oracle == "symbolic":
         oracle = Symbolic()
@@ -132,9 +169,9 @@ def _run(kind: Kind, fn: Callable[[Any], Any], deriv: Callable[[Any], Any], para
     results, notes = {}, ctx.notes
     for k, (pname, est) in enumerate(zip(ctx.params.names, run.estimates, strict=True)):
         a2 = analytic[pname].reshape(est.value.shape)
-        results[pname] = _param_result(ctx, pname, a2, est, out_shape)
+        results[pname] = _param_result(ctx, pname, a2, est, out_shape, kw[pname])
         if witness is not None:
-            results[pname] = _with_witness(ctx, results[pname], a2, witness, k)
+            results[pname] = _with_witness(ctx, results[pname], a2, witness, k, kw[pname])
     for pname, est in zip(ctx.params.names, run.estimates, strict=True):
         if not np.any(analytic[pname]) and not np.any(est.value):
             notes.append(
@@ -158,12 +195,13 @@ def _run(kind: Kind, fn: Callable[[Any], Any], deriv: Callable[[Any], Any], para
 
 
 def _with_witness(ctx: Context, p: ParamResult, analytic: np.ndarray, witness: OracleRun | str,
-                  k: int) -> ParamResult:
+                  k: int, kw: Mapping[str, Any]) -> ParamResult:
     """The parameter's result with the symbolic oracle's verdict beside the finite differences'."""
     if isinstance(witness, str):
         return dataclasses.replace(p, symbolic=witness)
     est = witness.estimates[k]
-    j = judge(analytic, est, eps=ctx.params.eps, options=ctx.options)
+    j = judge(analytic, est, eps=ctx.params.eps, options=ctx.options, rounding=kw["rounding"],
+              coord_scale=kw["coord_scale"])
     if not j.wrong.any():
         return dataclasses.replace(p, symbolic=f"pass ({witness.method}, max rel err {float(j.rel_error.max()):.2g})")
     flat = int(np.argmax(np.where(j.wrong, j.ratio, -np.inf)))
@@ -175,7 +213,7 @@ def _with_witness(ctx: Context, p: ParamResult, analytic: np.ndarray, witness: O
     return dataclasses.replace(p, symbolic=verdict, ok=False)
 
 
-def _tolerance(j: Judgement, opts: Options, eps: float) -> Tolerance:
+def _tolerance(j: Judgement, opts: Options, eps: float, unmeasured: str | None = None) -> Tolerance:
     fixed = opts.fixed
     return Tolerance(
         mode="fixed" if fixed else "estimate",
@@ -186,14 +224,15 @@ def _tolerance(j: Judgement, opts: Options, eps: float) -> Tolerance:
         eps=eps,
         max=float(j.tolerance.max()),
         median=float(np.median(j.tolerance)),
+        rounding=None if fixed else ("measured" if j.measured else (unmeasured or "not available")),
     )
 
 
 def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEstimate,
-                  out_shape: tuple[int, ...]) -> ParamResult:
+                  out_shape: tuple[int, ...], kw: Mapping[str, Any]) -> ParamResult:
     ps, opts = ctx.params, ctx.options
     eps = ps.eps
-    j = judge(analytic, est, eps=eps, options=opts)
+    j = judge(analytic, est, eps=eps, options=opts, rounding=kw["rounding"], coord_scale=kw["coord_scale"])
     pshape = ps.arrays[pname].shape
     joint = joint_kinks(ctx, pname, analytic, est, j) if opts.kinks and not opts.fixed else []
     for jk in joint:
@@ -253,7 +292,7 @@ def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEst
         worst=entry(int(order[0])),
         mismatches=tuple(entry(i) for i in bad_flat),
         kinks=tuple(entry(int(i)) for i in kink_flat),
-        tolerance=_tolerance(j, opts, eps),
+        tolerance=_tolerance(j, opts, eps, kw.get("unmeasured")),
         step=float(np.median(est.step)) if est.step is not None else float("nan"),
         diagnosis=diag,
         note=ps.infos[pname].note,

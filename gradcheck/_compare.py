@@ -1,9 +1,12 @@
 """Judging an analytic derivative against an oracle's estimate, entry by entry.
 
 Each entry's tolerance comes from the oracle's own error estimate at that entry
-(times a safety factor), plus a floor for the analytic derivative's rounding, unless
-the caller fixes ``rtol``/``atol``. Kink entries are set apart: there any value
-between the left and right one-sided slopes is a valid (sub)gradient.
+(times a safety factor), plus the analytic derivative's own rounding as measured by
+:mod:`gradcheck._rounding` (or, where it was not measured, a floor), unless the caller
+fixes ``rtol``/``atol``. Entries are scaled in the loss's units
+(:func:`~gradcheck._rounding.entry_scale`), not by their parameter's largest entry.
+Kink entries are set apart: there any value between the left and right one-sided
+slopes is a valid (sub)gradient.
 """
 
 from __future__ import annotations
@@ -15,13 +18,15 @@ import numpy as np
 
 from ._options import DEFAULT_SAFETY, Options
 from ._oracle import OracleEstimate
+from ._rounding import MODEL_ULPS, entry_scale
 from ._status import Status
 
-__all__ = ["Judgement", "judge", "DEFAULT_SAFETY", "floor_rtol", "relative_error"]
+__all__ = ["Judgement", "judge", "analytic_allowance", "DEFAULT_SAFETY", "floor_rtol", "relative_error"]
 
 
 def floor_rtol(eps: float) -> float:
-    """Relative floor under every tolerance: ``max(sqrt(eps), 1e-7)`` of the derivative's scale.
+    """Relative floor for the analytic side's rounding where it is not measured: ``max(sqrt(eps), 1e-7)``
+    of the entry's scale, and the cap on what a measurement may credit.
 
     The contract is to flag a relative 1e-6 mistake; 1e-7 keeps a tenfold margin. Below it
     lives the analytic formula's own rounding, which is no mistake (``s * (1 - s)`` for a
@@ -47,8 +52,15 @@ class Judgement:
     abs_error: np.ndarray  # at kinks: distance to the interval of one-sided slopes
     rel_error: np.ndarray
     ratio: np.ndarray  # abs_error / tolerance: > 1 is a mismatch
-    scale: np.ndarray  # (m, 1) derivative scale per output entry
+    scale: np.ndarray  # (m, n) each entry's scale in the loss's units (entry_scale)
     resolution: float  # largest tolerance relative to scale: the smallest relative error sure to be caught
+    measured: bool = False  # the analytic side's rounding was measured, not floored
+
+    @property
+    def entry_resolution(self) -> np.ndarray:
+        """Per entry, the smallest relative error (of the entry's scale) sure to be caught."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.scale > 0, self.tolerance / np.where(self.scale > 0, self.scale, 1.0), 0.0)
 
     @property
     def wrong(self) -> np.ndarray:
@@ -63,11 +75,32 @@ class Judgement:
         return (self.status == Status.KINK) | (self.status == Status.KINK_MISMATCH)
 
 
-def judge(analytic: np.ndarray, est: OracleEstimate, *, eps: float, options: Options) -> Judgement:
-    """Per-entry verdict of ``analytic`` (shape ``(m, n)``) against the oracle's estimate."""
+def analytic_allowance(rounding: np.ndarray | None, scale: np.ndarray, eps: float) -> np.ndarray:
+    """What the tolerance allows for the analytic side's rounding, per entry.
+
+    The measured bound, never below ``MODEL_ULPS`` ulps of the entry's scale (what a move
+    of 1e-10 cannot reveal) and never above the old floor (a derivative that jumps within
+    that move is no rounding, and is judged as it always was). Unmeasured: the floor.
+    """
+    cap = floor_rtol(eps) * scale
+    if rounding is None:
+        return cap
+    return np.minimum(cap, np.maximum(rounding, MODEL_ULPS * eps * scale))
+
+
+def judge(analytic: np.ndarray, est: OracleEstimate, *, eps: float, options: Options,
+          rounding: np.ndarray | None = None, coord_scale: np.ndarray | None = None) -> Judgement:
+    """Per-entry verdict of ``analytic`` (shape ``(m, n)``) against the oracle's estimate.
+
+    ``rounding`` is the measured bound on the analytic side's rounding (``(m, n)``, see
+    :mod:`gradcheck._rounding`); ``coord_scale`` the ``(n,)`` magnitudes ``max(|x|, typical)``
+    that put every entry on the loss's own scale. Without them the judge is the older one:
+    a floor of ``floor_rtol`` of the row's largest entry.
+    """
     safety, rtol, atol, kinks = options.safety, options.rtol, options.atol, options.kinks
     numeric = est.value
-    scale = np.maximum(np.abs(numeric).max(axis=1, keepdims=True), np.abs(analytic).max(axis=1, keepdims=True))
+    scale = entry_scale(analytic, numeric, coord_scale)
+    allowance = analytic_allowance(rounding, scale, eps)
     if not options.fixed:
         bar = safety * est.error
         if kinks and est.jump is not None:
@@ -76,7 +109,7 @@ def judge(analytic: np.ndarray, est: OracleEstimate, *, eps: float, options: Opt
             # reached through a weight of 1e-9). The larger of the two bars, not their sum:
             # on a smooth loss the jump is rounding, and the value's own bar already covers it.
             bar = np.maximum(bar, np.nan_to_num((np.abs(est.jump) + est.jump_error) / 2))
-        tol = bar + floor_rtol(eps) * scale
+        tol = bar + allowance
     else:
         tol = (atol or 0.0) + (rtol or 0.0) * np.abs(numeric)
         tol = np.broadcast_to(tol, numeric.shape).astype(float)
@@ -90,7 +123,7 @@ def judge(analytic: np.ndarray, est: OracleEstimate, *, eps: float, options: Opt
         # the tolerance comes from their own error bars.
         if not options.fixed:
             side_error = np.zeros(numeric.shape) if est.side_error is None else est.side_error
-            side_tol = safety * np.nan_to_num(side_error) + floor_rtol(eps) * scale
+            side_tol = safety * np.nan_to_num(side_error) + allowance
         else:
             side_tol = (atol or 0.0) + (rtol or 0.0) * np.maximum(np.abs(lo), np.abs(hi))
         tol = np.where(at, side_tol, tol)
@@ -111,4 +144,4 @@ def judge(analytic: np.ndarray, est: OracleEstimate, *, eps: float, options: Opt
         resolution = math.inf
     rel = relative_error(diff, analytic, numeric, tol)
     return Judgement(status=status, tolerance=tol, abs_error=diff, rel_error=rel, ratio=ratio, scale=scale,
-                     resolution=resolution)
+                     resolution=resolution, measured=rounding is not None)

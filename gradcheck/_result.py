@@ -90,9 +90,13 @@ class Tolerance:
     """How the verdict was reached.
 
     ``mode="estimate"``: an entry mismatches when ``|analytic - numeric| > safety *
-    error_estimate + floor_rtol * scale`` (scale: largest derivative magnitude of
-    that parameter and output entry; the floor covers the analytic derivative's own rounding, see ``floor_rtol``),
-    where (with ``kinks=True`` and no kink found) ``safety * error_estimate`` is raised to
+    error_estimate + rounding``, where ``rounding`` is the analytic derivative's own
+    rounding as measured at the point (``rounding="measured"``, see
+    :mod:`gradcheck._rounding`: never below 64 ulps of the entry's scale nor above
+    ``floor_rtol`` of it), or ``floor_rtol`` of the entry's scale where it could not be
+    measured (``rounding`` then says why). An entry's scale is in the loss's units,
+    ``max(|a_i|, |n_i|, L / t_i)`` (see :func:`gradcheck._rounding.entry_scale`), and
+     (with ``kinks=True`` and no kink found) ``safety * error_estimate`` is raised to
     half the measured slope jump plus half its error bar if that is larger: a kink too
     small to detect cannot be excluded, and its one-sided slopes are valid too. The
     per-entry ``tolerances`` include it.
@@ -107,11 +111,16 @@ class Tolerance:
     eps: float
     max: float
     median: float
+    rounding: str | None = None
 
     def describe(self) -> str:
         if self.mode == "fixed":
             return f"fixed atol={self.atol:g}, rtol={self.rtol:g}"
-        return f"{self.safety:g} x per-entry error estimate + {self.floor_rtol:.2g} x scale"
+        if self.rounding == "measured":
+            return (f"{self.safety:g} x per-entry error estimate + the gradient's measured rounding "
+                    f"(at most {self.floor_rtol:.2g} x the entry's scale)")
+        why = f" (rounding not measured: {self.rounding})" if self.rounding else ""
+        return f"{self.safety:g} x per-entry error estimate + {self.floor_rtol:.2g} x the entry's scale{why}"
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (_num(v) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
