@@ -729,13 +729,36 @@ def _off_rate(est: list[np.ndarray], noise: list[np.ndarray], window: tuple[floa
     return visible & ~((ratio >= window[0]) & (ratio <= window[1]))
 
 
+COMPLEX_SECOND = 0.7
+"""Ratio of complex step's second imaginary step to its first: not a power of two, so every
+imaginary part is rounded afresh (a power of two would scale them exactly)."""
+
+COMPLEX_SIGMAS = 4.0
+"""The rounding of a complex-step derivative is bounded by this many times what its two
+steps disagree by (at the entry, or at the parameter's 90th percentile, whichever is larger)."""
+
+
 def _complex(site: _Site, idx: np.ndarray, h: np.ndarray) -> _Block:
+    """Complex step at two imaginary steps, ``h`` and ``0.7 h``.
+
+    Truncation is ``h^2 f'''(x) / 6`` with ``h ~ 1e-20``: nil. Rounding is not merely a few
+    ulps of the result: the imaginary parts are summed inside the loss like any other
+    value, and a small entry made of large terms keeps their rounding (measured against
+    the exact derivative, four ulps of the value understated it in 3% of entries, up to
+    7e3 times). The second step rounds every imaginary part afresh; what the two disagree
+    by is that rounding, read per entry and pooled over the parameter, where one reading
+    may be small by chance. Where ``f'(x) h`` is subnormal only a few digits are kept,
+    which the ulps of the imaginary part also say.
+    """
     ev = site.ev
+    h2 = h * COMPLEX_SECOND
     requests = [Perturbation(site.param, int(i), complex(0.0, hi)) for i, hi in zip(idx, h, strict=True)]
+    requests += [Perturbation(site.param, int(i), complex(0.0, hi)) for i, hi in zip(idx, h2, strict=True)]
     vals = ev.evaluate(requests, real=False).T
-    value = vals.imag / h
-    # Truncation is h^2 f'''/6 with h ~ 1e-20: nil. Rounding is a few ulps of the imaginary
-    # part, carried through the division by h: ulps of the result, except where f' h is
-    # subnormal (f' ~ 1e-298 at h = 1e-20) and keeps only a few digits.
-    rnd = ulps(vals.imag, site.eps) / h
+    k = idx.size
+    d1, d2 = vals[:, :k].imag / h, vals[:, k:].imag / h2
+    value = 0.5 * (d1 + d2)
+    spread = np.abs(d1 - d2)
+    pooled = np.quantile(spread, 0.9, axis=1, keepdims=True) if k else spread
+    rnd = ulps(vals[:, :k].imag, site.eps) / h + COMPLEX_SIGMAS * np.maximum(spread, pooled)
     return _Block.without_sides(value, np.zeros_like(value), rnd)
