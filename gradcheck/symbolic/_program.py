@@ -99,8 +99,10 @@ class Program:
 class _Emitter:
     """Assigns a variable to every node and prints its forward line (children first)."""
 
-    def __init__(self, be: Backend, inputs: Sequence[Any], shifts: Sequence[Shift]) -> None:
+    def __init__(self, be: Backend, graph: Graph, inputs: Sequence[Any], shifts: Sequence[Shift]) -> None:
         self.be = be
+        self.kinds = graph.kinds
+        self.children = graph.children
         self.lines: list[str] = []
         self.ref: dict = {}
         self.constants: list = []
@@ -131,14 +133,21 @@ class _Emitter:
             self.constants.append(x)
         return f"_k[{i}]"
 
+    def kind(self, x: Any) -> str:
+        k = self.kinds.get(x)
+        return self.be.kind(x) if k is None else k
+
     def operand(self, x: Any) -> str:
-        if not _is_node(x) or self.be.kind(x) == "num":
+        r = self.ref.get(x)
+        if r is not None:
+            return r
+        if not _is_node(x) or self.kind(x) == "num":
             return self.const(x)
-        return self.ref[x]
+        raise KeyError(x)
 
     def emit(self, root: Any) -> str:
         """Emit ``root`` and whatever below it has no variable yet (iteratively: DAGs are deep)."""
-        if not _is_node(root) or self.be.kind(root) == "num":
+        if not _is_node(root) or self.kind(root) == "num":
             return self.const(root)
         if root in self.ref:
             return self.ref[root]
@@ -148,17 +157,18 @@ class _Emitter:
             if i < len(ch):
                 stack[-1] = (node, ch, i + 1)
                 c = ch[i]
-                if _is_node(c) and c not in self.ref and self.be.kind(c) != "num":
+                if _is_node(c) and c not in self.ref and self.kind(c) != "num":
                     stack.append((c, _all_children(self.be, c), 0))
                 continue
             stack.pop()
             if node not in self.ref:
-                self._forward(node)
+                self.forward(node)
         return self.ref[root]
 
-    def _forward(self, node: Any) -> None:
+    def forward(self, node: Any) -> None:
+        """The line computing ``node`` from its children's variables (which must exist)."""
         be = self.be
-        k = be.kind(node)
+        k = self.kind(node)
         if k == "sym":
             if node not in self.shifts:
                 raise SymbolicUnsupportedError(f"the expression depends on the symbol {node}, which is not a "
@@ -168,7 +178,8 @@ class _Emitter:
             self._assign(node, f"_shift({', '.join(args)})")
             self.lines.append(f"    _sh[{j}] = {self.ref[node]}")
             return
-        ch = [self.operand(c) for c in be.children(node)]
+        kids = self.children.get(node)
+        ch = [self.operand(c) for c in (be.children(node) if kids is None else kids)]
         if k == "Add":
             expr = " + ".join(ch)
         elif k == "Mul":
@@ -212,12 +223,13 @@ def emit_program(be: Backend, graph: Graph, roots: Sequence[Any], wrt: Sequence[
                  ) -> Program:
     """The program computing d roots[r] / d wrt[j] for every r, j (row-major), and the shifts."""
     inputs = list(wrt) + [s.symbol for s in shifts]
-    em = _Emitter(be, inputs, shifts)
+    em = _Emitter(be, graph, inputs, shifts)
     for s in sorted(shifts, key=lambda s: s.level):
         em.emit(s.symbol)
-    for node in graph.order:
-        if node not in em.ref and be.kind(node) != "num":
-            em.emit(node)
+    kinds = graph.kinds
+    for node in graph.order:  # a post-order: every child has its variable before its parent
+        if kinds[node] != "num" and node not in em.ref:
+            em.forward(node)
     column = {s: j for j, s in enumerate(wrt)}
     for r, root in enumerate(roots):
         _reverse(em, graph, root, column, r * len(wrt), prefix=f"g{r}_")
@@ -228,9 +240,9 @@ def emit_program(be: Backend, graph: Graph, roots: Sequence[Any], wrt: Sequence[
 
 def _reverse(em: _Emitter, graph: Graph, root: Any, column: dict, offset: int, prefix: str) -> None:
     """Adjoint lines for one root: each node's adjoint is the sum of its parents' terms."""
-    be = em.be
     if not _is_node(root) or not graph.dep.get(root, False):
         return
+    dep, kinds, kids = graph.dep, graph.kinds, graph.children
     contrib: dict = {root: ["1"]}
     count = 0
     for node in reversed(graph.order):
@@ -243,14 +255,14 @@ def _reverse(em: _Emitter, graph: Graph, root: Any, column: dict, offset: int, p
             g = f"{prefix}{count}"
             count += 1
             em.lines.append(f"    {g} = {' + '.join(terms)}")
-        kind = be.kind(node)
+        kind = kinds[node]
         if kind == "sym":
             if node in column:
                 em.lines.append(f"    _out[{offset + column[node]}] = {g}")
             continue
-        children = be.children(node)
+        children = kids[node]
         for i, c in enumerate(children):
-            if graph.dep.get(c, False):
+            if dep.get(c, False):
                 term = _term(em, node, kind, i, children, g)
                 if term is not None:
                     contrib.setdefault(c, []).append(term)
@@ -270,7 +282,7 @@ def _term(em: _Emitter, node: Any, kind: str, i: int, children: tuple, g: str) -
         b = em.operand(base)
         if i == 1:
             return f"{g} * {n} * _log({b})"
-        if not _is_node(e) or be.kind(e) == "num":
+        if not _is_node(e) or em.kind(e) == "num":
             if e == 2:
                 return f"{g} * 2 * {b}"
             if e == -1:
