@@ -256,16 +256,19 @@ def _exact(comp: _Compiled, x: np.ndarray, digits: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- the reference route
-def reference_values(fn: Callable[..., Any], params: Any, *, kind: str = "grad", backend: str = "auto"
-                     ) -> dict[str, np.ndarray]:
+def reference_values(fn: Callable[..., Any], params: Any, *, kind: str = "grad", backend: str = "auto",
+                     timings: dict[str, float] | None = None) -> dict[str, np.ndarray]:
     """float64 derivative by the earlier route: full gradient expressions, CSE, generated code.
 
     Kept as the independent reference the straight-line program is tested against (and timed
-    against in benchmarks/symbolic_speed.py); no kinks, no rounding bound, no cache.
+    against in benchmarks/symbolic_speed.py, which passes ``timings`` to get the phases); no
+    kinks, no rounding bound, no cache.
     """
+    t0 = time.perf_counter()
     p, single = _params(params, "reference_values")
     be = get_backend(backend)
     syms, roots, out_shape, _ = _run_on_symbols(fn, p, single, kind, be, "reference_values")
+    t1 = time.perf_counter()
     roots, shifts = stabilize(be, roots)
     wrt = [s for arr in syms.values() for s in arr.view(np.ndarray).reshape(-1)]
     graph = topo(be, roots, set(wrt))
@@ -273,19 +276,25 @@ def reference_values(fn: Callable[..., Any], params: Any, *, kind: str = "grad",
     for r in roots:
         adj = reverse(be, graph, r, wrt)
         outputs.extend(adj.get(s, 0) for s in wrt)
+    t2 = time.perf_counter()
     inputs = wrt + [s.symbol for s in shifts]
     run = be.compile(inputs, outputs)
+    levels = [[s for s in shifts if s.level == level] for level in sorted({s.level for s in shifts})]
+    shift_runs = [be.compile(inputs, [a for s in group for a in s.args]) for group in levels]
+    t3 = time.perf_counter()
     x = np.concatenate([v.reshape(-1) for v in p.values()])
     full = np.concatenate([x, np.zeros(len(shifts))])
-    for level in sorted({s.level for s in shifts}):
-        group = [s for s in shifts if s.level == level]
-        vals = be.compile(inputs, [a for s in group for a in s.args])(full)
+    for group, shift_run in zip(levels, shift_runs, strict=True):
+        vals = shift_run(full)
         k = 0
         for s in group:
             m = max(vals[k:k + len(s.args)])
             k += len(s.args)
             full[len(x) + shifts.index(s)] = m if (m == m and abs(float(m)) != math.inf) else 0.0
     flat = run(full).reshape(len(roots), len(wrt))
+    if timings is not None:
+        timings.update({"build": t1 - t0, "differentiate": t2 - t1, "compile": t3 - t2,
+                        "evaluate": time.perf_counter() - t3})
     return _splitter(p, out_shape)(flat)
 
 

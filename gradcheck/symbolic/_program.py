@@ -32,7 +32,7 @@ import numpy as np
 
 from .._errors import SymbolicUnsupportedError
 from ._backend import Backend
-from ._graph import Graph, Shift, _all_children, _is_node, _relational_sides
+from ._graph import Graph, Shift, _all_children, _is_node
 
 __all__ = ["Program", "emit_program"]
 
@@ -354,7 +354,11 @@ def _mpmath_namespace(prog: Program) -> dict:
 
     def fn(name: str) -> Callable[..., Any]:
         if name == "Heaviside":
-            return lambda x, h0=mpmath.mpf(1) / 2: mpmath.mpf(1) if x > 0 else (h0 if x == 0 else mpmath.mpf(0))
+            def heaviside(x: Any, h0: Any = None) -> Any:
+                at_zero = mpmath.mpf(1) / 2 if h0 is None else h0
+                return mpmath.mpf(1) if x > 0 else (at_zero if x == 0 else mpmath.mpf(0))
+
+            return heaviside
         if name == "sign":
             return mpmath.sign
         f = getattr(mpmath, _MP_NAMES.get(name, name), None)
