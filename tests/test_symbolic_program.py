@@ -104,3 +104,10 @@ def test_the_cache_reruns_the_program_at_a_new_point(backend: str) -> None:
     second = symbolic.gradient(_mlp, q, backend=backend)
     assert not first.cached and second.cached
     _close(second.value, reference_values(_mlp, q, backend=backend))
+
+
+def test_a_point_where_mpmath_raises_is_a_note_not_a_crash() -> None:
+    """float64 gives -inf for d(1/x) at 0; mpmath divides by zero: the result says so and keeps the float value."""
+    d = symbolic.gradient(lambda x: np.sum(1 / x), np.array([0.0, 2.0]), exact=True, cache=False)
+    assert d.exact_value is None and any("exact evaluation failed" in n for n in d.notes)
+    assert d.array()[1] == -0.25 and d.array()[0] == -np.inf

@@ -25,8 +25,8 @@ __all__ = ["gradient", "jacobian", "clear_cache", "DEFAULT_MAX_ENTRIES", "DEFAUL
 
 DEFAULT_MAX_ENTRIES = 20_000
 """Derivative entries (parameters x outputs) above which the oracle answers n/a. A 5000-parameter
-MLP takes about a minute with sympy alone (benchmarks/symbolic_speed.py); 20k entries bounds
-one call to minutes, not hours."""
+MLP takes about 10 s with sympy alone and 4 s with symengine (benchmarks/symbolic_speed.py);
+20k entries bounds one call to about a minute, not hours."""
 DEFAULT_MAX_EXACT_ENTRIES = 2_000
 """50-digit mpmath evaluation runs in Python, ~100x slower than the float64 code: kept small."""
 KINK_RTOL = 64 * 2.0 ** -52
@@ -362,12 +362,17 @@ def _evaluate(comp: _Compiled, p: dict[str, np.ndarray], single: bool, kind: str
         if vals.size > max_exact_entries:
             notes.append(f"exact evaluation skipped: {vals.size} entries > max_exact_entries={max_exact_entries}")
         else:
-            ex = _exact(comp, x, digits).reshape(n_roots, n_in)
-            ex = np.where(kink, vals.astype(object), ex)
-            exact_vals = ex
-            diff = np.array([[abs(float(vals[i, j]) - float(ex[i, j])) if math.isfinite(vals[i, j]) else math.inf
-                              for j in range(n_in)] for i in range(n_roots)]).reshape(vals.shape)
-            err = np.nextafter(diff, np.inf) * (diff > 0)
+            try:
+                ex = _exact(comp, x, digits).reshape(n_roots, n_in)
+            except (ArithmeticError, ValueError, TypeError) as exc:  # mpmath raises where float64 gives inf
+                notes.append(f"exact evaluation failed at this point ({type(exc).__name__}: {exc}); the error "
+                             "bound is the float64 one")
+            else:
+                ex = np.where(kink, vals.astype(object), ex)
+                exact_vals = ex
+                diff = np.array([[abs(float(vals[i, j]) - float(ex[i, j])) if math.isfinite(vals[i, j])
+                                  else math.inf for j in range(n_in)] for i in range(n_roots)]).reshape(vals.shape)
+                err = np.nextafter(diff, np.inf) * (diff > 0)
     bad = ~np.isfinite(vals)
     if bad.any():
         idx = np.argwhere(bad)[0]
@@ -450,10 +455,11 @@ def gradient(loss: Callable[..., Any], params: Any, *, exact: bool = False, max_
     """Exact gradient of the scalar ``loss(params)`` at ``params`` (one array or a dict of arrays).
 
     The loss runs on arrays of symbols (numpy code through :class:`SymArray`, or code written
-    against ``gradcheck.ops`` with any namespace), is differentiated in reverse mode, compiled with
-    common-subexpression elimination and evaluated in float64. ``exact=True`` also evaluates it
-    with mpmath at ``digits`` digits (at most ``max_exact_entries`` entries) and measures each
-    float64 entry's error against it. ``backend``: ``"auto"`` (symengine when installed),
+    against ``gradcheck.ops`` with any namespace); its reverse-mode walk over the expression DAG
+    is printed as straight-line code (one assignment per node) and evaluated in float64.
+    ``exact=True`` also runs that code with mpmath at ``digits`` digits, constants exact (at most
+    ``max_exact_entries`` entries), and measures each float64 entry's error against it.
+    ``backend``: ``"auto"`` (symengine when installed),
     ``"sympy"`` or ``"symengine"``. Compiled derivatives are cached per (code and the data it
     closes over, shapes); ``cache=False`` rebuilds. Above ``max_entries`` parameter or derivative
     entries the result is ``status="n/a"`` with the reason.

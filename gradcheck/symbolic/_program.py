@@ -64,10 +64,6 @@ class Program:
     _float_constants: list = field(default_factory=list, repr=False)
     _exact: Callable[..., None] | None = field(default=None, repr=False)
 
-    @property
-    def lines(self) -> int:
-        return self.source.count("\n")
-
     def compile(self) -> None:
         """Compile the float64 evaluation (the mpmath one is compiled on first use)."""
         if self._float is None:
@@ -123,9 +119,10 @@ class _Emitter:
         if isinstance(x, (int, np.integer)) or getattr(x, "is_Integer", False) or type(x).__name__ == "Integer":
             try:
                 v = int(x)
-                return str(v) if v >= 0 else f"({v})"
             except (TypeError, ValueError):
-                pass
+                v = None
+            if v is not None and abs(v) < 2**53:  # exact as a float too (numpy refuses ints past 1e308)
+                return str(v) if v >= 0 else f"({v})"
         key = (type(x).__name__, str(x))
         i = self._const_index.get(key)
         if i is None:
