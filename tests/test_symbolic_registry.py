@@ -77,7 +77,9 @@ def test_every_published_slip_differs_and_is_disproved(name: str) -> None:
 
 
 FAST_DISPROOFS = ["relu_softmax.published_sum_loss"]
-"""The other slips' correct parameters take minutes to prove with sympy alone (kept to the benchmark)."""
+"""A slip wrong in every parameter, so prove_derivation has nothing to prove; the other slips' correct
+parameters take minutes to prove with sympy alone, and tests/test_symbolic_disproofs.py disproves every
+slip with disprove_derivation instead."""
 
 
 @pytest.mark.parametrize("name", FAST_DISPROOFS)

@@ -14,7 +14,15 @@ See docs/symbolic.md for the kink convention, stable forms, caching and the proo
 from ._array import SymArray, symbolic_array
 from ._backend import symengine_available
 from ._oracle import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_EXACT_ENTRIES, clear_cache, gradient, jacobian
-from ._prove import derivation_gradient, matrix_derivative, prove, prove_derivation, symbolic_activation
+from ._prove import (
+    derivation_gradient,
+    disprove,
+    disprove_derivation,
+    matrix_derivative,
+    prove,
+    prove_derivation,
+    symbolic_activation,
+)
 from ._result import MatrixDerivative, ParamProof, Proof, Status, SymbolicDerivative
 
 __all__ = [
@@ -22,6 +30,8 @@ __all__ = [
     "jacobian",
     "prove",
     "prove_derivation",
+    "disprove",
+    "disprove_derivation",
     "derivation_gradient",
     "matrix_derivative",
     "symbolic_activation",

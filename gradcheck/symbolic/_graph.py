@@ -36,7 +36,15 @@ _EPS = 2.0**-52
 
 
 def _is_node(x: Any) -> bool:
-    return hasattr(x, "args") and not isinstance(x, (int, float))
+    # on the type: symengine builds a fresh tuple for every .args access (hasattr(x, "args") does it too)
+    t = type(x)
+    node = _NODE_TYPES.get(t)
+    if node is None:
+        node = _NODE_TYPES[t] = hasattr(t, "args") and not issubclass(t, (int, float))
+    return node
+
+
+_NODE_TYPES: dict[type, bool] = {}
 
 
 def _all_children(be: Backend, node: Any) -> tuple:
@@ -76,12 +84,18 @@ class Graph:
     order: list
     dep: dict
     kinks: list = field(default_factory=list)
+    kinds: dict = field(default_factory=dict)
+    """node -> ``be.kind(node)``, and node -> ``be.children(node)``: computed once here, reused by
+    every later walk (symengine builds a fresh ``args`` tuple on each access)."""
+    children: dict = field(default_factory=dict)
 
 
 def topo(be: Backend, roots: Iterable[Any], wrt: set) -> Graph:
     dep: dict = {}
     order: list = []
     kinks: list = []
+    kinds: dict = {}
+    children: dict = {}
     for root in roots:
         if not _is_node(root) or root in dep:
             continue
@@ -97,7 +111,8 @@ def topo(be: Backend, roots: Iterable[Any], wrt: set) -> Graph:
             stack.pop()
             if node in dep:
                 continue
-            k = be.kind(node)
+            k = kinds[node] = be.kind(node)
+            children[node] = ch if k != "Piecewise" else be.children(node)
             if k == "sym":
                 d = node in wrt
             elif k == "num":
@@ -108,7 +123,7 @@ def topo(be: Backend, roots: Iterable[Any], wrt: set) -> Graph:
                     kinks.append(node)
             dep[node] = d
             order.append(node)
-    return Graph(order, dep, kinks)
+    return Graph(order, dep, kinks, kinds, children)
 
 
 # --------------------------------------------------------------------------- reverse mode
@@ -247,8 +262,9 @@ def stabilize(be: Backend, roots: Sequence[Any]) -> tuple[list, list[Shift]]:
         shifts.append(Shift(m, tuple(args), lvl))
         return m, be.Add(*[be.exp(a - m) for a in args])
 
-    def rebuild(node: Any, args: list) -> Any:
-        changed = any(a is not b for a, b in zip(args, node.args, strict=True))
+    def rebuild(node: Any, old: tuple) -> Any:
+        args = [new.get(a, a) for a in old]  # ``new`` holds only the nodes that changed
+        changed = any(a is not b for a, b in zip(args, old, strict=True))
         out = node.func(*args) if changed else node
         k = be.kind(out) if _is_node(out) else "num"
         if k == "log":
@@ -271,22 +287,27 @@ def stabilize(be: Backend, roots: Sequence[Any]) -> tuple[list, list[Shift]]:
                 return be.Mul(*rest, be.exp(be.Add(*[be.exp_arg(e) for e in exps])))
         return out
 
+    done: set = set()
     for root in roots:
-        if not _is_node(root) or root in new:
+        if not _is_node(root) or root in done:
             continue
-        stack = [(root, 0)]
+        stack = [(root, root.args, 0)]  # args kept: symengine rebuilds the tuple on every access
         while stack:
-            node, i = stack[-1]
-            args = node.args
+            node, args, i = stack[-1]
             if i < len(args):
-                stack[-1] = (node, i + 1)
+                stack[-1] = (node, args, i + 1)
                 c = args[i]
-                if _is_node(c) and c.args and c not in new:
-                    stack.append((c, 0))
+                if _is_node(c) and c not in done:
+                    cargs = c.args
+                    if cargs:
+                        stack.append((c, cargs, 0))
                 continue
             stack.pop()
-            if node not in new:
-                new[node] = rebuild(node, [new.get(a, a) for a in args])
+            if node not in done:
+                done.add(node)
+                out = rebuild(node, args)
+                if out is not node:
+                    new[node] = out
     return [new.get(r, r) for r in roots], shifts
 
 

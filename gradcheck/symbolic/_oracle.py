@@ -15,17 +15,18 @@ import numpy as np
 
 from .._errors import InvalidArgumentError, ParameterError, SymbolicUnsupportedError
 from ._array import Context, SymArray, active, as_expression, symbolic_array
-from ._backend import Backend, codegen, get_backend
+from ._backend import Backend, get_backend
 from ._graph import Graph, Shift, one_sided, reverse, stabilize, tied_nodes, topo, walk_values
+from ._program import Program, emit_program
 from ._result import Status, SymbolicDerivative
 
 __all__ = ["gradient", "jacobian", "clear_cache", "DEFAULT_MAX_ENTRIES", "DEFAULT_MAX_EXACT_ENTRIES",
-           "symbolic_params", "call_on_symbols"]
+           "symbolic_params", "call_on_symbols", "reference_values"]
 
 DEFAULT_MAX_ENTRIES = 20_000
 """Derivative entries (parameters x outputs) above which the oracle answers n/a. A 5000-parameter
-MLP takes about a minute with sympy alone (benchmarks/symbolic_speed.py); 20k entries bounds
-one call to minutes, not hours."""
+MLP takes about 10 s with sympy alone and 4 s with symengine (benchmarks/symbolic_speed.py);
+20k entries bounds one call to about a minute, not hours."""
 DEFAULT_MAX_EXACT_ENTRIES = 2_000
 """50-digit mpmath evaluation runs in Python, ~100x slower than the float64 code: kept small."""
 KINK_RTOL = 64 * 2.0 ** -52
@@ -192,29 +193,81 @@ class _Compiled:
     inputs: list
     roots: list
     out_shape: tuple[int, ...]
-    outputs: list
+    n_out: int
     shifts: list[Shift]
-    graph: Graph
-    run: Callable[[np.ndarray], np.ndarray]
-    shift_runs: list[tuple[list[Shift], Callable[[np.ndarray], np.ndarray]]]
+    graph: Graph | None
+    program: Program | None
     notes: tuple[str, ...]
     timings: dict[str, float]
-    exact_run: Callable[..., Any] | None = None
 
 
-def _build(fn: Callable[..., Any], params: dict[str, np.ndarray], single: bool, kind: str,
-           be: Backend, what: str) -> tuple[_Compiled, Context]:
-    t0 = time.perf_counter()
+def _run_on_symbols(fn: Callable[..., Any], params: dict[str, np.ndarray], single: bool, kind: str, be: Backend,
+                    what: str) -> tuple[dict[str, SymArray], list, tuple[int, ...], Context]:
     syms = symbolic_params(params, be)
     ctx = Context(backend=be, point=_point(syms, params))
     value = call_on_symbols(fn, syms["x"] if single else syms, ctx, what)
     if kind == "grad":
-        roots = [_scalar_expr(value, ctx, what)]
-        out_shape: tuple[int, ...] = ()
-    else:
-        arr = value.view(np.ndarray) if isinstance(value, np.ndarray) else np.asarray(value, dtype=object)
-        out_shape = arr.shape
-        roots = list(arr.reshape(-1))
+        return syms, [_scalar_expr(value, ctx, what)], (), ctx
+    arr = value.view(np.ndarray) if isinstance(value, np.ndarray) else np.asarray(value, dtype=object)
+    return syms, list(arr.reshape(-1)), arr.shape, ctx
+
+
+def _build(fn: Callable[..., Any], params: dict[str, np.ndarray], single: bool, kind: str,
+           be: Backend, what: str, max_entries: int) -> tuple[_Compiled, Context]:
+    """Run the code on symbols, then print its reverse-mode program (unless it is too large)."""
+    t0 = time.perf_counter()
+    syms, roots, out_shape, ctx = _run_on_symbols(fn, params, single, kind, be, what)
+    wrt = [s for arr in syms.values() for s in arr.view(np.ndarray).reshape(-1)]
+    n_out = len(roots) * len(wrt)
+    t1 = time.perf_counter()
+    graph, program, shifts = None, None, []
+    if n_out <= max_entries:
+        roots, shifts = stabilize(be, roots)
+        graph = topo(be, roots, set(wrt))
+        program = emit_program(be, graph, roots, wrt, shifts)
+    t2 = time.perf_counter()
+    if program is not None:
+        program.compile()
+    t3 = time.perf_counter()
+    notes = []
+    if ctx.comparisons:
+        notes.append(f"{ctx.comparisons} comparisons were decided at the point (masks, np.where): the derivative "
+                     "is that of the branches active there" + (f"; {ctx.near_ties} were within 64 ulps of a tie"
+                                                               if ctx.near_ties else ""))
+    if ctx.floats:
+        notes.append("the code called float() on a symbolic value; its expression was recovered")
+    if shifts:
+        notes.append(f"{len(shifts)} log-sum-exp forms evaluated with a max shift")
+    inputs = wrt + [s.symbol for s in shifts]
+    comp = _Compiled(be, syms, inputs, roots, out_shape, n_out, shifts, graph, program, tuple(notes),
+                     {"build": t1 - t0, "differentiate": t2 - t1, "compile": t3 - t2})
+    return comp, ctx
+
+
+# --------------------------------------------------------------------------- exact evaluation
+def _exact(comp: _Compiled, x: np.ndarray, digits: int) -> np.ndarray:
+    """The same program in mpmath at ``digits`` digits: inputs and constants exact."""
+    import mpmath
+
+    assert comp.program is not None
+    with mpmath.workdps(digits):
+        res = comp.program.run_exact([mpmath.mpf(float(v)) for v in x])
+        return np.array([mpmath.mpf(r) for r in res], dtype=object)
+
+
+# --------------------------------------------------------------------------- the reference route
+def reference_values(fn: Callable[..., Any], params: Any, *, kind: str = "grad", backend: str = "auto",
+                     timings: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+    """float64 derivative by the earlier route: full gradient expressions, CSE, generated code.
+
+    Kept as the independent reference the straight-line program is tested against (and timed
+    against in benchmarks/symbolic_speed.py, which passes ``timings`` to get the phases); no
+    kinks, no rounding bound, no cache.
+    """
+    t0 = time.perf_counter()
+    p, single = _params(params, "reference_values")
+    be = get_backend(backend)
+    syms, roots, out_shape, _ = _run_on_symbols(fn, p, single, kind, be, "reference_values")
     t1 = time.perf_counter()
     roots, shifts = stabilize(be, roots)
     wrt = [s for arr in syms.values() for s in arr.view(np.ndarray).reshape(-1)]
@@ -226,63 +279,23 @@ def _build(fn: Callable[..., Any], params: dict[str, np.ndarray], single: bool, 
     t2 = time.perf_counter()
     inputs = wrt + [s.symbol for s in shifts]
     run = be.compile(inputs, outputs)
-    shift_runs = []
-    for level in sorted({s.level for s in shifts}):
-        group = [s for s in shifts if s.level == level]
-        shift_runs.append((group, be.compile(inputs, [a for s in group for a in s.args])))
+    levels = [[s for s in shifts if s.level == level] for level in sorted({s.level for s in shifts})]
+    shift_runs = [be.compile(inputs, [a for s in group for a in s.args]) for group in levels]
     t3 = time.perf_counter()
-    notes = []
-    if ctx.comparisons:
-        notes.append(f"{ctx.comparisons} comparisons were decided at the point (masks, np.where): the derivative "
-                     "is that of the branches active there" + (f"; {ctx.near_ties} were within 64 ulps of a tie"
-                                                               if ctx.near_ties else ""))
-    if ctx.floats:
-        notes.append("the code called float() on a symbolic value; its expression was recovered")
-    if shifts:
-        notes.append(f"{len(shifts)} log-sum-exp forms evaluated with a max shift")
-    comp = _Compiled(be, syms, inputs, roots, out_shape, outputs, shifts, graph, run, shift_runs, tuple(notes),
-                     {"build": t1 - t0, "differentiate": t2 - t1, "compile": t3 - t2})
-    return comp, ctx
-
-
-def _shift_values(comp: _Compiled, x: np.ndarray, maximum: Callable[..., Any] = max) -> np.ndarray:
-    n = len(x)
-    full = np.concatenate([x, np.zeros(len(comp.shifts))]) if x.dtype != object else \
-        np.concatenate([x, np.array([0] * len(comp.shifts), dtype=object)])
-    index = {s.symbol: n + i for i, s in enumerate(comp.shifts)}
-    for group, run in comp.shift_runs:
-        vals = run(full)
+    x = np.concatenate([v.reshape(-1) for v in p.values()])
+    full = np.concatenate([x, np.zeros(len(shifts))])
+    for group, shift_run in zip(levels, shift_runs, strict=True):
+        vals = shift_run(full)
         k = 0
         for s in group:
-            seg = list(vals[k:k + len(s.args)])
+            m = max(vals[k:k + len(s.args)])
             k += len(s.args)
-            m = maximum(seg)
-            full[index[s.symbol]] = m if (m == m and abs(float(m)) != math.inf) else 0.0
-    return full
-
-
-# --------------------------------------------------------------------------- exact evaluation
-def _exact(comp: _Compiled, x: np.ndarray, digits: int) -> np.ndarray:
-    import mpmath
-
-    if comp.exact_run is None:
-        to = comp.be.to_sympy
-        ins = [to(s) for s in comp.inputs]
-        comp.exact_run = codegen(ins, [to(o) for o in comp.outputs], exact=True)
-        comp.exact_shift = [(g, codegen(ins, [to(a) for s in g for a in s.args], exact=True))
-                            for g, _ in comp.shift_runs]  # type: ignore[attr-defined]
-    with mpmath.workdps(digits):
-        vals = [mpmath.mpf(float(v)) for v in x]
-        full = vals + [mpmath.mpf(0)] * len(comp.shifts)
-        index = {s.symbol: len(vals) + i for i, s in enumerate(comp.shifts)}
-        for group, run in comp.exact_shift:  # type: ignore[attr-defined]
-            out = run(full)
-            k = 0
-            for s in group:
-                full[index[s.symbol]] = max(out[k:k + len(s.args)])
-                k += len(s.args)
-        res = comp.exact_run(full)
-        return np.array([mpmath.mpf(r) for r in res], dtype=object)
+            full[len(x) + shifts.index(s)] = m if (m == m and abs(float(m)) != math.inf) else 0.0
+    flat = run(full).reshape(len(roots), len(wrt))
+    if timings is not None:
+        timings.update({"build": t1 - t0, "differentiate": t2 - t1, "compile": t3 - t2,
+                        "evaluate": time.perf_counter() - t3})
+    return _splitter(p, out_shape)(flat)
 
 
 # --------------------------------------------------------------------------- the public functions
@@ -310,16 +323,15 @@ def _derivative(fn: Callable[..., Any], params: Any, *, kind: str, exact: bool, 
     comp = _CACHE.get(key) if key is not None else None
     cached = comp is not None
     if comp is None:
-        comp, ctx = _build(fn, p, single, kind, be, what)
-        n_out = len(comp.outputs)
-        if key is not None and not ctx.comparisons:
+        comp, ctx = _build(fn, p, single, kind, be, what, max_entries)
+        if key is not None and not ctx.comparisons and comp.program is not None:
             _CACHE[key] = comp
             while len(_CACHE) > _CACHE_SIZE:
                 _CACHE.popitem(last=False)
     else:
         _CACHE.move_to_end(key)
-    n_out = len(comp.outputs)
-    if n_out > max_entries:
+    n_out = comp.n_out
+    if n_out > max_entries or comp.program is None:
         return _na(kind, single, be, f"too large for symbolic at this size: {n_out} derivative entries > "
                    f"max_entries={max_entries}")
     return _evaluate(comp, p, single, kind, exact, kink_rtol, digits, max_exact_entries, cached)
@@ -331,31 +343,36 @@ def _na(kind: str, single: bool, be: Backend, reason: str) -> SymbolicDerivative
 
 def _evaluate(comp: _Compiled, p: dict[str, np.ndarray], single: bool, kind: str, exact: bool,
               kink_rtol: float, digits: int, max_exact_entries: int, cached: bool) -> SymbolicDerivative:
+    assert comp.program is not None
     t0 = time.perf_counter()
     x = np.concatenate([v.reshape(-1) for v in p.values()])
-    full = _shift_values(comp, x)
-    flat = comp.run(full)
+    out, sh = comp.program.run(np.stack([x, *_perturbed(x)], axis=1))
     n_in, n_roots = len(x), len(comp.roots)
-    vals = flat.reshape(n_roots, n_in).copy()
+    vals = out[:, 0].reshape(n_roots, n_in).copy()
     kink = np.zeros_like(vals, dtype=bool)
     left = np.full_like(vals, np.nan)
     right = np.full_like(vals, np.nan)
     notes = list(comp.notes)
-    if comp.graph.kinks:
-        _kinks(comp, full, vals, kink, left, right, kink_rtol, notes)
+    if comp.graph is not None and comp.graph.kinks:
+        _kinks(comp, np.concatenate([x, sh[:, 0]]), vals, kink, left, right, kink_rtol, notes)
     t1 = time.perf_counter()
     exact_vals = None
-    err = _rounding(comp, x, flat.reshape(vals.shape), vals, kink)
+    err = _rounding(out, vals, kink)
     if exact:
         if vals.size > max_exact_entries:
             notes.append(f"exact evaluation skipped: {vals.size} entries > max_exact_entries={max_exact_entries}")
         else:
-            ex = _exact(comp, x, digits).reshape(n_roots, n_in)
-            ex = np.where(kink, vals.astype(object), ex)
-            exact_vals = ex
-            diff = np.array([[abs(float(vals[i, j]) - float(ex[i, j])) if math.isfinite(vals[i, j]) else math.inf
-                              for j in range(n_in)] for i in range(n_roots)]).reshape(vals.shape)
-            err = np.nextafter(diff, np.inf) * (diff > 0)
+            try:
+                ex = _exact(comp, x, digits).reshape(n_roots, n_in)
+            except (ArithmeticError, ValueError, TypeError) as exc:  # mpmath raises where float64 gives inf
+                notes.append(f"exact evaluation failed at this point ({type(exc).__name__}: {exc}); the error "
+                             "bound is the float64 one")
+            else:
+                ex = np.where(kink, vals.astype(object), ex)
+                exact_vals = ex
+                diff = np.array([[abs(float(vals[i, j]) - float(ex[i, j])) if math.isfinite(vals[i, j])
+                                  else math.inf for j in range(n_in)] for i in range(n_roots)]).reshape(vals.shape)
+                err = np.nextafter(diff, np.inf) * (diff > 0)
     bad = ~np.isfinite(vals)
     if bad.any():
         idx = np.argwhere(bad)[0]
@@ -371,22 +388,25 @@ def _evaluate(comp: _Compiled, p: dict[str, np.ndarray], single: bool, kind: str
         notes=tuple(notes), backend=comp.be.name, single=single, cached=cached, timings=timings)
 
 
-def _rounding(comp: _Compiled, x: np.ndarray, plain: np.ndarray, vals: np.ndarray, kink: np.ndarray) -> np.ndarray:
+def _perturbed(x: np.ndarray) -> list[np.ndarray]:
+    """Three copies of the point, each entry moved by one ulp in a random direction (fixed seed)."""
+    eps = np.finfo(np.float64).eps
+    rng = np.random.default_rng(0)
+    return [x * (1 + eps * rng.choice([-1.0, 1.0], size=x.shape)) for _ in range(3)]
+
+
+def _rounding(out: np.ndarray, vals: np.ndarray, kink: np.ndarray) -> np.ndarray:
     """Rounding bound of the float64 evaluation, from its sensitivity to 1-ulp input perturbations.
 
     A few ulps of |value| is not enough: a gradient entry of 2e-3 that is a sum of terms of
-    size 1 carries their absolute rounding (1e-16, 100 ulps of it). Evaluating again with the
-    inputs moved by 4 ulps in random directions shows that cancellation (a backward-stable
-    evaluation is exact for inputs that close); three 1-ulp draws, times 2, plus 4 ulps of the value.
+    size 1 carries their absolute rounding (1e-16, 100 ulps of it). The program's other
+    columns hold the derivative at the point with the inputs moved by an ulp in random
+    directions, which shows that cancellation (a backward-stable evaluation is exact for
+    inputs that close); three draws, times 2, plus 4 ulps of the value.
     """
     eps = np.finfo(np.float64).eps
-    rng = np.random.default_rng(0)
-    spread = np.zeros_like(plain)
     with np.errstate(all="ignore"):
-        for _ in range(3):
-            xp = x * (1 + eps * rng.choice([-1.0, 1.0], size=x.shape))
-            other = comp.run(_shift_values(comp, xp)).reshape(plain.shape)
-            spread = np.maximum(spread, np.abs(other - plain))
+        spread = np.max(np.abs(out[:, 1:] - out[:, :1]), axis=1).reshape(vals.shape)
         err = _ULPS * eps * np.abs(vals) + 2 * spread
     return np.where(kink | ~np.isfinite(err), _ULPS * eps * np.abs(vals), err)
 
@@ -435,10 +455,11 @@ def gradient(loss: Callable[..., Any], params: Any, *, exact: bool = False, max_
     """Exact gradient of the scalar ``loss(params)`` at ``params`` (one array or a dict of arrays).
 
     The loss runs on arrays of symbols (numpy code through :class:`SymArray`, or code written
-    against ``gradcheck.ops`` with any namespace), is differentiated in reverse mode, compiled with
-    common-subexpression elimination and evaluated in float64. ``exact=True`` also evaluates it
-    with mpmath at ``digits`` digits (at most ``max_exact_entries`` entries) and measures each
-    float64 entry's error against it. ``backend``: ``"auto"`` (symengine when installed),
+    against ``gradcheck.ops`` with any namespace); its reverse-mode walk over the expression DAG
+    is printed as straight-line code (one assignment per node) and evaluated in float64.
+    ``exact=True`` also runs that code with mpmath at ``digits`` digits, constants exact (at most
+    ``max_exact_entries`` entries), and measures each float64 entry's error against it.
+    ``backend``: ``"auto"`` (symengine when installed),
     ``"sympy"`` or ``"symengine"``. Compiled derivatives are cached per (code and the data it
     closes over, shapes); ``cache=False`` rebuilds. Above ``max_entries`` parameter or derivative
     entries the result is ``status="n/a"`` with the reason.

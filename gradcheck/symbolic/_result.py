@@ -83,6 +83,13 @@ class ParamProof:
     index: tuple[int, ...] | None = None
     entries: int = 0
     proved_entries: int = 0
+    certificate: str = ""
+    """For a disproof: says that ``interval`` holds hand - exact at ``index`` and excludes 0, so
+    the disproof does not rest on float64; empty when no interval could be computed (the
+    reason then says "float64 evidence")."""
+    interval: tuple[Any, Any] | None = None
+    """``(lo, hi)`` as ``mpmath.mpf``: encloses the exact hand - exact at ``index`` (exact binary
+    inputs, exact rational constants, outward rounding at 60 digits)."""
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,8 @@ class Proof:
             line = f"  {p.name}: {p.status.value}"
             if p.status == Status.DISPROVED:
                 line += f" at {list(p.index or ())}: hand - exact = {p.counterexample}"
+                if p.certificate:
+                    line += f"\n    {p.certificate}"
             elif p.reason:
                 line += f" ({p.reason})"
             lines.append(line)
