@@ -35,8 +35,8 @@ from ._naming import display_name
 from ._options import DEFAULT_RESOLUTION, DEFAULT_SAFETY, METHODS, Layout, Options
 from ._oracle import Context, Oracle, OracleEstimate, OracleRun
 from ._params import ParamSet, format_index
-from ._rounding import Rounding, measure
 from ._result import Entry, EntryArrays, Estimate, GradCheckResult, ParamResult, Tolerance
+from ._rounding import Rounding, measure
 from ._status import Status
 from ._structure import STRUCTURES, Structure, structured
 from ._symbolic_oracle import Symbolic, SymbolicUnavailable
