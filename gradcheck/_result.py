@@ -119,8 +119,10 @@ class Tolerance:
         if self.rounding == "measured":
             return (f"{self.safety:g} x per-entry error estimate + the gradient's measured rounding "
                     f"(at most {self.floor_rtol:.2g} x the entry's scale)")
-        why = f" (rounding not measured: {self.rounding})" if self.rounding else ""
-        return f"{self.safety:g} x per-entry error estimate + {self.floor_rtol:.2g} x the entry's scale{why}"
+        if self.rounding is None:  # a check that never measures (second order): its row's largest entry
+            return f"{self.safety:g} x per-entry error estimate + {self.floor_rtol:.2g} x scale"
+        return (f"{self.safety:g} x per-entry error estimate + {self.floor_rtol:.2g} x the entry's scale "
+                f"(rounding not measured: {self.rounding})")
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (_num(v) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
