@@ -198,3 +198,13 @@ def test_a_user_derivative_that_fails_near_the_point_falls_back_to_the_floor() -
     result = gc.check_grad(lsq, grad, X)
     assert result.ok
     assert "not measured" in result.params["params"].tolerance.describe()
+
+
+def test_the_exact_oracle_sees_a_slip_of_1e10() -> None:
+    """Beside finite differences (which resolve about 1e-10 here), the symbolic oracle's
+    verdict is limited only by the two sides' rounding."""
+    pytest.importorskip("sympy")
+    slip = gc.check_grad(lsq, lambda x: lsq_grad(x) * (1 + 1e-10), X, oracle="both")
+    assert slip.params["params"].symbolic.startswith("FAIL"), slip.summary()
+    right = gc.check_grad(lsq, lsq_grad, X, oracle="both")
+    assert right.ok and right.params["params"].symbolic.startswith("pass"), right.summary()
