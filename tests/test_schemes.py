@@ -75,7 +75,7 @@ def test_evaluation_counts_per_scheme() -> None:
     assert counts["forward"] == 2 + probe + 2 * 5 + 1
     assert counts["central"] == 2 + probe + 4 * 5 + 1
     assert counts["richardson"] == 2 + probe + 6 * 5 + 1
-    assert counts["complex"] == 2 + 6 + 2 * 5 + 1
+    assert counts["complex"] == 2 + 6 + 2 * 5 + 1  # 5 entries: all of them sampled
 
 
 def test_complex_step_has_no_subtractive_cancellation() -> None:
