@@ -316,9 +316,12 @@ class JaxCheckGrads(Tool):
         shapes = {k: jax.ShapeDtypeStruct(v.shape, jnp.float64) for k, v in net.params.items()}
         scalar = jax.ShapeDtypeStruct((), jnp.float64)
 
+        def host_loss(q: dict) -> Any:
+            return np.float64(net.loss({k: np.asarray(v) for k, v in q.items()}))
+
         @jax.custom_vjp
         def loss(p: dict) -> Any:
-            return jax.pure_callback(lambda q: np.float64(net.loss({k: np.asarray(v) for k, v in q.items()})), scalar, p)
+            return jax.pure_callback(host_loss, scalar, p)
 
         def fwd(p: dict) -> tuple:
             return loss(p), p
