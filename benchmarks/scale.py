@@ -1,7 +1,9 @@
-"""How the directional check scales: wall time and smallest flagged error at 1e3 .. 1e6 parameters.
+"""How the directional check scales, beside torch's and jax's gradient checks on the same functions.
 
-    python benchmarks/scale.py            # all sizes (about 10 minutes on a shared 2-core machine)
+    python benchmarks/scale.py            # all sizes (about 10 minutes on a shared 2-core machine, gradcheck only)
     python benchmarks/scale.py --quick    # 1e3 and 1e4 only, a coarse error grid (under a minute)
+    # the comparison, in a venv of its own with torch and jax (never dependencies of gradcheck):
+    PYTHONPATH=. /work/venv-cmp/bin/python benchmarks/scale.py --method auto --torch-grid-max 2e3 --entries
 
 Three losses, written here with their hand-derived gradients:
 
@@ -9,18 +11,26 @@ Three losses, written here with their hand-derived gradients:
   E = 0.5 ||X3 - T||^2, batch 32, 10 outputs;
 * ``relu``: h = relu(x W1 + b1), mean cross-entropy of softmax(h W2 + b2), batch 32, 10 classes,
   with 6 hidden units exactly on their kink (the first sample is 0 and their biases are 0);
+  ``relu0`` is the same net with no unit on its kink;
 * ``lsq``: 0.5 ||A x - b||^2 with A of 64 rows.
 
-For each size: the time to pass a correct gradient, and the smallest relative error d flagged
-(on the grid 1e-4, 1e-5, 1e-6, 5e-7, 2e-7, 1.2e-7: a named entry
-must be off by more than 1e-7 of itself plus 10 error estimates) when (a) every entry is scaled by 1 + d,
-(b) only the largest
-entry is, (c) only one median entry is, the entry named; and the time to find and name a
-relative 1e-6 error in one median entry. torch.autograd.gradcheck (slow and fast mode) and
-jax.test_util.check_grads run on the same functions where installed.
+For each size and tool: the time to pass a correct gradient (and its ratio to torch's full
+gradcheck), and the smallest relative error d flagged on the grid 1e-1 .. 1.2e-7 (descending,
+stopping at the first miss) when (a) every entry is scaled by 1 + d, (b) only the largest entry
+is, (c) only one median entry is, with what the tool named; and the time to find a relative
+1e-6 error in one median entry. gradcheck counts a slip only with its entry named (an entry is
+off by more than 1e-7 of itself plus 10 error estimates: 1e-7 itself is never flagged).
 
-BLAS runs one thread per process (set before numpy loads): on a machine shared by several
-jobs, threaded complex matrix products were 10x slower than single-threaded ones.
+The other tools check exactly what gradcheck checks: ``torch.autograd.gradcheck`` (full and
+``fast_mode=True``) runs on a ``torch.autograd.Function`` whose forward is the numpy loss and
+whose backward is the hand-derived gradient, ``jax.test_util.check_grads`` (reverse mode) on a
+``jax.custom_vjp`` of the same two through ``pure_callback``. Each prints "not installed" without
+its package. torch's full check costs two evaluations per entry: it runs up to
+``--torch-full-max`` entries, its slips up to ``--torch-grid-max``. ``--entries`` adds the
+per-entry check (``check_grad(mode="entries")``) at 1e4 entries beside torch's full check.
+
+BLAS runs one thread per process (set before numpy loads; torch too): on a machine shared by
+several jobs, threaded complex matrix products were 10x slower than single-threaded ones.
 """
 
 from __future__ import annotations
