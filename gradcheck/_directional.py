@@ -53,7 +53,7 @@ from ._directional_entries import (
     ensure_picklable,
     judge_line,
 )
-from ._directional_line import KINK, UNCLEAN, Line, LineEstimate, taylor
+from ._directional_line import KINK, SMOOTH, UNCLEAN, Line, LineEstimate, taylor
 from ._errors import InvalidArgumentError, LossRaisedError, MutatingFunctionError
 from ._evaluator import ComplexUnsupported, Evaluator
 from ._params import ParamSet
@@ -388,6 +388,7 @@ class _Check:
         progress: Progress,
     ) -> None:
         self.line, self.g, self.s, self.offsets = line, g, s, offsets
+        self.shapes = {name: line.ev.params.arrays[name].shape for name, _, _ in offsets}
         self.method, self.safety, self.job = method, safety, job
         self.workers, self.budget_s, self.progress = workers, budget_s, progress
         self.group_tests = 0
@@ -403,13 +404,13 @@ class _Check:
         """Compare along ``w``; under ``auto`` a complex-step disagreement is re-examined by richardson for a kink."""
         first = "complex" if self.method == "auto" else self.method
         est = self.line.estimate(w, f"direction {label}", method=first)
-        judged = judge_line(est, self.floor(w), self.safety)
+        judged = judge_line(est, self.floor(w), self.safety, self.line.eps)
         if not judged.agrees and self.method == "auto" and confirm and self.kink_branch is None:
             # Complex step takes one branch at a kink: richardson re-examines the first disagreement.
             # If it was a kink's, the entries at the kink are set apart and every direction is
             # probed again without them; if not, the others are the same wrong entries seen again.
             fd = self.line.estimate(w, f"direction {label} at a possible kink", method="richardson", polish=False)
-            jf = judge_line(fd, self.floor(w), self.safety)
+            jf = judge_line(fd, self.floor(w), self.safety, self.line.eps)
             self.kink_branch = fd.state == KINK and jf.agrees
             if self.kink_branch:
                 est, judged = fd, jf
@@ -510,24 +511,22 @@ class _Check:
     ) -> DirectionCheck:
         """The right half's comparison without evaluating it: complex step is linear in the direction
         to rounding, so D(right) = D(parent) - D(left), with the two error bars added."""
-        analytic = parent.analytic - left.analytic
-        numeric = parent.numeric - left.numeric
-        error = parent.error_estimate + left.error_estimate
-        tol = self.safety * error + self.floor(w_right)
-        dist = abs(analytic - numeric)
-        ratio = dist / tol if tol > 0 else (math.inf if dist else 0.0)
-        return DirectionCheck(
-            label=label,
-            analytic=analytic,
-            numeric=numeric,
-            error_estimate=error,
-            tolerance=tol,
-            ratio=ratio,
-            agrees=dist <= tol,
-            state="smooth",
-            scheme="complex (inferred)",
+        nan = math.nan
+        est = LineEstimate(
+            value=parent.numeric - left.numeric,
+            error=parent.error_estimate + left.error_estimate,
+            analytic=parent.analytic - left.analytic,
+            left=nan,
+            right=nan,
+            side_error=nan,
+            jump=nan,
+            jump_error=nan,
+            state=SMOOTH,
             step=parent.step,
+            scheme="complex (inferred)",
         )
+        judged = judge_line(est, self.floor(w_right), self.safety, self.line.eps)
+        return _direction(label, est, judged, judged.agrees, None)
 
     def _test(self, w: np.ndarray, a: int, b: int) -> DirectionCheck:
         self.group_tests += 1
@@ -792,7 +791,6 @@ def check_grad_directional(
     for n in ps.names:
         offsets.append((n, start, start + ps.arrays[n].size))
         start += ps.arrays[n].size
-    shapes = {n: ps.arrays[n].shape for n in ps.names}
     x = np.concatenate([ps.arrays[n].astype(np.float64).ravel() for n in ps.names])
     g = np.concatenate([analytic[n].astype(np.float64).ravel() for n in ps.names])
     s = _scales(ps, typical)
@@ -827,194 +825,242 @@ def check_grad_directional(
     chk = _Check(
         line, g, s, offsets, method=used, safety=safety, job=job, workers=workers, budget_s=budget_s, progress=bar
     )
+    plan = _Plan(directions, seed, localize, max_named, target, sample, per_entry)
     try:
-        return _finish(
-            chk,
-            ps,
-            shapes,
-            offsets,
-            f0,
-            fn_name,
-            used,
-            directions,
-            seed,
-            localize,
-            max_named,
-            target,
-            sample,
-            per_entry,
-            notes,
-            t_start,
-            ev,
-        )
+        return _finish(chk, ps, plan, f0, fn_name, notes, t_start)
     finally:
         bar.close()
 
 
-def _finish(
-    chk: _Check,
-    ps: ParamSet,
-    shapes: dict[str, tuple[int, ...]],
-    offsets: list[tuple[str, int, int]],
-    f0: np.ndarray,
-    fn_name: str,
-    used: str,
-    n_dirs: int,
-    seed: int,
-    localize: bool,
-    max_named: int,
-    target: float,
-    sample: int,
-    per_entry: int | None,
-    notes: list[str],
-    t_start: float,
-    ev: Evaluator,
-) -> DirectionalResult:
-    g, s = chk.g, chk.s
-    n_total = g.size
-    top = float(np.max(np.abs(s * g)))
-    keep: np.ndarray | None = None  # entries left in the directions (after kink entries are set apart)
+@dataclass(frozen=True)
+class _Plan:
+    """What the caller asked of the stages after the setup."""
 
-    def vector(label: str) -> np.ndarray:
-        """Directions are rebuilt when needed, not stored: 15 of them at 1e7 entries would be 1.2 GB."""
+    n_dirs: int
+    seed: int
+    localize: bool
+    max_named: int
+    target: float
+    sample: int
+    per_entry: int | None
+
+    @property
+    def max_groups(self) -> int:
+        return max(16, MAX_GROUPS_PER_NAMED * self.max_named)
+
+
+class _Directions:
+    """The labels of the directions and their vectors, rebuilt when needed rather than stored
+    (15 of them at 1e7 entries would be 1.2 GB); ``keep`` masks entries set apart at kinks."""
+
+    def __init__(self, chk: _Check, plan: _Plan) -> None:
+        self.s, self.g, self.offsets, self.seed = chk.s, chk.g, chk.offsets, plan.seed
+        self.top = float(np.max(np.abs(self.s * self.g)))
+        self.keep: np.ndarray | None = None
+        self.labels = [f"random {k}" for k in range(plan.n_dirs)]
+        if len(self.offsets) > 1:
+            self.labels += [f"parameter {name!r}" for name, _, _ in self.offsets]
+        if self.top > 0:
+            self.labels.append("gradient")
+
+    def vector(self, label: str) -> np.ndarray:
+        n_total, s = self.g.size, self.s
         if label.startswith("random"):
-            w = s * _signs(seed, int(label.split()[1]), n_total)
+            w = s * _signs(self.seed, int(label.split()[1]), n_total)
         elif label == "gradient":
-            w = s * s * g / top  # |w_i| <= s_i, like the sign directions
+            w = s * s * self.g / self.top  # |w_i| <= s_i, like the sign directions
         else:
             name = label.split("'")[1]
-            a, b = next((lo, hi) for n, lo, hi in offsets if n == name)
+            a, b = next((lo, hi) for n, lo, hi in self.offsets if n == name)
             w = np.zeros(n_total)
-            w[a:b] = s[a:b] * _signs(seed, 0, n_total)[a:b]
-        return w if keep is None else w * keep
+            w[a:b] = s[a:b] * _signs(self.seed, 0, n_total)[a:b]
+        return w if self.keep is None else w * self.keep
 
-    labels = [f"random {k}" for k in range(n_dirs)]
-    if len(offsets) > 1:
-        labels += [f"parameter {name!r}" for name, _, _ in offsets]
-    if top > 0:
-        labels.append("gradient")
+
+@dataclass
+class _Tally:
+    """What the stages found: entries checked one by one, counts, and what the verdict must say."""
+
+    rng: np.random.Generator
+    notes: list[str]
+    outcomes: dict[int, EntryOutcome] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=lambda: {"localized": 0, "sampled": 0, "subset": 0, "kink": 0})
+    caveats: list[str] = field(default_factory=list)  # what leaves entries unchecked: a pass becomes inconclusive
+    reason_bits: list[str] = field(default_factory=list)
+    kink_vanished: bool = False
+
+    def add(self, outcomes: list[EntryOutcome]) -> None:
+        for o in outcomes:
+            self.outcomes[o.flat] = o
+
+
+def _probe_all(chk: _Check, dirs: _Directions, *, show: bool = True) -> list[DirectionCheck]:
     checks = []
-    for k, label in enumerate(labels):
-        checks.append(chk.probe(vector(label), label))
-        chk.progress.update(k + 1, len(labels), "directions")
-    outcomes: dict[int, EntryOutcome] = {}
-    counts = {"localized": 0, "sampled": 0, "subset": 0, "kink": 0}
-    rng = np.random.default_rng([seed, 0x53414D50])
-    caveats: list[str] = []  # what leaves entries unchecked: a pass becomes inconclusive
+    for k, label in enumerate(dirs.labels):
+        w = dirs.vector(label)
+        if dirs.keep is not None and not np.any(w):
+            continue  # a direction whose entries were all set apart has nothing left to see
+        checks.append(chk.probe(w, label))
+        if show:
+            chk.progress.update(k + 1, len(dirs.labels), "directions")
+    return checks
+
+
+def _set_kinks_apart(
+    chk: _Check, dirs: _Directions, checks: list[DirectionCheck], plan: _Plan, tally: _Tally
+) -> list[DirectionCheck]:
+    """Units at their kink make every direction through them a kink, whose one-sided slopes
+    bound the sum of subgradients only when all such terms share a sign. The entries that
+    move them are set apart, checked one by one, and the directions judged again without them."""
     kinked = [c for c in checks if c.state == KINK]
-    if kinked:
-        # Units at their kink make every direction through them a kink, whose one-sided slopes
-        # bound the sum of subgradients only when all such terms share a sign. Set the entries
-        # that move them apart, check those one by one, and judge the directions without them.
-        first = kinked[0]
-        ranges = chk.kink_ranges(vector(first.label), first.step, max(16, MAX_GROUPS_PER_NAMED * max_named))
-        flats = [i for a, b in ranges for i in range(a, b)]
-        if len(flats) > 4 * max(sample, 1):
-            flats = sorted(int(i) for i in rng.choice(flats, size=4 * max(sample, 1), replace=False))
-            caveats.append(
-                f"{sum(b - a for a, b in ranges):,} entries move units sitting at a kink and were left "
-                f"out of the directions; only {len(flats)} of them were checked one by one"
-            )
-        for o in chk.entries(flats, "entries at kinks"):
-            outcomes[o.flat] = o
-        counts["kink"] = len(flats)
-        keep = np.ones(n_total, dtype=bool)
-        for a, b in ranges:
-            keep[a:b] = False
-        checks = []
-        for label in labels:
-            w = vector(label)
-            if np.any(w):  # a direction whose entries were all set apart has nothing left to see
-                checks.append(chk.probe(w, label))
-        notes.append(
-            f"{len(kinked)} directions crossed a kink at x; {counts['kink']} entries that move units at "
-            f"their kink were set apart, checked one by one, and left out of the directions"
+    if not kinked:
+        return checks
+    first = kinked[0]
+    ranges = chk.kink_ranges(dirs.vector(first.label), first.step, plan.max_groups)
+    flats = [i for a, b in ranges for i in range(a, b)]
+    cap = 4 * max(plan.sample, 1)
+    if len(flats) > cap:
+        flats = sorted(int(i) for i in tally.rng.choice(flats, size=cap, replace=False))
+        tally.caveats.append(
+            f"{sum(b - a for a, b in ranges):,} entries move units sitting at a kink and were left "
+            f"out of the directions; only {len(flats)} of them were checked one by one"
         )
-    diagnosis: dict[str, str] = {}
-    reason_bits: list[str] = []
-    unexplained = [c for c in checks if not c.agrees]
-    kink_vanished = False
-    if unexplained and localize:
-        randoms = [c for c in unexplained if c.label.startswith("random")] or unexplained
-        worst = max(randoms, key=lambda c: c.ratio)
-        max_groups = max(16, MAX_GROUPS_PER_NAMED * max_named)
-        leaves, spread, kink_vanished = chk.localize(vector(worst.label), max_groups, worst)
-        for o in chk.entries(leaves, "entries localised"):
-            outcomes[o.flat] = o
-        counts["localized"] = len(leaves)
-        if spread is not None:
-            suspects = {
-                name for name, _, _ in offsets if any(c.label == f"parameter {name!r}" and not c.agrees for c in checks)
-            }
-            picked = [f for f in _sample(rng, spread, sample, offsets, shapes, suspects) if f not in outcomes]
-            for o in chk.entries(picked, "sampled entries"):
-                outcomes[o.flat] = o
-            counts["sampled"] = len(picked)
-            reason_bits.append(
-                f"the disagreement of {worst.label} spread over more than {max_groups} ranges: "
-                f"splitting stopped and {len(picked)} entries were sampled from them"
-            )
-        if kink_vanished:
-            notes.append(
-                f"{worst.label} sits at a kink along it, and its disagreement vanished on splitting: the "
-                f"one-sided slopes of a sum of kinks need not bound a sum of subgradients"
-            )
-    if per_entry:
-        pool = np.setdiff1d(np.arange(n_total), np.fromiter(outcomes, dtype=np.int64, count=len(outcomes)))
-        picked = rng.choice(pool, size=min(per_entry, pool.size), replace=False) if pool.size else []
-        got = chk.entries([int(i) for i in np.sort(picked)], "random entries")
-        for o in got:
-            outcomes[o.flat] = o
-        counts["subset"] = len(got)
-        if len(got) < len(picked):
-            notes.append(f"budget_s ran out after {len(got)} of {len(picked)} requested random entries")
-    mismatches, n_bad = _named(outcomes, offsets, shapes, max_named)
-    for name, a, b in offsets:
-        text = diagnose_sample(list(outcomes.values()), shapes[name], a, b - a) if counts["sampled"] else None
-        if text:
-            diagnosis[name] = text
-    kinks = sum(o.state == KINK for o in outcomes.values())
-    res_by, resolution, miss_rtol = _resolution(checks, g, s, offsets, n_dirs)
-    verdict, reason = _verdict(
-        checks, mismatches, outcomes, localize, resolution, target, reason_bits, kink_vanished, res_by
+    tally.add(chk.entries(flats, "entries at kinks"))
+    tally.counts["kink"] = len(flats)
+    keep = np.ones(chk.g.size, dtype=bool)
+    for a, b in ranges:
+        keep[a:b] = False
+    dirs.keep = keep
+    tally.notes.append(
+        f"{len(kinked)} directions crossed a kink at x; {len(flats)} entries that move units at "
+        f"their kink were set apart, checked one by one, and left out of the directions"
     )
-    if verdict == "pass" and caveats:
-        verdict, reason = "inconclusive", "; ".join(caveats)
+    return _probe_all(chk, dirs, show=False)
+
+
+def _trace(chk: _Check, dirs: _Directions, checks: list[DirectionCheck], plan: _Plan, tally: _Tally) -> None:
+    """Group testing from the worst disagreeing direction (random ones first) to entries checked
+    one by one; where the disagreement is spread out, a sample of its ranges instead."""
+    unexplained = [c for c in checks if not c.agrees]
+    if not unexplained or not plan.localize:
+        return
+    randoms = [c for c in unexplained if c.label.startswith("random")] or unexplained
+    worst = max(randoms, key=lambda c: c.ratio)
+    leaves, spread, tally.kink_vanished = chk.localize(dirs.vector(worst.label), plan.max_groups, worst)
+    tally.add(chk.entries(leaves, "entries localised"))
+    tally.counts["localized"] = len(leaves)
+    if spread is not None:
+        offsets, shapes = chk.offsets, chk.shapes
+        suspects = {
+            name for name, _, _ in offsets if any(c.label == f"parameter {name!r}" and not c.agrees for c in checks)
+        }
+        picked = [f for f in _sample(tally.rng, spread, plan.sample, offsets, shapes, suspects)
+                  if f not in tally.outcomes]
+        tally.add(chk.entries(picked, "sampled entries"))
+        tally.counts["sampled"] = len(picked)
+        tally.reason_bits.append(
+            f"the disagreement of {worst.label} spread over more than {plan.max_groups} ranges: "
+            f"splitting stopped and {len(picked)} entries were sampled from them"
+        )
+    if tally.kink_vanished:
+        tally.notes.append(
+            f"{worst.label} sits at a kink along it, and its disagreement vanished on splitting: the "
+            f"one-sided slopes of a sum of kinks need not bound a sum of subgradients"
+        )
+
+
+def _random_subset(chk: _Check, plan: _Plan, tally: _Tally) -> None:
+    """``per_entry`` random entries not checked yet, one by one, within ``budget_s``."""
+    if not plan.per_entry:
+        return
+    done = np.fromiter(tally.outcomes, dtype=np.int64, count=len(tally.outcomes))
+    pool = np.setdiff1d(np.arange(chk.g.size), done)
+    picked = tally.rng.choice(pool, size=min(plan.per_entry, pool.size), replace=False) if pool.size else []
+    got = chk.entries([int(i) for i in np.sort(picked)], "random entries")
+    tally.add(got)
+    tally.counts["subset"] = len(got)
+    if len(got) < len(picked):
+        tally.notes.append(f"budget_s ran out after {len(got)} of {len(picked)} requested random entries")
+
+
+def _diagnoses(chk: _Check, tally: _Tally) -> dict[str, str]:
+    """A diagnosis per parameter, from a sample only: a few localised entries say nothing of a pattern."""
+    if not tally.counts["sampled"]:
+        return {}
+    shapes = chk.shapes
+    found = {name: diagnose_sample(list(tally.outcomes.values()), shapes[name], a, b - a)
+             for name, a, b in chk.offsets}
+    return {name: text for name, text in found.items() if text}
+
+
+def _conclude(
+    checks: list[DirectionCheck],
+    mismatches: Mapping[str, Any],
+    plan: _Plan,
+    tally: _Tally,
+    resolution: float,
+    res_by: Mapping[str, float],
+) -> tuple[Verdict, str]:
+    verdict, reason = _verdict(
+        checks, mismatches, tally.outcomes, plan.localize, resolution, plan.target, tally.reason_bits,
+        tally.kink_vanished, res_by,
+    )
+    if verdict == "pass" and tally.caveats:
+        return "inconclusive", "; ".join(tally.caveats)
+    kinks = sum(o.state == KINK for o in tally.outcomes.values())
     if verdict == "pass" and kinks:
-        reason = (
-            reason + "; " if reason else ""
-        ) + f"{kinks} entries checked one by one sit at kinks (valid one-sided slopes)"
+        at = f"{kinks} entries checked one by one sit at kinks (valid one-sided slopes)"
+        reason = f"{reason}; {at}" if reason else at
+    return verdict, reason
+
+
+def _finish(
+    chk: _Check, ps: ParamSet, plan: _Plan, f0: np.ndarray, fn_name: str, notes: list[str], t_start: float
+) -> DirectionalResult:
+    """Probe every direction, set kink entries apart, trace disagreements, check the random subset, conclude."""
+    dirs = _Directions(chk, plan)
+    tally = _Tally(rng=np.random.default_rng([plan.seed, 0x53414D50]), notes=notes)
+    checks = _probe_all(chk, dirs)
+    checks = _set_kinks_apart(chk, dirs, checks, plan, tally)
+    _trace(chk, dirs, checks, plan, tally)
+    _random_subset(chk, plan, tally)
+    offsets, shapes = chk.offsets, chk.shapes
+    mismatches, n_bad = _named(tally.outcomes, offsets, shapes, plan.max_named)
+    res_by, resolution, miss_rtol = _resolution(checks, chk.g, chk.s, offsets, plan.n_dirs)
+    verdict, reason = _conclude(checks, mismatches, plan, tally, resolution, res_by)
     return DirectionalResult(
         ok=verdict == "pass",
         verdict=verdict,
         function=fn_name,
-        method=used,
+        method=chk.method,
         shapes=shapes,
-        n_entries=n_total,
-        n_evaluations=ev.n_evaluations + chk.remote_evaluations,
+        n_entries=chk.g.size,
+        n_evaluations=chk.line.ev.n_evaluations + chk.remote_evaluations,
         elapsed_s=time.perf_counter() - t_start,
         value=float(f0[0]),
         directions=tuple(checks),
         mismatches=mismatches,
         n_mismatched=n_bad,
-        diagnosis=diagnosis,
+        diagnosis=_diagnoses(chk, tally),
         n_group_tests=chk.group_tests,
-        n_localized=counts["localized"],
-        n_sampled=counts["sampled"],
-        n_subset=counts["subset"],
-        n_kinks=kinks,
-        n_at_kinks=counts["kink"],
+        n_localized=tally.counts["localized"],
+        n_sampled=tally.counts["sampled"],
+        n_subset=tally.counts["subset"],
+        n_kinks=sum(o.state == KINK for o in tally.outcomes.values()),
+        n_at_kinks=tally.counts["kink"],
         resolution=resolution,
         miss_rtol=miss_rtol,
-        miss_probability=2.0**-n_dirs,
-        target=target,
+        miss_probability=2.0**-plan.n_dirs,
+        target=plan.target,
         tolerance=f"{chk.safety:g} x error estimate + {ANALYTIC_ULPS:g} eps ||g o w||_2 per direction; "
         f"per entry + {floor_rtol(ps.eps):.2g} x the entry",
         reason=reason,
-        notes=tuple(notes + chk.notes),
+        notes=tuple(tally.notes + chk.notes),
         resolution_by_param=res_by,
         n_checked={
-            name: sum(a <= f < b for f in outcomes) for name, a, b in offsets if any(a <= f < b for f in outcomes)
+            name: sum(a <= f < b for f in tally.outcomes)
+            for name, a, b in offsets
+            if any(a <= f < b for f in tally.outcomes)
         },
     )
 

@@ -1,8 +1,9 @@
 """Entry-by-entry checks for the directional check: suspects, samples, random subsets.
 
 An entry is checked as the derivative along ``s_i e_i``, with the same schemes, error
-bars and kink handling as a direction (:class:`~gradcheck._directional_line.Line`). Each
-entry is judged against its own magnitude: it mismatches when ``|analytic - numeric| >
+bars and kink handling as a direction (:class:`~gradcheck._directional_line.Line`), and
+judged by the core's judge (:func:`gradcheck._compare.judge`, the estimate on the oracle seam
+with shape (1, 1)) against its own magnitude: it mismatches when ``|analytic - numeric| >
 safety x error + floor_rtol x max(|analytic|, |numeric|)`` (1e-7 of the entry in float64),
 so a relative 1e-6 error is flagged in an entry 1e4 times smaller than its parameter's
 largest, which the full per-entry check's floor (1e-7 of the largest) forgives.
@@ -23,15 +24,28 @@ from typing import Any
 
 import numpy as np
 
-from ._compare import floor_rtol
+from ._compare import judge
 from ._diagnose import _factor_name as factor_name
 from ._directional_line import KINK, Line, LineEstimate
 from ._errors import InvalidArgumentError
 from ._evaluator import Evaluator
+from ._options import Options
+from ._oracle import OracleEstimate
 from ._params import ParamSet
 from ._progress import Progress
 
-__all__ = ["EntryJob", "EntryOutcome", "Judged", "check_entries", "diagnose_sample", "ensure_picklable", "judge_line"]
+__all__ = [
+    "EntryJob",
+    "EntryOutcome",
+    "Judged",
+    "as_oracle",
+    "check_entries",
+    "diagnose_sample",
+    "ensure_picklable",
+    "judge_entry",
+    "judge_line",
+    "line_tolerance",
+]
 
 
 @dataclass(frozen=True)
@@ -42,21 +56,69 @@ class Judged:
     ratio: float
 
 
-def judge_line(est: LineEstimate, floor: float, safety: float) -> Judged:
-    """Does the analytic directional derivative agree with ``est``? ``floor`` covers the analytic side's rounding."""
+def as_oracle(est: LineEstimate) -> OracleEstimate:
+    """One line's estimate on the oracle seam: shape (1, 1), the kink fields where it has them.
+
+    A jump that was not measured (complex step, central) or is not finite is left out, as the
+    line's own verdict always left it out: the judge would otherwise take an infinite jump as
+    the largest finite float and accept anything.
+    """
+
+    def one(v: float) -> np.ndarray:
+        return np.array([[v]], dtype=np.float64)
+
+    has_jump = math.isfinite(est.jump)
+    return OracleEstimate(
+        value=one(est.value),
+        error=one(est.error),
+        left=one(est.left),
+        right=one(est.right),
+        kink=np.array([[est.state == KINK]]),
+        side_error=one(est.side_error),
+        jump=one(est.jump) if has_jump else None,
+        jump_error=one(est.jump_error) if has_jump else None,
+    )
+
+
+def _judged(analytic: float, est: LineEstimate, eps: float, options: Options) -> Judged:
+    j = judge(np.array([[analytic]]), as_oracle(est), eps=eps, options=options)
+    # No finite estimate: no agreement either (the judge's "unresolved"; the directional check
+    # has no such state, and an entry or direction it cannot read is never passed silently).
+    agrees = not bool(j.wrong[0, 0] or j.unresolved[0, 0])
+    return Judged(agrees, float(j.tolerance[0, 0]), float(j.abs_error[0, 0]), float(j.ratio[0, 0]))
+
+
+def judge_entry(est: LineEstimate, eps: float, safety: float) -> Judged:
+    """One entry (``est`` along ``s_i e_i``) judged by the core's judge with its own tolerance:
+    ``safety x`` the bars (or half a measured slope jump, if larger) plus ``floor_rtol(eps)`` of the entry."""
+    return _judged(est.analytic, est, eps, Options(safety=safety))
+
+
+def line_tolerance(est: LineEstimate, floor: float, safety: float) -> float:
+    """A direction's tolerance: ``safety x`` its bars (half a measured slope jump, if larger;
+    the one-sided slopes' bar at a kink), plus ``floor``, the analytic side's rounding
+    (:data:`~gradcheck._directional.ANALYTIC_ULPS` eps ``||g o w||_2``).
+
+    The judge's own floor, ``floor_rtol(eps)`` of the derivative, does not fit a directional
+    derivative: 1e-7 of ``g . w``, a sum over 1e6 entries, is 1e-4 of a median entry, far over
+    the 1e-6 to resolve. Until the judge takes an absolute floor, the tolerance is built here and
+    handed to it as a fixed one.
+    """
     if est.state == KINK:
-        tol = safety * est.side_error + floor
-        lo, hi = min(est.left, est.right), max(est.left, est.right)
-        dist = 0.0 if lo - tol <= est.analytic <= hi + tol else min(abs(est.analytic - lo), abs(est.analytic - hi))
-        return Judged(dist == 0.0, tol, dist, dist / tol if tol > 0 else (math.inf if dist else 0.0))
+        return safety * est.side_error + floor
     bar = safety * est.error
     if math.isfinite(est.jump):
         # A kink too small to detect cannot be excluded: its one-sided slopes are valid too.
         bar = max(bar, (abs(est.jump) + est.jump_error) / 2)
-    tol = bar + floor
-    dist = abs(est.analytic - est.value)
-    ratio = dist / tol if tol > 0 else (math.inf if dist else 0.0)
-    return Judged(dist <= tol, tol, dist, ratio)
+    return bar + floor
+
+
+def judge_line(est: LineEstimate, floor: float, safety: float, eps: float) -> Judged:
+    """Does the analytic directional derivative agree with ``est``? The core's judge compares
+    (distance, the interval of one-sided slopes at a kink, no finite estimate) against
+    :func:`line_tolerance`."""
+    tol = line_tolerance(est, floor, safety)
+    return _judged(est.analytic, est, eps, Options(safety=safety, atol=tol, rtol=0.0))
 
 
 @dataclass(frozen=True)
@@ -94,14 +156,11 @@ def _measure_entry(line: Line, flat: int, g_i: float, s_i: float, job: EntryJob,
     first = "complex" if job.method in ("complex", "auto") else job.method
     est = line.estimate(w, "checking one entry", method=first)
 
-    def floor_of(e: LineEstimate) -> float:
-        return floor_rtol(eps) * max(abs(e.analytic), abs(e.value) if math.isfinite(e.value) else 0.0)
-
-    j = judge_line(est, floor_of(est), job.safety)
+    j = judge_entry(est, eps, job.safety)
     if not j.agrees and job.method == "auto":
         # Complex step takes one branch at a kink; richardson sees both sides.
         fd = line.estimate(w, "checking one entry at a possible kink", method="richardson", polish=False)
-        jf = judge_line(fd, floor_of(fd), job.safety)
+        jf = judge_entry(fd, eps, job.safety)
         if fd.state == KINK and jf.agrees:
             est, j = fd, jf
     move = est.analytic / g_i if g_i != 0 else s_i  # the move actually made per unit t
