@@ -108,7 +108,9 @@ def judge(analytic: np.ndarray, est: OracleEstimate, *, eps: float, options: Opt
             # numeric -+ |jump| / 2, are as valid as the central value (a ReLU input at 0
             # reached through a weight of 1e-9). The larger of the two bars, not their sum:
             # on a smooth loss the jump is rounding, and the value's own bar already covers it.
-            bar = np.maximum(bar, np.nan_to_num((np.abs(est.jump) + est.jump_error) / 2))
+            half = (np.abs(est.jump) + est.jump_error) / 2
+            # A jump with no finite measure allows for nothing (it would allow for anything).
+            bar = np.maximum(bar, np.where(np.isfinite(half), half, 0.0))
         tol = bar + allowance
     else:
         tol = (atol or 0.0) + (rtol or 0.0) * np.abs(numeric)

@@ -100,8 +100,10 @@ def test_a_directional_oracle_fits_the_same_judge() -> None:
     u = rng.choice([-1.0, 1.0], size=(4, 3))
     g = ls_grad(X0).ravel()
     est = OracleEstimate(value=(u @ g).reshape(-1, 1), error=np.full((4, 1), 1e-12))
-    assert judge((u @ (g * [1, 1, 1 + 1e-6])).reshape(-1, 1), est, eps=2.2e-16,
-                     options=Options.validated()).wrong.any() is not True
+    opts = Options.validated()
+    # a relative 1e-6 slip in one entry moves every projection by 1.5e-7, far above the bars
+    assert judge((u @ (g * [1, 1, 1 + 1e-6])).reshape(-1, 1), est, eps=2.2e-16, options=opts).wrong.all()
+    assert not judge((u @ g).reshape(-1, 1), est, eps=2.2e-16, options=opts).wrong.any()
 
 
 # --------------------------------------------------------------------------- results that scale
@@ -196,3 +198,13 @@ def test_single_entry_evaluations_leave_the_workspace_at_the_base_point() -> Non
     ev.finish()
     assert np.array_equal(seen[2] - x, np.eye(7)[3] * 0.5)
     assert np.array_equal(seen[3] - x, np.eye(7)[5] * -0.25)
+
+
+def test_a_jump_with_no_finite_measure_allows_for_nothing() -> None:
+    """An infinite jump bar once became a tolerance of 1.8e308 (nan_to_num), accepting anything."""
+    from gradcheck._compare import judge
+
+    value = np.array([[1.0, 2.0]])
+    est = OracleEstimate(value=value, error=np.full((1, 2), 1e-12), jump=np.array([[np.inf, 0.0]]),
+                         jump_error=np.zeros((1, 2)))
+    assert judge(value * [[3.0, 1.0]], est, eps=2.2e-16, options=Options.validated()).wrong[0, 0]
