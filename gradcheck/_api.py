@@ -21,8 +21,6 @@ from ._diagnose import diagnose
 from ._errors import (
     GradientMismatch,
     InvalidArgumentError,
-    LossRaisedError,
-    MutatingFunctionError,
     NonFiniteError,
     SymbolicUnsupportedError,
 )
@@ -89,17 +87,7 @@ def _deriv_caller(deriv: Callable[[Any], Any], ctx: Context,
     out_shape = None if kind == "grad" else ctx.evaluator.out_shape
 
     def call(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        copies = {n: np.array(arrays[n], copy=True) for n in ps.names}
-        try:
-            value = deriv(ps.pack(copies))
-        except Exception as exc:
-            raise LossRaisedError(f"{deriv_name} raised {type(exc).__name__}: {exc}") from exc
-        for name in ps.names:
-            if not np.array_equal(copies[name], arrays[name]):
-                flat = int(np.flatnonzero((copies[name] != arrays[name]).ravel())[0])
-                idx = tuple(int(i) for i in np.unravel_index(flat, ps.arrays[name].shape))
-                raise MutatingFunctionError(f"{deriv_name} modified its input: parameter {name!r} changed at "
-                                            f"index {idx}")
+        value = ps.call_on_copies(deriv, deriv_name, arrays)
         if out_shape is not None and (opts.layout == "denominator" or opts.order is not None):
             value = _convert_layout(value, ps, out_shape, opts, deriv_name)
         return ps.unpack_derivative(value, what=what, fn_name=deriv_name, out_shape=out_shape)

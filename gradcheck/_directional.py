@@ -54,7 +54,7 @@ from ._directional_entries import (
     judge_line,
 )
 from ._directional_line import KINK, SMOOTH, UNCLEAN, Line, LineEstimate, taylor
-from ._errors import InvalidArgumentError, LossRaisedError, MutatingFunctionError
+from ._errors import InvalidArgumentError, LossRaisedError
 from ._evaluator import ComplexUnsupported, Evaluator
 from ._params import ParamSet
 from ._progress import Progress
@@ -339,16 +339,7 @@ def _validate(
 
 
 def _analytic(grad: Callable[[Any], Any], ps: ParamSet, name: str) -> dict[str, np.ndarray]:
-    copies = ps.copies()
-    try:
-        value = grad(ps.pack(copies))
-    except Exception as exc:
-        raise LossRaisedError(f"{name} raised {type(exc).__name__}: {exc}") from exc
-    for n in ps.names:
-        if not np.array_equal(copies[n], ps.arrays[n]):
-            flat = int(np.flatnonzero((copies[n] != ps.arrays[n]).ravel())[0])
-            idx = tuple(int(i) for i in np.unravel_index(flat, ps.arrays[n].shape))
-            raise MutatingFunctionError(f"{name} modified its input: parameter {n!r} changed at index {idx}")
+    value = ps.call_on_copies(grad, name)
     return ps.unpack_derivative(value, what="gradient", fn_name=name, out_shape=None)
 
 

@@ -6,13 +6,20 @@ whatever the loss does (mutate, raise half-way), the caller's data is untouched.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ._errors import GradientStructureError, NonFiniteError, ParameterError, ShapeMismatchError
+from ._errors import (
+    GradientStructureError,
+    LossRaisedError,
+    MutatingFunctionError,
+    NonFiniteError,
+    ParameterError,
+    ShapeMismatchError,
+)
 
 __all__ = ["ParamSet", "ParamInfo", "format_index", "first_nonfinite"]
 
@@ -81,6 +88,24 @@ class ParamSet:
 
     def copies(self) -> dict[str, np.ndarray]:
         return {n: self.arrays[n].copy() for n in self.names}
+
+    def call_on_copies(self, fn: Callable[[Any], Any], fn_name: str,
+                       arrays: Mapping[str, np.ndarray] | None = None) -> Any:
+        """``fn`` (a hand-derived derivative) called on fresh copies of ``arrays`` (default: the
+        parameters), as the caller packs them: its exceptions are named, and a write to its
+        input is an error rather than a silent change of the point."""
+        ref = self.arrays if arrays is None else arrays
+        copies = {n: np.array(ref[n], copy=True) for n in self.names}
+        try:
+            value = fn(self.pack(copies))
+        except Exception as exc:
+            raise LossRaisedError(f"{fn_name} raised {type(exc).__name__}: {exc}") from exc
+        for n in self.names:
+            if not np.array_equal(copies[n], ref[n]):
+                flat = int(np.flatnonzero((copies[n] != ref[n]).ravel())[0])
+                idx = tuple(int(i) for i in np.unravel_index(flat, self.arrays[n].shape))
+                raise MutatingFunctionError(f"{fn_name} modified its input: parameter {n!r} changed at index {idx}")
+        return value
 
     def unpack_derivative(self, value: Any, *, what: str, fn_name: str,
                           out_shape: tuple[int, ...] | None) -> dict[str, np.ndarray]:
