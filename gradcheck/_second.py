@@ -223,6 +223,13 @@ def _scale_rows(m: np.ndarray, c: np.ndarray, lay: _Layout) -> np.ndarray:
     return s
 
 
+def _first_order(loss: Callable[[Any], Any], grad: Callable[[Any], Any], ps: ParamSet, *, method: str,
+                 safety: float, typical: Any, max_entries: int, name: str, kinks: bool = True) -> GradCheckResult:
+    """The hand gradient checked first, on copies: a wrong gradient makes its Jacobian moot."""
+    return check_grad(loss, grad, ps.pack(ps.copies()), method=method, safety=safety, typical=typical, kinks=kinks,
+                      max_entries=max_entries, name=name)
+
+
 def _tolerance(t: np.ndarray, safety: float, eps: float) -> Tolerance:
     return Tolerance(
         mode="estimate",
@@ -628,17 +635,8 @@ def check_hessian(
     notes: list[str] = []
     first: GradCheckResult | None = None
     if grad is not None:
-        first = check_grad(
-            loss,
-            grad,
-            ps.pack(ps.copies()),
-            method=method,
-            safety=safety,
-            typical=typical,
-            kinks=kinks,
-            max_entries=max_entries,
-            name=fname,
-        )
+        first = _first_order(loss, grad, ps, method=method, safety=safety, typical=typical, kinks=kinks,
+                             max_entries=max_entries, name=fname)
         if first.failed:  # an inconclusive gradient check still lets its Jacobian be judged
             return _not_judged(
                 "hessian",
@@ -931,16 +929,8 @@ def check_hvp(
     f: FlatLoss | None = None
     g: Callable[[Any], np.ndarray] | None = None
     if grad is not None:
-        first = check_grad(
-            loss,
-            grad,
-            ps.pack(ps.copies()),
-            method=method,
-            safety=safety,
-            typical=typical,
-            max_entries=max_entries,
-            name=fname,
-        )
+        first = _first_order(loss, grad, ps, method=method, safety=safety, typical=typical,
+                             max_entries=max_entries, name=fname)
         n_eval += first.n_evaluations
         if first.failed:  # an inconclusive gradient check still lets its Jacobian be judged
             return HVPCheckResult(
