@@ -28,7 +28,7 @@ import numpy as np
 
 from ._errors import InvalidArgumentError
 
-__all__ = ["STRUCTURES", "Structure", "structured"]
+__all__ = ["STRUCTURES", "STRUCTURE_TAG", "Structure", "structure_from_tags", "structured"]
 
 STRUCTURES = {
     "symmetric": "moved as symmetric pairs; the analytic gradient D is taken with dL = <D, dS> for symmetric dS "
@@ -39,6 +39,25 @@ STRUCTURES = {
     "upper": "only the upper triangle (with the diagonal) moves and is compared",
     "diagonal": "only the diagonal moves and is compared",
 }
+
+
+STRUCTURE_TAG = "structure:"
+"""A registered derivation declares a structured parameter with a tag ``"structure:S=symmetric"``:
+the checks that bind it (:func:`gradcheck.mutations.bind`) pass ``structure={"S": "symmetric"}``."""
+
+
+def structure_from_tags(tags: Any, *, where: str = "tags") -> dict[str, str]:
+    """The ``structure=`` mapping declared by ``"structure:NAME=KIND"`` tags (other tags ignored)."""
+    out: dict[str, str] = {}
+    for tag in tags or ():
+        if not (isinstance(tag, str) and tag.startswith(STRUCTURE_TAG)):
+            continue
+        name, eq, kind = tag[len(STRUCTURE_TAG):].partition("=")
+        if not eq or not name or kind not in STRUCTURES:
+            known = ", ".join(map(repr, STRUCTURES))
+            raise InvalidArgumentError(f"{where}: tag {tag!r}: expected 'structure:NAME=KIND' with KIND one of {known}")
+        out[name] = kind
+    return out
 
 
 @dataclass(frozen=True)
