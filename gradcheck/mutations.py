@@ -220,12 +220,11 @@ def _symmetric_convention(D: np.ndarray, site: Site, rng: np.random.Generator) -
     free-coordinate derivative as ``(G + G^T)/2``, and under ``"symmetric-entries"`` a
     symmetric ``G`` is the halved form."""
     rows = _rows(D, site.param_shape)
-    sym = rows + np.swapaxes(rows, -1, -2)
     diag = np.eye(site.param_shape[0], dtype=bool)
     if site.structure == "symmetric":
-        out = np.where(diag, rows, sym)  # G + G^T - diag(G) with G = D
+        out = np.where(diag, rows, rows + np.swapaxes(rows, -1, -2))  # G + G^T - diag(G) with G = D
     else:
-        out = np.where(diag, rows, sym / 2)  # (E + diag(E)) / 2 off the diagonal: E's halves
+        out = np.where(diag, rows, rows / 2)  # E = G + G^T - diag(G) off the diagonal is 2 (G + G^T)/2
     return out.reshape(np.shape(D))
 
 
