@@ -44,21 +44,22 @@ SOURCE = "The Matrix Cookbook (Petersen & Pedersen, 2012), eqs. (57), (61); conv
 
 
 def _eliminate(S: Any, B: Any) -> tuple[Any, Any]:
-    """Pivots of ``S`` and ``S^{-1} B`` by Gaussian elimination without pivoting (object arrays too)."""
+    """Pivots of ``S`` and ``S^{-1} B`` by Gaussian elimination without pivoting. Written with
+    arithmetic on the given arrays (no ``np.array``/``concatenate``, which would turn the symbolic
+    oracle's arrays into plain ones), so it runs on floats, complex numbers and symbols."""
     n = S.shape[0]
-    A = np.concatenate([np.array(S), np.array(B)], axis=1)
-    A = np.array(A, dtype=np.result_type(A, np.float64) if A.dtype != object else object)
+    U, W = S * 1, B * 1  # copies of the caller's type
     for k in range(n):
         for i in range(k + 1, n):
-            A[i, :] = A[i, :] - (A[i, k] / A[k, k]) * A[k, :]
-    pivots = np.array([A[k, k] for k in range(n)], dtype=A.dtype)
-    sol = np.array(A[:, n:])
+            f = U[i, k] / U[k, k]
+            U[i, :] = U[i, :] - f * U[k, :]
+            W[i, :] = W[i, :] - f * W[k, :]
     for k in range(n - 1, -1, -1):
-        acc = A[k, n:]
         for j in range(k + 1, n):
-            acc = acc - A[k, j] * sol[j]
-        sol[k] = acc / A[k, k]
-    return pivots, sol
+            W[k, :] = W[k, :] - U[k, j] * W[j, :]
+        W[k, :] = W[k, :] / U[k, k]
+    diag = np.arange(n)
+    return U[diag, diag], W
 
 
 def nll_loss(params: dict, data: dict, xp: ArrayOps = numpy_ops) -> Any:
@@ -114,15 +115,14 @@ def make_gaussian_published(rng: np.random.Generator, n: int = 3, m: int = 6) ->
 
 
 def whiten(params: dict, data: dict, xp: ArrayOps = numpy_ops) -> Any:
-    """z = L^{-1} (x - mu) by forward substitution."""
-    L, r = data["L"], data["x"] - params["mu"]
-    z = []
-    for i in range(L.shape[0]):
-        acc = r[i]
+    """z = L^{-1} (x - mu) by forward substitution (arithmetic on the given array, as in ``_eliminate``)."""
+    L = data["L"]
+    z = (data["x"] - params["mu"]) * 1
+    for i in range(L.shape[0]):  # slices, not scalars: an entry of a symbolic array is itself an array
         for j in range(i):
-            acc = acc - L[i, j] * z[j]
-        z.append(acc / L[i, i])
-    return np.array(z, dtype=np.result_type(*[np.asarray(v) for v in z]) if z else np.float64)
+            z[i:i + 1] = z[i:i + 1] - L[i, j] * z[j:j + 1]
+        z[i:i + 1] = z[i:i + 1] / L[i, i]
+    return z
 
 
 def whiten_jacobian(params: dict, data: dict) -> dict:
