@@ -62,14 +62,37 @@ def _has(*fragments: str) -> Diagnosed:
 
 
 def _one_entry(text: str, m: mutations.Mutant) -> bool:
-    """One wrong entry named as such; a 1-entry parameter's lone entry reads as a factor."""
-    return bool(re.search(r"\b1 of \d+ (Jacobian )?entries wrong", text)) or (
-        int(np.prod(m.param_shape)) == 1 and "factor" in text)
+    """One wrong entry named as such: "1 of N entries", the one row or column of a vector-like
+    parameter, the one entry where the numerical derivative is 0 (a missing mask is the likely
+    reading there), or a 1-entry parameter's lone entry read as a factor."""
+    vector_like = len(m.param_shape) == 2 and 1 in m.param_shape
+    return bool(re.search(r"\b1 of \d+ (Jacobian )?entries wrong", text)
+                or (vector_like and re.search(r"whole (row|column)\(s\) \[\d+\] wrong", text))
+                or "derivative is 0 (1 entries)" in text
+                or (int(np.prod(m.param_shape)) == 1 and "factor" in text))
+
+
+def _lost(axis: str) -> Diagnosed:
+    """A zeroed row (column): named as such, or as zeros where the numerical derivative is not."""
+    return _has(axis, "0 at every wrong entry", "analytic value is 0", "identically zero")
+
+
+def _reorder(text: str, m: mutations.Mutant) -> bool:
+    """C vs F order; on a square parameter the refill is exactly the transpose."""
+    square = len(m.param_shape) == 2 and m.param_shape[0] == m.param_shape[1]
+    return "reshape order" in text or (square and "transpose" in text)
+
+
+def _masked(text: str, m: mutations.Mutant) -> bool:
+    """A mask over units: named as a mask, or as the units' columns zeroed."""
+    return "mask" in text or ("column" in text and "is 0" in text)
 
 
 def _convention(text: str, m: mutations.Mutant) -> bool:
     return "convention" in text and ("'symmetric-entries'" in text or "'symmetric'" in text)
 
+
+NEW_KINDS = ("layout_swap", "point_factor", "upper_zeros", "symmetric_convention")
 
 DIAGNOSED: dict[str, Diagnosed] = {
     "transpose": _has("transpose"),
@@ -79,10 +102,10 @@ DIAGNOSED: dict[str, Diagnosed] = {
     "scale_1e-6": _has("= 1.000001 x numerical"),
     "perturb_small": _one_entry,
     "perturb_large": _one_entry,
-    "zero_row": _has("row", "0 at every wrong entry", "analytic value is 0"),
-    "zero_column": _has("column", "0 at every wrong entry", "analytic value is 0"),
-    "relu_mask": _has("mask"),
-    "reshape_order": _has("reshape order"),
+    "zero_row": _lost("row"),
+    "zero_column": _lost("column"),
+    "relu_mask": _masked,
+    "reshape_order": _reorder,
     "layout_swap": _has("layout='denominator'"),
     "point_factor": _has("2 x the loss"),
     "upper_zeros": _has("lower triangle"),
@@ -368,10 +391,10 @@ def render_diagnosis(rows: dict[str, Tally], names: list[str]) -> str:
 
 def _says(name: str) -> str:
     f = DIAGNOSED[name]
-    if f is _one_entry:
-        return "'1 of N (Jacobian) entries wrong'"
-    if f is _convention:
-        return "the other convention by name"
+    own = {_one_entry: "one entry named", _convention: "the other convention by name",
+           _reorder: "'reshape order' ('transpose' if square)", _masked: "'mask', or its units' columns zeroed"}
+    if f in own:
+        return own[f]
     fragments = f.__closure__[0].cell_contents if f.__closure__ else ()  # type: ignore[attr-defined]
     return " or ".join(repr(x) for x in fragments)
 
@@ -455,8 +478,9 @@ def main(argv: list[str] | None = None) -> int:
     for n, a in missed[:20]:
         print(f"  {n}: {a}")
     wrong = [(n, a) for n, t in rows.items() for a in t.misdiagnosed]
-    print(f"flagged mutants misdiagnosed: {len(wrong)}")
-    for n, a in wrong[:20]:
+    new = [(n, a) for n, a in wrong if a.startswith(NEW_KINDS)]
+    print(f"flagged mutants misdiagnosed: {len(wrong)} ({len(new)} of the kinds {', '.join(NEW_KINDS)}, all listed)")
+    for n, a in (new + [w for w in wrong if w not in new])[:max(20, len(new))]:
         print(f"  {n}: {a}")
     sweep_alarms = 0
     if args.alarm_cases:
