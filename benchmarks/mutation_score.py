@@ -84,8 +84,8 @@ def _reorder(text: str, m: mutations.Mutant) -> bool:
 
 
 def _masked(text: str, m: mutations.Mutant) -> bool:
-    """A mask over units: named as a mask, or as the units' columns zeroed."""
-    return "mask" in text or ("column" in text and "is 0" in text)
+    """A mask over units: named as a mask, as the units' columns zeroed, or (every unit masked) as zero."""
+    return "mask" in text or ("column" in text and "is 0" in text) or "identically zero" in text
 
 
 def _convention(text: str, m: mutations.Mutant) -> bool:
@@ -392,7 +392,7 @@ def render_diagnosis(rows: dict[str, Tally], names: list[str]) -> str:
 def _says(name: str) -> str:
     f = DIAGNOSED[name]
     own = {_one_entry: "one entry named", _convention: "the other convention by name",
-           _reorder: "'reshape order' ('transpose' if square)", _masked: "'mask', or its units' columns zeroed"}
+           _reorder: "'reshape order' ('transpose' if square)", _masked: "'mask', its units' columns zeroed, or 'identically zero'"}
     if f in own:
         return own[f]
     fragments = f.__closure__[0].cell_contents if f.__closure__ else ()  # type: ignore[attr-defined]
