@@ -392,7 +392,8 @@ def render_diagnosis(rows: dict[str, Tally], names: list[str]) -> str:
 def _says(name: str) -> str:
     f = DIAGNOSED[name]
     own = {_one_entry: "one entry named", _convention: "the other convention by name",
-           _reorder: "'reshape order' ('transpose' if square)", _masked: "'mask', its units' columns zeroed, or 'identically zero'"}
+           _reorder: "'reshape order' ('transpose' if square)",
+           _masked: "'mask', its units' columns zeroed, or 'identically zero'"}
     if f in own:
         return own[f]
     fragments = f.__closure__[0].cell_contents if f.__closure__ else ()  # type: ignore[attr-defined]
