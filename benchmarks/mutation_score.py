@@ -21,14 +21,15 @@ Per kind, the first sweep also counts the flagged mutants whose diagnosis
 contain (transpose -> "transposed", point factor -> "2 x the loss", layout swap ->
 "layout='denominator'" ...); a cell reads ``diagnosed/material``.
 
-``--tiny`` (on by default; ``--tiny-cases 0`` skips it) measures slips of relative size 1e-8
-(``mutations.TINY_MUTATIONS``: whole gradient x (1 + 1e-8), one entry x (1 + 1e-8), a float32
-round trip, a stray epsilon 1 / (1 + k 1e-8)) and two built cases: a norm whose gradient
-divides by ``||r|| + 1e-8``, and a badly scaled least squares (x mixing 1e-6 and 1e6, the
+A section on slips of relative size 1e-8 (``--tiny``: only it; it also runs by default,
+``--tiny-cases 0`` skips it) measures ``mutations.TINY_MUTATIONS`` (whole gradient x (1 + 1e-8),
+one entry x (1 + 1e-8), a float32 round trip, a stray epsilon 1 / (1 + k 1e-8)) and two built
+cases: a norm whose gradient divides by ``||r|| + 1e-8``, and a badly scaled least squares (x mixing 1e-6 and 1e6, the
 weak columns' gradient entries 1e-8 of the scale, their signs flipped). Per kind and scheme
 (default, ``method="auto"``, ``method="complex"`` where the loss allows): flagged/material
 (material: some entry moved by >= 5e-9 of its scale), the stated resolution where not flagged,
-and the fraction flagged among checks whose stated resolution is below 1e-8.
+and the fraction flagged among checks whose stated resolution is below 1e-8. ``--tiny-rtol 1e-9``
+adds complex step with that fixed tolerance, which flags such slips today, to score their diagnoses.
 
     PYTHONPATH=. python benchmarks/mutation_score.py --cases 20 --alarm-cases 200
 """
@@ -260,7 +261,8 @@ class TinyCell:
 Cells = dict[tuple[str, str], TinyCell]
 
 
-def tiny_sweep(ds: list[Derivation], cases: int, seed: int, cells: Cells) -> None:
+def tiny_sweep(ds: list[Derivation], cases: int, seed: int, cells: Cells,
+               schemes: tuple[tuple[str, dict[str, Any]], ...] = SCHEMES) -> None:
     """Every 1e-8 mutation of every parameter of ``cases`` drawn problems per derivation, per scheme."""
     for d in ds:
         rng = np.random.default_rng([seed, len(d.name), 2])
@@ -269,7 +271,7 @@ def tiny_sweep(ds: list[Derivation], cases: int, seed: int, cells: Cells) -> Non
             bound = mutations.bind(d, d.problem(pseed, **sizes))
             twins = [t for t in mutations.broken_twins(bound, seed=pseed, mutations=mutations.TINY_MUTATIONS)
                      if t.mutant.moves_by(TINY_MATERIAL)]
-            for scheme, opts in SCHEMES:
+            for scheme, opts in schemes:
                 try:
                     correct = bound.check(**opts)
                 except InvalidArgumentError:
@@ -332,7 +334,8 @@ def _badly_scaled_case(rng: np.random.Generator) -> tuple[Any, Any, Any, dict[st
 BUILT = {"norm_epsilon": _norm_case, "badly_scaled_flip": _badly_scaled_case}
 
 
-def built_sweep(cases: int, seed: int, cells: Cells) -> None:
+def built_sweep(cases: int, seed: int, cells: Cells,
+                schemes: tuple[tuple[str, dict[str, Any]], ...] = SCHEMES) -> None:
     for j, (name, make) in enumerate(BUILT.items()):
         rng = np.random.default_rng([seed, 3, j])
         for _ in range(cases):
@@ -341,7 +344,7 @@ def built_sweep(cases: int, seed: int, cells: Cells) -> None:
             g, w = right(x), wrong(x)
             rel = float(np.max(np.abs(w - g)) / np.max(np.abs(g)))
             mutant = mutations.Mutant(name, "params", g, w, x.shape)
-            for scheme, opts in SCHEMES:
+            for scheme, opts in schemes:
                 if check_grad(loss, right, x, **opts).failed:
                     cells[("(correct)", scheme)].false_alarms += 1
                     continue
@@ -350,19 +353,19 @@ def built_sweep(cases: int, seed: int, cells: Cells) -> None:
                 cells[(name, scheme)].add(check_grad(loss, wrong, x, **opts), "params", name, mutant)
 
 
-def render_tiny(cells: Cells) -> str:
+def render_tiny(cells: Cells, schemes: tuple[tuple[str, dict[str, Any]], ...] = SCHEMES) -> str:
     names = mutations.mutation_names(tiny=True) + list(BUILT)
     lines = [f"{'mutation':<19}{'scheme':<9}{'flagged':>10}{'diagnosed':>11}{'n/a':>6}"
              f"{'unflagged resolution (median, min)':>36}{'flagged where res < 1e-8':>27}"]
     for n in names:
-        for scheme, _ in SCHEMES:
+        for scheme, _ in schemes:
             c = cells.get((n, scheme), TinyCell())
             res = c.unflagged_resolution
             rtext = f"{np.median(res):.2g}, {min(res):.2g}" if res else "-"
             fine = f"{c.fine_flagged}/{c.fine}" if c.fine else "-"
             lines.append(f"{n:<19}{scheme:<9}{f'{c.flagged}/{c.material}':>10}{f'{c.diagnosed}/{c.flagged}':>11}"
                          f"{c.not_applicable:>6}{rtext:>36}{fine:>27}")
-    alarms = {scheme: cells.get(("(correct)", scheme), TinyCell()).false_alarms for scheme, _ in SCHEMES}
+    alarms = {scheme: cells.get(("(correct)", scheme), TinyCell()).false_alarms for scheme, _ in schemes}
     lines.append("false alarms on the correct gradients: " + ", ".join(f"{k} {v}" for k, v in alarms.items()))
     return "\n".join(lines)
 
@@ -422,14 +425,17 @@ def render(rows: dict[str, Tally], names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def tiny_section(ds: list[Derivation], cases: int, seed: int) -> str:
+def tiny_section(ds: list[Derivation], cases: int, seed: int, rtol: float | None = None) -> str:
+    """The 1e-8 section; ``rtol`` adds complex step with that fixed relative tolerance (atol 0), a
+    check tight enough to flag such slips today, to score their diagnoses."""
+    schemes = SCHEMES + ((f"cx rtol={rtol:g}", {"method": "complex", "rtol": rtol, "atol": 0.0}),) if rtol else SCHEMES
     cells: Cells = defaultdict(TinyCell)
-    tiny_sweep([d for d in ds if d.expected_correct], cases, seed, cells)
-    built_sweep(max(cases, 3), seed, cells)
+    tiny_sweep([d for d in ds if d.expected_correct], cases, seed, cells, schemes)
+    built_sweep(max(cases, 3), seed, cells, schemes)
     head = (f"slips of relative size 1e-8: {cases} drawn problem(s) per correct derivation, every parameter, and "
             f"{max(cases, 3)} of each built case; material = some entry moved by >= {TINY_MATERIAL:g} of its scale; "
-            f"n/a = the scheme does not apply to the loss")
-    return head + "\n" + render_tiny(cells)
+            f"n/a = the scheme does not apply to the loss; diagnosed = of the flagged, how many name the slip")
+    return head + "\n" + render_tiny(cells, schemes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -442,6 +448,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="only the section of 1e-8 slips (skip the others)")
     parser.add_argument("--tiny-cases", type=int, default=1,
                         help="drawn problems per derivation in the 1e-8 section (default 1; 0 skips it)")
+    parser.add_argument("--tiny-rtol", type=float, default=None,
+                        help="also check the 1e-8 slips by complex step with this fixed rtol (e.g. 1e-9), to score "
+                             "their diagnoses where a check flags them")
     args = parser.parse_args(argv)
     if args.cases < 1:
         parser.error(f"--cases={args.cases}: expected an integer >= 1")
@@ -453,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
     load_symmetric()
     ds = [d for d in registry.derivations() if args.only in d.name]
     if args.tiny:
-        print(tiny_section(ds, args.tiny_cases, args.seed))
+        print(tiny_section(ds, args.tiny_cases, args.seed, args.tiny_rtol))
         print(f"\n({time.perf_counter() - start:.0f} s)")
         return 0
     rows = {d.name: score(d, args.cases, args.seed) for d in ds if d.expected_correct}
@@ -491,7 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         table, sweep_alarms = alarm_sweep(correct, args.alarm_cases, args.seed)
         print(table)
     if args.tiny_cases:
-        print("\n" + tiny_section(ds, args.tiny_cases, args.seed))
+        print("\n" + tiny_section(ds, args.tiny_cases, args.seed, args.tiny_rtol))
     print(f"\n({time.perf_counter() - start:.0f} s)")
     return 1 if alarms or unchanged or sweep_alarms else 0
 
