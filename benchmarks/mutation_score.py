@@ -70,7 +70,7 @@ def _one_entry(text: str, m: mutations.Mutant) -> bool:
     return bool(re.search(r"\b1 of \d+ (Jacobian )?entries wrong", text)
                 or (vector_like and re.search(r"whole (row|column)\(s\) \[\d+\] wrong", text))
                 or "derivative is 0 (1 entries)" in text
-                or (int(np.prod(m.param_shape)) == 1 and "factor" in text))
+                or (int(np.prod(m.param_shape)) == 1 and ("factor" in text or "x numerical" in text)))
 
 
 def _lost(axis: str) -> Diagnosed:
