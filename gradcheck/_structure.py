@@ -115,6 +115,23 @@ class Structure:
     def index(self, k: int) -> tuple[int, int]:
         return int(self.rows[k]), int(self.cols[k])
 
+    def expand(self, v: np.ndarray, *, per_entry: bool = True) -> np.ndarray | None:
+        """Free-coordinate values of a symmetric structure as a matrix of ``S``'s shape, in the
+        convention's own terms: the pair's value at both ``(i, j)`` and ``(j, i)``, halved off the
+        diagonal for ``"symmetric"`` (whose free derivative is ``D[i, j] + D[j, i]``) when
+        ``per_entry``. ``per_entry=False`` copies without halving (statuses; tolerances, where the
+        pair's whole tolerance at each entry is the conservative reading). ``None`` for the
+        triangular and diagonal structures, whose other entries have no value."""
+        v = np.asarray(v)
+        if not self.kind.startswith("symmetric") or v.shape != self.rows.shape:
+            return None
+        if per_entry and self.kind == "symmetric":
+            v = np.where(self.rows != self.cols, v / 2, v)
+        out = np.zeros(self.shape, dtype=v.dtype)
+        out[self.rows, self.cols] = v
+        out[self.cols, self.rows] = v
+        return out
+
 
 Fn = Callable[[Any], Any]
 

@@ -43,6 +43,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,7 +53,7 @@ import numpy as np
 from ._errors import InvalidArgumentError
 from ._layout import to_numerator
 from ._status import Status
-from ._structure import structure_from_tags
+from ._structure import Structure, structure_from_tags
 from .registry import Derivation, Problem
 
 __all__ = [
@@ -459,8 +460,31 @@ class Bound:
         from . import _api
 
         run = _api.check_grad if self.kind == "grad" else _api.check_jacobian
-        return run(loss or self.loss, derivative or self.derivative,
-                   self.problem.params if params is None else params, **{**self.options, **options})
+        opts = {**self.options, **options}
+        result = run(loss or self.loss, derivative or self.derivative,
+                     self.problem.params if params is None else params, **opts)
+        return _in_param_shape(result, opts.get("structure"), self.problem.params if params is None else params)
+
+
+def _in_param_shape(result: Any, structure: Mapping[str, str] | None, params: Mapping[str, np.ndarray]) -> Any:
+    """A structured check's per-entry arrays, kept over the free coordinates, in each symmetric
+    parameter's own shape (see :meth:`Structure.expand`), so tolerances and statuses line up
+    with the derivative the mutations and the tests hold."""
+    if not structure or not hasattr(result, "params"):
+        return result
+    out = dict(result.params)
+    for name, kind in structure.items():
+        p = out.get(name)
+        if p is None or p.arrays is None:
+            continue
+        st = Structure.make(name, kind, np.asarray(params[name], dtype=float))
+        a = p.arrays
+        fields = {k: st.expand(getattr(a, k)) for k in ("analytic", "numeric", "error_estimate", "abs_errors")}
+        fields.update(tolerances=st.expand(a.tolerances, per_entry=False), status=st.expand(a.status, per_entry=False))
+        if any(v is None for v in fields.values()):
+            continue
+        out[name] = dataclasses.replace(p, derivative_shape=st.shape, arrays=dataclasses.replace(a, **fields))
+    return dataclasses.replace(result, params=out)
 
 
 def bind(derivation: Derivation, problem: Problem) -> Bound:

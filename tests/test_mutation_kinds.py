@@ -125,6 +125,19 @@ def test_the_structure_is_read_from_the_derivation_tags(symmetric: dict) -> None
         mutations.bind(broken, d.problem(0))
 
 
+def test_a_structured_check_holds_its_arrays_in_the_parameters_shape(symmetric: dict) -> None:
+    """Tolerances and statuses line up with S (n, n), so a mutant of S can be judged detectable."""
+    d = symmetric["symmetric.gaussian_nll"]
+    bound = mutations.bind(d, d.problem(1))
+    p = bound.check().params["S"]
+    S = bound.problem.params["S"]
+    assert p.tolerances.shape == S.shape and p.status.shape == S.shape and p.derivative_shape == S.shape
+    assert np.array_equal(p.tolerances, p.tolerances.T)
+    np.testing.assert_allclose(p.numeric, bound.derivative(bound.problem.params)["S"], rtol=1e-6, atol=1e-9)
+    twin = _twin(bound, "perturb_large", "S", seed=2)
+    assert twin.mutant.detectable(p.tolerances, p.status) and bound.check(twin.derivative).failed
+
+
 @pytest.mark.parametrize("seed", range(3))
 def test_the_other_convention_is_named_on_the_gaussian_likelihood(symmetric: dict, seed: int) -> None:
     d = symmetric["symmetric.gaussian_nll"]
