@@ -405,7 +405,8 @@ def _says(name: str) -> str:
 
 def render(rows: dict[str, Tally], names: list[str]) -> str:
     width = max(len(n) for n in rows) + 2
-    head = f"{'derivation':<{width}}" + "".join(f"{n:>15}" for n in names) + f"{'false alarms':>15}"
+    col = max(15, max(len(n) for n in names) + 2)
+    head = f"{'derivation':<{width}}" + "".join(f"{n:>{col}}" for n in names) + f"{'false alarms':>15}"
     lines = [head, "-" * len(head)]
     total = Tally()
     for dname, t in rows.items():
@@ -417,10 +418,10 @@ def render(rows: dict[str, Tally], names: list[str]) -> str:
         total.correct += t.correct
         total.false_alarms += t.false_alarms
         alarms = f"{len(t.false_alarms):>9}/{t.correct:<5}"
-        lines.append(f"{dname:<{width}}" + "".join(f"{c:>15}" for c in cells) + alarms)
+        lines.append(f"{dname:<{width}}" + "".join(f"{c:>{col}}" for c in cells) + alarms)
     lines.append("-" * len(head))
     frac = [f"{total.flagged[n] / total.material[n]:.3f}" if total.material[n] else "-" for n in names]
-    lines.append(f"{'fraction flagged':<{width}}" + "".join(f"{c:>15}" for c in frac)
+    lines.append(f"{'fraction flagged':<{width}}" + "".join(f"{c:>{col}}" for c in frac)
                  + f"{len(total.false_alarms):>9}/{total.correct:<5}")
     return "\n".join(lines)
 
