@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import numpy as np
 
-__all__ = ["diagnose"]
+__all__ = ["diagnose", "float32_rounding", "relative_error_across_the_board", "upper_triangle_lost"]
 
 
 def _fits(a: np.ndarray, b: np.ndarray, tol: np.ndarray) -> bool:
@@ -79,9 +79,13 @@ def diagnose(analytic: np.ndarray, numeric: np.ndarray, tol: np.ndarray, mismatc
     if lead and lead == param_shape and _fits(analytic, _swap_out_and_x(numeric, len(lead)), tol):
         return ("analytic is the Jacobian with output and parameter axes swapped (denominator layout, x.shape + "
                 "out.shape): pass layout='denominator'")
-    lower = _lower_triangle_only(analytic, numeric, tol, param_shape)
+    lower = _lower_triangle_only(analytic, numeric, tol, param_shape) or upper_triangle_lost(
+        analytic, numeric, tol, mismatch, param_shape)
     if lower:
         return lower
+    tiny = float32_rounding(analytic, numeric, mismatch) or relative_error_across_the_board(analytic, numeric, mismatch)
+    if tiny:
+        return tiny
     # Least-squares factor on arrays divided by their scale: squares of derivatives near
     # 1e-200 (a saturated net, a subnormal loss) underflow to 0 and would read as "flat".
     s = float(np.max(np.abs(numeric))) if numeric.size else 0.0
@@ -97,6 +101,9 @@ def diagnose(analytic: np.ndarray, numeric: np.ndarray, tol: np.ndarray, mismatc
             return _point_factor(c, loss_value, fits) or _factor_name(c, fits)
     elif np.any(analytic):
         return "numerical derivative is zero (the loss is flat here) but the analytic one is not"
+    convention = _symmetric_convention(analytic, numeric, tol, param_shape)
+    if convention:
+        return convention
     k = len(param_shape)
     if k >= 2 and param_shape[-1] == param_shape[-2]:
         swapped = np.swapaxes(numeric, -1, -2)
@@ -167,6 +174,102 @@ def _lower_triangle_only(analytic: np.ndarray, numeric: np.ndarray, tol: np.ndar
         if _fits(analytic, conv, tol * 2):
             return f"{head}; it matches {what}"
     return f"{head}; pass structure={{name: 'lower'}} to compare the lower triangle only"
+
+
+def upper_triangle_lost(analytic: np.ndarray, numeric: np.ndarray, tol: np.ndarray, mismatch: np.ndarray,
+                        param_shape: tuple[int, ...]) -> str | None:
+    """The analytic derivative is exactly 0 on the strict upper triangle of a square parameter,
+    where the numerical one is not, and right everywhere else: the derivative of a loss that
+    reads only the lower triangle (cholesky, eigh, tril), given for a loss that reads every entry.
+
+    Arrays have the derivative's full shape (``out.shape + param.shape`` for a Jacobian).
+    """
+    if len(param_shape) != 2 or param_shape[0] != param_shape[1] or param_shape[0] < 2:
+        return None
+    upper = np.broadcast_to(np.triu(np.ones(param_shape, dtype=bool), 1), analytic.shape)
+    if not mismatch[upper].any() or mismatch[~upper].any() or np.any(analytic[upper] != 0):
+        return None
+    hint = (" If only the lower triangle is free (a Cholesky factor), check it with structure={name: 'lower'}."
+            if analytic.ndim == 2 else "")
+    return (f"the analytic derivative is 0 on the strict upper triangle ({int(mismatch[upper].sum())} wrong entries "
+            f"there) and right on the lower triangle: the derivative of a loss that reads only the lower triangle "
+            f"(cholesky, eigh, tril) given for one that reads every entry?{hint}")
+
+
+def _symmetric_convention(analytic: np.ndarray, numeric: np.ndarray, tol: np.ndarray,
+                          param_shape: tuple[int, ...]) -> str | None:
+    """A square parameter's gradient in a symmetric-matrix convention, checked as a general matrix."""
+    if analytic.ndim != 2 or len(param_shape) != 2 or param_shape[0] != param_shape[1] or param_shape[0] < 2:
+        return None
+    d = np.diag(np.diag(numeric))
+    if _fits(numeric, numeric.T, tol) and _fits(analytic, numeric + numeric.T - d, 2 * tol):
+        return ("analytic = G + G^T - diag(G) of the numerical gradient G (off-diagonal entries doubled): the "
+                "derivative with respect to the distinct entries of a symmetric matrix, the 'symmetric-entries' "
+                "convention; if the parameter is symmetric, check it with structure={name: 'symmetric-entries'}")
+    if not _fits(numeric, numeric.T, tol) and _fits(analytic, (numeric + numeric.T) / 2, tol):
+        return ("analytic = (G + G^T)/2 of the numerical gradient G: the symmetric-gradient convention, for a "
+                "symmetric parameter; if it is one, check it with structure={name: 'symmetric'}")
+    return None
+
+
+FLOAT32_REL = 2.0 ** -23
+"""Float32 rounds to 24 bits: a round trip moves an entry by at most 2^-24 of its size; twice
+that allows for the numerical derivative's own error."""
+
+
+def float32_rounding(analytic: np.ndarray, numeric: np.ndarray, mismatch: np.ndarray) -> str | None:
+    """Every analytic entry is exactly a float32 and the wrong ones are off by float32 rounding
+    (at most 2^-23 of their size), while the numerical values are not float32s: an
+    intermediate of the gradient's code passes through float32 (``astype``, a float32 constant
+    or buffer). Meant for float64 parameters (a float32 check's tolerances are far coarser)."""
+    a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
+    if not mismatch.any() or not np.all(np.isfinite(a)) or not np.any(a):
+        return None
+    with np.errstate(over="ignore"):
+        if not np.array_equal(a.astype(np.float32).astype(np.float64), a):
+            return None
+        if np.array_equal(n.astype(np.float32).astype(np.float64), n):
+            return None  # the numbers themselves are float32s: nothing to tell them apart
+    bad = mismatch
+    with np.errstate(over="ignore", invalid="ignore"):
+        rel = np.abs(a[bad] - n[bad]) / np.maximum(np.abs(n[bad]), np.finfo(np.float64).tiny)
+    if not np.all(rel <= 2 * FLOAT32_REL):
+        return None
+    return (f"the analytic values are all exactly representable in float32 and the wrong ones are off by float32 "
+            f"rounding (relative up to {float(rel.max()):.1g}) while the parameters are float64: an intermediate "
+            f"passes through float32 (an astype, a float32 constant or buffer)?")
+
+
+ACROSS_LOW, ACROSS_HIGH = 1e-9, 3e-7
+"""A relative error whose median lies in this range, on every entry that matters, is a slip of a
+few 1e-8: below the promised 1e-6, above what rounding in a float64 formula leaves."""
+
+
+def relative_error_across_the_board(analytic: np.ndarray, numeric: np.ndarray, mismatch: np.ndarray) -> str | None:
+    """Every entry of at least 1e-3 of the scale is off by a relative amount between 1e-10 and
+    1e-6, the median in [1e-9, 3e-7], and most of them are mismatches (so the errors are the
+    analytic side's, not the numerical noise): one small relative error everywhere, as a stray
+    epsilon (``v / (norm + 1e-8)``) or a constant rounded to 8 digits makes. Names the factor
+    when the error is one factor."""
+    a, n = np.asarray(analytic, dtype=np.float64).ravel(), np.asarray(numeric, dtype=np.float64).ravel()
+    s = float(np.max(np.abs(n))) if n.size else 0.0
+    if s == 0 or not np.all(np.isfinite(a)):
+        return None
+    big = np.abs(n) >= 1e-3 * s
+    if np.asarray(mismatch).ravel()[big].mean() < 0.5:
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):  # garbage of 1e308 over a numerical 0.5: no fit
+        rel = (a[big] - n[big]) / n[big]
+    mag = np.abs(rel)
+    if not np.all(np.isfinite(mag)):
+        return None
+    med = float(np.median(mag))
+    if not (ACROSS_LOW <= med <= ACROSS_HIGH and mag.min() >= 1e-10 and mag.max() <= 1e-6):
+        return None
+    same = np.all(np.sign(rel) == np.sign(rel[0])) and float(mag.max() - mag.min()) <= 0.1 * med
+    what = f" (analytic = {1 + float(np.median(rel)):.10g} x numerical)" if same else ""
+    return (f"relative error ~{med:.0e} across the board{what}, every entry off by {float(mag.min()):.1g} .. "
+            f"{float(mag.max()):.1g} (a stray epsilon or a rounded constant?)")
 
 
 def _mask(analytic: np.ndarray, numeric: np.ndarray, tol: np.ndarray, mismatch: np.ndarray) -> str | None:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ._errors import InvalidArgumentError
 
-__all__ = ["STRUCTURES", "Structure", "structured"]
+__all__ = ["STRUCTURES", "STRUCTURE_TAG", "Structure", "structure_from_tags", "structured"]
 
 STRUCTURES = {
     "symmetric": "moved as symmetric pairs; the analytic gradient D is taken with dL = <D, dS> for symmetric dS "
@@ -39,6 +39,25 @@ STRUCTURES = {
     "upper": "only the upper triangle (with the diagonal) moves and is compared",
     "diagonal": "only the diagonal moves and is compared",
 }
+
+
+STRUCTURE_TAG = "structure:"
+"""A registered derivation declares a structured parameter with a tag ``"structure:S=symmetric"``:
+the checks that bind it (:func:`gradcheck.mutations.bind`) pass ``structure={"S": "symmetric"}``."""
+
+
+def structure_from_tags(tags: Any, *, where: str = "tags") -> dict[str, str]:
+    """The ``structure=`` mapping declared by ``"structure:NAME=KIND"`` tags (other tags ignored)."""
+    out: dict[str, str] = {}
+    for tag in tags or ():
+        if not (isinstance(tag, str) and tag.startswith(STRUCTURE_TAG)):
+            continue
+        name, eq, kind = tag[len(STRUCTURE_TAG):].partition("=")
+        if not eq or not name or kind not in STRUCTURES:
+            known = ", ".join(map(repr, STRUCTURES))
+            raise InvalidArgumentError(f"{where}: tag {tag!r}: expected 'structure:NAME=KIND' with KIND one of {known}")
+        out[name] = kind
+    return out
 
 
 @dataclass(frozen=True)
@@ -95,6 +114,23 @@ class Structure:
 
     def index(self, k: int) -> tuple[int, int]:
         return int(self.rows[k]), int(self.cols[k])
+
+    def expand(self, v: np.ndarray, *, per_entry: bool = True) -> np.ndarray | None:
+        """Free-coordinate values of a symmetric structure as a matrix of ``S``'s shape, in the
+        convention's own terms: the pair's value at both ``(i, j)`` and ``(j, i)``, halved off the
+        diagonal for ``"symmetric"`` (whose free derivative is ``D[i, j] + D[j, i]``) when
+        ``per_entry``. ``per_entry=False`` copies without halving (statuses; tolerances, where the
+        pair's whole tolerance at each entry is the conservative reading). ``None`` for the
+        triangular and diagonal structures, whose other entries have no value."""
+        v = np.asarray(v)
+        if not self.kind.startswith("symmetric") or v.shape != self.rows.shape:
+            return None
+        if per_entry and self.kind == "symmetric":
+            v = np.where(self.rows != self.cols, v / 2, v)
+        out = np.zeros(self.shape, dtype=v.dtype)
+        out[self.rows, self.cols] = v
+        out[self.cols, self.rows] = v
+        return out
 
 
 Fn = Callable[[Any], Any]

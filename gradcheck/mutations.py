@@ -3,7 +3,9 @@
 A checker is only as good as the wrong gradients it rejects. This module derives, from
 any correct gradient or Jacobian, the slips seen in hand derivations (transposed, off by
 2 or 1/2, sign flipped, off by a relative 1e-6, one entry wrong, a row or column lost,
-the ReLU mask of the wrong tensor, the other reshape order) and says for each one
+the ReLU mask of the wrong tensor, the other reshape order, a Jacobian in the other layout,
+a factor of twice the loss, an upper triangle lost, the other symmetric-matrix convention)
+and says for each one
 whether, and by how much, it really changes the derivative at the point, so a test can
 assert "every mutant that changes the gradient is flagged" without false expectations
 (transposing a symmetric gradient, or zeroing a row that is already 0, changes nothing).
@@ -19,6 +21,16 @@ entries where the wrong mask is 0 and the right one was not. That is what a mask
 from a tensor with a different sign pattern does to the units it disagrees on; the
 additive part of the real slip (units wrongly let through) is not emulated.
 
+Some mistakes depend on more than the derivative: a :class:`Site` carries what they may
+read (the output shape, the loss's value at the point, the parameter's structure), and
+:meth:`Mutation.applies` says where each can be made. ``point_factor`` needs the loss value
+(gradients only), ``layout_swap`` a Jacobian whose output has the parameter's shape, and
+``symmetric_convention`` a parameter checked with ``structure="symmetric"`` or
+``"symmetric-entries"`` (a derivation declares it with the tag ``"structure:S=symmetric"``).
+
+:data:`TINY_MUTATIONS` are slips of relative size about 1e-8 (below :data:`MATERIAL`, so not
+in :data:`MUTATIONS`): what a stray epsilon, a rounded constant or a float32 intermediate does.
+
 Example::
 
     from gradcheck import mutations, registry
@@ -31,6 +43,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,13 +53,17 @@ import numpy as np
 from ._errors import InvalidArgumentError
 from ._layout import to_numerator
 from ._status import Status
+from ._structure import Structure, structure_from_tags
 from .registry import Derivation, Problem
 
 __all__ = [
     "MATERIAL",
+    "TINY",
     "DETECT_FACTOR",
+    "Site",
     "Mutation",
     "MUTATIONS",
+    "TINY_MUTATIONS",
     "mutation_names",
     "Mutant",
     "mutate",
@@ -61,29 +78,55 @@ MATERIAL = 1e-6
 the derivative's scale (the largest magnitude in that output row): the size of error the
 default verdict promises to catch in float64."""
 
+TINY = 1e-8
+"""The size of the slips in :data:`TINY_MUTATIONS`: a relative 1e-8, what float64 finite
+differences can resolve on a well-scaled loss but a fixed 1e-7 tolerance floor hides."""
+
 DETECT_FACTOR = 3.0
 """A mutant is *detectable* at a point when some smooth entry moves by more than this
 many tolerances of the correct derivative's check: the correct value sits within one
 tolerance of the oracle, and a mutant's own tolerance is at most twice as large (its
 scale can double), so such a move always lands outside."""
 
-Op = Callable[[np.ndarray, tuple[int, ...], np.random.Generator], np.ndarray]
-Applies = Callable[[tuple[int, ...], bool], bool]
+@dataclass(frozen=True)
+class Site:
+    """Where a mistake is made: one parameter's block of a derivative, and what a mistake
+    may depend on besides its values."""
+
+    param_shape: tuple[int, ...]
+    out_shape: tuple[int, ...] = ()
+    """``()`` for a gradient; the function's output shape for a Jacobian."""
+    relu: bool = False
+    """The model has ReLU masks."""
+    loss_value: float | None = None
+    """The loss at the point (gradients only): a factor that depends on the point needs it."""
+    structure: str | None = None
+    """The parameter's ``structure=`` in the check (``"symmetric"``, ``"symmetric-entries"`` ...)."""
+
+
+Op = Callable[[np.ndarray, Site, np.random.Generator], np.ndarray]
+Applies = Callable[[Site], bool]
 
 
 # --------------------------------------------------------------------------- the mutations
 @dataclass(frozen=True)
 class Mutation:
-    """One kind of mistake. ``op(D, param_shape, rng)`` returns a new array (``D`` untouched)."""
+    """One kind of mistake. ``op(D, site, rng)`` returns a new array (``D`` untouched)."""
 
     name: str
     description: str
     op: Op = field(repr=False)
     applies_to: Applies = field(repr=False)
 
-    def applies(self, param_shape: tuple[int, ...], *, relu: bool = False) -> bool:
-        """Whether this mistake can be made on a parameter of this shape (``relu``: the model has ReLU masks)."""
-        return bool(self.applies_to(tuple(param_shape), relu))
+    def applies(self, param_shape: tuple[int, ...], *, relu: bool = False, out_shape: tuple[int, ...] = (),
+                loss_value: float | None = None, structure: str | None = None) -> bool:
+        """Whether this mistake can be made on a parameter of this shape, in this setting
+        (``relu``: the model has ReLU masks; ``out_shape``: a Jacobian's output shape;
+        ``loss_value``: the loss at the point; ``structure``: the parameter's structure)."""
+        return self.applies_at(Site(tuple(param_shape), tuple(out_shape), relu, loss_value, structure))
+
+    def applies_at(self, site: Site) -> bool:
+        return bool(self.applies_to(site))
 
 
 def _rows(D: np.ndarray, pshape: tuple[int, ...]) -> np.ndarray:
@@ -96,15 +139,16 @@ def _scale(rows: np.ndarray) -> np.ndarray:
 
 
 def _scaled(c: float) -> Op:
-    return lambda D, pshape, rng: np.asarray(D, dtype=np.float64) * c
+    return lambda D, site, rng: np.asarray(D, dtype=np.float64) * c
 
 
-def _transpose(D: np.ndarray, pshape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+def _transpose(D: np.ndarray, site: Site, rng: np.random.Generator) -> np.ndarray:
     return np.swapaxes(np.array(D, dtype=np.float64), -1, -2)
 
 
 def _perturb(fraction: float) -> Op:
-    def op(D: np.ndarray, pshape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    def op(D: np.ndarray, site: Site, rng: np.random.Generator) -> np.ndarray:
+        pshape = site.param_shape
         rows = _rows(D, pshape)
         scale = _scale(rows)
         live = np.flatnonzero(scale > 0)
@@ -119,7 +163,8 @@ def _perturb(fraction: float) -> Op:
 
 
 def _zero_along(axis: int) -> Op:
-    def op(D: np.ndarray, pshape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    def op(D: np.ndarray, site: Site, rng: np.random.Generator) -> np.ndarray:
+        pshape = site.param_shape
         rows = _rows(D, pshape)
         ax = 1 + (axis % len(pshape))
         k = int(rng.integers(pshape[ax - 1]))
@@ -130,35 +175,117 @@ def _zero_along(axis: int) -> Op:
     return op
 
 
-def _relu_mask(D: np.ndarray, pshape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-    rows = _rows(D, pshape)
-    units = pshape[-1]
+def _relu_mask(D: np.ndarray, site: Site, rng: np.random.Generator) -> np.ndarray:
+    rows = _rows(D, site.param_shape)
+    units = site.param_shape[-1]
     mask = rng.random(units) < 0.5
     if mask.all():
         mask[int(rng.integers(units))] = False
     return (rows * mask).reshape(np.shape(D))
 
 
-def _reshape_order(D: np.ndarray, pshape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+def _reshape_order(D: np.ndarray, site: Site, rng: np.random.Generator) -> np.ndarray:
+    pshape = site.param_shape
     rows = _rows(D, pshape)
     swapped = np.stack([r.reshape(-1, order="C").reshape(pshape, order="F") for r in rows])
     return swapped.reshape(np.shape(D))
 
 
-def _always(shape: tuple[int, ...], relu: bool) -> bool:
+def _layout_swap(D: np.ndarray, site: Site, rng: np.random.Generator) -> np.ndarray:
+    """The Jacobian returned as ``x.shape + out.shape`` (denominator layout), which has the same shape here."""
+    n_out = len(site.out_shape)
+    D = np.array(D, dtype=np.float64)
+    k = D.ndim - n_out
+    return np.moveaxis(D, list(range(n_out, n_out + k)), list(range(k)))
+
+
+def _point_factor(D: np.ndarray, site: Site, rng: np.random.Generator) -> np.ndarray:
+    """d||r||^2 = 2 ||r|| d||r||: the gradient of the squared norm given for the norm's is 2 f(x) times too big."""
+    assert site.loss_value is not None  # applies() requires it
+    return np.asarray(D, dtype=np.float64) * (2.0 * site.loss_value)
+
+
+def _upper_zeros(D: np.ndarray, site: Site, rng: np.random.Generator) -> np.ndarray:
+    """What a loss reading only the lower triangle (cholesky, eigh, tril) gives: 0 above the diagonal."""
+    rows = _rows(D, site.param_shape)
+    rows[:, np.triu(np.ones(site.param_shape, dtype=bool), 1)] = 0.0
+    return rows.reshape(np.shape(D))
+
+
+def _symmetric_convention(D: np.ndarray, site: Site, rng: np.random.Generator) -> np.ndarray:
+    """The gradient rewritten in the other symmetric-matrix convention.
+
+    ``"symmetric"`` (``(G + G^T)/2``) becomes ``G + G^T - diag(G)`` (the distinct entries'
+    derivative, the Matrix Cookbook's): off-diagonal entries doubled; and back (halved).
+    The general ``G`` is no third mistake here: under ``"symmetric"`` it maps to the same
+    free-coordinate derivative as ``(G + G^T)/2``, and under ``"symmetric-entries"`` a
+    symmetric ``G`` is the halved form."""
+    rows = _rows(D, site.param_shape)
+    diag = np.eye(site.param_shape[0], dtype=bool)
+    if site.structure == "symmetric":
+        out = np.where(diag, rows, rows + np.swapaxes(rows, -1, -2))  # G + G^T - diag(G) with G = D
+    else:
+        out = np.where(diag, rows, rows / 2)  # E = G + G^T - diag(G) off the diagonal is 2 (G + G^T)/2
+    return out.reshape(np.shape(D))
+
+
+def _entry_scaled(c: float) -> Op:
+    """The largest entry of one output row scaled by ``c``: a change of ``c - 1`` of that row's scale."""
+    def op(D: np.ndarray, site: Site, rng: np.random.Generator) -> np.ndarray:
+        rows = _rows(D, site.param_shape)
+        scale = _scale(rows)
+        live = np.flatnonzero(scale > 0)
+        r = int(rng.choice(live)) if live.size else 0
+        flat = rows[r].reshape(-1)
+        flat[int(np.argmax(np.abs(flat)))] *= c
+        rows[r] = flat.reshape(site.param_shape)
+        return rows.reshape(np.shape(D))
+    return op
+
+
+def _float32(D: np.ndarray, site: Site, rng: np.random.Generator) -> np.ndarray:
+    """An intermediate in float32: every entry rounded to 24 bits (relative <= 6e-8, about 3e-8 on average)."""
+    return np.asarray(D, dtype=np.float64).astype(np.float32).astype(np.float64)
+
+
+def _stray_epsilon(D: np.ndarray, site: Site, rng: np.random.Generator) -> np.ndarray:
+    """Divided by (1 + k 1e-8), k in 1..5: a denominator ``norm + eps`` with ``eps`` a few 1e-8 of the norm."""
+    return np.asarray(D, dtype=np.float64) / (1.0 + TINY * int(rng.integers(1, 6)))
+
+
+def _always(site: Site) -> bool:
     return True
 
 
-def _square(shape: tuple[int, ...], relu: bool) -> bool:
+def _square(site: Site) -> bool:
+    shape = site.param_shape
     return len(shape) == 2 and shape[0] == shape[1]
 
 
-def _matrix(shape: tuple[int, ...], relu: bool) -> bool:
-    return len(shape) >= 2
+def _matrix(site: Site) -> bool:
+    return len(site.param_shape) >= 2
 
 
-def _relu_units(shape: tuple[int, ...], relu: bool) -> bool:
-    return relu and len(shape) >= 1
+def _relu_units(site: Site) -> bool:
+    return site.relu and len(site.param_shape) >= 1
+
+
+def _square_jacobian(site: Site) -> bool:
+    return bool(site.out_shape) and site.out_shape == site.param_shape
+
+
+def _has_loss_value(site: Site) -> bool:
+    f = site.loss_value
+    return not site.out_shape and f is not None and np.isfinite(f) and f != 0
+
+
+def _free_square(site: Site) -> bool:
+    """A square matrix of at least 2 x 2 without a symmetric structure (whose check moves pairs together)."""
+    return _square(site) and site.param_shape[0] >= 2 and not (site.structure or "").startswith("symmetric")
+
+
+def _symmetric(site: Site) -> bool:
+    return _square(site) and site.structure in ("symmetric", "symmetric-entries")
 
 
 MUTATIONS: tuple[Mutation, ...] = (
@@ -174,20 +301,39 @@ MUTATIONS: tuple[Mutation, ...] = (
     Mutation("relu_mask", "ReLU mask from the wrong tensor (emulated: units zeroed where a different mask is 0)",
              _relu_mask, _relu_units),
     Mutation("reshape_order", "same entries refilled in the other reshape order (C vs F)", _reshape_order, _matrix),
+    Mutation("layout_swap", "Jacobian with the output and parameter axes swapped (denominator layout), where "
+             "out.shape == x.shape", _layout_swap, _square_jacobian),
+    Mutation("point_factor", "gradient times 2 f(x): the norm ||r|| differentiated as if it were ||r||^2",
+             _point_factor, _has_loss_value),
+    Mutation("upper_zeros", "strict upper triangle of a square parameter's gradient zeroed (the gradient of a "
+             "loss that reads only the lower triangle)", _upper_zeros, _free_square),
+    Mutation("symmetric_convention", "a symmetric parameter's gradient in the other convention ((G + G^T)/2 vs "
+             "G + G^T - diag(G))", _symmetric_convention, _symmetric),
+)
+
+TINY_MUTATIONS: tuple[Mutation, ...] = (
+    Mutation("scale_1e-8", "off by a relative 1e-8 everywhere (a rounded constant)", _scaled(1.0 + TINY), _always),
+    Mutation("entry_1e-8", "the largest entry of one output row scaled by 1 + 1e-8", _entry_scaled(1.0 + TINY),
+             _always),
+    Mutation("float32", "every entry rounded to float32 (an intermediate in single precision)", _float32, _always),
+    Mutation("stray_epsilon", "divided by 1 + k 1e-8, k in 1..5 (a stray epsilon in a denominator)",
+             _stray_epsilon, _always),
 )
 
 
-def mutation_names() -> list[str]:
-    return [m.name for m in MUTATIONS]
+def mutation_names(*, tiny: bool = False) -> list[str]:
+    """The names of :data:`MUTATIONS` (``tiny``: of :data:`TINY_MUTATIONS`)."""
+    return [m.name for m in (TINY_MUTATIONS if tiny else MUTATIONS)]
 
 
 def _lookup(name: str | Mutation) -> Mutation:
     if isinstance(name, Mutation):
         return name
-    for m in MUTATIONS:
+    for m in MUTATIONS + TINY_MUTATIONS:
         if m.name == name:
             return m
-    raise InvalidArgumentError(f"mutation={name!r}: expected one of {', '.join(map(repr, mutation_names()))}")
+    known = ", ".join(map(repr, mutation_names() + mutation_names(tiny=True)))
+    raise InvalidArgumentError(f"mutation={name!r}: expected one of {known}")
 
 
 # --------------------------------------------------------------------------- mutants
@@ -218,7 +364,11 @@ class Mutant:
     @property
     def changes(self) -> bool:
         """True when some entry moved by at least :data:`MATERIAL` of its row's scale."""
-        return self.relative_change >= MATERIAL * (1 - 1e-6)  # 1e-6 slack: the move itself is rounded
+        return self.moves_by(MATERIAL)
+
+    def moves_by(self, fraction: float) -> bool:
+        """True when some entry moved by at least ``fraction`` of its row's scale (the move's own rounding allowed)."""
+        return self.relative_change >= fraction * (1 - 1e-6)
 
     def detectable(self, tolerances: np.ndarray, status: np.ndarray | None = None) -> bool:
         """Whether some smooth entry moved by more than :data:`DETECT_FACTOR` tolerances.
@@ -234,10 +384,14 @@ class Mutant:
 
 
 def mutate(derivative: np.ndarray, mutation: str | Mutation, *, param_shape: tuple[int, ...] | None = None,
-           param: str = "params", seed: int = 0) -> Mutant:
+           param: str = "params", seed: int = 0, loss_value: float | None = None,
+           structure: str | None = None) -> Mutant:
     """Apply one mutation to a derivative array (gradient, or Jacobian ``lead + param_shape``).
 
-    ``seed`` picks the entry, row, column or mask where the mutation chooses one.
+    ``seed`` picks the entry, row, column or mask where the mutation chooses one;
+    ``loss_value`` (the loss at the point) and ``structure`` (the parameter's ``structure=``)
+    are what ``point_factor`` and ``symmetric_convention`` need. A mutation that does not apply
+    raises :class:`~gradcheck.InvalidArgumentError` naming why.
     """
     m = _lookup(mutation)
     D = np.asarray(derivative, dtype=np.float64)
@@ -245,11 +399,13 @@ def mutate(derivative: np.ndarray, mutation: str | Mutation, *, param_shape: tup
     if D.shape[D.ndim - len(pshape):] != pshape or D.size == 0:
         raise InvalidArgumentError(f"param_shape={param_shape!r}: the derivative has shape {D.shape}; expected it "
                                    f"to end with the (non-empty) parameter shape")
-    if not m.applies(pshape, relu=True):
+    site = Site(pshape, tuple(D.shape[: D.ndim - len(pshape)]), True, loss_value, structure)
+    if not m.applies_at(site):
         raise InvalidArgumentError(
-            f"mutation={m.name!r} does not apply to a parameter of shape {pshape}: {m.description}")
+            f"mutation={m.name!r} does not apply to parameter {param!r} of shape {pshape} (output shape "
+            f"{site.out_shape}, loss_value={loss_value!r}, structure={structure!r}): {m.description}")
     rng = np.random.default_rng(seed)
-    return Mutant(m.name, param, D.copy(), np.asarray(m.op(D, pshape, rng), dtype=np.float64), pshape)
+    return Mutant(m.name, param, D.copy(), np.asarray(m.op(D, site, rng), dtype=np.float64), pshape)
 
 
 # --------------------------------------------------------------------------- derivations
@@ -277,14 +433,58 @@ class Bound:
     def relu(self) -> bool:
         return "relu" in self.derivation.tags
 
+    @property
+    def structure(self) -> dict[str, str]:
+        """The structured parameters declared by the derivation's ``"structure:NAME=KIND"`` tags."""
+        return structure_from_tags(self.derivation.tags, where=f"derivation {self.derivation.name!r}")
+
+    def loss_value(self) -> float | None:
+        """The loss at the bound point (``None`` for a Jacobian, or a loss that is not a finite real)."""
+        if self.kind != "grad":
+            return None
+        try:
+            f = float(np.real_if_close(np.asarray(self.loss({k: v.copy() for k, v in self.problem.params.items()}))))
+        except (TypeError, ValueError):
+            return None
+        return f if np.isfinite(f) else None
+
+    def site(self, param: str, *, loss_value: float | None = None) -> Site:
+        """The setting of a mistake in ``param``: its shape, the output shape, ReLU, structure (and the
+        loss value given, :meth:`loss_value` computes it)."""
+        return Site(tuple(np.shape(self.problem.params[param])), self.out_shape, self.relu, loss_value,
+                    self.structure.get(param))
+
     def check(self, derivative: Callable[[Any], Any] | None = None, params: Mapping[str, np.ndarray] | None = None,
               loss: Callable[[Any], Any] | None = None, **options: Any) -> Any:
         """``check_grad``/``check_jacobian`` of ``loss`` (default: the derivation's) against ``derivative``."""
         from . import _api
 
         run = _api.check_grad if self.kind == "grad" else _api.check_jacobian
-        return run(loss or self.loss, derivative or self.derivative,
-                   self.problem.params if params is None else params, **{**self.options, **options})
+        opts = {**self.options, **options}
+        result = run(loss or self.loss, derivative or self.derivative,
+                     self.problem.params if params is None else params, **opts)
+        return _in_param_shape(result, opts.get("structure"), self.problem.params if params is None else params)
+
+
+def _in_param_shape(result: Any, structure: Mapping[str, str] | None, params: Mapping[str, np.ndarray]) -> Any:
+    """A structured check's per-entry arrays, kept over the free coordinates, in each symmetric
+    parameter's own shape (see :meth:`Structure.expand`), so tolerances and statuses line up
+    with the derivative the mutations and the tests hold."""
+    if not structure or not hasattr(result, "params"):
+        return result
+    out = dict(result.params)
+    for name, kind in structure.items():
+        p = out.get(name)
+        if p is None or p.arrays is None:
+            continue
+        st = Structure.make(name, kind, np.asarray(params[name], dtype=float))
+        a = p.arrays
+        fields = {k: st.expand(getattr(a, k)) for k in ("analytic", "numeric", "error_estimate", "abs_errors")}
+        fields.update(tolerances=st.expand(a.tolerances, per_entry=False), status=st.expand(a.status, per_entry=False))
+        if any(v is None for v in fields.values()):
+            continue
+        out[name] = dataclasses.replace(p, derivative_shape=st.shape, arrays=dataclasses.replace(a, **fields))
+    return dataclasses.replace(result, params=out)
 
 
 def bind(derivation: Derivation, problem: Problem) -> Bound:
@@ -296,7 +496,8 @@ def bind(derivation: Derivation, problem: Problem) -> Bound:
             g = df(params)
             return {k: np.asarray(g[k], dtype=np.float64).reshape(shapes[k]) for k in shapes}
 
-        return Bound(derivation, problem, f, grad, (), {})
+        structure = structure_from_tags(derivation.tags, where=f"derivation {derivation.name!r}")
+        return Bound(derivation, problem, f, grad, (), {"structure": structure} if structure else {})
     out_shape = tuple(np.shape(f(problem.params)))
     opts = dict(derivation.jacobian_options)
     layout, order = opts.pop("layout", "numerator"), opts.pop("order", None)
@@ -336,12 +537,15 @@ def broken_twins(bound: Bound, *, seed: int = 0, mutations: Iterable[str | Mutat
         raise InvalidArgumentError(f"params={sorted(names)!r}: {sorted(unknown)} are not parameters of "
                                    f"{bound.derivation.name!r} ({sorted(correct)})")
     twins = []
+    loss_value = bound.loss_value()
     for i, name in enumerate(names):
-        pshape = tuple(np.shape(bound.problem.params[name]))
+        site = bound.site(name, loss_value=loss_value)
         for j, m in enumerate(chosen):
-            if not m.applies(pshape, relu=bound.relu):
+            if not m.applies_at(site):
                 continue
-            mutant = mutate(correct[name], m, param_shape=pshape, param=name, seed=_mix(seed, i, j))
+            rng = np.random.default_rng(_mix(seed, i, j))
+            D = correct[name]
+            mutant = Mutant(m.name, name, D.copy(), np.asarray(m.op(D, site, rng), dtype=np.float64), site.param_shape)
             twins.append(Twin(mutant, {**correct, name: mutant.mutated}))
     return twins
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import gradcheck
 from gradcheck import InvalidArgumentError, mutations, registry
 from gradcheck import strategies as gst
-from gradcheck.mutations import MATERIAL, MUTATIONS, mutate
+from gradcheck.mutations import MATERIAL, MUTATIONS, TINY_MUTATIONS, mutate
 from gradcheck.registry import Derivation, Problem
 
 from ._support import by_name, examples
@@ -24,10 +24,12 @@ SEEDS = st.integers(0, 2**32 - 1)
 
 
 # --------------------------------------------------------------------------- the mutation layer itself
-@given(gst.arrays((3, 3), min_magnitude=0.1, max_magnitude=10.0), st.sampled_from(MUTATIONS), SEEDS)
+@given(gst.arrays((3, 3), min_magnitude=0.1, max_magnitude=10.0), st.sampled_from(MUTATIONS + TINY_MUTATIONS), SEEDS)
 def test_mutations_never_touch_their_input(g: np.ndarray, m: mutations.Mutation, seed: int) -> None:
     before = g.copy()
-    mutant = mutate(g, m, seed=seed)
+    # Each kind where it applies: a square Jacobian for the layout swap, a symmetric S for the convention.
+    mutant = mutate(g, m, seed=seed, loss_value=1.5, param_shape=(3,) if m.name == "layout_swap" else None,
+                    structure="symmetric" if m.name == "symmetric_convention" else None)
     assert np.array_equal(g, before)
     assert mutant.mutated.shape == g.shape
     assert np.array_equal(mutant.delta, mutant.mutated - mutant.original)
