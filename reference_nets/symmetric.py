@@ -16,7 +16,7 @@ The derivation declares ``S`` symmetric (tag ``"structure:S=symmetric"``), so th
 (``gradcheck.mutations.bind``) move ``S[i, j]`` and ``S[j, i]`` together. The loss reads every entry of
 ``S`` (it eliminates on the whole matrix), so a check without the structure passes too.
 
-``published_cookbook_entries`` gives ``dL/dS`` in the distinct-entries convention
+``entries_convention`` gives ``dL/dS`` in the distinct-entries convention
 ``G + G^T - diag(G)`` (the Matrix Cookbook's, for ``S[i, j] = S[j, i]`` as one variable) while the
 derivation's convention is the symmetric gradient: every off-diagonal entry is twice too big.
 
@@ -103,7 +103,7 @@ def make_gaussian(rng: np.random.Generator, n: int = 3, m: int = 6) -> Problem:
     return Problem(params={"S": S, "mu": rng.normal(size=n)}, data={"X": rng.normal(size=(m, n)) * 1.5})
 
 
-@register(name="symmetric.published_cookbook_entries", loss=nll_loss, grad=nll_grad_entries, source=SOURCE,
+@register(name="symmetric.entries_convention", loss=nll_loss, grad=nll_grad_entries, source=SOURCE,
           expected_correct=False, corrects="symmetric.gaussian_nll",
           slip="dL/dS in the distinct-entries convention G + G^T - diag(G) where the symmetric gradient is "
                "meant: off-diagonal entries doubled",

@@ -22,7 +22,7 @@ def symmetric() -> Iterator[dict[str, registry.Derivation]]:
     saved = dict(registry._REGISTRY)
     import reference_nets.symmetric  # noqa: F401  (registers on first import)
 
-    names = ["symmetric.gaussian_nll", "symmetric.published_cookbook_entries", "symmetric.whitened_residual"]
+    names = ["symmetric.gaussian_nll", "symmetric.entries_convention", "symmetric.whitened_residual"]
     found = {n: registry.get(n) for n in names}
     registry._REGISTRY.clear()
     registry._REGISTRY.update(saved)
@@ -145,7 +145,7 @@ def test_the_other_convention_is_named_on_the_gaussian_likelihood(symmetric: dic
     assert bound.check().ok
     twin = _twin(bound, "symmetric_convention", "S")
     assert "follows the 'symmetric-entries' convention" in _diagnosis(bound, twin)
-    published = symmetric["symmetric.published_cookbook_entries"]
+    published = symmetric["symmetric.entries_convention"]
     assert mutations.bind(published, published.problem(seed)).check().failed
     assert published.check(seed).failed  # without the structure too: its off-diagonal entries are doubled
 

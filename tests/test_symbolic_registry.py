@@ -33,6 +33,8 @@ TINY = {
     "matrix_calculus.xW_by_W": {"D": 2, "C": 3}, "matrix_calculus.xW_by_x": {"D": 2, "C": 3},
     "matrix_calculus.XW_by_X": {"N": 2, "D": 2, "C": 3},
     "xnor.sigmoid_2_3_1": {},
+    "symmetric.gaussian_nll": {"n": 2, "m": 3}, "symmetric.entries_convention": {"n": 2, "m": 3},
+    "symmetric.whitened_residual": {"n": 2},
     "second_order.least_squares": {"m": 3, "n": 2}, "second_order.published_least_squares_AtA": {"m": 3, "n": 2},
     "second_order.logistic": {"n": 3, "d": 2}, "second_order.softmax_ce": {"classes": 3},
     "second_order.quadratic_form": {"n": 2}, "second_order.published_quadratic_2M": {"n": 2},
