@@ -85,7 +85,12 @@ def analytic_allowance(rounding: np.ndarray | None, scale: np.ndarray, eps: floa
     cap = floor_rtol(eps) * scale
     if rounding is None:
         return cap
-    return np.minimum(cap, np.maximum(rounding, MODEL_ULPS * eps * scale))
+    # The model is ulps of the smallest scale in the row (the scale of the coordinates that move
+    # the loss most; with every t_i equal, the row's largest derivative), not of each entry's:
+    # 64 ulps of a loss-units scale of 1e6 would hide a sign flip of a derivative of 1e-8
+    # that is rounded like the rest of its row.
+    model = MODEL_ULPS * eps * scale.min(axis=1, keepdims=True)
+    return np.minimum(cap, np.maximum(rounding, model))
 
 
 def judge(analytic: np.ndarray, est: OracleEstimate, *, eps: float, options: Options,
