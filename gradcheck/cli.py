@@ -307,13 +307,13 @@ def _cmd_merge(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     try:
         formats = parse_formats(args.format)
-        report = merge_shards(args.shards)
+        report, shard_plots = merge_shards(args.shards)
     except InvalidArgumentError as exc:
         raise UsageError(str(exc)) from None
     out = _prepare_out(args.out)
     print(headline(report) if args.quiet else render_summary(report))
-    try:
-        written = write_report(report, out, formats, plots=not args.no_plots)
+    try:  # shards run with --no-plots computed no plot data: the page then says plots were left out
+        written = write_report(report, out, formats, plots=shard_plots and not args.no_plots)
     except OSError as exc:
         raise UsageError(f"--out={args.out!r}: cannot write the report ({exc})") from None
     for path in written:

@@ -43,7 +43,7 @@ from ._run import (
     source_date_epoch,
     step_sweep,
 )
-from ._shard import merge_shards, parse_shard, read_shard, shard_filename, shard_section, shard_units
+from ._shard import Merged, merge_shards, parse_shard, read_shard, shard_filename, shard_section, shard_units
 from ._session import session_report
 from ._terminal import ProgressPrinter, render_summary, render_table
 from ._text import headline
@@ -73,6 +73,7 @@ __all__ = [
     "register_large_sizes",
     "large_sizes",
     "merge_shards",
+    "Merged",
     "parse_shard",
     "read_shard",
     "shard_filename",

@@ -16,13 +16,20 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._errors import InvalidArgumentError
 from ._model import REPORT_SCHEMA_VERSION, Report, Subject
 from ._run import Unit, timestamp
 
-__all__ = ["parse_shard", "shard_units", "shard_section", "shard_filename", "merge_shards", "read_shard"]
+__all__ = ["parse_shard", "shard_units", "shard_section", "shard_filename", "merge_shards", "read_shard", "Merged"]
+
+
+class Merged(NamedTuple):
+    """The merged report, and whether the shards computed the plots' data (not with ``--no-plots``)."""
+
+    report: Report
+    plots: bool
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -125,7 +132,7 @@ def _merge_subject(name: str, parts: Sequence[Mapping[str, Any]], plan: Sequence
     return Subject.from_dict(d)
 
 
-def merge_shards(paths: Sequence[str | Path]) -> Report:
+def merge_shards(paths: Sequence[str | Path]) -> Merged:
     """The report the one-process run would have made, from the JSON of all its shards.
 
     Errors (:class:`~gradcheck.InvalidArgumentError`, naming the files): a file that is not a
@@ -149,5 +156,6 @@ def merge_shards(paths: Sequence[str | Path]) -> Report:
             parts.setdefault(s["name"], []).append(s)
     names = list(dict.fromkeys(u[0] for u in plan))
     subjects = [_merge_subject(n, parts[n], plan) for n in names]  # type: ignore[arg-type]
-    return Report(title=first["title"], origin=first["origin"], command=first["command"], options=first["options"],
-                  subjects=tuple(subjects), generated_at=timestamp(), environment=first["environment"])
+    report = Report(title=first["title"], origin=first["origin"], command=first["command"], options=first["options"],
+                    subjects=tuple(subjects), generated_at=timestamp(), environment=first["environment"])
+    return Merged(report, bool(first["shard"]["sweep"]))
