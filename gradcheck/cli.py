@@ -222,14 +222,15 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
         headline,
         make_report,
         parse_formats,
+        parse_shard,
+        plan,
         plots_unavailable,
         render_summary,
         run_derivations,
+        shard_units,
         source_date_epoch,
         write_report,
     )
-
-    from .report import parse_shard, plan, shard_units
 
     seeds = parse_seeds(args.seeds)
     sizes = _parse_sizes(args.sizes)
@@ -303,7 +304,7 @@ def _write_shard(report: Any, out: Path, units: Any, mine: Any, shard: tuple[int
 
 def _cmd_merge(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from . import InvalidArgumentError
-    from .report import FAIL_ON, headline, merge_shards, parse_formats, render_summary, write_report
+    from .report import headline, merge_shards, parse_formats, render_summary, write_report
 
     try:
         formats = parse_formats(args.format)

@@ -14,6 +14,7 @@ from gradcheck.registry import Derivation, Problem
 from gradcheck.report import (
     DEFAULT_SIZE_VARIANTS,
     Report,
+    _run,
     large_sizes,
     make_report,
     plan,
@@ -21,7 +22,6 @@ from gradcheck.report import (
     render_summary,
     run_derivations,
 )
-from gradcheck.report import _run
 from gradcheck.report._markdown import render_markdown
 
 

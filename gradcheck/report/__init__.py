@@ -43,8 +43,8 @@ from ._run import (
     source_date_epoch,
     step_sweep,
 )
-from ._shard import Merged, merge_shards, parse_shard, read_shard, shard_filename, shard_section, shard_units
 from ._session import session_report
+from ._shard import Merged, merge_shards, parse_shard, read_shard, shard_filename, shard_section, shard_units
 from ._terminal import ProgressPrinter, render_summary, render_table
 from ._text import headline
 from ._write import BASENAME, FORMATS, parse_formats, render, write_atomic, write_report
