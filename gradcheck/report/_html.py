@@ -13,13 +13,13 @@ from html import escape
 
 from ._model import Case, ParamRow, Report, Subject
 from ._text import (
-    DIRECTIONAL_HEADER,
     DIRECTIONAL_NOTE,
     SYMBOLIC_NOTE,
     VERDICT_LABELS,
     VERDICT_MEANING,
     counts_line,
     directional_cells,
+    directional_header,
     has_symbolic,
     headline,
     num,
@@ -70,14 +70,14 @@ def _directional(report: Report) -> str:
     rows = []
     for s in report.subjects:
         for i, c in enumerate(s.directional):
-            cells = [escape(x) for x in directional_cells(s, c, first=i == 0)]
+            cells = [escape(x) for x in directional_cells(s, c, first=i == 0, symbolic=has_symbolic(report))]
             if cells[0]:
                 cells[0] = f'<a href="#{_anchor(s.name)}"><code>{cells[0]}</code></a>'
             cells[2] = _v(c.verdict)
             rows.append(cells)
     if not rows:
         return ""
-    return ("<h2>Large sizes, checked along directions</h2>" + _table(DIRECTIONAL_HEADER, rows, {3, 4, 5, 6, 8})
+    return ("<h2>Large sizes, checked along directions</h2>" + _table(directional_header(report), rows, {3, 4, 5, 6, 8})
             + f"<p class=meta>{_md_emphasis(DIRECTIONAL_NOTE)}</p>")
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from ._model import ParamRow, Report, Subject
 from ._text import (
-    DIRECTIONAL_HEADER,
     DIRECTIONAL_NOTE,
     SYMBOLIC_NOTE,
     VERDICT_LABELS,
     VERDICT_MEANING,
     counts_line,
     directional_cells,
+    directional_header,
     has_symbolic,
     headline,
     num,
@@ -71,7 +71,7 @@ def _directional_rows(report: Report) -> list[tuple[str, ...]]:
     rows = []
     for s in report.subjects:
         for i, c in enumerate(s.directional):
-            cells = list(directional_cells(s, c, first=i == 0))
+            cells = list(directional_cells(s, c, first=i == 0, symbolic=has_symbolic(report)))
             cells[0] = f"`{cells[0]}`" if cells[0] else ""
             cells[2] = _verdict(c.verdict)
             rows.append(tuple(cells))
@@ -161,7 +161,7 @@ def render_markdown(report: Report) -> str:
     large = _directional_rows(report)
     if large:
         out += ["## Large sizes, checked along directions", ""]
-        out += _table(DIRECTIONAL_HEADER, large)
+        out += _table(directional_header(report), large)
         out += ["", DIRECTIONAL_NOTE, ""]
     used = [v for v in ICONS if any(s.verdict == v for s in report.subjects)]
     out += [" · ".join(f"{_verdict(v)}: {VERDICT_MEANING[v]}" for v in used), ""]

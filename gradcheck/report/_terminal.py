@@ -8,10 +8,10 @@ from typing import TextIO
 
 from ._model import Report
 from ._text import (
-    DIRECTIONAL_HEADER,
     VERDICT_LABELS,
     counts_line,
     directional_cells,
+    directional_header,
     has_symbolic,
     headline,
     proof_line,
@@ -46,9 +46,9 @@ def render_table(report: Report) -> str:
         for _ in s.errors:
             rows.append((s.name if not s.params else "", "-", VERDICT_LABELS["error"], *("-",) * (len(header) - 3)))
     tables = [_aligned(rows, {3, 4, 5, 6})] if len(rows) > 1 else []
-    large: list[tuple[str, ...]] = [DIRECTIONAL_HEADER]
+    large: list[tuple[str, ...]] = [directional_header(report)]
     for s in report.subjects:
-        large += [directional_cells(s, c, first=i == 0) for i, c in enumerate(s.directional)]
+        large += [directional_cells(s, c, first=i == 0, symbolic=symbolic) for i, c in enumerate(s.directional)]
     if len(large) > 1:
         tables.append("large sizes, checked along directions:\n" + _aligned(large, {3, 4, 5, 6, 8}))
     return "\n\n".join(tables) if tables else "nothing checked"

@@ -6,9 +6,11 @@ import math
 
 from ._model import Case, ParamRow, Report, Subject
 
-__all__ = ["VERDICT_LABELS", "VERDICT_MEANING", "TABLE_HEADER", "SYMBOLIC_HEADER", "DIRECTIONAL_HEADER", "num",
-           "row_cells", "headline", "counts_line", "has_symbolic", "table_header", "short", "directional_cells",
-           "proof_line", "SYMBOLIC_NOTE", "DIRECTIONAL_NOTE"]
+__all__ = [
+    "VERDICT_LABELS", "VERDICT_MEANING", "TABLE_HEADER", "SYMBOLIC_HEADER", "DIRECTIONAL_HEADER", "DIRECTIONAL_SYMBOLIC",
+    "SYMBOLIC_NOTE", "DIRECTIONAL_NOTE", "num", "row_cells", "directional_header", "directional_cells", "headline",
+    "counts_line", "has_symbolic", "table_header", "short", "proof_line",
+]
 
 VERDICT_LABELS = {
     "pass": "pass",
@@ -97,7 +99,15 @@ def row_cells(row: ParamRow, first: bool = True, symbolic: bool = False) -> tupl
     )
 
 
-def directional_cells(subject: Subject, case: Case, first: bool = True) -> tuple[str, ...]:
+DIRECTIONAL_SYMBOLIC = "n/a: too large for symbolic at this size"
+"""The symbolic cell of a directional check: the exact derivative of 1e5 entries is out of reach."""
+
+
+def directional_header(report: Report) -> tuple[str, ...]:
+    return DIRECTIONAL_HEADER + (("symbolic",) if has_symbolic(report) else ())
+
+
+def directional_cells(subject: Subject, case: Case, first: bool = True, symbolic: bool = False) -> tuple[str, ...]:
     """One directional check's row: what it states (directions, entries localised, miss probability)."""
     d = case.directional
     assert d is not None
@@ -107,11 +117,12 @@ def directional_cells(subject: Subject, case: Case, first: bool = True) -> tuple
         VERDICT_LABELS[case.verdict],
         f"{d.n_entries:,}",
         f"{d.n_agree}/{d.n_directions}",
-        str(d.n_localized),
+        str(d.n_localized) + (f" (+{d.data['n_sampled']} sampled)" if d.data["n_sampled"] else ""),
         str(d.n_mismatched),
         f"<= {d.miss_probability:.2g} at {d.miss_rtol:.2g}",
         "none" if math.isinf(d.resolution) else num(d.resolution),
         d.method,
+        *((DIRECTIONAL_SYMBOLIC,) if symbolic else ()),
     )
 
 
