@@ -8,8 +8,8 @@ from ._model import Case, ParamRow, Report, Subject
 
 __all__ = [
     "VERDICT_LABELS", "VERDICT_MEANING", "TABLE_HEADER", "SYMBOLIC_HEADER", "DIRECTIONAL_HEADER",
-    "DIRECTIONAL_SYMBOLIC", "SYMBOLIC_NOTE", "DIRECTIONAL_NOTE", "num", "row_cells", "directional_header", "directional_cells", "headline",
-    "counts_line", "has_symbolic", "table_header", "short", "proof_line",
+    "DIRECTIONAL_SYMBOLIC", "SYMBOLIC_NOTE", "DIRECTIONAL_NOTE", "num", "row_cells", "directional_header",
+    "directional_cells", "headline", "counts_line", "has_symbolic", "table_header", "short", "proof_line",
 ]
 
 VERDICT_LABELS = {
