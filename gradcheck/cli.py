@@ -2,7 +2,7 @@
 
     gradcheck report [--only PATTERN,...] [--seeds 0,1,2|N] [--sizes default,x2,large] [--format md,html,json]
                      [--out DIR] [--fail-on mismatch|unexpected|inconclusive|never] [--module pkg.mod] [--method NAME]
-                     [--oracle fd|both] [--shard I/N]
+                     [--oracle fd|both] [--proof-budget SECONDS] [--shard I/N]
     gradcheck report merge SHARD.json ... [--out DIR] [--format md,html,json] [--no-plots]
     gradcheck list   [--only PATTERN,...] [--module pkg.mod]
     gradcheck verify --loss EXPR --grad NAME=EXPR --shape NAME=D1,D2 ... | --sheet FILE.toml
@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--oracle", choices=("fd", "both"), default="fd",
                      help="fd: finite differences (default); both: also the exact sympy derivative in every check and "
                           "one proof per derivation at its default sizes (minutes more)")
+    rep.add_argument("--proof-budget", type=float, default=None, metavar="SECONDS",
+                     help="with --oracle both: wall time one derivation's proof may take before it is reported n/a "
+                          "(default 120; a proof cut by the clock depends on the machine's load)")
     rep.add_argument("--shard", metavar="I/N", default=None,
                      help="run only the I-th of N stable slices of the checks and write its JSON "
                           "(gradcheck-report.shard-I-of-N.json); combine them with 'gradcheck report merge'")
@@ -218,6 +221,7 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from . import InvalidArgumentError
     from .report import (
         FAIL_ON,
+        PROOF_BUDGET_S,
         ProgressPrinter,
         headline,
         make_report,
@@ -234,6 +238,9 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
     seeds = parse_seeds(args.seeds)
     sizes = _parse_sizes(args.sizes)
+    budget = PROOF_BUDGET_S if args.proof_budget is None else args.proof_budget
+    if not 0 < budget < float("inf"):
+        raise UsageError(f"--proof-budget={args.proof_budget!r}: expected a positive number of seconds, e.g. 120")
     try:
         formats = parse_formats(args.format)
         source_date_epoch()  # a malformed value fails now, not after the checks
@@ -252,10 +259,11 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     units = plan(derivations, seeds=seeds, size_variants=sizes, oracle=args.oracle)
     mine = shard_units(units, *shard) if shard is not None else None
     subjects = run_derivations(derivations, seeds=seeds, size_variants=sizes, options=options, sweep=sweep,
-                               progress=progress, oracle=args.oracle, units=mine)
+                               progress=progress, oracle=args.oracle, units=mine, proof_budget_s=budget)
     report = make_report(subjects, origin="cli", command=shlex.join([PROG, *_without_shard(argv)]), options={
         "only": parse_list(args.only), "seeds": seeds, "size_variants": sizes, "method": args.method or "richardson",
-        "modules": parse_list(args.module), "fail_on": args.fail_on, "oracle": args.oracle})
+        "modules": parse_list(args.module), "fail_on": args.fail_on, "oracle": args.oracle,
+        **({"proof_budget_s": budget} if args.oracle == "both" else {})})
     if shard is not None:
         return _write_shard(report, out, units, mine or [], shard, sweep, args)
     print(headline(report) if args.quiet else render_summary(report))

@@ -149,3 +149,20 @@ def test_json_round_trips_and_reads_version_2(both: Report) -> None:
     v1 = {**d, "schema_version": 1}
     with pytest.raises(ValueError, match="schema_version=1"):
         Report.from_dict(v1)
+
+
+def test_cli_records_the_proof_budget_and_rejects_a_bad_one(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from gradcheck.cli import main
+
+    fast = ["report", "--only", "least_squares.x", "--seeds", "1", "--sizes", "default", "--no-progress", "-q",
+            "--format", "json", "--out", str(tmp_path)]
+    assert main([*fast, "--oracle", "both", "--proof-budget", "-1"]) == 2
+    assert "--proof-budget=-1.0: expected a positive number of seconds" in capsys.readouterr().err
+    assert main([*fast, "--oracle", "both", "--proof-budget", "30"]) == 0
+    data = json.loads((tmp_path / "gradcheck-report.json").read_text())
+    assert data["options"]["oracle"] == "both" and data["options"]["proof_budget_s"] == 30.0
+    assert data["subjects"][0]["symbolic_proof"]["text"] == "proved at this size"
+    assert main(fast) == 0
+    data = json.loads((tmp_path / "gradcheck-report.json").read_text())
+    assert data["options"]["oracle"] == "fd" and "proof_budget_s" not in data["options"]
+    assert data["subjects"][0]["symbolic_proof"] is None

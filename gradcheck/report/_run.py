@@ -335,15 +335,18 @@ def plan(derivations: Iterable[Any], *, seeds: Sequence[int] = DEFAULT_SEEDS,
 def run_derivations(derivations: Iterable[Any], *, seeds: Sequence[int] = DEFAULT_SEEDS,
                     size_variants: Sequence[str] = DEFAULT_SIZE_VARIANTS, options: Mapping[str, Any] | None = None,
                     sweep: bool = True, progress: Progress | None = None, oracle: str = "fd",
-                    units: Iterable[Unit] | None = None) -> list[Subject]:
+                    units: Iterable[Unit] | None = None, proof_budget_s: float = PROOF_BUDGET_S) -> list[Subject]:
     """Check every derivation at every seed and size variant; one :class:`Subject` each.
 
-    ``oracle="both"`` adds the symbolic witness and one proof per derivation. ``units``
+    ``oracle="both"`` adds the symbolic witness and one proof per derivation (each given up as
+    n/a after ``proof_budget_s`` seconds of wall time). ``units``
     restricts the run to a slice of :func:`plan` (a shard); a derivation none of whose units
     is in the slice is left out, and its step sweep runs with the unit of its first check.
     """
     if oracle not in ORACLES:
         raise InvalidArgumentError(f"oracle={oracle!r}: expected one of {', '.join(ORACLES)}")
+    if not proof_budget_s > 0:
+        raise InvalidArgumentError(f"proof_budget_s={proof_budget_s!r}: expected a positive number of seconds")
     derivations = list(derivations)
     options = dict(options or {})
     everything = plan(derivations, seeds=seeds, size_variants=size_variants, oracle=oracle)
@@ -368,7 +371,7 @@ def run_derivations(derivations: Iterable[Any], *, seeds: Sequence[int] = DEFAUL
         first = next((u for u in mine if u[1] != "proof"), None)
         owns_sweep = first in chosen and cases and cases[0].directional is None
         sw = step_sweep(d, cases[0]) if sweep and owns_sweep else None
-        proof = prove_summary(d, seeds[0]) if (d.name, "proof", "") in chosen else None
+        proof = prove_summary(d, seeds[0], budget_s=proof_budget_s) if (d.name, "proof", "") in chosen else None
         subjects.append(Subject(name=d.name, kind=d.kind, expected_correct=d.expected_correct, cases=tuple(cases),
                                 info=_info(d), sweep=sw, proof=proof))
     return subjects
