@@ -1,7 +1,9 @@
 """The ``gradcheck`` command line.
 
-    gradcheck report [--only PATTERN,...] [--seeds 0,1,2|N] [--sizes default,x2] [--format md,html,json]
+    gradcheck report [--only PATTERN,...] [--seeds 0,1,2|N] [--sizes default,x2,large] [--format md,html,json]
                      [--out DIR] [--fail-on mismatch|unexpected|inconclusive|never] [--module pkg.mod] [--method NAME]
+                     [--oracle fd|both] [--proof-budget SECONDS] [--shard I/N]
+    gradcheck report merge SHARD.json ... [--out DIR] [--format md,html,json] [--no-plots]
     gradcheck list   [--only PATTERN,...] [--module pkg.mod]
     gradcheck verify --loss EXPR --grad NAME=EXPR --shape NAME=D1,D2 ... | --sheet FILE.toml
 
@@ -9,7 +11,10 @@ Exit status of ``report``: 0 when every expected result held, 1 when the ``--fai
 policy is violated (default ``mismatch``: a derivation expected to be correct mismatched
 or raised), 2 for usage errors (bad option values, a malformed ``SOURCE_DATE_EPOCH``,
 unknown derivations, modules that cannot be imported or raise on import, an ``--out``
-that cannot be written), 130 when interrupted (no report file is replaced then). Exit status
+that cannot be written; for ``merge``, shards that overlap, are missing or come from
+different runs), 130 when interrupted (no report file is replaced then). ``--shard I/N``
+writes only ``gradcheck-report.shard-I-of-N.json`` (the JSON of its slice of the checks);
+``report merge`` turns all N into the report one process would have written. Exit status
 of ``verify``: 0 right, 1 wrong or inconclusive, 2 a usage or parse error.
 
 ``--module`` names are imported with the current directory on ``sys.path``, under the
@@ -75,7 +80,7 @@ def parse_list(values: Sequence[str] | None) -> list[str]:
 def _parse_sizes(text: str) -> list[str]:
     from .report import SIZE_VARIANTS
 
-    names = parse_list([text])
+    names = list(dict.fromkeys(parse_list([text])))
     bad = [n for n in names if n not in SIZE_VARIANTS]
     if bad or not names:
         raise UsageError(f"--sizes={text!r}: expected a comma-separated list of {', '.join(SIZE_VARIANTS)}")
@@ -95,7 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--seeds", default="3", metavar="N|S1,S2,...",
                      help="a count (3: seeds 0,1,2; the default) or a list of seeds (0,5,9; '7,' for seed 7 alone)")
     rep.add_argument("--sizes", default="default,x2", metavar="VARIANTS",
-                     help="size variants: default (registered sizes), x2 (every size doubled); default: default,x2")
+                     help="size variants: default (registered sizes), x2 (every size doubled), large (the large sizes "
+                          "some derivations register, about 1e5 parameters, checked along directions); default: "
+                          "default,x2")
     rep.add_argument("--format", default="md,html,json", metavar="FORMATS",
                      help="comma-separated report formats among md, html, json (or all); default: all three")
     rep.add_argument("--out", default="reports", metavar="DIR",
@@ -107,10 +114,31 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--module", action="append", metavar="PKG.MOD",
                      help="import a module that registers more derivations; repeatable")
     rep.add_argument("--method", choices=METHODS, default=None, help="finite-difference scheme (default: richardson)")
+    rep.add_argument("--oracle", choices=("fd", "both"), default="fd",
+                     help="fd: finite differences (default); both: also the exact sympy derivative in every check and "
+                          "one proof per derivation at its default sizes (minutes more)")
+    rep.add_argument("--proof-budget", type=float, default=None, metavar="SECONDS",
+                     help="with --oracle both: wall time one derivation's proof may take before it is reported n/a "
+                          "(default 120; a proof cut by the clock depends on the machine's load)")
+    rep.add_argument("--shard", metavar="I/N", default=None,
+                     help="run only the I-th of N stable slices of the checks and write its JSON "
+                          "(gradcheck-report.shard-I-of-N.json); combine them with 'gradcheck report merge'")
     rep.add_argument("--no-plots", action="store_true", help="leave the plots (and matplotlib) out of the HTML report")
     rep.add_argument("--no-progress", action="store_true", help="no progress output")
     rep.add_argument("--quiet", "-q", action="store_true", help="print only the final verdict line")
     rep.set_defaults(func=_cmd_report)
+    rep_sub = rep.add_subparsers(dest="report_command", metavar="merge", required=False)
+    mrg = rep_sub.add_parser("merge", help="combine the JSON of every shard into one report",
+                             description="Combine the JSON files written by 'gradcheck report --shard I/N' (all N "
+                                         "of them) into the report one process would have written.")
+    mrg.add_argument("shards", nargs="+", metavar="SHARD.json")
+    mrg.add_argument("--out", default="reports", metavar="DIR", help="directory for gradcheck-report.* (default: "
+                                                                      "reports)")
+    mrg.add_argument("--format", default="md,html,json", metavar="FORMATS",
+                     help="comma-separated report formats among md, html, json (or all); default: all three")
+    mrg.add_argument("--no-plots", action="store_true", help="leave the plots out of the HTML report")
+    mrg.add_argument("--quiet", "-q", action="store_true", help="print only the final verdict line")
+    mrg.set_defaults(func=_cmd_merge)
     lst = sub.add_parser("list", help="list the registered derivations")
     lst.add_argument("--only", action="append", metavar="PATTERN[,PATTERN]")
     lst.add_argument("--module", action="append", metavar="PKG.MOD")
@@ -193,37 +221,51 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     from . import InvalidArgumentError
     from .report import (
         FAIL_ON,
+        PROOF_BUDGET_S,
         ProgressPrinter,
         headline,
         make_report,
         parse_formats,
+        parse_shard,
+        plan,
         plots_unavailable,
         render_summary,
         run_derivations,
+        shard_units,
         source_date_epoch,
         write_report,
     )
 
     seeds = parse_seeds(args.seeds)
     sizes = _parse_sizes(args.sizes)
+    budget = PROOF_BUDGET_S if args.proof_budget is None else args.proof_budget
+    if not 0 < budget < float("inf"):
+        raise UsageError(f"--proof-budget={args.proof_budget!r}: expected a positive number of seconds, e.g. 120")
     try:
         formats = parse_formats(args.format)
         source_date_epoch()  # a malformed value fails now, not after the checks
+        shard = parse_shard(args.shard) if args.shard is not None else None
     except InvalidArgumentError as exc:
         raise UsageError(str(exc)) from None
     derivations = _derivations(args)
     out = _prepare_out(args.out)
-    if "html" in formats and not args.no_plots:
+    sweep = ("html" in formats or shard is not None) and not args.no_plots  # a shard may be merged into HTML
+    if sweep:
         reason = plots_unavailable()
         if reason is not None:
             print(f"{PROG} report: note: the HTML report will have no plots: {reason}", file=sys.stderr)
     options = {"method": args.method} if args.method else {}
     progress = None if args.no_progress or args.quiet else ProgressPrinter(sys.stderr)
-    subjects = run_derivations(derivations, seeds=seeds, size_variants=sizes, options=options,
-                               sweep="html" in formats and not args.no_plots, progress=progress)
-    report = make_report(subjects, origin="cli", command=shlex.join([PROG, *argv]), options={
+    units = plan(derivations, seeds=seeds, size_variants=sizes, oracle=args.oracle)
+    mine = shard_units(units, *shard) if shard is not None else None
+    subjects = run_derivations(derivations, seeds=seeds, size_variants=sizes, options=options, sweep=sweep,
+                               progress=progress, oracle=args.oracle, units=mine, proof_budget_s=budget)
+    report = make_report(subjects, origin="cli", command=shlex.join([PROG, *_without_shard(argv)]), options={
         "only": parse_list(args.only), "seeds": seeds, "size_variants": sizes, "method": args.method or "richardson",
-        "modules": parse_list(args.module), "fail_on": args.fail_on})
+        "modules": parse_list(args.module), "fail_on": args.fail_on, "oracle": args.oracle,
+        **({"proof_budget_s": budget} if args.oracle == "both" else {})})
+    if shard is not None:
+        return _write_shard(report, out, units, mine or [], shard, sweep, args)
     print(headline(report) if args.quiet else render_summary(report))
     try:
         written = write_report(report, out, formats, plots=not args.no_plots)
@@ -233,6 +275,61 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
         if not args.quiet:
             print(f"wrote {path}")
     return 1 if any(s.verdict in FAIL_ON[args.fail_on] for s in report.subjects) else 0
+
+
+def _without_shard(argv: Sequence[str]) -> list[str]:
+    """The command line minus ``--shard I/N``: what every shard and the merged report share."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--shard":
+            skip = True
+        elif not a.startswith("--shard="):
+            out.append(a)
+    return out
+
+
+def _write_shard(report: Any, out: Path, units: Any, mine: Any, shard: tuple[int, int], sweep: bool,
+                 args: argparse.Namespace) -> int:
+    """A shard's JSON: its slice of the report, with every entry's arrays, and which slice it is."""
+    import json
+
+    from .report import render_summary, shard_filename, shard_section, write_atomic
+
+    d = {**report.to_dict(arrays=True), "shard": shard_section(units, mine, *shard, sweep=sweep)}
+    path = out / shard_filename(*shard)
+    try:
+        write_atomic(path, json.dumps(d, indent=None, allow_nan=False, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        raise UsageError(f"--out={args.out!r}: cannot write the shard ({exc})") from None
+    if not args.quiet:
+        print(render_summary(report))
+        print(f"wrote {path} (shard {shard[0]}/{shard[1]}: {len(mine)} of {len(units)} units; merge every shard with "
+              f"'{PROG} report merge')")
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    from . import InvalidArgumentError
+    from .report import headline, merge_shards, parse_formats, render_summary, write_report
+
+    try:
+        formats = parse_formats(args.format)
+        report, shard_plots = merge_shards(args.shards)
+    except InvalidArgumentError as exc:
+        raise UsageError(str(exc)) from None
+    out = _prepare_out(args.out)
+    print(headline(report) if args.quiet else render_summary(report))
+    try:  # shards run with --no-plots computed no plot data: the page then says plots were left out
+        written = write_report(report, out, formats, plots=shard_plots and not args.no_plots)
+    except OSError as exc:
+        raise UsageError(f"--out={args.out!r}: cannot write the report ({exc})") from None
+    for path in written:
+        if not args.quiet:
+            print(f"wrote {path}")
+    fail_on = str(report.options.get("fail_on", "mismatch"))
+    return 1 if report.failing(fail_on) else 0
 
 
 def _cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -253,7 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args, argv))
     except UsageError as exc:
-        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
+        command = args.command + (f" {args.report_command}" if getattr(args, "report_command", None) else "")
+        print(f"{PROG} {command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\n{PROG} {args.command}: interrupted; existing report files were left as they were", file=sys.stderr)

@@ -26,6 +26,7 @@ import numpy as np
 
 from gradcheck.ops import ArrayOps, numpy_ops
 from gradcheck.registry import Problem, register
+from gradcheck.report import register_large_sizes
 
 from ._common import clear_of_kinks
 
@@ -129,6 +130,13 @@ def make(rng: np.random.Generator, n: int = 6, n_in: int = 3, hidden: int = 5, c
 )
 def make_sum(rng: np.random.Generator, n: int = 6, n_in: int = 3, hidden: int = 5, classes: int = 4) -> Problem:
     return _draw(rng, n, n_in, hidden, classes)
+
+
+# --sizes large: 101,050 parameters (W1 50x1000, W2 1000x50), checked along directions. Four
+# samples keep the 4000 ReLU pre-activations drawable clear of their kink.
+LARGE = {"n": 4, "n_in": 50, "hidden": 1000, "classes": 50}
+register_large_sizes("relu_softmax.ce_mean", **LARGE)
+register_large_sizes("relu_softmax.published_sum_loss", **LARGE)
 
 
 @register(

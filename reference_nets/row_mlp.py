@@ -36,6 +36,7 @@ import numpy as np
 
 from gradcheck.ops import ArrayOps, numpy_ops
 from gradcheck.registry import Problem, register
+from gradcheck.report import register_large_sizes
 
 from ._common import activation, activation_slope, clear_of_kinks
 
@@ -185,6 +186,9 @@ def _register_activation(act: str, tags: tuple[str, ...] = ()) -> None:
 
 for _act, _tags in (("sigmoid", ()), ("tanh", ()), ("relu", ("relu",))):
     _register_activation(_act, _tags)
+
+# --sizes large: 108,630 parameters (W1 30x300, W2 300x300, W3 300x30), checked along directions.
+register_large_sizes("row_mlp.sigmoid", n=16, n_in=30, width=300, n_out=30)
 
 
 @register(

@@ -13,10 +13,13 @@ documented in ``docs/report-schema.md`` and ``schema.json`` next to this file.
 
 from ._model import (
     FAIL_ON,
+    READABLE_SCHEMA_VERSIONS,
     REPORT_SCHEMA_VERSION,
     VERDICTS,
     Case,
+    DirectionalSummary,
     ParamRow,
+    ProofSummary,
     Report,
     StepSweep,
     Subject,
@@ -27,25 +30,35 @@ from ._plots import missing_dependency as plots_unavailable
 from ._run import (
     DEFAULT_SEEDS,
     DEFAULT_SIZE_VARIANTS,
+    ORACLES,
+    PROOF_BUDGET_S,
     SIZE_VARIANTS,
     default_step,
+    large_sizes,
     make_report,
+    plan,
+    prove_summary,
+    register_large_sizes,
     run_derivations,
     select,
     source_date_epoch,
     step_sweep,
 )
 from ._session import session_report
+from ._shard import Merged, merge_shards, parse_shard, read_shard, shard_filename, shard_section, shard_units
 from ._terminal import ProgressPrinter, render_summary, render_table
 from ._text import headline
 from ._write import BASENAME, FORMATS, parse_formats, render, write_atomic, write_report
 
 __all__ = [
     "REPORT_SCHEMA_VERSION",
+    "READABLE_SCHEMA_VERSIONS",
     "VERDICTS",
     "FAIL_ON",
     "Case",
     "ParamRow",
+    "DirectionalSummary",
+    "ProofSummary",
     "StepSweep",
     "Subject",
     "Report",
@@ -55,6 +68,19 @@ __all__ = [
     "DEFAULT_SIZE_VARIANTS",
     "SIZE_VARIANTS",
     "run_derivations",
+    "ORACLES",
+    "PROOF_BUDGET_S",
+    "plan",
+    "prove_summary",
+    "register_large_sizes",
+    "large_sizes",
+    "merge_shards",
+    "Merged",
+    "parse_shard",
+    "read_shard",
+    "shard_filename",
+    "shard_section",
+    "shard_units",
     "step_sweep",
     "default_step",
     "select",

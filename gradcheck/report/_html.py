@@ -12,7 +12,20 @@ from collections.abc import Callable
 from html import escape
 
 from ._model import Case, ParamRow, Report, Subject
-from ._text import TABLE_HEADER, VERDICT_LABELS, VERDICT_MEANING, counts_line, headline, num, row_cells
+from ._text import (
+    DIRECTIONAL_NOTE,
+    SYMBOLIC_NOTE,
+    VERDICT_LABELS,
+    VERDICT_MEANING,
+    counts_line,
+    directional_cells,
+    directional_header,
+    has_symbolic,
+    headline,
+    num,
+    row_cells,
+    table_header,
+)
 
 __all__ = ["render_html"]
 
@@ -47,19 +60,43 @@ def _table(header: tuple[str, ...], rows: list[list[str]], numeric: set[int]) ->
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _summary(report: Report) -> str:
+def _md_emphasis(text: str) -> str:
+    """The shared notes mark terms with *...*; in HTML they become <i>...</i>."""
+    parts = escape(text).split("*")
+    return "".join(f"<i>{p}</i>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def _directional(report: Report) -> str:
     rows = []
     for s in report.subjects:
+        for i, c in enumerate(s.directional):
+            cells = [escape(x) for x in directional_cells(s, c, first=i == 0, symbolic=has_symbolic(report))]
+            if cells[0]:
+                cells[0] = f'<a href="#{_anchor(s.name)}"><code>{cells[0]}</code></a>'
+            cells[2] = _v(c.verdict)
+            rows.append(cells)
+    if not rows:
+        return ""
+    return ("<h2>Large sizes, checked along directions</h2>" + _table(directional_header(report), rows, {3, 4, 5, 6, 8})
+            + f"<p class=meta>{_md_emphasis(DIRECTIONAL_NOTE)}</p>")
+
+
+def _summary(report: Report) -> str:
+    rows = []
+    symbolic = has_symbolic(report)
+    header = table_header(report)
+    for s in report.subjects:
         for i, r in enumerate(s.params):
-            cells = [escape(c) for c in row_cells(r, first=i == 0)]
+            cells = [escape(c) for c in row_cells(r, first=i == 0, symbolic=symbolic)]
             if i == 0:
                 cells[0] = f'<a href="#{_anchor(s.name)}"><code>{cells[0]}</code></a>'
             cells[1] = f"<code>{cells[1]}</code>"
             cells[2] = _v(r.verdict)
             rows.append(cells)
-        if s.errors and not s.params:
-            rows.append([f'<a href="#{_anchor(s.name)}"><code>{escape(s.name)}</code></a>', "-", _v("error")] + ["-"] * 5)
-    return _table(TABLE_HEADER, rows, {3, 4, 5, 6, 7})
+        if s.errors and not s.params and not s.directional:
+            rows.append([f'<a href="#{_anchor(s.name)}"><code>{escape(s.name)}</code></a>', "-", _v("error")]
+                        + ["-"] * (len(header) - 3))
+    return _table(header, rows, {3, 4, 5, 6, 7})
 
 
 def _anchor(name: str) -> str:
@@ -72,20 +109,28 @@ def _info(s: Subject) -> str:
              ("equations", info.get("equations")), ("layout", info.get("layout")), ("description", info.get("description")),
              ("slip", info.get("slip")), ("corrected in", info.get("corrects")), ("source", info.get("source")),
              ("module", info.get("module"))]
+    if s.proof is not None:
+        facts.append(("symbolic proof", f"{s.proof.text} ({s.proof.case}"
+                      + (f"; {s.proof.scope})" if s.proof.scope else ")")))
     items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(str(v))}</dd>" for k, v in facts if v)
     return f"<dl>{items}</dl>"
 
 
 def _cases(cases: tuple[Case, ...]) -> str:
     rows = [[escape(c.label), _v(c.verdict), escape(c.result.method if c.result is not None else "-"),
-             escape(num(c.max_rel_error)), escape(c.error or "")] for c in cases]
-    return _table(("check", "verdict", "scheme", "max rel err", "error"), rows, {3})
+             escape(num(c.max_rel_error)), escape(c.error or (c.directional.statement if c.directional else ""))]
+            for c in cases]
+    return _table(("check", "verdict", "scheme", "max rel err", "error / what the check states"), rows, {3})
 
 
 def _param_detail(r: ParamRow) -> str:
     parts = [f"<h4><code>{escape(r.name)}</code> {escape(str(r.shape))} {_v(r.verdict)}</h4>",
              f"<p>{r.n_mismatched} of {r.n_checked} entries mismatch over {r.n_cases} checks; "
              f"max rel err {escape(num(r.max_rel_error))}; tolerance rule: {escape(r.tolerance_rule)}.</p>"]
+    if r.oracles.get("symbolic"):
+        parts.append(f"<p><b>Symbolic:</b> {escape(str(r.oracles['symbolic']))}</p>")
+    if r.proof:
+        parts.append(f"<p><b>Proof:</b> {escape(r.proof)}</p>")
     if r.diagnosis:
         parts.append(f"<p><b>Looks like:</b> {escape(r.diagnosis)} <span class=meta>({escape(r.diagnosis_case or '')})</span></p>")
     if r.mismatches:
@@ -98,6 +143,12 @@ def _param_detail(r: ParamRow) -> str:
 def _subject(s: Subject, plot: Callable[[Subject], bytes | None] | None) -> str:
     parts = [f'<section class="subject" id="{_anchor(s.name)}"><h3><code>{escape(s.name)}</code> {_v(s.verdict)}</h3>', _info(s)]
     parts += [_param_detail(r) for r in s.params if r.verdict != "pass"]
+    for c in s.directional:
+        d = c.directional
+        assert d is not None
+        diag = "".join(f"<li><code>{escape(k)}</code> looks like: {escape(v)}</li>" for k, v in d.diagnosis.items())
+        parts.append(f"<p>{_v(c.verdict)} along directions at {escape(c.label)}: {escape(d.statement)}</p>"
+                     + (f"<ul>{diag}</ul>" if diag else ""))
     parts.append(f"<details><summary>{len(s.cases)} checks</summary>{_cases(s.cases)}</details>")
     png = plot(s) if plot is not None else None
     if png:
@@ -135,6 +186,8 @@ def render_html(report: Report, plots: bool = True) -> str:
         "step size (V-shaped when the hand derivative is right, flat when it is wrong), relative error per entry, and "
         "|analytic - numeric| / tolerance for matrix parameters.</p>",
         f"<ul class=meta>{legend}</ul>",
+        f"<p class=meta>{_md_emphasis(SYMBOLIC_NOTE)}</p>" if has_symbolic(report) else "",
+        _directional(report),
         "<h2>Details</h2>", f"<p class=meta>{escape(note)}</p>" if note else "",
     ]
     body += [_subject(s, plot) for s in report.subjects]

@@ -7,7 +7,20 @@ cannot embed local files; the HTML report has the plots).
 from __future__ import annotations
 
 from ._model import ParamRow, Report, Subject
-from ._text import TABLE_HEADER, VERDICT_LABELS, VERDICT_MEANING, counts_line, headline, num, row_cells
+from ._text import (
+    DIRECTIONAL_NOTE,
+    SYMBOLIC_NOTE,
+    VERDICT_LABELS,
+    VERDICT_MEANING,
+    counts_line,
+    directional_cells,
+    directional_header,
+    has_symbolic,
+    headline,
+    num,
+    row_cells,
+    table_header,
+)
 
 __all__ = ["render_markdown", "ICONS"]
 
@@ -40,15 +53,28 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 
 def _summary_rows(report: Report) -> list[tuple[str, ...]]:
     rows = []
+    symbolic = has_symbolic(report)
+    width = len(table_header(report))
     for s in report.subjects:
         for i, r in enumerate(s.params):
-            cells = list(row_cells(r, first=i == 0))
+            cells = list(row_cells(r, first=i == 0, symbolic=symbolic))
             cells[0] = f"`{cells[0]}`" if cells[0] else ""
             cells[1] = f"`{cells[1]}`"
             cells[2] = _verdict(r.verdict)
             rows.append(tuple(cells))
-        if s.errors and not s.params:
-            rows.append((f"`{s.name}`", "-", _verdict("error"), *("-",) * (len(TABLE_HEADER) - 3)))
+        if s.errors and not s.params and not s.directional:
+            rows.append((f"`{s.name}`", "-", _verdict("error"), *("-",) * (width - 3)))
+    return rows
+
+
+def _directional_rows(report: Report) -> list[tuple[str, ...]]:
+    rows = []
+    for s in report.subjects:
+        for i, c in enumerate(s.directional):
+            cells = list(directional_cells(s, c, first=i == 0, symbolic=has_symbolic(report)))
+            cells[0] = f"`{cells[0]}`" if cells[0] else ""
+            cells[2] = _verdict(c.verdict)
+            rows.append(tuple(cells))
     return rows
 
 
@@ -59,6 +85,7 @@ def _meta(report: Report) -> str:
         bits.append(f"seeds {', '.join(map(str, o.get('seeds', ())))}")
         bits.append(f"sizes {', '.join(o.get('size_variants', ()))}")
         bits.append(f"method {o.get('method') or 'richardson'}")
+        bits.append(f"oracle {o.get('oracle', 'fd')}")
         bits.append(f"`--fail-on {o.get('fail_on', 'mismatch')}`")
     versions = f"numpy {env.get('numpy', '?')}, Python {env.get('python', '?')}"
     bits.append(f"gradcheck {env.get('gradcheck', '?')}, {versions}")
@@ -78,7 +105,14 @@ def _subject_section(s: Subject) -> list[str]:
     facts = [("Equations", info.get("equations")), ("Slip", info.get("slip")),
              ("Corrected in", f"`{info['corrects']}`" if info.get("corrects") else None),
              ("Source", info.get("source"))]
+    if s.proof is not None:
+        facts.append(("Symbolic proof", f"{s.proof.text} ({s.proof.case})"))
     out += [f"- **{k}:** {v}" for k, v in facts if v]
+    for c in s.directional:
+        d = c.directional
+        assert d is not None
+        out.append(f"- {_verdict(c.verdict)} along directions at {c.label}: {d.statement}")
+        out += [f"  - `{name}` looks like: {text}" for name, text in d.diagnosis.items()]
     for r in s.params:
         if r.verdict == "pass":
             continue
@@ -90,6 +124,8 @@ def _subject_section(s: Subject) -> list[str]:
                    f"over {r.n_cases} checks; max rel err {num(r.max_rel_error)}")
         if r.diagnosis:
             out.append(f"  - looks like: {r.diagnosis} ({r.diagnosis_case})")
+        if r.oracles.get("symbolic"):
+            out.append(f"  - symbolic: {r.oracles['symbolic']}")
         if r.mismatches:
             out += ["", "  <details><summary>worst entries</summary>", ""]
             out += ["  " + line for line in _entries(r)]
@@ -110,11 +146,23 @@ def render_markdown(report: Report) -> str:
     icon = "❌" if report.failing(str(report.options.get("fail_on", "mismatch"))) else "✅"
     out = [f"# {report.title}", "", f"{icon} **{headline(report)}**", "",
            f"{counts_line(report)} · {_meta(report)}", ""]
-    out += _table(TABLE_HEADER, _summary_rows(report))
+    out += _table(table_header(report), _summary_rows(report))
     rule = next((r.tolerance_rule for r in report.rows), None)
     out += ["", "Errors are maxima over every seed and size; *tolerance* is the tolerance at the worst entry"
             + (f" (rule: {rule})" if rule else "") + "; *resolution* is the smallest relative error every check was "
             "sure to catch; *kinks* counts entries where the one-sided slopes differ.", ""]
+    if has_symbolic(report):
+        out += [SYMBOLIC_NOTE, ""]
+        proofs = [s for s in report.subjects if s.proof is not None]
+        if proofs:
+            out += ["<details><summary>symbolic proofs, one per derivation</summary>", ""]
+            out += [f"- `{s.name}`: {_cell(s.proof.text)} ({s.proof.case})" for s in proofs]  # type: ignore[union-attr]
+            out += ["", "</details>", ""]
+    large = _directional_rows(report)
+    if large:
+        out += ["## Large sizes, checked along directions", ""]
+        out += _table(directional_header(report), large)
+        out += ["", DIRECTIONAL_NOTE, ""]
     used = [v for v in ICONS if any(s.verdict == v for s in report.subjects)]
     out += [" · ".join(f"{_verdict(v)}: {VERDICT_MEANING[v]}" for v in used), ""]
     noteworthy = _noteworthy(report)

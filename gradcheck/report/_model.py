@@ -10,9 +10,11 @@ so that no renderer ever has to compute a verdict, a maximum or a plot's data:
   aggregated over the cases, an optional :class:`StepSweep` for the step-size plot;
 * :class:`Report` - the subjects, verdict counts and the options that produced them.
 
-Room is left for later columns and sections: each :class:`ParamRow` carries an
-``oracles`` mapping (``finite_differences`` now, ``symbolic`` once that oracle exists)
-and the core's ``diagnosis``.
+Each :class:`ParamRow` carries an ``oracles`` mapping (``finite_differences``, and
+``symbolic`` when the report ran the exact derivative beside the differences) and the
+core's ``diagnosis``; a :class:`Subject` may carry one :class:`ProofSummary` (the
+derivation's gradient proved or disproved at its default sizes). Cases checked along
+directions (large sizes) hold a :class:`DirectionalSummary` instead of entry-wise results.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._result import json_float
+from .._result import float_or_nan, json_float
 
 if TYPE_CHECKING:  # numpy and the result classes are only needed once checks have run
     import numpy as np
@@ -36,16 +38,23 @@ __all__ = [
     "FAIL_ON",
     "Verdict",
     "Case",
+    "DirectionalSummary",
+    "ProofSummary",
     "ParamRow",
     "StepSweep",
     "Subject",
     "Report",
     "case_verdict",
     "worst_verdict",
+    "symbolic_verdict",
+    "READABLE_SCHEMA_VERSIONS",
 ]
 
-REPORT_SCHEMA_VERSION = 2
-"""2: the ``inconclusive`` verdict, each row's ``resolution``, core results of schema 2.
+REPORT_SCHEMA_VERSION = 3
+"""3: each row's ``oracles.symbolic`` filled and its ``proof``, each subject's ``symbolic_proof``,
+``options.oracle``, cases checked along directions (``result.kind == "directional"``), and
+``shard`` (set only in the JSON of one shard). 2: the ``inconclusive`` verdict, each row's
+``resolution``, core results of schema 2.
 
 Version of the report JSON (``docs/report-schema.md``). Bump on any incompatible change;
 adding optional fields is compatible."""
@@ -104,6 +113,133 @@ def _param_verdict(ok: bool, expected_correct: bool | None, inconclusive: bool =
 
 _fnum = json_float
 
+READABLE_SCHEMA_VERSIONS: tuple[int, ...] = (2, 3)
+"""Report JSON versions :meth:`Report.from_dict` reads (2 has no symbolic fields: they read as absent)."""
+
+
+@dataclass(frozen=True)
+class DirectionalSummary:
+    """What one directional check stated (:class:`gradcheck.DirectionalResult`), kept as its JSON.
+
+    Large sizes are checked along a few random sign directions, with disagreements traced to
+    entries by group testing; the result has no per-entry arrays, so the report keeps the
+    core's own ``to_dict`` and reads the figures it shows from it.
+    """
+
+    data: Mapping[str, Any]
+    kind: str = field(default="directional", init=False)
+
+    def __post_init__(self) -> None:
+        if self.data.get("kind") != "directional":
+            raise ValueError("a DirectionalSummary is made from DirectionalResult.to_dict()")
+        object.__setattr__(self, "data", MappingProxyType(dict(self.data)))
+
+    @classmethod
+    def from_result(cls, result: Any) -> DirectionalSummary:
+        return cls(result.to_dict())
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.data["ok"])
+
+    @property
+    def verdict(self) -> str:
+        return str(self.data["verdict"])
+
+    @property
+    def method(self) -> str:
+        return str(self.data["method"])
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        """No entry-wise parameter results: rows of the summary table come from entry-wise checks only."""
+        return MappingProxyType({})
+
+    @property
+    def n_entries(self) -> int:
+        return int(self.data["n_entries"])
+
+    @property
+    def n_directions(self) -> int:
+        return len(self.data["directions"])
+
+    @property
+    def n_random(self) -> int:
+        return sum(str(d["label"]).startswith("random") for d in self.data["directions"])
+
+    @property
+    def n_agree(self) -> int:
+        return sum(bool(d["agrees"]) for d in self.data["directions"])
+
+    @property
+    def n_localized(self) -> int:
+        return int(self.data["n_localized"])
+
+    @property
+    def n_mismatched(self) -> int:
+        return sum(int(v) for v in self.data["n_mismatched"].values())
+
+    @property
+    def miss_probability(self) -> float:
+        return float_or_nan(self.data["miss_probability"])
+
+    @property
+    def miss_rtol(self) -> float:
+        return float_or_nan(self.data["miss_rtol"])
+
+    @property
+    def resolution(self) -> float:
+        return math.inf if self.data["resolution"] is None else float(self.data["resolution"])
+
+    @property
+    def diagnosis(self) -> Mapping[str, str]:
+        return MappingProxyType(dict(self.data["diagnosis"]))
+
+    @property
+    def statement(self) -> str:
+        """The directional check's claim in one sentence, as every renderer shows it."""
+        d = self.data
+        localised = f"{self.n_localized} entries localised by {d['n_group_tests']} group tests"
+        if d["n_sampled"]:
+            localised += f", {d['n_sampled']} sampled"
+        wrong = f"; {self.n_mismatched} entries found wrong" if self.n_mismatched else ""
+        return (f"{self.n_agree} of {self.n_directions} directions agree over {self.n_entries:,} entries; "
+                f"{localised}{wrong}; an error whose largest entry is >= {self.miss_rtol:.2g} x max |g_i s_i| is "
+                f"missed with probability <= {self.miss_probability:.2g} (2^-{self.n_random})")
+
+    def to_dict(self, arrays: bool = False) -> dict[str, Any]:
+        return dict(self.data)
+
+
+@dataclass(frozen=True)
+class ProofSummary:
+    """A derivation's hand gradient proved or disproved by sympy at one size (once per derivation).
+
+    ``text`` is what the report prints: ``proved at this size``, ``disproved: counterexample
+    ...`` or ``n/a: why``; ``params`` the same per parameter; ``case`` the seed and sizes the
+    proof ran at; ``scope`` what the proof covers (shapes; the activation pattern at the point
+    where masks or max/abs were fixed there).
+    """
+
+    status: str  # "proved" | "disproved" | "n/a"
+    text: str
+    scope: str
+    case: str
+    params: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        if self.status not in ("proved", "disproved", "n/a"):
+            raise ValueError(f"ProofSummary.status={self.status!r}: expected proved, disproved or n/a")
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "text": self.text, "scope": self.scope, "case": self.case,
+                "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ProofSummary:
+        return cls(status=d["status"], text=d["text"], scope=d["scope"], case=d["case"], params=d["params"])
+
 
 @dataclass(frozen=True)
 class Case:
@@ -114,7 +250,7 @@ class Case:
     sizes: Mapping[str, int]
     size_variant: str
     expected_correct: bool | None
-    result: GradCheckResult | None = None
+    result: GradCheckResult | DirectionalSummary | None = None
     error: str | None = None
     skipped: bool = False
     verdict: str = field(init=False)
@@ -129,12 +265,18 @@ class Case:
         object.__setattr__(self, "verdict", verdict)
 
     @property
+    def directional(self) -> DirectionalSummary | None:
+        """The directional check's summary, for a case checked along directions (large sizes)."""
+        return self.result if isinstance(self.result, DirectionalSummary) else None
+
+    @property
     def max_rel_error(self) -> float | None:
-        if self.result is None:
+        if self.result is None or not self.result.params:
             return None
         return max(p.max_rel_error for p in self.result.params.values())
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, arrays: bool = False) -> dict[str, Any]:
+        """``arrays=True`` keeps every entry's values (a shard's JSON, so a merge can draw the plots)."""
         return {
             "label": self.label,
             "seed": self.seed,
@@ -142,8 +284,20 @@ class Case:
             "size_variant": self.size_variant,
             "verdict": self.verdict,
             "error": self.error,
-            "result": None if self.result is None else self.result.to_dict(),
+            "result": None if self.result is None else self.result.to_dict(arrays),
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], expected_correct: bool | None) -> Case:
+        """The case ``to_dict`` was made from (the verdict is derived again, not read)."""
+        from .._result import GradCheckResult
+
+        r = d.get("result")
+        result = None if r is None else (DirectionalSummary(r) if r.get("kind") == "directional"
+                                         else GradCheckResult.from_dict(r))
+        return cls(label=d["label"], seed=d["seed"], sizes=d["sizes"], size_variant=d["size_variant"],
+                   expected_correct=expected_correct, result=result, error=d.get("error"),
+                   skipped=d["verdict"] == "skipped")
 
 
 @dataclass(frozen=True)
@@ -178,12 +332,14 @@ class ParamRow:
     diagnosis_case: str | None
     mismatches: tuple[Entry, ...]
     oracles: Mapping[str, str | None]
+    proof: str | None = None  # the derivation's proof for this parameter (``--oracle both``)
     heatmap: np.ndarray | None = field(default=None, repr=False, compare=False)
     heatmap_axes: tuple[str, str] = ("row", "column")
     log_rel_errors: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_cases(cls, subject: str, name: str, cases: Sequence[Case], expected_correct: bool | None) -> ParamRow:
+    def from_cases(cls, subject: str, name: str, cases: Sequence[Case], expected_correct: bool | None,
+                   proof: str | None = None) -> ParamRow:
         import numpy as np
 
         prs = [(c, c.result.params[name]) for c in cases if c.result is not None and name in c.result.params]
@@ -214,8 +370,9 @@ class ParamRow:
             diagnosis=diag[1].diagnosis if diag else None,
             diagnosis_case=diag[0].label if diag else None,
             mismatches=failing.mismatches,
-            oracles=MappingProxyType({"finite_differences": _param_verdict(ok, expected_correct, unsure),
-                                      "symbolic": None}),
+            oracles=MappingProxyType({"finite_differences": _fd_verdict(prs, expected_correct),
+                                      "symbolic": symbolic_verdict([(c.label, p.symbolic) for c, p in prs])}),
+            proof=proof,
             heatmap=_heatmap(worst, kind),
             heatmap_axes=("output entry", "parameter entry (flattened)") if kind == "jacobian" else ("row", "column"),
             log_rel_errors=np.concatenate([_log_rel_errors(p) for _, p in prs if p.arrays is not None]
@@ -243,7 +400,38 @@ class ParamRow:
             "diagnosis": self.diagnosis,
             "diagnosis_case": self.diagnosis_case,
             "oracles": dict(self.oracles),
+            "proof": self.proof,
         }
+
+
+def _fd_verdict(prs: Sequence[tuple[Case, Any]], expected_correct: bool | None) -> str:
+    """The finite differences' own verdict: a symbolic FAIL also makes ``ok`` false, so read the counts."""
+    fd_ok = all(p.n_mismatched == 0 and not p.inconclusive for _, p in prs)
+    unsure = not fd_ok and not any(p.n_mismatched for _, p in prs)
+    return _param_verdict(fd_ok, expected_correct, unsure)
+
+
+def symbolic_verdict(verdicts: Sequence[tuple[str, str | None]]) -> str | None:
+    """One parameter's symbolic witness over its cases: ``FAIL`` if any case failed, ``pass``
+    if some passed and none failed (saying where it was n/a), ``n/a: why`` if none could run;
+    None when the symbolic oracle was not asked (``--oracle fd``).
+
+    ``verdicts`` holds ``(case label, ParamResult.symbolic)`` pairs.
+    """
+    asked = [(label, v) for label, v in verdicts if v is not None]
+    if not asked:
+        return None
+    fails = [(label, v) for label, v in asked if v.startswith("FAIL")]
+    passes = [v for _, v in asked if v.startswith("pass")]
+    nas = [v for _, v in asked if not v.startswith(("FAIL", "pass"))]
+    n = len(asked)
+    if fails:
+        label, first = fails[0]
+        return f"FAIL in {len(fails)} of {n} checks; at {label}: {first[len('FAIL: '):]}"
+    if passes:
+        where = f"; {nas[0]} in the other {len(nas)}" if nas else ""
+        return f"pass in {len(passes)} of {n} checks{where}"
+    return nas[0]
 
 
 def _closeness(e: Entry) -> float:
@@ -327,6 +515,13 @@ class StepSweep:
             "reference": self.reference,
         }
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> StepSweep:
+        return cls(steps=tuple(float(x) for x in d["steps"]),
+                   errors={k: tuple(float_or_nan(v) for v in vs) for k, vs in d["errors"].items()},
+                   refined={k: tuple(bool(v) for v in vs) for k, vs in d["refined"].items()},
+                   default_steps={k: float(v) for k, v in d["default_steps"].items()}, reference=d["reference"])
+
 
 @dataclass(frozen=True)
 class Subject:
@@ -338,6 +533,7 @@ class Subject:
     cases: tuple[Case, ...]
     info: Mapping[str, Any] = field(default_factory=dict)
     sweep: StepSweep | None = None
+    proof: ProofSummary | None = None
     verdict: str = field(init=False)
     params: tuple[ParamRow, ...] = field(init=False)
 
@@ -350,8 +546,15 @@ class Subject:
             for n in (c.result.params if c.result is not None else ()):
                 if n not in names:
                     names.append(n)
-        rows = tuple(ParamRow.from_cases(self.name, n, self.cases, self.expected_correct) for n in names)
+        proofs = self.proof.params if self.proof is not None else {}
+        rows = tuple(ParamRow.from_cases(self.name, n, self.cases, self.expected_correct, proofs.get(n))
+                     for n in names)
         object.__setattr__(self, "params", rows)
+
+    @property
+    def directional(self) -> tuple[Case, ...]:
+        """The cases checked along directions (large sizes)."""
+        return tuple(c for c in self.cases if c.directional is not None)
 
     @property
     def errors(self) -> tuple[Case, ...]:
@@ -361,17 +564,28 @@ class Subject:
     def counts(self) -> Mapping[str, int]:
         return {v: sum(c.verdict == v for c in self.cases) for v in VERDICTS if any(c.verdict == v for c in self.cases)}
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, arrays: bool = False) -> dict[str, Any]:
         return {
             "name": self.name,
             "kind": self.kind,
             "expected_correct": self.expected_correct,
             "verdict": self.verdict,
             "info": dict(self.info),
+            "symbolic_proof": None if self.proof is None else self.proof.to_dict(),
             "params": [p.to_dict() for p in self.params],
-            "cases": [c.to_dict() for c in self.cases],
+            "cases": [c.to_dict(arrays) for c in self.cases],
             "step_sweep": None if self.sweep is None else self.sweep.to_dict(),
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Subject:
+        """The subject ``to_dict`` was made from: cases, sweep and proof are read, rows derived again."""
+        proof = d.get("symbolic_proof")
+        sweep = d.get("step_sweep")
+        return cls(name=d["name"], kind=d["kind"], expected_correct=d["expected_correct"],
+                   cases=tuple(Case.from_dict(c, d["expected_correct"]) for c in d["cases"]), info=d["info"],
+                   sweep=None if sweep is None else StepSweep.from_dict(sweep),
+                   proof=None if proof is None else ProofSummary.from_dict(proof))
 
 
 @dataclass(frozen=True)
@@ -411,7 +625,7 @@ class Report:
     def rows(self) -> tuple[ParamRow, ...]:
         return tuple(r for s in self.subjects for r in s.params)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, arrays: bool = False) -> dict[str, Any]:
         fail_on = str(self.options.get("fail_on", "mismatch"))
         return {
             "schema": "gradcheck-report",
@@ -431,5 +645,23 @@ class Report:
                 "failing": [s.name for s in self.failing(fail_on)],
                 "unexpected": [s.name for s in self.unexpected()],
             },
-            "subjects": [s.to_dict() for s in self.subjects],
+            "subjects": [s.to_dict(arrays) for s in self.subjects],
         }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Report:
+        """The report ``to_dict`` was made from, for versions :data:`READABLE_SCHEMA_VERSIONS`.
+
+        Verdicts, rows and counts are derived again from the cases, so a file edited by hand
+        cannot claim a verdict its cases do not support. Plots need the per-entry arrays, which
+        only a shard's JSON keeps; from a plain report the HTML page has tables but no heatmaps.
+        """
+        if d.get("schema") != "gradcheck-report":
+            raise ValueError(f"not a gradcheck report (schema={d.get('schema')!r})")
+        version = d.get("schema_version")
+        if version not in READABLE_SCHEMA_VERSIONS:
+            raise ValueError(f"report schema_version={version!r}; this gradcheck reads "
+                             f"{', '.join(map(str, READABLE_SCHEMA_VERSIONS))}")
+        return cls(title=d["title"], origin=d["origin"], command=d["command"], options=d["options"],
+                   subjects=tuple(Subject.from_dict(s) for s in d["subjects"]), generated_at=d["generated_at"],
+                   environment=d["environment"])

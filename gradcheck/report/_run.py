@@ -2,26 +2,40 @@
 
 ``run_derivations`` draws every selected derivation at each seed and size variant, runs
 the core check on it, and wraps the outcomes into :mod:`._model` objects; a step sweep per
-derivation feeds the step-size plot. ``make_report`` stamps the result with how it was made.
+derivation feeds the step-size plot. With ``oracle="both"`` every entry-wise check also runs
+the symbolic oracle, and each derivation's gradient is proved (or disproved) by sympy once,
+at its default sizes and first seed. The ``large`` size variant checks the sizes a module
+registered with :func:`register_large_sizes` along directions. ``plan`` and ``shard``
+split the work into stable slices (see :mod:`._shard`). ``make_report`` stamps the result
+with how it was made.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import os
 import platform
+import signal
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from .. import InvalidArgumentError
-from ._model import Case, Report, StepSweep, Subject
+from ._model import Case, DirectionalSummary, ProofSummary, Report, StepSweep, Subject
 
 __all__ = [
     "DEFAULT_SEEDS",
     "SIZE_VARIANTS",
     "DEFAULT_SIZE_VARIANTS",
+    "ORACLES",
+    "PROOF_BUDGET_S",
+    "register_large_sizes",
+    "large_sizes",
+    "prove_summary",
+    "plan",
     "SWEEP_STEPS",
     "SWEEP_SCHEMES",
     "Progress",
@@ -36,11 +50,41 @@ __all__ = [
 ]
 
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
-SIZE_VARIANTS: Mapping[str, int] = {"default": 1, "x2": 2}
+SIZE_VARIANTS: Mapping[str, int] = {"default": 1, "x2": 2, "large": 0}
 """Size variants: every registered size multiplied by this factor. Doubling keeps square
 shapes square (some published slips only run on square matrices) while changing every
-dimension, so a formula that only works at the default sizes shows up."""
+dimension, so a formula that only works at the default sizes shows up. ``large`` (0: no
+factor) takes the sizes registered with :func:`register_large_sizes`, checked along
+directions; derivations with none registered have no large case."""
 DEFAULT_SIZE_VARIANTS: tuple[str, ...] = ("default", "x2")
+ORACLES: tuple[str, ...] = ("fd", "both")
+"""``fd``: finite differences only. ``both``: also the symbolic oracle in every entry-wise check
+(``check_grad(..., oracle="both")``) and one proof per derivation (:func:`prove_summary`)."""
+PROOF_BUDGET_S = 120.0
+"""Wall time one derivation's proof may take before it is given up as n/a. The built-in proofs
+take 0.1-25 s here; the budget is there for a proof that would run for many minutes, not to
+trim ordinary ones, because a proof cut by the clock depends on the machine's load (and two
+runs, or shards and the one-process run, would then disagree)."""
+
+_LARGE_SIZES: dict[str, dict[str, int]] = {}
+
+
+def register_large_sizes(name: str, **sizes: int) -> None:
+    """Register the sizes ``--sizes large`` checks derivation ``name`` at (along directions).
+
+    Called beside the derivation's registration, e.g. ``register_large_sizes("row_mlp.sigmoid",
+    n=16, width=300)``; sizes not given keep their defaults. A second call replaces the first.
+    """
+    bad = {k: v for k, v in sizes.items() if isinstance(v, bool) or not isinstance(v, int) or v < 1}
+    if bad or not sizes:
+        raise InvalidArgumentError(f"register_large_sizes(name={name!r}): expected positive integer sizes, got "
+                                   f"{bad or 'none'}")
+    _LARGE_SIZES[name] = dict(sizes)
+
+
+def large_sizes(name: str) -> Mapping[str, int] | None:
+    """The large sizes registered for ``name`` (None when there are none)."""
+    return _LARGE_SIZES.get(name)
 SWEEP_STEPS: tuple[float, ...] = tuple(10.0**k for k in range(-12, 0))  # 1e-12 .. 1e-1, one per decade
 SWEEP_SCHEMES: tuple[str, ...] = ("central", "richardson")
 
@@ -75,8 +119,14 @@ def _suggest(pattern: str, names: Sequence[str]) -> str:
     return f"; did you mean {', '.join(map(repr, close))}?"
 
 
-def _sizes(defaults: Mapping[str, int], variant: str) -> dict[str, int]:
+def _sizes(defaults: Mapping[str, int], variant: str, name: str = "") -> dict[str, int]:
+    if variant == "large":
+        return {**defaults, **(large_sizes(name) or {})}
     return {k: v * SIZE_VARIANTS[variant] for k, v in defaults.items()}
+
+
+def _has_variant(derivation: Any, variant: str) -> bool:
+    return variant != "large" or large_sizes(derivation.name) is not None
 
 
 def _label(seed: int, variant: str, sizes: Mapping[str, int]) -> str:
@@ -84,9 +134,9 @@ def _label(seed: int, variant: str, sizes: Mapping[str, int]) -> str:
     return f"seed={seed} sizes={variant}" + (f" ({dims})" if dims else "")
 
 
-def _run_case(derivation: Any, seed: int, variant: str, options: Mapping[str, Any]) -> Case:
+def _run_case(derivation: Any, seed: int, variant: str, options: Mapping[str, Any], oracle: str = "fd") -> Case:
     """One check; a factory that refuses non-default sizes skips the variant, any other failure is an error."""
-    sizes = _sizes(derivation.sizes, variant)
+    sizes = _sizes(derivation.sizes, variant, derivation.name)
     common = dict(label=_label(seed, variant, sizes), seed=seed, sizes=sizes, size_variant=variant,
                   expected_correct=derivation.expected_correct)
     try:
@@ -96,9 +146,94 @@ def _run_case(derivation: Any, seed: int, variant: str, options: Mapping[str, An
         return Case(**common, error=message, skipped=variant != "default")
     try:
         # name= so results say which derivation they are (the bound closure's __qualname__ does not)
-        return Case(**common, result=derivation.check(seed, sizes, **{"name": derivation.name, **options}))
+        if variant == "large":
+            return Case(**common, result=_directional(derivation, seed, sizes, options))
+        extra = {"oracle": "both"} if oracle == "both" else {}
+        return Case(**common, result=derivation.check(seed, sizes, **{"name": derivation.name, **options, **extra}))
     except Exception as exc:  # reported as the case's verdict, not a crash of the whole run
         return Case(**common, error=f"{type(exc).__name__}: {exc}")
+
+
+def _directional(derivation: Any, seed: int, sizes: Mapping[str, int], options: Mapping[str, Any]) -> Any:
+    """A large case: ``check_grad(..., mode="directional")``; Jacobians have no directional check."""
+    if derivation.kind != "grad":
+        raise InvalidArgumentError(f"{derivation.name}: large sizes are checked along directions, which "
+                                   "check_grad does for gradients only")
+    method = options.get("method")
+    directional_method = method if method in ("richardson", "central", "complex") else "richardson"
+    result = derivation.check(seed, sizes, name=derivation.name, mode="directional", method=directional_method)
+    return DirectionalSummary.from_result(result)
+
+
+class _ProofTimeout(BaseException):
+    """Raised in the proving thread by the alarm; a BaseException so sympy's ``except Exception`` lets it pass."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """SIGALRM after ``seconds`` where there is one and this is the main thread; else no limit."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def alarm(signum: int, frame: Any) -> None:
+        raise _ProofTimeout
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def prove_summary(derivation: Any, seed: int = 0, *, budget_s: float = PROOF_BUDGET_S) -> ProofSummary:
+    """:func:`gradcheck.symbolic.prove_derivation` at the default sizes, as the report states it.
+
+    ``proved at this size``; ``disproved: counterexample ...`` (the entry, hand - exact there,
+    and the simplified difference, shortened); ``n/a: why`` (Jacobians, code that does not run
+    on symbols, too many entries, a difference too large to simplify, the time budget spent).
+    """
+    from ..symbolic import prove_derivation
+
+    label = _label(seed, "default", derivation.sizes)
+    try:
+        with _time_limit(budget_s):
+            proof = prove_derivation(derivation, seed=seed)
+    except _ProofTimeout:
+        why = f"n/a: the proof took more than {budget_s:g} s"
+        return ProofSummary("n/a", why, "", label, {})
+    except Exception as exc:  # a proof illustrates; its failure must not hide the checks' verdicts
+        return ProofSummary("n/a", f"n/a: the proof raised {type(exc).__name__}: {exc}", "", label, {})
+    params = {name: _param_proof(p) for name, p in proof.params.items()}
+    status = proof.status.value
+    if status == "proved":
+        text = "proved at this size"
+    elif status == "disproved":
+        text = "disproved: " + next(t for t in params.values() if t.startswith("disproved")).split(": ", 1)[1]
+    else:
+        reasons = list(dict.fromkeys(t for t in params.values() if t.startswith("n/a")))
+        text = reasons[0] if reasons else "n/a"
+    return ProofSummary(status, text, proof.scope, label, params)
+
+
+COUNTEREXAMPLE_CHARS = 160
+"""A simplified difference longer than this is cut: the entry and its value say what is wrong."""
+
+
+def _param_proof(p: Any) -> str:
+    status = p.status.value
+    if status == "proved":
+        return "proved at this size"
+    if status == "disproved":
+        expr = " ".join(str(p.counterexample).split())
+        if len(expr) > COUNTEREXAMPLE_CHARS:
+            expr = expr[:COUNTEREXAMPLE_CHARS] + " ..."
+        where = f"{p.name}{list(p.index)}" if p.index is not None else p.name
+        value = p.reason.split(" at [")[0]  # "hand - exact = -1.61 at [2, 2]": the index is said once, by name
+        return f"disproved: counterexample at {where}: {value}; simplified, hand - exact = {expr}"
+    return f"n/a: {p.reason}" if p.reason else "n/a"
 
 
 def _info(derivation: Any) -> dict[str, Any]:
@@ -180,27 +315,65 @@ def _flat(value: Any, params: Mapping[str, Any]) -> Any:
                            for k in params])
 
 
+Unit = tuple[str, str, str]
+"""One unit of work: ``(derivation, size variant, seed)`` for a check, ``(derivation, "proof", "")``
+for a derivation's proof. Seeds are strings so that every unit sorts the same way everywhere."""
+
+
+def plan(derivations: Iterable[Any], *, seeds: Sequence[int] = DEFAULT_SEEDS,
+         size_variants: Sequence[str] = DEFAULT_SIZE_VARIANTS, oracle: str = "fd") -> list[Unit]:
+    """Every unit a report runs, in the order its checks are reported."""
+    units: list[Unit] = []
+    for d in derivations:
+        checks = [(d.name, v, str(s)) for v in size_variants if _has_variant(d, v) for s in seeds]
+        units += checks
+        if oracle == "both" and checks:
+            units.append((d.name, "proof", ""))
+    return units
+
+
 def run_derivations(derivations: Iterable[Any], *, seeds: Sequence[int] = DEFAULT_SEEDS,
                     size_variants: Sequence[str] = DEFAULT_SIZE_VARIANTS, options: Mapping[str, Any] | None = None,
-                    sweep: bool = True, progress: Progress | None = None) -> list[Subject]:
-    """Check every derivation at every seed and size variant; one :class:`Subject` each."""
+                    sweep: bool = True, progress: Progress | None = None, oracle: str = "fd",
+                    units: Iterable[Unit] | None = None, proof_budget_s: float = PROOF_BUDGET_S) -> list[Subject]:
+    """Check every derivation at every seed and size variant; one :class:`Subject` each.
+
+    ``oracle="both"`` adds the symbolic witness and one proof per derivation (each given up as
+    n/a after ``proof_budget_s`` seconds of wall time). ``units``
+    restricts the run to a slice of :func:`plan` (a shard); a derivation none of whose units
+    is in the slice is left out, and its step sweep runs with the unit of its first check.
+    """
+    if oracle not in ORACLES:
+        raise InvalidArgumentError(f"oracle={oracle!r}: expected one of {', '.join(ORACLES)}")
+    if not proof_budget_s > 0:
+        raise InvalidArgumentError(f"proof_budget_s={proof_budget_s!r}: expected a positive number of seconds")
     derivations = list(derivations)
     options = dict(options or {})
-    total = len(derivations) * len(seeds) * len(size_variants)
+    everything = plan(derivations, seeds=seeds, size_variants=size_variants, oracle=oracle)
+    chosen = set(everything if units is None else units)
+    total = sum(u in chosen and u[1] != "proof" for u in everything)
     done = 0
     subjects = []
     for d in derivations:
+        mine = [u for u in everything if u[0] == d.name]
+        if not any(u in chosen for u in mine):
+            continue
         cases = []
         for variant in size_variants:
             for seed in seeds:
-                case = _run_case(d, seed, variant, options)
+                if (d.name, variant, str(seed)) not in chosen:
+                    continue
+                case = _run_case(d, seed, variant, options, oracle)
                 cases.append(case)
                 done += 1
                 if progress is not None:
                     progress(done, total, f"{d.name} {case.label}", case.verdict)
-        sw = step_sweep(d, cases[0]) if sweep and cases else None
+        first = next((u for u in mine if u[1] != "proof"), None)
+        owns_sweep = first in chosen and cases and cases[0].directional is None
+        sw = step_sweep(d, cases[0]) if sweep and owns_sweep else None
+        proof = prove_summary(d, seeds[0], budget_s=proof_budget_s) if (d.name, "proof", "") in chosen else None
         subjects.append(Subject(name=d.name, kind=d.kind, expected_correct=d.expected_correct, cases=tuple(cases),
-                                info=_info(d), sweep=sw))
+                                info=_info(d), sweep=sw, proof=proof))
     return subjects
 
 

@@ -7,21 +7,23 @@ import sys
 from typing import TextIO
 
 from ._model import Report
-from ._text import TABLE_HEADER, VERDICT_LABELS, counts_line, headline, row_cells
+from ._text import (
+    VERDICT_LABELS,
+    counts_line,
+    directional_cells,
+    directional_header,
+    has_symbolic,
+    headline,
+    proof_line,
+    row_cells,
+    table_header,
+)
 
 __all__ = ["render_table", "render_summary", "ProgressPrinter", "interactive"]
 
 
-def render_table(report: Report) -> str:
-    """The summary table: one row per parameter of each subject, columns aligned."""
-    rows: list[tuple[str, ...]] = [TABLE_HEADER]
-    for s in report.subjects:
-        for i, r in enumerate(s.params):
-            rows.append(row_cells(r, first=i == 0))
-        for _ in s.errors:
-            rows.append((s.name if not s.params else "", "-", VERDICT_LABELS["error"], "-", "-", "-", "-", "-"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(TABLE_HEADER))]
-    right = {3, 4, 5, 6}
+def _aligned(rows: list[tuple[str, ...]], right: set[int]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
 
     def line(cells: tuple[str, ...]) -> str:
         padded = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
@@ -32,6 +34,26 @@ def render_table(report: Report) -> str:
     return "\n".join(out)
 
 
+def render_table(report: Report) -> str:
+    """The summary table: one row per parameter of each subject, columns aligned; then the
+    directional checks of large sizes, if any, in a table of their own."""
+    header = table_header(report)
+    symbolic = has_symbolic(report)
+    rows: list[tuple[str, ...]] = [header]
+    for s in report.subjects:
+        for i, r in enumerate(s.params):
+            rows.append(row_cells(r, first=i == 0, symbolic=symbolic))
+        for _ in s.errors:
+            rows.append((s.name if not s.params else "", "-", VERDICT_LABELS["error"], *("-",) * (len(header) - 3)))
+    tables = [_aligned(rows, {3, 4, 5, 6})] if len(rows) > 1 else []
+    large: list[tuple[str, ...]] = [directional_header(report)]
+    for s in report.subjects:
+        large += [directional_cells(s, c, first=i == 0, symbolic=symbolic) for i, c in enumerate(s.directional)]
+    if len(large) > 1:
+        tables.append("large sizes, checked along directions:\n" + _aligned(large, {3, 4, 5, 6, 8}))
+    return "\n\n".join(tables) if tables else "nothing checked"
+
+
 def render_summary(report: Report) -> str:
     """Table, then what did not pass and why, then the one-line verdict."""
     lines = [render_table(report), ""]
@@ -39,6 +61,15 @@ def render_summary(report: Report) -> str:
         for r in s.params:
             if r.verdict != "pass" and r.diagnosis:
                 lines.append(f"{s.name} {r.name}: {r.diagnosis}")
+            symbolic = r.oracles.get("symbolic") or ""
+            if symbolic.startswith("FAIL") and r.oracles.get("finite_differences") == "pass":  # seen by sympy alone
+                lines.append(f"{s.name} {r.name}: symbolic {symbolic}")
+        for c in s.directional:
+            for name, text in c.directional.diagnosis.items():  # type: ignore[union-attr]
+                lines.append(f"{s.name} {name} [{c.label}]: {text}")
+        line = proof_line(s)
+        if line and s.proof is not None and s.proof.status == "disproved":
+            lines.append(line)
         for c in s.errors:
             lines.append(f"{s.name} [{c.label}]: {c.error}")
     rule = next((r.tolerance_rule for r in report.rows), None)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import math
 
-from ._model import ParamRow, Report
+from ._model import Case, ParamRow, Report, Subject
 
-__all__ = ["VERDICT_LABELS", "VERDICT_MEANING", "TABLE_HEADER", "num", "row_cells", "headline", "counts_line"]
+__all__ = [
+    "VERDICT_LABELS", "VERDICT_MEANING", "TABLE_HEADER", "SYMBOLIC_HEADER", "DIRECTIONAL_HEADER",
+    "DIRECTIONAL_SYMBOLIC", "SYMBOLIC_NOTE", "DIRECTIONAL_NOTE", "num", "row_cells", "directional_header",
+    "directional_cells", "headline", "counts_line", "has_symbolic", "table_header", "short", "proof_line",
+]
 
 VERDICT_LABELS = {
     "pass": "pass",
@@ -34,6 +38,41 @@ TABLE_HEADER = ("derivation", "parameter", "verdict", "max abs err", "max rel er
                 "scheme")
 
 
+SYMBOLIC_HEADER = ("symbolic", "proof")
+"""Columns added when the report ran ``--oracle both``: the symbolic witness over the checks,
+and the derivation's proof for that parameter at its default sizes."""
+
+DIRECTIONAL_HEADER = ("derivation", "check", "verdict", "entries", "directions agree", "localised", "wrong",
+                      "miss probability", "resolution", "scheme")
+
+SYMBOLIC_NOTE = ("*symbolic*: the exact derivative of the same loss code (sympy) as a second witness in every "
+                 "check, pass/FAIL/n/a; *proof*: hand - exact simplified to 0 entry by entry at the default sizes "
+                 "(proved), a nonzero entry (disproved, with the counterexample), or n/a with the reason.")
+
+DIRECTIONAL_NOTE = ("Large sizes are checked along random sign directions, not entry by entry: *localised* counts "
+                    "entries reached by group testing and checked one by one; *miss probability* bounds the chance "
+                    "that every direction missed an error whose largest entry is at least the stated fraction of "
+                    "max |g_i s_i|; *resolution* is the relative error of one entry every direction was sure to "
+                    "flag.")
+
+
+def has_symbolic(report: Report) -> bool:
+    """Whether the report ran the symbolic oracle (then the table has the symbolic columns)."""
+    return report.options.get("oracle") == "both" or any(
+        r.oracles.get("symbolic") is not None or r.proof is not None for r in report.rows)
+
+
+def table_header(report: Report) -> tuple[str, ...]:
+    return TABLE_HEADER + (SYMBOLIC_HEADER if has_symbolic(report) else ())
+
+
+def short(text: str | None) -> str:
+    """A verdict text's first word for a table cell: pass, FAIL, n/a, proved, disproved (or -)."""
+    if not text:
+        return "-"
+    return text.split(":")[0].split(" ")[0]
+
+
 def num(x: float | None) -> str:
     """Errors in three significant digits; exact zeros as 0."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -43,8 +82,9 @@ def num(x: float | None) -> str:
     return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
 
 
-def row_cells(row: ParamRow, first: bool = True) -> tuple[str, ...]:
+def row_cells(row: ParamRow, first: bool = True, symbolic: bool = False) -> tuple[str, ...]:
     """The summary-table cells of one parameter row (the derivation name only on its first row)."""
+    extra = (short(row.oracles.get("symbolic")), short(row.proof)) if symbolic else ()
     return (
         row.subject if first else "",
         row.name,
@@ -55,7 +95,44 @@ def row_cells(row: ParamRow, first: bool = True) -> tuple[str, ...]:
         num(row.tolerance),
         str(row.n_kinks),
         ",".join(row.methods),
+        *extra,
     )
+
+
+DIRECTIONAL_SYMBOLIC = "n/a: too large for symbolic at this size"
+"""The symbolic cell of a directional check: the exact derivative of 1e5 entries is out of reach."""
+
+
+def directional_header(report: Report) -> tuple[str, ...]:
+    return DIRECTIONAL_HEADER + (("symbolic",) if has_symbolic(report) else ())
+
+
+def directional_cells(subject: Subject, case: Case, first: bool = True, symbolic: bool = False) -> tuple[str, ...]:
+    """One directional check's row: what it states (directions, entries localised, miss probability)."""
+    d = case.directional
+    assert d is not None
+    return (
+        subject.name if first else "",
+        case.label,
+        VERDICT_LABELS[case.verdict],
+        f"{d.n_entries:,}",
+        f"{d.n_agree}/{d.n_directions}",
+        str(d.n_localized) + (f" (+{d.data['n_sampled']} sampled)" if d.data["n_sampled"] else ""),
+        str(d.n_mismatched),
+        f"<= {d.miss_probability:.2g} at {d.miss_rtol:.2g}",
+        "none" if math.isinf(d.resolution) else num(d.resolution),
+        d.method,
+        *((DIRECTIONAL_SYMBOLIC,) if symbolic else ()),
+    )
+
+
+def proof_line(subject: Subject) -> str | None:
+    """``name: symbolic proof at seed=0 sizes=default (...): proved at this size`` (None without a proof)."""
+    p = subject.proof
+    if p is None:
+        return None
+    scope = f"; scope: {p.scope}" if p.scope and p.status != "n/a" else ""
+    return f"{subject.name}: symbolic proof at {p.case}: {p.text}{scope}"
 
 
 def counts_line(report: Report) -> str:
