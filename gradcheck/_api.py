@@ -34,7 +34,7 @@ from ._options import DEFAULT_RESOLUTION, DEFAULT_SAFETY, METHODS, Layout, Optio
 from ._oracle import Context, Oracle, OracleEstimate, OracleRun
 from ._params import ParamSet, format_index
 from ._result import Entry, EntryArrays, Estimate, GradCheckResult, ParamResult, Tolerance
-from ._rounding import Rounding, measure
+from ._rounding import MODEL_ULPS, Rounding, measure
 from ._status import Status
 from ._structure import STRUCTURES, Structure, structured
 from ._symbolic_oracle import Symbolic, SymbolicUnavailable
@@ -117,8 +117,10 @@ def _judge_kw(ctx: Context, rounding: Rounding | None) -> dict[str, dict[str, An
     the coordinates' scales."""
     ps = ctx.params
     sc = fd_scales(ps, ctx.options)
+    # what the outputs resolve: 64 ulps of each (the noise of a noisy loss is in the oracle's bars)
+    resolution = MODEL_ULPS * ps.eps * np.abs(np.asarray(ctx.f0, dtype=float)).reshape(-1, 1)
     return {n: {"rounding": rounding.get(n) if rounding is not None else None, "coord_scale": t,
-                "unmeasured": rounding.reason if rounding is not None else None}
+                "loss_resolution": resolution, "unmeasured": rounding.reason if rounding is not None else None}
             for n, t in zip(ps.names, sc, strict=True)}
 
 
@@ -189,7 +191,7 @@ def _with_witness(ctx: Context, p: ParamResult, analytic: np.ndarray, witness: O
         return dataclasses.replace(p, symbolic=witness)
     est = witness.estimates[k]
     j = judge(analytic, est, eps=ctx.params.eps, options=ctx.options, rounding=kw["rounding"],
-              coord_scale=kw["coord_scale"])
+              coord_scale=kw["coord_scale"], loss_resolution=kw["loss_resolution"])
     if not j.wrong.any():
         return dataclasses.replace(p, symbolic=f"pass ({witness.method}, max rel err {float(j.rel_error.max()):.2g})")
     flat = int(np.argmax(np.where(j.wrong, j.ratio, -np.inf)))
@@ -220,7 +222,8 @@ def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEst
                   out_shape: tuple[int, ...], kw: Mapping[str, Any]) -> ParamResult:
     ps, opts = ctx.params, ctx.options
     eps = ps.eps
-    j = judge(analytic, est, eps=eps, options=opts, rounding=kw["rounding"], coord_scale=kw["coord_scale"])
+    j = judge(analytic, est, eps=eps, options=opts, rounding=kw["rounding"], coord_scale=kw["coord_scale"],
+              loss_resolution=kw["loss_resolution"])
     pshape = ps.arrays[pname].shape
     joint = joint_kinks(ctx, pname, analytic, est, j) if opts.kinks and not opts.fixed else []
     for jk in joint:

@@ -75,11 +75,15 @@ class Judgement:
         return (self.status == Status.KINK) | (self.status == Status.KINK_MISMATCH)
 
 
-def analytic_allowance(rounding: np.ndarray | None, scale: np.ndarray, eps: float) -> np.ndarray:
+def analytic_allowance(rounding: np.ndarray | None, scale: np.ndarray, eps: float,
+                       immaterial: np.ndarray | None = None) -> np.ndarray:
     """What the tolerance allows for the analytic side's rounding, per entry.
 
-    The measured bound, never below ``MODEL_ULPS`` ulps of the entry's scale (what a move
-    of 1e-10 cannot reveal) and never above the old floor (a derivative that jumps within
+    The measured bound, never below ``MODEL_ULPS`` ulps of the row's scale (what a move of
+    1e-10 cannot reveal) nor below ``immaterial`` (an error that moves the loss by less than
+    its own resolution for a step of the coordinate's size: a saturated ``s (1 - s)`` whose
+    every digit past the 8th is rounding, in a gradient of 1e-8 beside a loss of 1), and
+    never above the old floor (a derivative that jumps within
     that move is no rounding, and is judged as it always was). Unmeasured: the floor.
     """
     cap = floor_rtol(eps) * scale
@@ -90,22 +94,30 @@ def analytic_allowance(rounding: np.ndarray | None, scale: np.ndarray, eps: floa
     # 64 ulps of a loss-units scale of 1e6 would hide a sign flip of a derivative of 1e-8
     # that is rounded like the rest of its row.
     model = MODEL_ULPS * eps * scale.min(axis=1, keepdims=True)
+    if immaterial is not None:
+        model = np.maximum(model, immaterial)
     return np.minimum(cap, np.maximum(rounding, model))
 
 
 def judge(analytic: np.ndarray, est: OracleEstimate, *, eps: float, options: Options,
-          rounding: np.ndarray | None = None, coord_scale: np.ndarray | None = None) -> Judgement:
+          rounding: np.ndarray | None = None, coord_scale: np.ndarray | None = None,
+          loss_resolution: np.ndarray | None = None) -> Judgement:
     """Per-entry verdict of ``analytic`` (shape ``(m, n)``) against the oracle's estimate.
 
     ``rounding`` is the measured bound on the analytic side's rounding (``(m, n)``, see
     :mod:`gradcheck._rounding`); ``coord_scale`` the ``(n,)`` magnitudes ``max(|x|, typical)``
-    that put every entry on the loss's own scale. Without them the judge is the older one:
+    that put every entry on the loss's own scale; ``loss_resolution`` the ``(m, 1)`` absolute
+    resolution of the outputs, below which a derivative error (times ``coord_scale``) is
+    immaterial. Without them the judge is the older one:
     a floor of ``floor_rtol`` of the row's largest entry.
     """
     safety, rtol, atol, kinks = options.safety, options.rtol, options.atol, options.kinks
     numeric = est.value
     scale = entry_scale(analytic, numeric, coord_scale)
-    allowance = analytic_allowance(rounding, scale, eps)
+    immaterial = None
+    if loss_resolution is not None and coord_scale is not None:
+        immaterial = np.asarray(loss_resolution, float).reshape(-1, 1) / np.asarray(coord_scale, float).reshape(1, -1)
+    allowance = analytic_allowance(rounding, scale, eps, immaterial)
     if not options.fixed:
         bar = safety * est.error
         if kinks and est.jump is not None:

@@ -208,3 +208,23 @@ def test_the_exact_oracle_sees_a_slip_of_1e10() -> None:
     assert slip.params["params"].symbolic.startswith("FAIL"), slip.summary()
     right = gc.check_grad(lsq, lsq_grad, X, oracle="both")
     assert right.ok and right.params["params"].symbolic.startswith("pass"), right.summary()
+
+
+def test_a_saturated_unit_whose_digits_past_the_8th_are_rounding_is_no_mistake() -> None:
+    """Found by the property suite (sigmoid_layer.column, complex step): at z = 18, 1 - s keeps 8
+    digits, so every entry of the gradient is off by a relative 2e-8, uniformly, and a move of
+    1e-10 leaves s on its lattice (nothing measured). Those entries are 1e-8 of a loss of 0.6:
+    an error that moves the loss by less than its own resolution is immaterial."""
+    x = np.array([1.0, 0.5, -0.3])
+
+    def loss(w: np.ndarray) -> np.ndarray:
+        return (1 / (1 + np.exp(-(w @ x))) - 0.2) ** 2
+
+    def grad(w: np.ndarray) -> np.ndarray:
+        s = 1 / (1 + np.exp(-(w @ x)))
+        return 2 * (s - 0.2) * s * (1 - s) * x
+
+    for k in range(0, 200, 10):
+        w = np.array([18.0 + 0.01 * k, 0.3, 0.7])
+        for method in ("complex", "richardson"):
+            assert_no_false_alarm(gc.check_grad(loss, grad, w, method=method))
