@@ -9,6 +9,7 @@ here formats reports; results render themselves.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import dataclasses
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,7 +33,9 @@ from ._layout import to_numerator
 from ._naming import display_name
 from ._options import DEFAULT_RESOLUTION, DEFAULT_SAFETY, METHODS, Layout, Options
 from ._oracle import Context, Oracle, OracleEstimate, OracleRun
+from ._parallel import Workers
 from ._params import ParamSet, format_index
+from ._progress import Progress
 from ._result import Entry, EntryArrays, Estimate, GradCheckResult, ParamResult, Tolerance
 from ._rounding import MODEL_ULPS, Rounding, measure
 from ._status import Status
@@ -63,12 +66,20 @@ def _name(fn: Callable[..., Any], given: str | None) -> str:
 def _start(kind: Kind, fn: Callable[[Any], Any], params: Any, opts: Options) -> Context:
     """Private copies of the parameters, the one evaluator, and the base value."""
     _callable(fn, "loss" if kind == "grad" else "fn")
-    ps = ParamSet(params, single_name="params" if kind == "grad" else "x")
+    ps = ParamSet(params, single_name=ps_single_name(kind))
     opts.check_typical_keys(ps.names)
     ev = Evaluator(fn, ps, scalar=kind == "grad", fn_name=_name(fn, opts.name))
     f0, spread = ev.base()
+    if opts.workers is not None and opts.oracle != "symbolic":
+        ev.workers = Workers(opts.workers, fn=fn, params=ps.pack(ps.copies()), single_name=ps_single_name(kind),
+                             scalar=ev.scalar, fn_name=ev.fn_name, out_shape=ev.out_shape)
     notes = [f"{n}: {ps.infos[n].note}" for n in ps.names if ps.infos[n].note]
     return Context(params=ps, evaluator=ev, f0=f0, spread=spread, options=opts, notes=notes)
+
+
+def ps_single_name(kind: Kind) -> str:
+    """The name a bare array goes by: ``params`` for a loss, ``x`` for a vector function."""
+    return "params" if kind == "grad" else "x"
 
 
 def _callable(fn: Any, what: str) -> None:
@@ -140,6 +151,32 @@ def _run(kind: Kind, fn: Callable[[Any], Any], deriv: Callable[[Any], Any], para
          oracle: Oracle | None = None) -> GradCheckResult:
     _callable(deriv, "grad" if kind == "grad" else "jac")
     ctx = _start(kind, fn, params, opts)
+    bar = _progress(ctx)
+    try:
+        return _checked(kind, ctx, deriv, opts, oracle)
+    finally:
+        bar.close()
+        if ctx.evaluator.workers is not None:
+            ctx.evaluator.workers.close()
+
+
+EVALS_PER_ENTRY = {"forward": 2, "central": 4, "richardson": 6, "complex": 1, "auto": 1}
+"""What the bar expects per entry (refinement may add some; the bar then runs on to the end)."""
+
+
+def _progress(ctx: Context) -> Progress:
+    """A bar on stderr over the loss evaluations, for checks that run longer than a couple of seconds."""
+    bar = Progress(enabled=ctx.options.progress)
+    if bar.enabled:
+        n = sum(ctx.params.sizes)
+        total = EVALS_PER_ENTRY.get(ctx.options.method, 6) * n + ctx.evaluator.n_evaluations
+        label = f"evaluations of {ctx.evaluator.fn_name} ({n:,} entries, {ctx.options.method})"
+        ctx.evaluator.progress = lambda done: bar.update(done, max(total, done), label)
+    return bar
+
+
+def _checked(kind: Kind, ctx: Context, deriv: Callable[[Any], Any], opts: Options,
+             oracle: Oracle | None) -> GradCheckResult:
     analytic = _analytic(deriv, ctx, kind)
     kw = _judge_kw(ctx, _measure_rounding(deriv, ctx, kind, analytic))
     witness: OracleRun | str | None = None
@@ -351,6 +388,8 @@ def check_grad(
     mode: str = "auto",
     directional: Mapping[str, Any] | None = None,
     oracle: str = "fd",
+    workers: int | cf.Executor | None = None,
+    progress: bool | None = None,
 ) -> GradCheckResult | DirectionalResult:
     """Check a hand-derived gradient against finite differences, entry by entry.
 
@@ -411,6 +450,14 @@ def check_grad(
         ``"both"``: finite differences, and the exact derivative as a second witness whose
         verdict each parameter reports (``ParamResult.symbolic``: ``pass``, ``FAIL: ...`` or
         ``n/a: why``). A symbolic FAIL fails the check.
+    workers:
+        Spread the loss evaluations over processes: an int (a local pool; it forks where the
+        platform can, so any loss works) or any ``concurrent.futures.Executor`` (a Dask or Ray
+        cluster's; the loss must then be picklable). Only evaluations move: the result is the
+        one a single process gives.
+    progress:
+        A bar on stderr for checks that take more than a couple of seconds: None (default) on a
+        terminal and not in CI, True or False.
 
     Returns
     -------
@@ -420,7 +467,7 @@ def check_grad(
     """
     opts = Options.validated(method=method, rtol=rtol, atol=atol, safety=safety, step=step, typical=typical,
                              kinks=kinks, max_entries=max_entries, name=name, resolution=resolution,
-                             keep_arrays=keep_arrays, oracle=oracle)
+                             keep_arrays=keep_arrays, oracle=oracle, workers=workers, progress=progress)
     if oracle == "fd" and _directional_mode(mode, params, structure, directional):
         if opts.fixed or step is not None or not kinks:
             raise InvalidArgumentError("mode='directional' takes no rtol/atol/step/kinks=False: its tolerances come "
@@ -429,7 +476,7 @@ def check_grad(
 
         return check_grad_directional(loss, grad, params, method=method, typical=typical, safety=safety,
                                       max_named=max_entries, name=name, target=resolution or 1e-6,
-                                      **dict(directional or {}))
+                                      **{"workers": workers, "progress": progress, **dict(directional or {})})
     if structure:
         result = _run_structured(loss, grad, params, opts, structure)
     else:
@@ -519,6 +566,8 @@ def check_jacobian(
     resolution: float | None = DEFAULT_RESOLUTION,
     keep_arrays: bool | None = None,
     oracle: str = "fd",
+    workers: int | cf.Executor | None = None,
+    progress: bool | None = None,
 ) -> GradCheckResult:
     """Check a hand-derived Jacobian of an array-valued ``fn`` against finite differences.
 
@@ -534,7 +583,8 @@ def check_jacobian(
     """
     opts = Options.validated(method=method, rtol=rtol, atol=atol, safety=safety, step=step, typical=typical,
                              kinks=kinks, max_entries=max_entries, name=name, layout=layout, order=order,
-                             resolution=resolution, keep_arrays=keep_arrays, oracle=oracle)
+                             resolution=resolution, keep_arrays=keep_arrays, oracle=oracle, workers=workers,
+                             progress=progress)
     result = _run("jacobian", fn, jac, x, opts)
     _recording.emit(result)
     return result

@@ -56,6 +56,7 @@ from ._directional_entries import (
 from ._directional_line import KINK, SMOOTH, UNCLEAN, Line, LineEstimate, taylor
 from ._errors import InvalidArgumentError, LossRaisedError
 from ._evaluator import ComplexUnsupported, Evaluator
+from ._parallel import validate_workers
 from ._params import ParamSet
 from ._progress import Progress
 from ._result import SCHEMA_VERSION, Entry
@@ -320,11 +321,7 @@ def _validate(
         )
     if per_entry is not None:
         integer("per_entry", per_entry, 0)
-    if workers is not None and not isinstance(workers, cf.Executor) and (
-            isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
-            raise InvalidArgumentError(
-                f"workers={workers!r}: expected None, an integer >= 1 (processes) or a concurrent.futures.Executor"
-            )
+    validate_workers(workers)
     if budget_s is not None and (
         isinstance(budget_s, bool)
         or not isinstance(budget_s, (int, float))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import math
-import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -27,10 +26,10 @@ import numpy as np
 from ._compare import judge
 from ._diagnose import _factor_name as factor_name
 from ._directional_line import KINK, Line, LineEstimate
-from ._errors import InvalidArgumentError
 from ._evaluator import Evaluator
 from ._options import Options
 from ._oracle import OracleEstimate
+from ._parallel import ensure_picklable
 from ._params import ParamSet
 from ._progress import Progress
 
@@ -206,17 +205,6 @@ def _run_chunk(
     out = [_measure_entry(line, int(i), float(gi), float(si), job, ps.eps)
            for i, gi, si in zip(flats, gs, ss, strict=False)]
     return out, ev.n_evaluations
-
-
-def ensure_picklable(loss: Callable[[Any], Any], fn_name: str) -> None:
-    try:
-        pickle.dumps(loss)
-    except Exception as exc:
-        raise InvalidArgumentError(
-            f"workers=: the loss {fn_name} cannot be sent to other processes because it cannot be pickled "
-            f"({type(exc).__name__}: {exc}); define it at module level (a function or a class instance, not a lambda "
-            f"or a closure), or use workers=None"
-        ) from exc
 
 
 def check_entries(

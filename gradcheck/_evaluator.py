@@ -1,8 +1,10 @@
 """The one place where the function under test is evaluated.
 
 Every evaluation the finite-difference schemes ask for is a :class:`Perturbation`
-(parameter, flat index, step) sent to :meth:`Evaluator.evaluate`. Batching, coordinate
-sampling or parallel runs can be added here without touching the schemes.
+(parameter, flat index, step) sent to :meth:`Evaluator.evaluate`, so work can be spread
+here without touching the schemes: with ``workers=`` a batch of single-entry steps is cut
+into pieces evaluated by other processes (:mod:`gradcheck._parallel`), and the schemes get
+the same values back.
 
 Each call is watched: the output must be finite and of the expected shape, the
 function must not modify its inputs, and the base value must be reproducible.
@@ -94,6 +96,8 @@ class Evaluator:
         self._first: np.ndarray | None = None  # the base value, to see whether it stays put
         self._calls = 0  # calls made, including those that raised
         self._clean_through = 0  # the guard found the input intact after this many calls
+        self.workers: Any = None  # a gradcheck._parallel.Workers: batches of single-entry steps go there
+        self.progress: Callable[[int], None] | None = None  # told the evaluations made after each batch
 
     # -- public --------------------------------------------------------------
     def base(self) -> tuple[np.ndarray, float]:
@@ -130,14 +134,25 @@ class Evaluator:
         ``keep_nonfinite``: a single-entry step that leaves the function's domain returns
         its NaN/Inf instead of raising, for the schemes to retry that entry with a smaller step.
         """
-        dtype = np.float64 if real else np.complex128
-        out = np.empty((len(requests), max(int(np.prod(self.out_shape)), 1)), dtype=dtype)
-        self._keep_nonfinite = keep_nonfinite
-        try:
-            for row, req in enumerate(requests):
-                out[row] = self._call(req, real=real)
-        finally:
-            self._keep_nonfinite = False
+        if (self.workers is not None and self.workers.pieces(len(requests)) > 1
+                and all(type(r) is Perturbation for r in requests)):
+            out = self.workers.evaluate(
+                np.fromiter((r.param for r in requests), dtype=np.int64, count=len(requests)),
+                np.fromiter((r.flat for r in requests), dtype=np.int64, count=len(requests)),
+                np.array([r.delta for r in requests], dtype=np.float64 if real else np.complex128),
+                real=real, keep_nonfinite=keep_nonfinite)
+            self.n_evaluations += len(requests)
+        else:
+            dtype = np.float64 if real else np.complex128
+            out = np.empty((len(requests), max(int(np.prod(self.out_shape)), 1)), dtype=dtype)
+            self._keep_nonfinite = keep_nonfinite
+            try:
+                for row, req in enumerate(requests):
+                    out[row] = self._call(req, real=real)
+            finally:
+                self._keep_nonfinite = False
+        if self.progress is not None:
+            self.progress(self.n_evaluations)
         return out
 
     def probe_complex(self) -> None:

@@ -68,6 +68,8 @@ class Options:
     keep_arrays: bool | None = None
     resolution: float | None = DEFAULT_RESOLUTION
     oracle: str = "fd"
+    workers: Any = None  # None, an int (local processes) or a concurrent.futures.Executor
+    progress: bool | None = None  # a bar on stderr: None = on a terminal and not in CI
 
     @classmethod
     def validated(cls, **given: Any) -> Options:
@@ -121,6 +123,11 @@ class Options:
             raise InvalidArgumentError(f"oracle={self.oracle!r}: expected one of {', '.join(map(repr, ORACLES))}")
         if self.keep_arrays is not None and not isinstance(self.keep_arrays, bool):
             raise InvalidArgumentError(f"keep_arrays={self.keep_arrays!r}: expected True, False or None (automatic)")
+        from ._parallel import validate_workers
+
+        validate_workers(self.workers)
+        if self.progress is not None and not isinstance(self.progress, bool):
+            raise InvalidArgumentError(f"progress={self.progress!r}: expected True, False or None (automatic)")
         n = self.max_entries
         if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
             raise InvalidArgumentError(f"max_entries={self.max_entries!r}: expected an integer >= 1")
