@@ -236,8 +236,8 @@ class Tool:
 class Gradcheck(Tool):
     needs_entry = True
 
-    def __init__(self, method: str, mode: str = "directional") -> None:
-        self.method, self.mode = method, mode
+    def __init__(self, method: str, mode: str = "directional", workers: int | None = None) -> None:
+        self.method, self.mode, self.workers = method, mode, workers
         self.name = "gradcheck" if mode == "directional" else f"gradcheck entries {method}"
 
     def check(self, net: Any, grad: Callable) -> Outcome:
@@ -246,7 +246,7 @@ class Gradcheck(Tool):
             r = check_grad_directional(net.loss, grad, net.params, method=self.method, progress=False)
             named = frozenset((n, e.index) for n, es in r.mismatches.items() for e in es)
         else:
-            r = check_grad(net.loss, grad, net.params, method=self.method, mode="entries")
+            r = check_grad(net.loss, grad, net.params, method=self.method, mode="entries", workers=self.workers)
             named = frozenset((n, e.index) for n, p in r.params.items() for e in p.mismatches)
         seconds = time.perf_counter() - t
         evals = f" ({r.n_evaluations:,} evals)"
@@ -418,26 +418,58 @@ def _row(tool: Tool, kind: str, net: Any, grid: list[float], no_grid: bool, refe
     return cells
 
 
+def _loss_seconds(net: Any, dtype: type) -> float:
+    """One evaluation of the loss alone at ``dtype`` (median of 5 runs of 100): what any checker pays per call."""
+    p = {k: v.astype(dtype) for k, v in net.params.items()}
+    runs = []
+    for _ in range(5):
+        t = time.perf_counter()
+        for _ in range(100):
+            net.loss(p)
+        runs.append((time.perf_counter() - t) / 100)
+    return float(np.median(runs))
+
+
+ENTRY_CHECKS = [("richardson", None), ("richardson", 2), ("central", None), ("complex", None), ("complex", 2)]
+
+
 def entries_table(nets: list[str], full_max: int) -> None:
-    """Per-entry checks (check_grad mode='entries') at 1e4 entries beside torch's full gradcheck."""
+    """Per-entry checks (check_grad mode='entries') at 1e4 entries beside torch's full gradcheck.
+
+    Beside each time: the loss alone for that many evaluations (in one process), the floor any
+    bookkeeping can come down to. torch's full check is two evaluations per entry.
+    """
     torch_full = TorchGradcheck(False, full_max)
-    print("\nper-entry checks at 1e4 entries (check_grad(mode='entries')), time and ratio to torch full:")
-    print("| net | entries | torch full | gradcheck richardson | ratio | gradcheck complex | ratio |")
-    print("|" + " --- |" * 7)
+    print("\nper-entry checks at 1e4 entries (check_grad(mode='entries')); 'loss alone' = evaluations x one "
+          "evaluation of the loss (real, or complex for complex step), in one process:")
+    print("| net | entries | check | verdict (evaluations) | time | / torch full | loss alone | / torch full |")
+    print("|" + " --- |" * 8)
     for kind in nets:
         net = FACTORY[kind](SIZES[kind]["1e4"])
         n = sum(v.size for v in net.params.values())
+        real, cplx = _loss_seconds(net, float), _loss_seconds(net, complex)
         why = torch_full.missing()
         ref = None if why else torch_full.check(net, net.grad)
-        cells = [kind, f"{n:,}", why or f"{ref.verdict}, {ref.seconds:.2f} s"]
-        for method in ("richardson", "complex"):
+
+        def ratio(seconds: float, ref: Outcome | None = ref) -> str:
+            return f"{seconds / ref.seconds:.2f}" if ref else "-"
+
+        if ref is None:
+            print(f"| {kind} | {n:,} | torch full | {why} | - | - | - | - |")
+        else:
+            print(f"| {kind} | {n:,} | torch full | {ref.verdict} ({2 * n:,}) | {ref.seconds:.2f} s | 1 | "
+                  f"{2 * n * real:.2f} s | {ratio(2 * n * real)} |")
+        for method, workers in ENTRY_CHECKS:
+            label = f"gradcheck {method}" + (f", workers={workers}" if workers else "")
             try:
-                r = Gradcheck(method, mode="entries").check(net, net.grad)
+                r = Gradcheck(method, mode="entries", workers=workers).check(net, net.grad)
             except Exception as exc:  # complex step refused: the loss is not complex-analytic
-                cells += [f"{type(exc).__name__}", "-"]
+                print(f"| {kind} | {n:,} | {label} | {type(exc).__name__} | - | - | - | - |")
                 continue
-            cells += [f"{r.verdict}, {r.seconds:.2f} s", f"{r.seconds / ref.seconds:.2f}" if ref else "-"]
-        print("| " + " | ".join(cells) + " |", flush=True)
+            evals = int(re.sub(r"[^0-9]", "", r.verdict.split("(")[1]))
+            alone = evals * (cplx if method == "complex" else real)
+            print(f"| {kind} | {n:,} | {label} | {r.verdict} | {r.seconds:.2f} s | {ratio(r.seconds)} | "
+                  f"{alone:.2f} s | {ratio(alone)} |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
