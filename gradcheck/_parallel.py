@@ -11,8 +11,8 @@ parameters, with the same validation and mutation guard as the parent's. ``worke
 starts a local pool that forks where the platform can (the loss and parameters are then
 inherited, not pickled: a lambda or closure works); elsewhere, and for a caller's
 ``concurrent.futures.Executor`` (a Dask or Ray cluster's), the loss and parameters are
-pickled once and sent with each batch, so the loss must be picklable, which is checked
-first and named when it is not.
+pickled once, and sent to a worker the first time it meets the check (it asks for them), so
+the loss must be picklable, which is checked first and named when it is not.
 """
 
 from __future__ import annotations
@@ -101,6 +101,11 @@ def _init_forked(token: str) -> None:
     _install(_PENDING[token])
 
 
+NEED_JOB = "gradcheck: send the job"
+"""A worker's answer to a piece it cannot evaluate yet. The job (the pickled loss and parameters,
+megabytes where the loss holds its data) goes only to workers that ask, once each, not with every piece."""
+
+
 def _evaluate(token: str, blob: bytes | None, param: np.ndarray, flat: np.ndarray, delta: np.ndarray,
               real: bool, keep_nonfinite: bool) -> np.ndarray:
     """Worker side: the function's values at one piece of a batch."""
@@ -108,6 +113,8 @@ def _evaluate(token: str, blob: bytes | None, param: np.ndarray, flat: np.ndarra
 
     ev = _EVALUATORS.get((token, threading.get_ident()))
     if ev is None:
+        if blob is None:
+            return NEED_JOB  # this worker has not seen the check yet: the parent resends with the job
         ev = _install(pickle.loads(blob))
     cast = float if real else complex
     requests = [Perturbation(int(p), int(i), cast(d)) for p, i, d in zip(param, flat, delta, strict=True)]
@@ -155,13 +162,27 @@ class Workers:
         """Values at every request of a batch, in order; a worker's error is raised as it was raised there."""
         k = self.pieces(param.size)
         bounds = [round(i * param.size / k) for i in range(k + 1)]
-        futures = [self.pool.submit(_evaluate, self.token, self.blob, param[a:b], flat[a:b], delta[a:b], real,
-                                    keep_nonfinite) for a, b in zip(bounds, bounds[1:], strict=False)]
+        spans = list(zip(bounds, bounds[1:], strict=False))
+
+        def submit(a: int, b: int, blob: bytes | None) -> cf.Future:
+            return self.pool.submit(_evaluate, self.token, blob, param[a:b], flat[a:b], delta[a:b], real,
+                                    keep_nonfinite)
+
+        futures = [submit(a, b, None) for a, b in spans]
         try:
-            return np.concatenate([f.result() for f in futures], axis=0)
+            values = []
+            for (a, b), fut in zip(spans, futures[:len(spans)], strict=True):
+                got = fut.result()
+                if isinstance(got, str) and got == NEED_JOB:
+                    if self.blob is None:
+                        raise LossRaisedError(f"a worker lost the check of {self.fn_name}: run with workers=None")
+                    futures.append(submit(a, b, self.blob))
+                    got = futures[-1].result()
+                values.append(got)
+            return np.concatenate(values, axis=0)
         except GradcheckError:
             raise
-        except cf.process.BrokenProcessPool as exc:
+        except cf.BrokenExecutor as exc:
             raise LossRaisedError(f"a worker process died while evaluating {self.fn_name} ({exc}): run with "
                                   "workers=None to see the failure in this process") from exc
         except Exception as exc:  # the job could not be rebuilt there (a module the worker cannot import, ...)

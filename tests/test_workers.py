@@ -83,6 +83,14 @@ def test_an_executor_spreads_the_check_and_stays_open(mlp):
     _same(one, two)
 
 
+def test_separate_processes_get_the_job_once_each(mlp):
+    """A spawned pool shares no memory with this process, as a cluster's workers do not."""
+    one = check_grad(mlp.loss, mlp.grad, mlp.params, mode="entries", keep_arrays=True)
+    with cf.ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context("spawn")) as ex:
+        two = check_grad(mlp.loss, mlp.grad, mlp.params, mode="entries", keep_arrays=True, workers=ex)
+    _same(one, two)
+
+
 def test_an_executor_needs_a_picklable_loss(mlp):
     with cf.ThreadPoolExecutor(max_workers=2) as ex, pytest.raises(InvalidArgumentError, match="cannot be pickled"):
         check_grad(lambda p: mlp.loss(p), mlp.grad, mlp.params, mode="entries", workers=ex)
