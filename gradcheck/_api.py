@@ -436,7 +436,7 @@ def check_grad(
         :data:`gradcheck.STRUCTURES`; the result names it). Entries are the free coordinates,
         indexed ``(i, j)``.
     mode:
-        ``"entries"`` checks every entry (about 6 evaluations each); ``"directional"`` compares
+        ``"entries"`` checks every entry (4 to 6 evaluations each with richardson); ``"directional"`` compares
         along a few random sign directions and traces a disagreement to named entries by
         group testing (:func:`gradcheck.check_grad_directional`, a
         :class:`~gradcheck.DirectionalResult`); ``"auto"`` (default) checks entries up to
