@@ -19,10 +19,11 @@ __all__ = ["Options", "METHODS", "DEFAULT_SAFETY", "DEFAULT_RESOLUTION", "Layout
 
 METHODS = ("richardson", "central", "forward", "complex", "auto")
 """``richardson`` (default): central differences at h, h/2, h/4 extrapolated to 6th order,
-6 evaluations per entry (4 where h and h/2 agree to rounding with no kink), kinks detected. ``central``: h and h/2, 4 per entry, kinks
-detected. ``forward``: h and h/2, 2 per entry, no kink detection. ``complex``: complex
-step, 1 per entry, exact to rounding, needs a complex-analytic loss, no kink detection.
-``auto``: complex step when a probe shows the loss is complex-analytic, else richardson."""
+6 evaluations per entry (4 where h and h/2 agree to rounding with no kink), kinks detected.
+``central``: h and h/2, 4 per entry, kinks detected. ``forward``: h and h/2, 2 per entry,
+no kink detection. ``complex``: complex step, about 1 per entry, exact to rounding, needs a
+complex-analytic loss, no kink detection. ``auto``: complex step when a probe shows the loss
+is complex-analytic, else richardson."""
 
 DEFAULT_SAFETY = 10.0
 """Error estimates are measured, not bounds; a factor of 10 absorbs their scatter while
