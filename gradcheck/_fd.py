@@ -589,9 +589,9 @@ def _settled(site: _Site, levels: list[_Level], two: _Block) -> np.ndarray:
     Where the central differences at h and h/2 agree within the bound of their rounding, and the
     extrapolated slope jump is within its own, no truncation is visible for a third step to
     measure (a loss quadratic in the coordinate: least squares, a last linear layer under a
-    squared error): ``(4 D(h/2) - D(h)) / 3`` is the estimate, with a third of the gap as its
-    truncation bar (the error of D(h/2), which bounds the extrapolation's) and less rounding than
-    the three-step extrapolation's (3 against 6.6 times the rounding of D(h)).
+    squared error): ``(4 D(h/2) - D(h)) / 3`` is the estimate, its bar a third of the gap (the
+    error of D(h/2), which bounds the extrapolation's) plus less rounding than the three-step
+    extrapolation's (3 against 6.6 times the rounding of D(h)).
 
     A kink in the stencil cannot hide there: at x or within h/2 of it, the extrapolated jump
     shows it (J (1 - 3 d/h) for a kink at distance d); between h/2 and h, the gap does
@@ -612,7 +612,10 @@ def _settled(site: _Site, levels: list[_Level], two: _Block) -> np.ndarray:
     # (4 D(h/2) - D(h)) / 3 removes what h^2 term a quiet gap may still hold (D(h/2) alone kept up to
     # twice D(h)'s rounding of it: 8e-9 -> 4e-8 at the worst entry of fd_accuracy's MLP).
     two.value[:, cols] = (4 * d[1][:, cols] - d[0][:, cols]) / 3
-    two.rounding[:, cols] = (4 * r[1][:, cols] + r[0][:, cols]) / 3
+    # A quiet gap is rounding, and is booked as such: a truncation bar made of noise would keep a
+    # rounding-limited entry (an early layer of a deep sigmoid net) from the wider step it needs.
+    two.rounding[:, cols] = (4 * r[1][:, cols] + r[0][:, cols]) / 3 + two.truncation[:, cols]
+    two.truncation[:, cols] = 0.0
     two.jump_error[:, cols] = np.abs(two.jump[:, cols]) + two.jump_noise[:, cols]
     return ok
 

@@ -7,9 +7,10 @@ import pytest
 from _losses import assert_no_false_alarm, class0_cross_entropy, class0_cross_entropy_grad
 
 import gradcheck as gc
-from gradcheck import _fd
+from gradcheck import _fd, mutations, registry
 from gradcheck._evaluator import Evaluator
 from gradcheck._params import ParamSet
+from gradcheck.registry import Problem
 
 # Smooth functions with known derivatives, chosen so that no derivative vanishes at x0.
 FUNCTIONS = {
@@ -297,6 +298,18 @@ def test_rounding_limited_entries_take_a_wider_step_and_resolve_a_1e6_slip() -> 
     est = gc.numerical_grad(_small_slope_loss, x)
     np.testing.assert_allclose(est.value, grad(x), rtol=1e-9)
     assert np.all(est.step > 4 * gc.numerical_grad(_small_slope_loss, x, refine=False).step)
+
+
+def test_an_entry_settled_in_two_steps_can_still_take_the_wider_step_it_needs() -> None:
+    """Two quiet steps settle an entry whose derivative is tiny beside the loss (the first layer of
+    a 5-deep sigmoid net of width 1: a drawn check of the mutation benchmark's sweep), and their gap
+    is rounding: booked as truncation, it kept the entry from the wider step that resolves it, and
+    the check said inconclusive (1.3e-6) where it resolves 1.4e-7."""
+    d = next(x for x in registry.derivations() if x.name == "row_mlp.sigmoid")
+    drawn = d.problem(1506921549, n=6, n_in=4, width=1, n_out=4, depth=5)
+    bound = mutations.bind(d, Problem(params={k: 0.5 * v for k, v in drawn.params.items()}, data=drawn.data))
+    result = bound.check()
+    assert result.ok and result.params["W1"].resolution < 3e-7, result.summary()
 
 
 @pytest.mark.parametrize("offset", [1.5e-3, 3e-3, 6e-3, 1e-2, 2e-2])
