@@ -228,3 +228,32 @@ def test_a_saturated_unit_whose_digits_past_the_8th_are_rounding_is_no_mistake()
         w = np.array([18.0 + 0.01 * k, 0.3, 0.7])
         for method in ("complex", "richardson"):
             assert_no_false_alarm(gc.check_grad(loss, grad, w, method=method))
+
+
+# A saturated sigmoid layer (s = 0.9984 in its first unit) at a point drawn by the thorough profile.
+_W = np.array([[float.fromhex(v) for v in row] for row in [
+    ["0x1.96cf347d50008p+2", "-0x1.3bb9cefd6d346p+1", "-0x1.5dbc3a93d82f7p+0", "-0x1.4e06d2bc1dd49p+1"],
+    ["-0x1.94482dc078b20p-2", "0x1.6609ace7f351cp+0", "0x1.8add89282d355p+0", "-0x1.2591d0551166fp+1"],
+    ["0x1.76ea3980c1630p-1", "0x1.c4ff34dfaddcep+0", "-0x1.5a70a35a2f4b3p+1", "-0x1.86f2b359a2d51p+1"],
+    ["-0x1.b4730de22fab9p+0", "-0x1.8eeae8fa7c276p-4", "0x1.b25c5a6ead1c5p-1", "0x1.97cf7e8ccddc5p-3"]]])
+_X = np.array([float.fromhex(v) for v in ["0x1.9f9b2dc2bd95bp-1", "0x1.208b62f9a8b31p-2", "0x1.2b096f5ae6debp-1",
+                                            "-0x1.1066ef8304d23p+0"]])
+_Y = np.array([float.fromhex(v) for v in ["0x1.455904fc5a604p+0", "0x1.a573c88899690p-2", "0x1.d92af715c90dcp-1",
+                                            "0x1.90c5ffa7de1fap+0"]])
+
+
+def test_rounding_that_mirrored_moves_hide_is_measured():
+    """The hand Hessian of this layer is off by 3.2e-14 of itself (300 ulps) in its first unit's
+    block: its own rounding. Moved to x + d and x - d, the inputs are mirror images and so were
+    the roundings: two of three second differences were exactly 0, the allowance 5e-19 against
+    an error of 1.6e-17, and complex step (exact here) flagged the correct formula. With the
+    move back at 0.7 d the rounding is measured (1.3e-16 at the worst entry) and the formula passes."""
+    from reference_nets.second_order import _layer_grad_fn, layer_hessian
+
+    data = {"x": _X, "y": _Y}
+    fn = lambda W: _layer_grad_fn({"W": W}, data)
+    jac = lambda W: layer_hessian(W, _X, _Y)
+    r = gc.check_jacobian(fn, jac, _W, method="complex")
+    assert_no_false_alarm(r)
+    # what it allowed for is the formula's real error, not a blanket floor: a slip of 1e-12 still fails
+    assert gc.check_jacobian(fn, lambda W: jac(W) * (1 + 1e-12), _W, method="complex").failed
