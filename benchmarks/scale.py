@@ -41,6 +41,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse
+import math
 import re
 import sys
 import time
@@ -433,43 +434,64 @@ def _loss_seconds(net: Any, dtype: type) -> float:
 ENTRY_CHECKS = [("richardson", None), ("richardson", 2), ("central", None), ("complex", None), ("complex", 2)]
 
 
-def entries_table(nets: list[str], full_max: int) -> None:
+def entries_table(nets: list[str], full_max: int, repeat: int = 1) -> None:
     """Per-entry checks (check_grad mode='entries') at 1e4 entries beside torch's full gradcheck.
 
     Beside each time: the loss alone for that many evaluations (in one process), the floor any
-    bookkeeping can come down to. torch's full check is two evaluations per entry.
+    bookkeeping can come down to. torch's full check is two evaluations per entry. With
+    ``repeat`` > 1 every row is the median over that many rounds, each round timing torch and
+    every check afresh (wall times on a shared machine vary by a third from run to run).
     """
     torch_full = TorchGradcheck(False, full_max)
-    print("\nper-entry checks at 1e4 entries (check_grad(mode='entries')); 'loss alone' = evaluations x one "
-          "evaluation of the loss (real, or complex for complex step), in one process:")
+    print(f"\nper-entry checks at 1e4 entries (check_grad(mode='entries')), median of {repeat} round(s) (range of the "
+          "ratio); 'loss alone' = evaluations x one evaluation of the loss (real, or complex for complex step), in one "
+          "process:")
     print("| net | entries | check | verdict (evaluations) | time | / torch full | loss alone | / torch full |")
     print("|" + " --- |" * 8)
     for kind in nets:
         net = FACTORY[kind](SIZES[kind]["1e4"])
         n = sum(v.size for v in net.params.values())
-        real, cplx = _loss_seconds(net, float), _loss_seconds(net, complex)
         why = torch_full.missing()
-        ref = None if why else torch_full.check(net, net.grad)
-
-        def ratio(seconds: float, ref: Outcome | None = ref) -> str:
-            return f"{seconds / ref.seconds:.2f}" if ref else "-"
-
-        if ref is None:
-            print(f"| {kind} | {n:,} | torch full | {why} | - | - | - | - |")
-        else:
-            print(f"| {kind} | {n:,} | torch full | {ref.verdict} ({2 * n:,}) | {ref.seconds:.2f} s | 1 | "
-                  f"{2 * n * real:.2f} s | {ratio(2 * n * real)} |")
-        for method, workers in ENTRY_CHECKS:
-            label = f"gradcheck {method}" + (f", workers={workers}" if workers else "")
-            try:
-                r = Gradcheck(method, mode="entries", workers=workers).check(net, net.grad)
-            except Exception as exc:  # complex step refused: the loss is not complex-analytic
-                print(f"| {kind} | {n:,} | {label} | {type(exc).__name__} | - | - | - | - |")
+        labels = ["torch full"] + [f"gradcheck {m}" + (f", workers={w}" if w else "") for m, w in ENTRY_CHECKS]
+        runs: dict[str, list[tuple[str, float, float, float]]] = {k: [] for k in labels}  # verdict, s, ratio, alone
+        for _ in range(repeat):
+            real, cplx = _loss_seconds(net, float), _loss_seconds(net, complex)
+            ref = None if why else torch_full.check(net, net.grad)
+            if ref is not None:
+                runs["torch full"].append((f"{ref.verdict} ({2 * n:,})", ref.seconds, 1.0, 2 * n * real))
+            for label, (method, workers) in zip(labels[1:], ENTRY_CHECKS, strict=True):
+                try:
+                    r = Gradcheck(method, mode="entries", workers=workers).check(net, net.grad)
+                except Exception as exc:  # complex step refused: the loss is not complex-analytic
+                    runs[label].append((type(exc).__name__, math.nan, math.nan, math.nan))
+                    continue
+                evals = int(re.sub(r"[^0-9]", "", r.verdict.split("(")[1]))
+                alone = evals * (cplx if method == "complex" else real)
+                ratio = r.seconds / ref.seconds if ref is not None else math.nan
+                runs[label].append((r.verdict, r.seconds, ratio, alone))
+        for label in labels:
+            rs = runs[label]
+            if not rs:
+                print(f"| {kind} | {n:,} | {label} | {why} | - | - | - | - |")
                 continue
-            evals = int(re.sub(r"[^0-9]", "", r.verdict.split("(")[1]))
-            alone = evals * (cplx if method == "complex" else real)
-            print(f"| {kind} | {n:,} | {label} | {r.verdict} | {r.seconds:.2f} s | {ratio(r.seconds)} | "
-                  f"{alone:.2f} s | {ratio(alone)} |", flush=True)
+            if math.isnan(rs[0][1]):
+                print(f"| {kind} | {n:,} | {label} | {rs[0][0]} | - | - | - | - |")
+                continue
+            t = float(np.median([x[1] for x in rs]))
+            alone = float(np.median([x[3] for x in rs]))
+            ref_t = float(np.median([x[1] for x in runs["torch full"]])) if runs["torch full"] else math.nan
+            if math.isnan(ref_t):
+                ratio_cell, alone_cell = "-", "-"
+            elif label == "torch full":
+                ratio_cell, alone_cell = "1", f"{alone / ref_t:.2f}"
+            else:
+                ratios = [x[2] for x in rs]
+                ratio_cell = f"{float(np.median(ratios)):.2f}"
+                if repeat > 1:
+                    ratio_cell += f" ({min(ratios):.2f}-{max(ratios):.2f})"
+                alone_cell = f"{alone / ref_t:.2f}"
+            cells = [kind, f"{n:,}", label, rs[0][0], f"{t:.2f} s", ratio_cell, f"{alone:.2f} s", alone_cell]
+            print("| " + " | ".join(cells) + " |", flush=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -483,13 +505,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--torch-grid-max", type=float, default=2e4, help="largest size torch runs slips at (both modes)")
     ap.add_argument("--entries", action="store_true", help="also the per-entry table at 1e4 entries")
     ap.add_argument("--only-entries", action="store_true", help="only the per-entry table")
+    ap.add_argument("--repeat", type=int, default=1, help="rounds of the per-entry table (medians are printed)")
     ap.add_argument("--no-header", action="store_true", help="rows only (to append to an earlier run)")
     ap.add_argument("--no-grid", action="store_true", help="timings and the median 1e-6 only")
     args = ap.parse_args(argv)
     nets = args.nets.split(",")
     full_max = int(args.torch_full_max)
     if args.only_entries:
-        entries_table(nets, full_max)
+        entries_table(nets, full_max, args.repeat)
         return
     sizes = args.sizes.split(",") if args.sizes else (["1e3", "1e4"] if args.quick else ["1e3", "1e4", "1e5", "1e6"])
     # Entries are judged against 1e-7 of themselves plus 10 error estimates: 1e-7 itself is never flagged.
@@ -522,7 +545,7 @@ def main(argv: list[str] | None = None) -> None:
                 cells = _row(tool, kind, net, coarse if n > 500_000 else grid, args.no_grid, reference)
                 print("| " + " | ".join(cells) + " |", flush=True)
     if args.entries:
-        entries_table(nets, full_max)
+        entries_table(nets, full_max, args.repeat)
 
 
 if __name__ == "__main__":
