@@ -599,9 +599,7 @@ def _settled(site: _Site, levels: list[_Level], two: _Block) -> np.ndarray:
     immaterial. The jump's bar is its size plus its rounding, of the rounding's order, not the
     first-order ``|G(h/2) - G(h)|`` a two-step jump has elsewhere.
     """
-    f0 = site.f0
-    d = [(lv.right(f0) + lv.left(f0)) / 2 for lv in levels]
-    r = [(lv.noise_plus + lv.noise_minus) / (2 * lv.h) for lv in levels]
+    d, r = _central_differences(site.f0, levels)
     # Within the rounding's bound itself, not ``safety`` times it: a gap of 10 roundings is an h^2 term
     # large enough for its h^4 successor to matter, which only a third step can bound.
     quiet_gap = np.abs(d[0] - d[1]) <= 2 * (r[0] + r[1])
@@ -620,6 +618,17 @@ def _settled(site: _Site, levels: list[_Level], two: _Block) -> np.ndarray:
     return ok
 
 
+def _central_differences(f0: np.ndarray, levels: list[_Level]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per level, the central difference and the bound of its rounding.
+
+    The mean of the one-sided slopes: equal to (f+ - f-) / 2h when the steps are, and when
+    rounding makes them differ it stays exact at a kink (a plain quotient errs by jump x ulp/h).
+    """
+    d = [(lv.right(f0) + lv.left(f0)) / 2 for lv in levels]
+    r = [(lv.noise_plus + lv.noise_minus) / (2 * lv.h) for lv in levels]
+    return d, r
+
+
 def _forward(site: _Site, levels: list[_Level]) -> _Block:
     f0, n0 = site.f0, site.noise(site.f0)
     d = [lv.right(f0) for lv in levels]
@@ -633,10 +642,7 @@ def _central(site: _Site, levels: list[_Level]) -> _Block:
     f0, safety = site.f0, site.safety
     rights = [lv.right(f0) for lv in levels]
     lefts = [lv.left(f0) for lv in levels]
-    # The mean of the one-sided slopes: equal to (f+ - f-) / 2h when the steps are, and when
-    # rounding makes them differ it stays exact at a kink (a plain quotient errs by jump x ulp/h).
-    d = [(rk + lk) / 2 for rk, lk in zip(rights, lefts, strict=True)]
-    r = [(lv.noise_plus + lv.noise_minus) / (2 * lv.h) for lv in levels]
+    d, r = _central_differences(f0, levels)
     if len(levels) == 2:
         # D(h/2) has error c h^2/4 and D(h) - D(h/2) = 3 c h^2/4.
         value, trunc, rnd = d[1], np.abs(d[0] - d[1]) / 3.0, r[1]

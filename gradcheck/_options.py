@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._errors import InvalidArgumentError
+from ._parallel import validate_workers
 
 __all__ = ["Options", "METHODS", "DEFAULT_SAFETY", "DEFAULT_RESOLUTION", "Layout"]
 
@@ -124,8 +125,6 @@ class Options:
             raise InvalidArgumentError(f"oracle={self.oracle!r}: expected one of {', '.join(map(repr, ORACLES))}")
         if self.keep_arrays is not None and not isinstance(self.keep_arrays, bool):
             raise InvalidArgumentError(f"keep_arrays={self.keep_arrays!r}: expected True, False or None (automatic)")
-        from ._parallel import validate_workers
-
         validate_workers(self.workers)
         if self.progress is not None and not isinstance(self.progress, bool):
             raise InvalidArgumentError(f"progress={self.progress!r}: expected True, False or None (automatic)")

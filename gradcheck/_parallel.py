@@ -151,6 +151,7 @@ class Workers:
             self.size = int(workers)
         else:
             self.pool = workers  # type: ignore[assignment]
+            # The standard executors keep their size in _max_workers; a cluster's may not say (4 then).
             self.size = max(int(getattr(workers, "_max_workers", 0) or 4), 1)
 
     def pieces(self, n: int) -> int:
