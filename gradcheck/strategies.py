@@ -25,8 +25,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
+
+try:
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+except ImportError as exc:  # say what to install, not just which module is missing
+    raise ImportError(
+        "gradcheck.strategies builds hypothesis strategies and needs hypothesis, which the core install "
+        "leaves out: pip install 'gradcheck[strategies]' (or hypothesis itself)"
+    ) from exc
 
 from ._errors import InvalidArgumentError
 from .registry import Derivation, Problem, get

@@ -14,7 +14,6 @@ a whitelist and interpreted; it is never ``eval``'d. Errors are :class:`~gradche
 from .._errors import FormulaError
 from ._cli import add_parser, run
 from ._parse import FUNCTIONS, MAX_DEPTH, MAX_EXPONENT, MAX_LENGTH, free_names, parse
-from ._pytest import pytest_collect_file
 from ._sheet import Sheet, SheetEntry, SheetOutcome, load_sheet, sheet_paths, verify_sheet
 from ._spec import STRUCTURES
 from ._verify import PointCheck, VerifyResult, verify
@@ -41,3 +40,13 @@ __all__ = [
     "verify_sheet",
     "sheet_paths",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The sheet collector is a pytest hook and imports pytest; loading it only when asked for keeps
+    # every command and ``import gradcheck.formula`` working where pytest is not installed.
+    if name == "pytest_collect_file":
+        from ._pytest import pytest_collect_file
+
+        return pytest_collect_file
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
