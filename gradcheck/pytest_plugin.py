@@ -293,7 +293,9 @@ class GradcheckFixture:
                 self._session.records.extend(checks.records(full=self._session.want_results))
         self.results.append(result)
         if expected and not result.ok:
-            raise gradcheck.GradientMismatch(result.summary(options.get("max_entries", 5)), result)
+            from ._headline import failure_message
+
+            raise gradcheck.GradientMismatch(failure_message(result, options.get("max_entries", 5)), result)
         return result
 
 

@@ -1,0 +1,85 @@
+"""The one-line headline that opens a failed check's message.
+
+pytest's short summary (``-ra``) and most CI logs show only the first line of an
+exception, cut to the terminal's width: that line must say on its own what failed and
+how (which parameter, how many entries, what it looks like), the details following on the
+next lines. Duck-typed over the result classes (gradient/Jacobian, directional, Hessian,
+Hessian-vector product) and standard library only, so :mod:`._errors` stays light.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = ["headline", "failure_message"]
+
+_NAMES_SHOWN = 3
+# The trailing "(method=..., N evaluations; tolerance: ...)" of a summary's first line: details, not headline.
+_RUN_DETAILS = re.compile(r" \((?:method=)?[\w-]+, [\d,]+ (?:evaluations|directions).*\)$")
+
+
+def failure_message(result: Any, max_entries: int = 5) -> str:
+    """The headline, then the result's full summary (the per-parameter table)."""
+    summary = result.summary(max_entries) if hasattr(result, "summary") else str(result)
+    return f"{headline(result)}\n{summary}"
+
+
+def headline(result: Any) -> str:
+    """``check_grad of loss: 'W' wrong in 12 of 12 entries, max rel err 0.5 (looks like: ...)``."""
+    if hasattr(result, "params") and hasattr(result, "kind") and not hasattr(result, "blocks"):
+        return _grad_headline(result)
+    first = str(result.summary() if hasattr(result, "summary") else result).split("\n", 1)[0]
+    first = _RUN_DETAILS.sub("", first)
+    diagnosis = getattr(result, "diagnosis", None)
+    if isinstance(diagnosis, (list, tuple)) and diagnosis:
+        first += f" (looks like: {_short(diagnosis[0])})"
+    elif isinstance(getattr(result, "mismatches", None), dict) and result.mismatches:  # directional
+        first += f": wrong in {_names(list(result.mismatches))}"
+    return first
+
+
+def _grad_headline(result: Any) -> str:
+    what = "check_grad" if result.kind == "grad" else "check_jacobian"
+    head = f"{what} of {result.function}: "
+    params = list(result.params.values())
+    wrong = [p for p in params if p.verdict == "FAIL"]
+    unsure = [p for p in params if p.verdict == "inconclusive"]
+    if wrong:
+        worst = max(wrong, key=lambda p: (p.n_mismatched / max(p.n_checked, 1), p.max_rel_error))
+        if len(wrong) == 1:
+            text = f"{worst.name!r} wrong"
+        else:
+            text = f"{len(wrong)} of {len(params)} parameters wrong ({_names([p.name for p in wrong])}); worst {worst.name!r}"
+        if worst.n_mismatched:
+            text += f" in {worst.n_mismatched} of {worst.n_checked} entries, max rel err {worst.max_rel_error:.2g}"
+        else:
+            text += " by the exact derivative"  # the symbolic witness disproved it, no entry past its tolerance
+        if worst.diagnosis:
+            text += f" (looks like: {_short(worst.diagnosis)})"
+        if unsure:
+            text += f"; {len(unsure)} inconclusive"
+        return head + text
+    if unsure:
+        first = unsure[0]
+        names = _names([p.name for p in unsure])
+        return head + f"inconclusive for {names}: {_short_reason(first.inconclusive or 'no verdict reached')}"
+    return head + "ok"
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(repr(n) for n in names[:_NAMES_SHOWN])
+    return shown + (f" and {len(names) - _NAMES_SHOWN} more" if len(names) > _NAMES_SHOWN else "")
+
+
+def _short(diagnosis: str) -> str:
+    """A diagnosis without its explanation in brackets (and without its formula if still long)."""
+    text = diagnosis.split(" (", 1)[0]
+    return text.split(": ", 1)[0] if len(text) > 60 else text
+
+
+def _short_reason(reason: str) -> str:
+    """Why a check is inconclusive, in its first clause: the remedy is in the details."""
+    for cut in ("; ", ": ", ", so ", " ("):
+        reason = reason.split(cut, 1)[0]
+    return reason
