@@ -15,8 +15,7 @@ from typing import Any
 __all__ = ["headline", "failure_message"]
 
 _NAMES_SHOWN = 3
-# The trailing "(method=..., N evaluations; tolerance: ...)" of a summary's first line: details, not headline.
-_RUN_DETAILS = re.compile(r" \((?:method=)?[\w-]+, [\d,]+ (?:evaluations|directions).*\)$")
+_RUN_COUNT = re.compile(r", [\d,]+ (?:evaluations|directions)")
 
 
 def failure_message(result: Any, max_entries: int = 5) -> str:
@@ -30,7 +29,7 @@ def headline(result: Any) -> str:
     if hasattr(result, "params") and hasattr(result, "kind") and not hasattr(result, "blocks"):
         return _grad_headline(result)
     first = str(result.summary() if hasattr(result, "summary") else result).split("\n", 1)[0]
-    first = _RUN_DETAILS.sub("", first)
+    first = _without_run_details(first)
     diagnosis = getattr(result, "diagnosis", None)
     if isinstance(diagnosis, (list, tuple)) and diagnosis:
         first += f" (looks like: {_short(diagnosis[0])})"
@@ -50,7 +49,8 @@ def _grad_headline(result: Any) -> str:
         if len(wrong) == 1:
             text = f"{worst.name!r} wrong"
         else:
-            text = f"{len(wrong)} of {len(params)} parameters wrong ({_names([p.name for p in wrong])}); worst {worst.name!r}"
+            names = _names([p.name for p in wrong])
+            text = f"{len(wrong)} of {len(params)} parameters wrong ({names}); worst {worst.name!r}"
         if worst.n_mismatched:
             text += f" in {worst.n_mismatched} of {worst.n_checked} entries, max rel err {worst.max_rel_error:.2g}"
         else:
@@ -65,6 +65,23 @@ def _grad_headline(result: Any) -> str:
         names = _names([p.name for p in unsure])
         return head + f"inconclusive for {names}: {_short_reason(first.inconclusive or 'no verdict reached')}"
     return head + "ok"
+
+
+def _without_run_details(line: str) -> str:
+    """A summary's first line without its trailing "(method, N evaluations; tolerance ...)": details,
+    not headline. The method's own description may hold brackets: walk back to the opening one."""
+    found = _RUN_COUNT.search(line)
+    if found is None or not line.endswith(")"):
+        return line
+    depth = 0
+    for i in range(found.start() - 1, -1, -1):
+        if line[i] == ")":
+            depth += 1
+        elif line[i] == "(":
+            if depth == 0:
+                return line[:i].rstrip()
+            depth -= 1
+    return line
 
 
 def _names(names: list[str]) -> str:

@@ -115,8 +115,11 @@ def test_bad_report_format_is_an_error(suite: pytest.Pytester) -> None:
     assert "--format='pdf': unknown format 'pdf'" in result.stdout.str() + result.stderr.str()
 
 
-def test_xdist_workers_records_are_merged(suite: pytest.Pytester) -> None:
+def test_xdist_workers_records_are_merged(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("xdist")
+    # The subprocess runs in a temporary directory: a relative PYTHONPATH=. would test another copy.
+    here = str(Path(PACKAGE).parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")])))
     result = suite.runpytest_subprocess("-n", "2", "--gradcheck-report=out", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3, failed=1)
     data = json.loads((suite.path / "out" / "gradcheck-report.json").read_text())
