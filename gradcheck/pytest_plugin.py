@@ -9,7 +9,11 @@
 * ``--gradcheck-report=DIR`` writes the Markdown/HTML/JSON report of every check the
   session made (``--gradcheck-format`` picks formats); under pytest-xdist, workers send
   their records to the controller through ``workeroutput`` and the controller writes one
-  merged report.
+  merged report;
+* the terminal footer counts the checks by verdict and, for each verdict but ``pass``, how
+  many were made in tests that failed: mismatches a test expects (``pytest.raises``, tests
+  of a checker) leave a green suite, and the footer says so. Each record carries its test's
+  outcome, so the count holds under xdist too.
 
 A plain ``assert_grad`` that fails raises :class:`gradcheck.GradientMismatch` carrying its
 result; the plugin sees it in the test's outcome and records that check as an assertion
