@@ -30,11 +30,24 @@ def headline(result: Any) -> str:
         return _grad_headline(result)
     first = str(result.summary() if hasattr(result, "summary") else result).split("\n", 1)[0]
     first = _without_run_details(first)
+    first_order = getattr(result, "first_order", None)
+    if "not judged" in first and first_order is not None and hasattr(first_order, "params"):
+        return f"{first}: {_grad_headline(first_order).split(': ', 1)[1]}"  # what is wrong in it
+    parts = list(getattr(result, "blocks", {}).values()) or list(getattr(result, "vectors", ()))
+    wrong = [b for b in parts if getattr(b, "n_mismatched", 0)]
+    if wrong and hasattr(wrong[0], "rows"):  # a Hessian's blocks: name the worst one
+        worst = max(wrong, key=lambda b: (b.n_mismatched / max(b.n_checked, 1), b.max_rel_error))
+        which = "worst block" if len(wrong) > 1 else "block"
+        first += (f"; {which} ({worst.rows!r}, {worst.cols!r}) in {worst.n_mismatched} of {worst.n_checked} "
+                  f"entries, max rel err {worst.max_rel_error:.2g}")
     diagnosis = getattr(result, "diagnosis", None)
-    if isinstance(diagnosis, (list, tuple)) and diagnosis:
-        first += f" (looks like: {_short(diagnosis[0])})"
-    elif isinstance(getattr(result, "mismatches", None), dict) and result.mismatches:  # directional
-        first += f": wrong in {_names(list(result.mismatches))}"
+    diagnosis = diagnosis[0] if isinstance(diagnosis, (list, tuple)) and diagnosis else None
+    diagnosis = diagnosis or next((b.diagnosis for b in wrong if getattr(b, "diagnosis", None)), None)
+    if diagnosis:
+        first += f" (looks like: {_short(diagnosis)})"
+    mismatches = getattr(result, "mismatches", None)
+    if hasattr(mismatches, "keys") and mismatches:  # directional: the parameters with wrong entries
+        first += f": wrong in {_names(list(mismatches.keys()))}"
     return first
 
 
