@@ -205,7 +205,8 @@ class GradcheckSession:
             checks.note_outcome(call.excinfo.value if call.excinfo is not None else None)
             checks.write_properties()  # before the phase's report copies item.user_properties
         outcome = yield
-        if checks is not None and checks.item is item and outcome.get_result().failed:
+        report = outcome.get_result() if getattr(outcome, "excinfo", None) is None else None
+        if checks is not None and checks.item is item and report is not None and report.failed:
             checks.test_failed = True  # records are made after teardown, so every phase counts
 
     @pytest.hookimpl(optionalhook=True)
