@@ -598,18 +598,23 @@ def assert_grad(loss: Callable[[Any], Any], grad: Callable[[Any], Any], params: 
     its worst entries (index, analytic, numeric,
     absolute and relative error, tolerance), the scheme and the tolerance rule.
     """
+    __tracebackhide__ = True  # pytest shows the caller's line and the verdict, not this frame
     result = check_grad(loss, grad, params, **options)
     if not result.ok:
-        summary = result.summary(options.get("max_entries", 5)) if isinstance(result, GradCheckResult) else str(result)
-        raise GradientMismatch(summary, result)
+        from ._headline import failure_message  # only a failure needs it
+
+        raise GradientMismatch(failure_message(result, options.get("max_entries", 5)), result)
     return result
 
 
 def assert_jacobian(fn: Callable[[Any], Any], jac: Callable[[Any], Any], x: Any, **options: Any) -> GradCheckResult:
     """:func:`check_jacobian`, raising :class:`GradientMismatch` when it fails."""
+    __tracebackhide__ = True
     result = check_jacobian(fn, jac, x, **options)
     if not result.ok:
-        raise GradientMismatch(result.summary(options.get("max_entries", 5)), result)
+        from ._headline import failure_message  # only a failure needs it
+
+        raise GradientMismatch(failure_message(result, options.get("max_entries", 5)), result)
     return result
 
 

@@ -7,6 +7,9 @@ catch the builtin categories keep working; a failed verdict from ``assert_*`` is
 
 from __future__ import annotations
 
+from types import MappingProxyType
+from typing import Any
+
 __all__ = [
     "GradcheckError",
     "InvalidArgumentError",
@@ -79,6 +82,44 @@ class GradientMismatch(GradcheckError, AssertionError):
         super().__init__(message)
         self.result = result
 
+    def __repr__(self) -> str:
+        """The headline only: the message runs to a table of entries."""
+        first = str(self.args[0]).split("\n", 1)[0] if self.args else ""
+        return f"{type(self).__name__}({first!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles with its result (xdist and process pools pickle exceptions), whose read-only
+        mappings the default pickler refuses."""
+        state = {k: v for k, v in self.__dict__.items() if k != "result"}
+        blob = None if self.result is None else _dump(self.result)
+        return (_rebuild_mismatch, (type(self), self.args, blob), state)
+
+
+def _proxy(mapping: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(mapping)
+
+
+def _dump(obj: object) -> bytes:
+    """``pickle.dumps`` that also takes the ``MappingProxyType`` the frozen results hold."""
+    import copyreg
+    import io
+    import pickle
+
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = {**copyreg.dispatch_table, MappingProxyType: lambda m: (_proxy, (dict(m),))}
+    pickler.dump(obj)
+    return buffer.getvalue()
+
+
+def _rebuild_mismatch(cls: type[GradientMismatch], args: tuple[Any, ...], blob: bytes | None) -> GradientMismatch:
+    import pickle
+
+    exc = cls.__new__(cls)
+    exc.args = args
+    exc.result = None if blob is None else pickle.loads(blob)
+    return exc
+
 
 class FormulaError(GradcheckError, ValueError):
     """A formula typed as text cannot be used: a syntax error, a construct outside the
@@ -110,3 +151,10 @@ class SymbolicUnsupportedError(GradcheckError, TypeError):
     symbolic value to a Python number in a way the derivative cannot follow, or uses an
     option of a mapped function that the symbolic array does not support.
     """
+
+
+# Shown and pickled under the name users import them by (``gradcheck.GradientMismatch``, not
+# ``gradcheck._errors.GradientMismatch``): pytest prints the class's module in a failure.
+for _name in __all__:
+    globals()[_name].__module__ = "gradcheck"
+del _name

@@ -785,9 +785,12 @@ def assert_hessian(
     The message names each wrong block, its worst entries (index, claimed, numeric,
     errors, tolerance), what the mistake looks like, the reference and the tolerance rule.
     """
+    __tracebackhide__ = True
     result = check_hessian(loss, hess, params, **options)
     if not result.ok:
-        raise GradientMismatch(result.summary(options.get("max_entries", 5)), result)
+        from ._headline import failure_message  # only a failure needs it
+
+        raise GradientMismatch(failure_message(result, options.get("max_entries", 5)), result)
     return result
 
 
@@ -800,9 +803,12 @@ def assert_gauss_newton(
     **options: Any,
 ) -> HessianCheckResult:
     """:func:`check_gauss_newton`, raising :class:`GradientMismatch` unless ok."""
+    __tracebackhide__ = True
     result = check_gauss_newton(residual, jac, out_hessian, gn, params, **options)
     if not result.ok:
-        raise GradientMismatch(result.summary(options.get("max_entries", 5)), result)
+        from ._headline import failure_message  # only a failure needs it
+
+        raise GradientMismatch(failure_message(result, options.get("max_entries", 5)), result)
     return result
 
 
@@ -1095,7 +1101,10 @@ def assert_hvp(
     loss: Callable[[Any], Any], hvp: Callable[[Any, Any], Any], params: Any, **options: Any
 ) -> HVPCheckResult:
     """:func:`check_hvp`, raising :class:`GradientMismatch` unless ok."""
+    __tracebackhide__ = True
     result = check_hvp(loss, hvp, params, **options)
     if not result.ok:
-        raise GradientMismatch(result.summary(options.get("max_entries", 5)), result)
+        from ._headline import failure_message  # only a failure needs it
+
+        raise GradientMismatch(failure_message(result, options.get("max_entries", 5)), result)
     return result

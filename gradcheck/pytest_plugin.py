@@ -9,7 +9,11 @@
 * ``--gradcheck-report=DIR`` writes the Markdown/HTML/JSON report of every check the
   session made (``--gradcheck-format`` picks formats); under pytest-xdist, workers send
   their records to the controller through ``workeroutput`` and the controller writes one
-  merged report.
+  merged report;
+* the terminal footer counts the checks by verdict and, for each verdict but ``pass``, how
+  many were made in tests that failed: mismatches a test expects (``pytest.raises``, tests
+  of a checker) leave a green suite, and the footer says so. Each record carries its test's
+  outcome, so the count holds under xdist too.
 
 A plain ``assert_grad`` that fails raises :class:`gradcheck.GradientMismatch` carrying its
 result; the plugin sees it in the test's outcome and records that check as an assertion
@@ -108,6 +112,7 @@ class _TestChecks:
         self.item = item
         self.checks: list[_Check] = []
         self.n_written = 0  # checks whose JUnit properties are already on the item
+        self.test_failed = False  # a phase (setup, call, teardown) of the test failed
 
     def on_result(self, result: Any) -> None:
         """The core finished a check (fixture or not); the fixture annotates its own afterwards."""
@@ -161,6 +166,7 @@ class _TestChecks:
         return [{
             "nodeid": self.item.nodeid, "index": i, "call": c.call, "function": c.function,
             "expected_correct": c.expected, "verdict": c.verdict(), "error": c.error,
+            "in_failed_test": self.test_failed,
             "result": c.result.to_dict(arrays=True) if full and c.result is not None else None,
         } for i, c in enumerate(self.checks)]
 
@@ -198,7 +204,10 @@ class GradcheckSession:
         if checks is not None and checks.item is item:
             checks.note_outcome(call.excinfo.value if call.excinfo is not None else None)
             checks.write_properties()  # before the phase's report copies item.user_properties
-        yield
+        outcome = yield
+        report = outcome.get_result() if getattr(outcome, "excinfo", None) is None else None
+        if checks is not None and checks.item is item and report is not None and report.failed:
+            checks.test_failed = True  # records are made after teardown, so every phase counts
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -226,14 +235,44 @@ class GradcheckSession:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or not self.records:
             return
-        verdicts = [r["verdict"] for r in self.records]
-        counts = ", ".join(f"{verdicts.count(v)} {v}" for v in sorted(set(verdicts)))
-        tests = len({r["nodeid"] for r in self.records})
-        line = f"gradcheck: {len(self.records)} checks in {tests} tests ({counts})"
+        line, alarming = footer(self.records)
         terminalreporter.write_sep("-", "gradcheck")
-        terminalreporter.write_line(line)
+        terminalreporter.write_line(line, red=alarming)
         for path in self.written:
             terminalreporter.write_line(f"gradcheck: wrote {path}")
+
+
+VERDICT_ORDER = ("pass", "fail", "mismatch", "error", "inconclusive", "expected_fail", "unexpected_pass")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def footer(records: list[dict[str, Any]]) -> tuple[str, bool]:
+    """The session's line, and whether a check that did not pass sat in a failed test.
+
+    A mismatch is often what a test asks for (``pytest.raises(GradientMismatch)``, a test
+    of the checker): each verdict but ``pass`` says how many of its checks were in failed
+    tests, so a green suite reads "(0 in failed tests)" rather than a bare count of failures.
+    """
+    counts: dict[str, list[int]] = {}
+    for r in records:
+        tally = counts.setdefault(r["verdict"], [0, 0])
+        tally[0] += 1
+        tally[1] += bool(r.get("in_failed_test"))
+    order = sorted(counts, key=lambda v: (VERDICT_ORDER.index(v) if v in VERDICT_ORDER else len(VERDICT_ORDER), v))
+    parts = []
+    for verdict in order:
+        n, in_failed = counts[verdict]
+        word = "FAIL" if verdict == "fail" else verdict
+        if verdict == "pass":
+            parts.append(f"{n:,} {word}")
+        else:
+            parts.append(f"{n:,} {word} ({in_failed:,} in {'a failed test' if in_failed == 1 else 'failed tests'})")
+    tests = len({r["nodeid"] for r in records})
+    alarming = any(in_failed for v, (_, in_failed) in counts.items() if v != "pass")
+    return f"gradcheck: {_count(len(records), 'check')} in {_count(tests, 'test')}: {', '.join(parts)}", alarming
 
 
 class GradcheckFixture:
@@ -293,7 +332,9 @@ class GradcheckFixture:
                 self._session.records.extend(checks.records(full=self._session.want_results))
         self.results.append(result)
         if expected and not result.ok:
-            raise gradcheck.GradientMismatch(result.summary(options.get("max_entries", 5)), result)
+            from ._headline import failure_message
+
+            raise gradcheck.GradientMismatch(failure_message(result, options.get("max_entries", 5)), result)
         return result
 
 
