@@ -411,7 +411,9 @@ def test_assert_hessian_message_reads_like_assert_grad() -> None:
     with pytest.raises(GradientMismatch) as info:
         assert_hessian(sm.loss, lambda p: H, sm.params, name="smooth", grad=sm.grad)
     msg = str(info.value)
-    assert msg.startswith("check_hessian of smooth: 1 of 4 blocks wrong (Jacobian of the gradient")
+    headline, details = msg.split("\n", 1)
+    assert "('c', 'c')" in headline  # the one-line headline names the wrong block
+    assert details.startswith("check_hessian of smooth: 1 of 4 blocks wrong (Jacobian of the gradient")
     assert "tolerance: 10 x per-entry error estimate + the gradient's measured rounding" in msg
     assert "block ('c', 'c') (3, 3): 9 of 9 entries mismatch" in msg
     assert "looks like: only this block is wrong: off by a factor 1.001" in msg
