@@ -44,6 +44,7 @@ from ._params import ParamSet, first_nonfinite
 from ._result import Entry, GradCheckResult, Tolerance
 from ._second_diagnose import diagnose_blocks, diagnose_matrix, diagnose_vector
 from ._second_fd import KINK, OK, UNRESOLVED, FlatLoss, base_step, measure_noise, mixed
+from ._status import Status
 from ._second_result import (
     BlockResult,
     HessianCheckResult,
@@ -310,15 +311,24 @@ def _from_grad(
     n = lay.n
     shape = {k: np.empty((n, n)) for k in ("value", "error", "tol")}
     status = np.zeros((n, n), dtype=int)
-    code = {0: OK, 1: MISMATCH, 2: KINK, 3: MISMATCH}
     for b in lay.names:
         p = _param(res, lay, b)
         cs = lay.slices[b]
         shape["value"][:, cs] = p.numeric.reshape(n, -1)
         shape["error"][:, cs] = p.error_estimate.reshape(n, -1)
         shape["tol"][:, cs] = p.tolerances.reshape(n, -1)
-        status[:, cs] = np.vectorize(code.get)(p.status.reshape(n, -1))
+        st = p.status.reshape(n, -1)
+        # No Hessian exists at a kink: a claim outside the one-sided slopes is just wrong there.
+        # An unresolved entry stays unresolved (inconclusive), never ok.
+        status[:, cs] = np.where(st == Status.KINK_MISMATCH, Status.MISMATCH, st)
     tol = next(iter(res.params.values())).tolerance
+    notes = list(res.notes)
+    unresolved = int((status == Status.UNRESOLVED).sum())
+    if unresolved:
+        notes.append(
+            f"{unresolved} entr{'y' if unresolved == 1 else 'ies'} of the gradient's Jacobian had no finite "
+            "estimate (a step rounded away, or x + h outside the loss's domain): not judged"
+        )
     ref = _Reference(
         shape["value"],
         shape["error"],
@@ -327,7 +337,7 @@ def _from_grad(
         res.n_evaluations,
         f"Jacobian of the gradient, method={res.method}",
         tol,
-        list(res.notes),
+        notes,
     )
     return ref, res
 
