@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ._api import METHODS, check_grad, check_jacobian, numerical_jacobian
+from ._compare import Judgement, floor_rtol, judge, relative_error
 from ._errors import (
     GradientMismatch,
     GradientStructureError,
@@ -40,10 +41,12 @@ from ._errors import (
     ParameterError,
     ShapeMismatchError,
 )
+from ._options import DEFAULT_SAFETY, Options
+from ._oracle import OracleEstimate
 from ._params import ParamSet, first_nonfinite
 from ._result import Entry, GradCheckResult, Tolerance
 from ._second_diagnose import diagnose_blocks, diagnose_matrix, diagnose_vector
-from ._second_fd import KINK, OK, UNRESOLVED, FlatLoss, base_step, measure_noise, mixed
+from ._second_fd import FlatLoss, base_step, measure_noise, mixed
 from ._status import Status
 from ._second_result import (
     BlockResult,
@@ -62,15 +65,10 @@ __all__ = [
     "check_hvp",
 ]
 
-SAFETY = 10.0
-FLOOR_RTOL = 1e-7
-"""As for gradients: a tenfold margin under the 1e-5 second-order target and far under
-1e-6, above the claimed matrix's own rounding (a sum of N products loses ~N ulp)."""
+SAFETY = DEFAULT_SAFETY
 RESOLVE = 1e-4
 """An entry whose tolerance is wider than this fraction of its scale cannot show a 1e-5 slip
 (the target) with margin; it is reported inconclusive rather than ok."""
-MISMATCH, INCONCLUSIVE = 1, 4  # per-entry codes beside OK = 0 and KINK = 2
-_ENTRY_STATUS = {OK: "ok", MISMATCH: "mismatch", KINK: "kink", INCONCLUSIVE: "inconclusive"}
 
 
 @dataclass(frozen=True)
@@ -235,7 +233,7 @@ def _tolerance(t: np.ndarray, safety: float, eps: float) -> Tolerance:
     return Tolerance(
         mode="estimate",
         safety=safety,
-        floor_rtol=max(FLOOR_RTOL, math.sqrt(eps)),
+        floor_rtol=floor_rtol(eps),
         rtol=None,
         atol=None,
         eps=eps,
@@ -390,7 +388,7 @@ def _from_loss(
             est = mixed(f, f0, ui, uj, h=1.0, noise=noise, same=i == j)
             value[i, j] = value[j, i] = est.value / (s[i] * s[j])
             error[i, j] = error[j, i] = est.error / (s[i] * s[j])
-            status[i, j] = status[j, i] = {OK: OK, KINK: KINK, UNRESOLVED: INCONCLUSIVE}[est.status]
+            status[i, j] = status[j, i] = est.status
     notes = [f"loss noise measured at {noise:.3g} ({noise / max(abs(f0), 1e-300):.2g} of the loss value)"]
     return _Reference(
         value,
@@ -405,17 +403,27 @@ def _from_loss(
     )
 
 
+def _judged(claimed: np.ndarray, value: np.ndarray, error: np.ndarray, safety: float, eps: float) -> Judgement:
+    """The one judge (:func:`gradcheck._compare.judge`) on an ``(m, n)`` piece whose rows share a
+    scale: ``|claimed - value| > safety x error + floor_rtol x scale`` is a mismatch, a value or
+    bar that is not finite is unresolved. Its kink rule (one-sided slopes as the oracle) is off:
+    at a kink of the gradient no second derivative exists, so the caller marks it, unjudged."""
+    return judge(claimed, OracleEstimate(value=value, error=error), eps=eps,
+                 options=Options(safety=safety, kinks=False))
+
+
 def _judge(claimed: np.ndarray, ref: _Reference, lay: _Layout, safety: float) -> None:
-    """Fill ``ref.tol`` and the mismatch codes where the reference set no tolerance of its own."""
+    """Fill ``ref.tol`` and the statuses of the entries the reference left ok, block by block
+    (a block's rows are the scale of its entries)."""
     eps = lay.ps.eps
-    floor = max(FLOOR_RTOL, math.sqrt(eps))
-    ref.tol = safety * ref.error + floor * _scale_rows(ref.value, claimed, lay)
-    # whatever has no finite value or bar is unresolved, never compared (NaN compares False)
-    ref.status = np.where(
-        (ref.status == OK) & ~(np.isfinite(ref.value) & np.isfinite(ref.tol)), INCONCLUSIVE, ref.status
-    )
-    bad = (np.abs(claimed - ref.value) > ref.tol) & (ref.status == OK)
-    ref.status = np.where(bad, MISMATCH, ref.status)
+    tol, status = np.empty_like(ref.value), np.empty_like(ref.status)
+    for a, b in lay.pairs():
+        rs, cs = lay.slices[a], lay.slices[b]
+        j = _judged(claimed[rs, cs], ref.value[rs, cs], ref.error[rs, cs], safety, eps)
+        tol[rs, cs], status[rs, cs] = j.tolerance, j.status
+    ref.tol = tol
+    # the reference's own findings (a kink, no clean difference at any step) stand
+    ref.status = np.where(ref.status == Status.OK, status, ref.status)
     ref.tolerance = _tolerance(ref.tol, safety, eps)
 
 
@@ -428,10 +436,10 @@ def _entry(claimed: np.ndarray, ref: _Reference, r: int, c: int, index: tuple[in
         analytic=a,
         numeric=n,
         abs_error=err,
-        rel_error=err / max(abs(n), abs(a), 1e-300),
+        rel_error=float(relative_error(np.float64(err), a, n, 0.0)),
         tolerance=float(ref.tol[r, c]),
         error_estimate=float(ref.error[r, c]),
-        status=_ENTRY_STATUS[int(ref.status[r, c])],
+        status=Status(int(ref.status[r, c])).label,
     )
 
 
@@ -448,12 +456,12 @@ def _block_result(
         return _entry(claimed, ref, rs.start + r, cs.start + k, index)
 
     err = np.abs(c - v)
-    judged = st == OK
-    judged |= st == MISMATCH
+    judged = st == Status.OK
+    judged |= st == Status.MISMATCH
     ratio = np.where(judged, err / np.maximum(t, 1e-300), -1.0).ravel()
     order = np.argsort(-ratio, kind="stable")
-    bad = [int(i) for i in order if st.ravel()[i] == MISMATCH]
-    kinks = np.flatnonzero(st.ravel() == KINK)[:max_entries]
+    bad = [int(i) for i in order if st.ravel()[i] == Status.MISMATCH]
+    kinks = np.flatnonzero(st.ravel() == Status.KINK)[:max_entries]
     scale = max(float(np.abs(np.where(np.isfinite(v), v, 0.0)).max()), float(np.abs(c).max()), 1e-300)
     mirror = lay.block(claimed, b, a).T
     return BlockResult(
@@ -463,10 +471,10 @@ def _block_result(
         ok=not bad,
         n_checked=int(c.size),
         n_mismatched=len(bad),
-        n_kinks=int((st == KINK).sum()),
-        n_inconclusive=int((st == INCONCLUSIVE).sum()),
+        n_kinks=int((st == Status.KINK).sum()),
+        n_inconclusive=int((st == Status.UNRESOLVED).sum()),
         max_abs_error=float(np.where(judged, err, 0).max()),
-        max_rel_error=float(np.where(judged, err / np.maximum(np.maximum(np.abs(v), np.abs(c)), 1e-300), 0).max()),
+        max_rel_error=float(np.where(judged, relative_error(err, c, v, 0.0), 0).max()),
         resolution=float(np.where(judged, t, 0).max()) / scale,
         worst=entry(int(order[0])),
         mismatches=tuple(entry(i) for i in bad[:max_entries]),
@@ -497,31 +505,31 @@ def _result(
     gn: np.ndarray | None = None,
     notes: Sequence[str] = (),
 ) -> HessianCheckResult:
-    bad = ref.status == MISMATCH
-    judged_tol = np.where((ref.status == OK) | bad, ref.tol, np.inf)
+    bad = ref.status == Status.MISMATCH
+    judged_tol = np.where((ref.status == Status.OK) | bad, ref.tol, np.inf)
     whole = diagnose_matrix(claimed, ref.value, judged_tol, bad, lay, gn=gn) if bad.any() else []
     per_block = diagnose_blocks(claimed, ref.value, judged_tol, bad, lay) if bad.any() else {}
     blocks = {
         (a, b): _block_result(claimed, ref, lay, a, b, max_entries, per_block.get((a, b))) for a, b in lay.pairs()
     }
-    kinks = int((ref.status == KINK).sum())
+    kinks = int((ref.status == Status.KINK).sum())
     all_notes = list(ref.notes) + list(notes)
     if kinks:
         all_notes.append(
             f"{kinks} entr{'y' if kinks == 1 else 'ies'} at kinks: the one-sided first derivatives of the "
             f"gradient differ there, so the Hessian does not exist at this point; not judged"
         )
-    zero_numeric = np.all(np.abs(ref.value[ref.status == OK]) <= ref.tol[ref.status == OK])
+    zero_numeric = np.all(np.abs(ref.value[ref.status == Status.OK]) <= ref.tol[ref.status == Status.OK])
     if not bad.any() and not np.any(claimed) and zero_numeric:
         all_notes.append(
             "claimed and numerical second derivatives are identically zero here (a piecewise-linear "
             "region of a ReLU net?): this point cannot tell a right formula from a wrong one"
         )
-    judged_any = bool(((ref.status == OK) | bad).any())
+    judged_any = bool(((ref.status == Status.OK) | bad).any())
     if not judged_any:
         all_notes.append("no entry could be judged at this point: check another point for evidence")
     status = (
-        "mismatch" if bad.any() else ("inconclusive" if (ref.status == INCONCLUSIVE).any() or not judged_any else "ok")
+        "mismatch" if bad.any() else ("inconclusive" if (ref.status == Status.UNRESOLVED).any() or not judged_any else "ok")
     )
     return HessianCheckResult(
         ok=status == "ok",
@@ -669,10 +677,10 @@ def check_hessian(
         _judge(claimed, ref, lay, safety)
         _unresolved(ref, claimed, lay)
         if not kinks:
-            ref.status = np.where(ref.status == KINK, MISMATCH, ref.status)
+            ref.status = np.where(ref.status == Status.KINK, Status.MISMATCH, ref.status)
         n_eval = f.n_evaluations
     gn = None
-    if gauss_newton is not None and (ref.status == MISMATCH).any():
+    if gauss_newton is not None and (ref.status == Status.MISMATCH).any():
         gn, _bound, _jres, gn_notes = _gn_parts(
             gauss_newton, lay, method=method, safety=safety, step=step, typical=typical
         )
@@ -703,7 +711,7 @@ def _reclassify_jumps(grad: Callable[[Any], Any], lay: _Layout, ref: _Reference,
     jumps = _gradient_jumps(grad, lay, typical)
     jumps |= jumps.T
     if jumps.any():
-        ref.status = np.where(jumps, KINK, ref.status)
+        ref.status = np.where(jumps, Status.KINK, ref.status)
         ref.notes.append(
             "the gradient jumps at this point (a ReLU kink?): error bars of the entries around it are "
             "swamped; check a point off the kink for evidence on them"
@@ -715,12 +723,12 @@ def _unresolved(ref: _Reference, claimed: np.ndarray, lay: _Layout) -> None:
     """An entry whose tolerance exceeds RESOLVE x its row's scale is no evidence: inconclusive."""
     # a row of zeros beside non-zero rows is resolved against the matrix's scale; an all-zero
     # matrix is left to the "identically zero" note
-    significant = (ref.status == OK) & (np.abs(ref.value) > ref.tol)  # rounding-level values are zeros
+    significant = (ref.status == Status.OK) & (np.abs(ref.value) > ref.tol)  # rounding-level values are zeros
     overall = max(float(np.abs(ref.value[significant]).max(initial=0.0)), float(np.abs(claimed).max()))
     scale = np.maximum(_scale_rows(ref.value, claimed, lay), 1e-3 * overall)
-    wide = (ref.tol > RESOLVE * scale) & (ref.status == OK) & (overall > 0)
+    wide = (ref.tol > RESOLVE * scale) & (ref.status == Status.OK) & (overall > 0)
     if wide.any():
-        ref.status = np.where(wide, INCONCLUSIVE, ref.status)
+        ref.status = np.where(wide, Status.UNRESOLVED, ref.status)
         ref.notes.append(
             f"{int(wide.sum())} entries have tolerances above {RESOLVE:g} of their scale "
             f"(a noisy loss or a kink nearby): inconclusive there"
@@ -932,7 +940,6 @@ def check_hvp(
     fname, hname = _name(loss, name), _name(hvp, None)
     drawn = _vectors_given(vectors, lay, seed)
     eps = ps.eps
-    floor = max(FLOOR_RTOL, math.sqrt(eps))
     first: GradCheckResult | None = None
     notes: list[str] = []
     n_eval, f0, noise = 0, 0.0, 0.0
@@ -990,19 +997,15 @@ def check_hvp(
                 g, lay, vflat, method=method, safety=safety, typical=typical
             )
             n_eval += k_eval
-            status = np.where(kink, KINK, OK)
+            status = np.where(kink, Status.KINK, Status.OK)
         else:
             value, error, status = _hv_reference_loss(f, f0, lay, vflat, noise, step, typical)
-            status = np.where(status == UNRESOLVED, INCONCLUSIVE, status)
-        scale = _block_scale(value, claim, lay)
-        tol = safety * error + floor * scale
-        status = np.where((status == OK) & (tol > RESOLVE * scale), INCONCLUSIVE, status)
-        status = np.where((status == OK) & (np.abs(claim - value) > tol), MISMATCH, status)
-        unresolved += int((status == INCONCLUSIVE).sum())
-        bad_v = status == MISMATCH
+        tol, status = _judge_vector(claim, value, error, status, lay, safety)
+        unresolved += int((status == Status.UNRESOLVED).sum())
+        bad_v = status == Status.MISMATCH
         diag = None
         if bad_v.any():
-            judged_tol = np.where((status == OK) | bad_v, tol, np.inf)
+            judged_tol = np.where((status == Status.OK) | bad_v, tol, np.inf)
             diag = diagnose_vector(claim, value, judged_tol, bad_v, lay, vflat, _transposed_refs(reference, lay, v))
         results.append(_vector_result(label, claim, value, error, tol, status, lay, v, max_entries, diag))
         tols.append(tol)
@@ -1046,12 +1049,20 @@ def _transposed_refs(
     return out
 
 
-def _block_scale(value: np.ndarray, claim: np.ndarray, lay: _Layout) -> np.ndarray:
-    s = np.empty_like(value)
+def _judge_vector(claim: np.ndarray, value: np.ndarray, error: np.ndarray, found: np.ndarray, lay: _Layout,
+                  safety: float) -> tuple[np.ndarray, np.ndarray]:
+    """Tolerances and statuses of one Hv, parameter by parameter (a parameter's part of Hv is the
+    scale of its entries). Where the reference found a kink or nothing clean, that stands; an
+    entry whose tolerance exceeds RESOLVE x its scale is unresolved even if it mismatches (the
+    bar, not the claim, is what is wide)."""
+    tol, status = np.empty_like(value), np.empty(value.shape, dtype=int)
     for n in lay.names:
         sl = lay.slices[n]
-        s[sl] = max(float(np.abs(value[sl]).max()), float(np.abs(claim[sl]).max()))
-    return s
+        j = _judged(claim[sl].reshape(1, -1), value[sl].reshape(1, -1), error[sl].reshape(1, -1), safety, lay.ps.eps)
+        wide = j.tolerance[0] > RESOLVE * j.scale[0]
+        tol[sl] = j.tolerance[0]
+        status[sl] = np.where(found[sl] != Status.OK, found[sl], np.where(wide, Status.UNRESOLVED, j.status[0]))
+    return tol, status
 
 
 def _vector_result(
@@ -1067,8 +1078,8 @@ def _vector_result(
     diagnosis: str | None,
 ) -> VectorResult:
     err = np.abs(claim - value)
-    rel = err / np.maximum(np.maximum(np.abs(value), np.abs(claim)), 1e-300)
-    judged = (status == OK) | (status == MISMATCH)
+    rel = relative_error(err, claim, value, 0.0)
+    judged = (status == Status.OK) | (status == Status.MISMATCH)
 
     def entry(i: int) -> tuple[str, Entry]:
         n = next(nm for nm in lay.names if lay.slices[nm].start <= i < lay.slices[nm].stop)
@@ -1081,17 +1092,17 @@ def _vector_result(
             rel_error=float(rel[i]),
             tolerance=float(tol[i]),
             error_estimate=float(error[i]),
-            status=_ENTRY_STATUS[int(status[i])],
+            status=Status(int(status[i])).label,
         )
 
     order = np.argsort(-np.where(judged, err / np.maximum(tol, 1e-300), -1.0), kind="stable")
-    bad = [int(i) for i in order if status[i] == MISMATCH]
+    bad = [int(i) for i in order if status[i] == Status.MISMATCH]
     return VectorResult(
         label=label,
         ok=not bad,
         n_checked=int(claim.size),
         n_mismatched=len(bad),
-        n_kinks=int((status == KINK).sum()),
+        n_kinks=int((status == Status.KINK).sum()),
         max_abs_error=float(np.where(judged, err, 0).max()),
         max_rel_error=float(np.where(judged, rel, 0).max()),
         worst=entry(int(order[0]))[1],

@@ -31,12 +31,9 @@ from ._errors import (
     NonScalarLossError,
 )
 from ._params import ParamSet
+from ._status import Status
 
-__all__ = ["KINK", "OK", "UNRESOLVED", "FlatLoss", "Mixed", "base_step", "measure_noise", "mixed"]
-
-OK, KINK, UNRESOLVED = 0, 2, 4
-"""Per-entry outcome of the stencil: a clean estimate; a kink (the one-sided first
-derivatives differ, so no second derivative exists at x); no clean estimate at any step."""
+__all__ = ["FlatLoss", "Mixed", "base_step", "measure_noise", "mixed"]
 
 # Richardson weights for D(h), D(h/2), D(h/4) -> O(h^6): (D1 - 20 D2 + 64 D3) / 45.
 _W = np.array([1.0, -20.0, 64.0]) / 45.0
@@ -123,7 +120,8 @@ class Mixed:
 
     value: float
     error: float
-    status: int
+    status: Status  # Status.OK: a clean estimate; Status.KINK: the one-sided first derivatives differ, so no
+    # second derivative exists at x; Status.UNRESOLVED: no clean estimate at any step
     jump: float  # at a kink: the gradient's jump along the stencil's direction (else 0)
     h: float  # the base step actually used (relative to u, w)
 
@@ -184,8 +182,8 @@ def _confirmed(
     value2, truncation2, rounding2, clean2, _ = _assess(d, h / 4, noise)
     error2 = truncation2 + rounding2
     if not clean2 or abs(value - value2) > 10 * (error + error2):
-        return Mixed(float("nan"), float("inf"), UNRESOLVED, 0.0, h)
-    return Mixed(value, error, OK, 0.0, h) if error <= error2 else Mixed(value2, error2, OK, 0.0, h / 4)
+        return Mixed(float("nan"), float("inf"), Status.UNRESOLVED, 0.0, h)
+    return Mixed(value, error, Status.OK, 0.0, h) if error <= error2 else Mixed(value2, error2, Status.OK, 0.0, h / 4)
 
 
 def mixed(f: FlatLoss, f0: float, u: np.ndarray, w: np.ndarray, *, h: float, noise: float, same: bool = False) -> Mixed:
@@ -205,22 +203,22 @@ def mixed(f: FlatLoss, f0: float, u: np.ndarray, w: np.ndarray, *, h: float, noi
             # Below a wider look that was not clean (a kink crossed?), the levels can mimic an h^2
             # convergence while the two coarser ones still straddle it: confirm at a 4x smaller step.
             est = _confirmed(f, x0, f0, u, w, h, same, noise, value, error)
-            if est.status != OK:  # keep a clean look from above the unclean one, if there was one
+            if est.status != Status.OK:  # keep a clean look from above the unclean one, if there was one
                 return est if best is None else best
             if best is None or est.error < best.error:
                 best = est
             break
         if clean:
-            est = Mixed(value, error, OK, 0.0, h)
+            est = Mixed(value, error, Status.OK, 0.0, h)
             if best is None or est.error < best.error:
                 best = est
             if truncation <= rounding or truncation <= 1e-10 * abs(value):
                 break  # a smaller step would only add rounding
         elif k == _RETRIES and jump is not None and last_jump is not None and abs(jump - last_jump) <= 0.25 * abs(jump):
-            return Mixed(value, error, KINK, jump, h)
+            return Mixed(value, error, Status.KINK, jump, h)
         last_jump = None if clean else jump
         seen_unclean = seen_unclean or not clean
         h /= _SHRINK
     if best is None:
-        return Mixed(float("nan"), float("inf"), UNRESOLVED, 0.0, h)
+        return Mixed(float("nan"), float("inf"), Status.UNRESOLVED, 0.0, h)
     return best

@@ -24,9 +24,9 @@ STATUSES = ("ok", "mismatch", "kink", "kink_mismatch", "inconclusive", "gradient
 """Overall statuses: ``ok``; ``mismatch`` (some entry wrong); ``inconclusive`` (no entry wrong
 but some could not be resolved, so there is no evidence for ``ok``); ``gradient_wrong`` /
 ``jacobian_wrong`` (the first-order part given to build the reference is itself wrong, so
-the second-order claim was not judged). Per entry: ``ok``, ``mismatch``, ``kink`` (the
-second derivative does not exist there: the one-sided first derivatives differ),
-``inconclusive``."""
+the second-order claim was not judged). Per entry, the labels of :class:`gradcheck._status.Status`
+as for gradients: ``ok``, ``mismatch``, ``kink`` (the second derivative does not exist there:
+the one-sided first derivatives differ), ``unresolved`` (no evidence either way)."""
 
 
 def _num(x: float | None) -> float | None:
