@@ -13,6 +13,10 @@ bound on rounding, which grows like noise / h^2: that is why the base step is ep
 the eps^(1/3) of first differences. Where the levels are not clean (a curvature scale below
 the step, a kink crossed) the step shrinks 16x, three times at most, and the best clean
 estimate is kept; the truncation estimate is measured, so a wide step cannot hide its error.
+
+Holds :class:`FlatLoss` (the loss over one flat vector), the noise probe and the stencil;
+outcomes are :class:`gradcheck._status.Status` codes. May import gradcheck's ``_errors``,
+``_params`` and ``_status``; nothing of this subpackage.
 """
 
 from __future__ import annotations
@@ -23,15 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import (
+from .._errors import (
     GradcheckError,
     LossRaisedError,
     MutatingFunctionError,
     NonFiniteError,
     NonScalarLossError,
 )
-from ._params import ParamSet
-from ._status import Status
+from .._params import ParamSet
+from .._status import Status
 
 __all__ = ["FlatLoss", "Mixed", "base_step", "measure_noise", "mixed"]
 
@@ -126,17 +130,32 @@ class Mixed:
     h: float  # the base step actually used (relative to u, w)
 
 
-def _levels(f: FlatLoss, x0: np.ndarray, f0: float, u: np.ndarray, w: np.ndarray, h: float, same: bool) -> np.ndarray:
-    out = np.empty(3)
-    for k in range(3):
-        t = h / 2.0**k
-        if same:  # u == w: f(x + 2tu) - 2 f(x) + f(x - 2tu), no redundant evaluations
-            out[k] = (f(x0 + 2 * t * u) - 2 * f0 + f(x0 - 2 * t * u)) / (4 * t * t)
-        else:
-            out[k] = (f(x0 + t * (u + w)) - f(x0 + t * (u - w)) - f(x0 - t * (u - w)) + f(x0 - t * (u + w))) / (
-                4 * t * t
-            )
-    return out
+@dataclass(frozen=True)
+class _Stencil:
+    """What stays fixed while the step shrinks: the loss, the point and its value, the two
+    directions (``same`` when they are one), and the loss's measured noise."""
+
+    f: FlatLoss
+    x0: np.ndarray
+    f0: float
+    u: np.ndarray
+    w: np.ndarray
+    same: bool
+    noise: float
+
+    def levels(self, h: float) -> np.ndarray:
+        """D(h), D(h/2), D(h/4)."""
+        f, x0, f0, u, w = self.f, self.x0, self.f0, self.u, self.w
+        out = np.empty(3)
+        for k in range(3):
+            t = h / 2.0**k
+            if self.same:  # u == w: f(x + 2tu) - 2 f(x) + f(x - 2tu), no redundant evaluations
+                out[k] = (f(x0 + 2 * t * u) - 2 * f0 + f(x0 - 2 * t * u)) / (4 * t * t)
+            else:
+                out[k] = (f(x0 + t * (u + w)) - f(x0 + t * (u - w)) - f(x0 - t * (u - w)) + f(x0 - t * (u + w))) / (
+                    4 * t * t
+                )
+        return out
 
 
 def _assess(d: np.ndarray, h: float, noise: float) -> tuple[float, float, float, bool, float | None]:
@@ -164,22 +183,12 @@ def _assess(d: np.ndarray, h: float, noise: float) -> tuple[float, float, float,
     return value, truncation, rounding, clean, jump
 
 
-def _confirmed(
-    f: FlatLoss,
-    x0: np.ndarray,
-    f0: float,
-    u: np.ndarray,
-    w: np.ndarray,
-    h: float,
-    same: bool,
-    noise: float,
-    value: float,
-    error: float,
-) -> Mixed:
-    """The estimate at base step h if the levels at h/4 are clean too and agree within 10x the
-    two error bars (the better of the two is kept); else unresolved. 12 evaluations."""
-    d = _levels(f, x0, f0, u, w, h / 4, same)
-    value2, truncation2, rounding2, clean2, _ = _assess(d, h / 4, noise)
+def _confirmed(stencil: _Stencil, h: float, value: float, error: float) -> Mixed:
+    """The estimate (``value``, ``error``) at base step h if the levels at h/4 are clean too and
+    agree within 10x the two error bars (the better of the two is kept); else unresolved.
+    12 evaluations."""
+    d = stencil.levels(h / 4)
+    value2, truncation2, rounding2, clean2, _ = _assess(d, h / 4, stencil.noise)
     error2 = truncation2 + rounding2
     if not clean2 or abs(value - value2) > 10 * (error + error2):
         return Mixed(float("nan"), float("inf"), Status.UNRESOLVED, 0.0, h)
@@ -191,18 +200,18 @@ def mixed(f: FlatLoss, f0: float, u: np.ndarray, w: np.ndarray, *, h: float, noi
     times at most) while the levels are not clean. A kink is named only when the same jump
     still shows at the two smallest steps (16x apart; the last stencil reaches 1.3e-6 of the
     coordinate's scale in float64): a kink merely inside a wider stencil is stepped over."""
-    x0 = f.x0
+    stencil = _Stencil(f, f.x0, f0, u, w, same, noise)
     best: Mixed | None = None
     last_jump: float | None = None
     seen_unclean = False
     for k in range(_RETRIES + 1):
-        d = _levels(f, x0, f0, u, w, h, same)
+        d = stencil.levels(h)
         value, truncation, rounding, clean, jump = _assess(d, h, noise)
         error = truncation + rounding
         if clean and k > 0 and seen_unclean:
             # Below a wider look that was not clean (a kink crossed?), the levels can mimic an h^2
             # convergence while the two coarser ones still straddle it: confirm at a 4x smaller step.
-            est = _confirmed(f, x0, f0, u, w, h, same, noise, value, error)
+            est = _confirmed(stencil, h, value, error)
             if est.status != Status.OK:  # keep a clean look from above the unclean one, if there was one
                 return est if best is None else best
             if best is None or est.error < best.error:

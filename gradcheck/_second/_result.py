@@ -2,7 +2,8 @@
 
 A Hessian is checked block by block: block ``(a, b)`` holds ``d^2 loss / da db`` with shape
 ``a.shape + b.shape`` and each entry's index is ``a_index + b_index``. Arrays ride along
-for plots and are left out of ``to_dict`` unless asked for.
+for plots and are left out of ``to_dict`` unless asked for. May import gradcheck's ``_result``
+only: the results know nothing of how they were judged.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._result import Entry, GradCheckResult, Tolerance
+from .._result import Entry, GradCheckResult, Tolerance
 
 __all__ = ["STATUSES", "BlockResult", "HVPCheckResult", "HessianCheckResult", "VectorResult"]
 
