@@ -56,7 +56,7 @@ def check_hessian(
     seed: int = 0,
     name: str | None = None,
 ) -> HessianCheckResult:
-    """Check a hand-derived Hessian ``hess(params)`` entry by entry (layout: see the module doc).
+    """Check a hand-derived Hessian ``hess(params)`` entry by entry (layout: see :mod:`._layout`).
 
     ``grad``: the hand gradient; checked first, then the Hessian is checked as its Jacobian
     (``method`` and ``step`` are check_jacobian's scheme and base step). Without it, second

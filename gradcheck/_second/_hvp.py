@@ -50,6 +50,8 @@ def _draw_vectors(lay: Layout, count: int, seed: int) -> Drawn:
             out.append(("gaussian", v))
         elif kind == 1:
             for n, a in v.items():
+                # the upper triangle 16x the lower (3.2 against 0.2), so V and V^T differ in every
+                # entry; a ramp over a tenfold range (0.2 to 2), so a permuted vector differs too
                 if a.ndim == 2:
                     v[n] = 3.0 * np.triu(a) + 0.2 * a
                 else:
@@ -60,7 +62,7 @@ def _draw_vectors(lay: Layout, count: int, seed: int) -> Drawn:
             v = {n: (a if n == only else np.zeros_like(a)) for n, a in v.items()}
             if len(lay.names) == 1:  # a single parameter: a sparse vector instead
                 a = v[only].ravel()
-                a[rng.random(a.size) < 0.6] = 0.0
+                a[rng.random(a.size) < 0.6] = 0.0  # about 40% of the entries kept: sparse, rarely empty
                 a[rng.integers(a.size)] = 1.0
                 v[only] = a.reshape(lay.shapes[only])
             out.append((f"only {only!r}" if len(lay.names) > 1 else "sparse", v))
