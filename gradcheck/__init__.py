@@ -47,7 +47,11 @@ if TYPE_CHECKING:
     from ._directional import DirectionalResult, DirectionCheck, check_grad_directional
     from ._result import Entry, Estimate, GradCheckResult, ParamResult, Tolerance
     from ._second import (
+        BlockResult,
         GaussNewton,
+        HessianCheckResult,
+        HVPCheckResult,
+        VectorResult,
         assert_gauss_newton,
         assert_hessian,
         assert_hvp,
@@ -55,7 +59,6 @@ if TYPE_CHECKING:
         check_hessian,
         check_hvp,
     )
-    from ._second_result import BlockResult, HessianCheckResult, HVPCheckResult, VectorResult
     from ._structure import STRUCTURES
 
 __version__ = "0.1.0"
@@ -66,8 +69,8 @@ _LAZY = {
     **dict.fromkeys(("Entry", "Estimate", "GradCheckResult", "ParamResult", "Tolerance"), "._result"),
     "STRUCTURES": "._structure",
     **dict.fromkeys(("GaussNewton", "assert_gauss_newton", "assert_hessian", "assert_hvp", "check_gauss_newton",
-                     "check_hessian", "check_hvp"), "._second"),
-    **dict.fromkeys(("BlockResult", "HessianCheckResult", "HVPCheckResult", "VectorResult"), "._second_result"),
+                     "check_hessian", "check_hvp", "BlockResult", "HessianCheckResult", "HVPCheckResult",
+                     "VectorResult"), "._second"),
     **dict.fromkeys(("check_grad_directional", "DirectionalResult", "DirectionCheck"), "._directional"),
 }
 

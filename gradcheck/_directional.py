@@ -39,7 +39,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -59,7 +59,7 @@ from ._evaluator import ComplexUnsupported, Evaluator
 from ._parallel import validate_workers
 from ._params import ParamSet
 from ._progress import Progress
-from ._result import SCHEMA_VERSION, Entry
+from ._result import SCHEMA_VERSION, Entry, Verdict
 
 __all__ = ["DIRECTIONAL_METHODS", "DirectionCheck", "DirectionalResult", "check_grad_directional"]
 
@@ -122,9 +122,6 @@ class DirectionCheck:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (_num(v) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
-
-
-Verdict = Literal["pass", "FAIL", "inconclusive"]
 
 
 @dataclass(frozen=True)

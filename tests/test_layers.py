@@ -48,9 +48,10 @@ def _private(module: str, name: str, own_package: str) -> bool:
     ("cli.py", "gradcheck.cli", set()),
     ("__main__.py", "gradcheck.__main__", set()),
     ("report/_run.py", "gradcheck.report", set()),
-    # the plugin's two hooks into the core are private by design: the listener the core
-    # emits to, and the naming rule the core itself uses
-    ("pytest_plugin.py", "gradcheck.pytest_plugin", {"gradcheck._recording", "gradcheck._naming"}),
+    # the plugin's hooks into the core are private by design: the listener the core emits to,
+    # the naming rule the core itself uses, and the failure headline assert_* raises with
+    ("pytest_plugin.py", "gradcheck.pytest_plugin", {"gradcheck._recording", "gradcheck._naming",
+                                                      "gradcheck._headline"}),
 ])
 def test_no_private_imports_from_the_core(path: str, own: str, allowed: set[str]) -> None:
     leaks = [f"{m}:{n}" for m, n in _imports(PACKAGE / path)

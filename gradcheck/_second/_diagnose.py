@@ -2,7 +2,8 @@
 
 Each test transforms the numerical matrix (or the claim) and accepts a diagnosis only when
 every judged entry then lies within its own tolerance, so a diagnosis is as strict as the
-verdict it explains. Entries at kinks or unresolved carry an infinite tolerance here.
+verdict it explains. Entries at kinks or unresolved carry an infinite tolerance here. May
+import numpy only: it sees arrays and a layout (duck-typed), never a result or a judge.
 """
 
 from __future__ import annotations

@@ -13,6 +13,10 @@ bound on rounding, which grows like noise / h^2: that is why the base step is ep
 the eps^(1/3) of first differences. Where the levels are not clean (a curvature scale below
 the step, a kink crossed) the step shrinks 16x, three times at most, and the best clean
 estimate is kept; the truncation estimate is measured, so a wide step cannot hide its error.
+
+Holds :class:`FlatLoss` (the loss over one flat vector), the noise probe and the stencil;
+outcomes are :class:`gradcheck._status.Status` codes. May import gradcheck's ``_errors``,
+``_params`` and ``_status``; nothing of this subpackage.
 """
 
 from __future__ import annotations
@@ -23,20 +27,17 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import (
+from .._errors import (
     GradcheckError,
     LossRaisedError,
     MutatingFunctionError,
     NonFiniteError,
     NonScalarLossError,
 )
-from ._params import ParamSet
+from .._params import ParamSet
+from .._status import Status
 
-__all__ = ["KINK", "OK", "UNRESOLVED", "FlatLoss", "Mixed", "base_step", "measure_noise", "mixed"]
-
-OK, KINK, UNRESOLVED = 0, 2, 4
-"""Per-entry outcome of the stencil: a clean estimate; a kink (the one-sided first
-derivatives differ, so no second derivative exists at x); no clean estimate at any step."""
+__all__ = ["FlatLoss", "Mixed", "base_step", "measure_noise", "mixed"]
 
 # Richardson weights for D(h), D(h/2), D(h/4) -> O(h^6): (D1 - 20 D2 + 64 D3) / 45.
 _W = np.array([1.0, -20.0, 64.0]) / 45.0
@@ -123,22 +124,38 @@ class Mixed:
 
     value: float
     error: float
-    status: int
+    status: Status  # Status.OK: a clean estimate; Status.KINK: the one-sided first derivatives differ, so no
+    # second derivative exists at x; Status.UNRESOLVED: no clean estimate at any step
     jump: float  # at a kink: the gradient's jump along the stencil's direction (else 0)
     h: float  # the base step actually used (relative to u, w)
 
 
-def _levels(f: FlatLoss, x0: np.ndarray, f0: float, u: np.ndarray, w: np.ndarray, h: float, same: bool) -> np.ndarray:
-    out = np.empty(3)
-    for k in range(3):
-        t = h / 2.0**k
-        if same:  # u == w: f(x + 2tu) - 2 f(x) + f(x - 2tu), no redundant evaluations
-            out[k] = (f(x0 + 2 * t * u) - 2 * f0 + f(x0 - 2 * t * u)) / (4 * t * t)
-        else:
-            out[k] = (f(x0 + t * (u + w)) - f(x0 + t * (u - w)) - f(x0 - t * (u - w)) + f(x0 - t * (u + w))) / (
-                4 * t * t
-            )
-    return out
+@dataclass(frozen=True)
+class _Stencil:
+    """What stays fixed while the step shrinks: the loss, the point and its value, the two
+    directions (``same`` when they are one), and the loss's measured noise."""
+
+    f: FlatLoss
+    x0: np.ndarray
+    f0: float
+    u: np.ndarray
+    w: np.ndarray
+    same: bool
+    noise: float
+
+    def levels(self, h: float) -> np.ndarray:
+        """D(h), D(h/2), D(h/4)."""
+        f, x0, f0, u, w = self.f, self.x0, self.f0, self.u, self.w
+        out = np.empty(3)
+        for k in range(3):
+            t = h / 2.0**k
+            if self.same:  # u == w: f(x + 2tu) - 2 f(x) + f(x - 2tu), no redundant evaluations
+                out[k] = (f(x0 + 2 * t * u) - 2 * f0 + f(x0 - 2 * t * u)) / (4 * t * t)
+            else:
+                out[k] = (f(x0 + t * (u + w)) - f(x0 + t * (u - w)) - f(x0 - t * (u - w)) + f(x0 - t * (u + w))) / (
+                    4 * t * t
+                )
+        return out
 
 
 def _assess(d: np.ndarray, h: float, noise: float) -> tuple[float, float, float, bool, float | None]:
@@ -166,26 +183,16 @@ def _assess(d: np.ndarray, h: float, noise: float) -> tuple[float, float, float,
     return value, truncation, rounding, clean, jump
 
 
-def _confirmed(
-    f: FlatLoss,
-    x0: np.ndarray,
-    f0: float,
-    u: np.ndarray,
-    w: np.ndarray,
-    h: float,
-    same: bool,
-    noise: float,
-    value: float,
-    error: float,
-) -> Mixed:
-    """The estimate at base step h if the levels at h/4 are clean too and agree within 10x the
-    two error bars (the better of the two is kept); else unresolved. 12 evaluations."""
-    d = _levels(f, x0, f0, u, w, h / 4, same)
-    value2, truncation2, rounding2, clean2, _ = _assess(d, h / 4, noise)
+def _confirmed(stencil: _Stencil, h: float, value: float, error: float) -> Mixed:
+    """The estimate (``value``, ``error``) at base step h if the levels at h/4 are clean too and
+    agree within 10x the two error bars (the better of the two is kept); else unresolved.
+    12 evaluations."""
+    d = stencil.levels(h / 4)
+    value2, truncation2, rounding2, clean2, _ = _assess(d, h / 4, stencil.noise)
     error2 = truncation2 + rounding2
     if not clean2 or abs(value - value2) > 10 * (error + error2):
-        return Mixed(float("nan"), float("inf"), UNRESOLVED, 0.0, h)
-    return Mixed(value, error, OK, 0.0, h) if error <= error2 else Mixed(value2, error2, OK, 0.0, h / 4)
+        return Mixed(float("nan"), float("inf"), Status.UNRESOLVED, 0.0, h)
+    return Mixed(value, error, Status.OK, 0.0, h) if error <= error2 else Mixed(value2, error2, Status.OK, 0.0, h / 4)
 
 
 def mixed(f: FlatLoss, f0: float, u: np.ndarray, w: np.ndarray, *, h: float, noise: float, same: bool = False) -> Mixed:
@@ -193,34 +200,34 @@ def mixed(f: FlatLoss, f0: float, u: np.ndarray, w: np.ndarray, *, h: float, noi
     times at most) while the levels are not clean. A kink is named only when the same jump
     still shows at the two smallest steps (16x apart; the last stencil reaches 1.3e-6 of the
     coordinate's scale in float64): a kink merely inside a wider stencil is stepped over."""
-    x0 = f.x0
+    stencil = _Stencil(f, f.x0, f0, u, w, same, noise)
     best: Mixed | None = None
     last_jump: float | None = None
     seen_unclean = False
     for k in range(_RETRIES + 1):
-        d = _levels(f, x0, f0, u, w, h, same)
+        d = stencil.levels(h)
         value, truncation, rounding, clean, jump = _assess(d, h, noise)
         error = truncation + rounding
         if clean and k > 0 and seen_unclean:
             # Below a wider look that was not clean (a kink crossed?), the levels can mimic an h^2
             # convergence while the two coarser ones still straddle it: confirm at a 4x smaller step.
-            est = _confirmed(f, x0, f0, u, w, h, same, noise, value, error)
-            if est.status != OK:  # keep a clean look from above the unclean one, if there was one
+            est = _confirmed(stencil, h, value, error)
+            if est.status != Status.OK:  # keep a clean look from above the unclean one, if there was one
                 return est if best is None else best
             if best is None or est.error < best.error:
                 best = est
             break
         if clean:
-            est = Mixed(value, error, OK, 0.0, h)
+            est = Mixed(value, error, Status.OK, 0.0, h)
             if best is None or est.error < best.error:
                 best = est
             if truncation <= rounding or truncation <= 1e-10 * abs(value):
                 break  # a smaller step would only add rounding
         elif k == _RETRIES and jump is not None and last_jump is not None and abs(jump - last_jump) <= 0.25 * abs(jump):
-            return Mixed(value, error, KINK, jump, h)
+            return Mixed(value, error, Status.KINK, jump, h)
         last_jump = None if clean else jump
         seen_unclean = seen_unclean or not clean
         h /= _SHRINK
     if best is None:
-        return Mixed(float("nan"), float("inf"), UNRESOLVED, 0.0, h)
+        return Mixed(float("nan"), float("inf"), Status.UNRESOLVED, 0.0, h)
     return best

@@ -2,7 +2,8 @@
 
 A Hessian is checked block by block: block ``(a, b)`` holds ``d^2 loss / da db`` with shape
 ``a.shape + b.shape`` and each entry's index is ``a_index + b_index``. Arrays ride along
-for plots and are left out of ``to_dict`` unless asked for.
+for plots and are left out of ``to_dict`` unless asked for. May import gradcheck's ``_result``
+only: the results know nothing of how they were judged.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._result import Entry, GradCheckResult, Tolerance
+from .._result import Entry, GradCheckResult, Tolerance
 
 __all__ = ["STATUSES", "BlockResult", "HVPCheckResult", "HessianCheckResult", "VectorResult"]
 
@@ -24,9 +25,9 @@ STATUSES = ("ok", "mismatch", "kink", "kink_mismatch", "inconclusive", "gradient
 """Overall statuses: ``ok``; ``mismatch`` (some entry wrong); ``inconclusive`` (no entry wrong
 but some could not be resolved, so there is no evidence for ``ok``); ``gradient_wrong`` /
 ``jacobian_wrong`` (the first-order part given to build the reference is itself wrong, so
-the second-order claim was not judged). Per entry: ``ok``, ``mismatch``, ``kink`` (the
-second derivative does not exist there: the one-sided first derivatives differ),
-``inconclusive``."""
+the second-order claim was not judged). Per entry, the labels of :class:`gradcheck._status.Status`
+as for gradients: ``ok``, ``mismatch``, ``kink`` (the second derivative does not exist there:
+the one-sided first derivatives differ), ``unresolved`` (no evidence either way)."""
 
 
 def _num(x: float | None) -> float | None:
