@@ -1,0 +1,251 @@
+"""Every code block of README.md and docs/*.md runs here, one test per block.
+
+Conventions (the README's "Docs that run" section says the same for writers):
+
+* A ```python block runs. The blocks of one file share one namespace and run in order, top to bottom, as a
+  reader would run them; a test for a later block first runs the earlier ones (in this process) it needs.
+* A ```text block right after a python block is what that block prints, and is compared with it. A python
+  block with no such block must print nothing: every output a doc shows is produced beside it.
+* A ```bash / ```console block, or a ```text block whose first line starts with `$ `, is a shell session:
+  each `$ gradcheck ...` line runs (as `python -m gradcheck ...`, this checkout first on the path), and the
+  lines under it are its output (stdout and stderr). `$ echo $?` prints the previous command's exit status.
+  `pip install` commands are not run (CI installed the package already); any other command is an error.
+  Commands of one file run in a temporary directory of that file's own, where python blocks run too, and
+  where `gradcheck/sheets/` holds the shipped sheets, as in a checkout.
+* `<!-- doc-test: file NAME -->` just before a block writes its text to NAME in that directory (a sheet that a
+  later command reads). `<!-- doc-test: skip (reason) -->` just before a block skips it (and the output block
+  of a python block) with that reason: only for what cannot run in CI.
+* Any other block fails its test: a block that nothing runs would drift.
+
+Outputs are compared line by line, leniently where machines legitimately differ:
+
+* `...` alone on a line stands for any number of lines (never a `$ ` command line); `...` within a line for
+  any text (like doctest's ELLIPSIS). Runs of spaces match any run of spaces (columns shift with widths).
+* Integers (counts, indices, sizes) must be equal. Figures below 1e-5 in magnitude are error bars and rounding
+  errors, which vary with BLAS, CPU and numpy build: they must be below 1e-5 too and within a factor of 100
+  (figures below 1e-14 all match). Other figures agree to a relative 1e-2 with the same sign. Times and
+  evaluation counts that vary between runs are written as `...` in the doc.
+
+When an output differs, the failure shows a unified diff of the doc's block against the actual output, with
+the doc's own text kept wherever it already matched (its `...` and its rounding). With
+GRADCHECK_DOCS_UPDATE=1 that actual output replaces the block in the Markdown file (that block's lines only,
+nothing else) and the test still fails, so that the rewrite is seen; review it with `git diff`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import _docblocks as db
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+UPDATE = os.environ.get("GRADCHECK_DOCS_UPDATE", "") not in ("", "0")
+TIMEOUT_S = 120
+
+
+def _collect():
+    params = []
+    for path in DOCS:
+        for index, ex in enumerate(db.examples(str(path))):
+            params.append(pytest.param(str(path), index, id=ex.id))
+    return params
+
+
+class FileRun:
+    """One Markdown file read top to bottom in this process: its namespace, its directory, how far it got."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.examples = db.examples(path)
+        self.namespace: dict = {"__name__": "__doc_example__"}
+        self.dir = tempfile.mkdtemp(prefix="gradcheck-docs-")
+        # The shipped sheets at the path a reader in a checkout uses (a directory without __init__.py: the
+        # package itself still comes from the path).
+        os.makedirs(os.path.join(self.dir, "gradcheck"))
+        os.symlink(ROOT / "gradcheck" / "sheets", os.path.join(self.dir, "gradcheck", "sheets"))
+        self.next = 0
+        self.last_status = 0
+        self.broken: str | None = None  # an earlier block that raised: later ones cannot run
+
+    def run_python(self, ex: db.Example) -> list[str]:
+        # Compiled at the block's own line numbers, so a traceback points into the Markdown file.
+        code = compile("\n" * ex.block.line + "\n".join(ex.block.body), self.path, "exec")
+        out = io.StringIO()
+        with _cwd(self.dir), contextlib.redirect_stdout(out):
+            exec(code, self.namespace)
+        return out.getvalue().splitlines()
+
+    def run_shell(self, ex: db.Example) -> list[str]:
+        transcript: list[str] = []
+        for prompt_lines, command in _commands(ex.block.body):
+            transcript += prompt_lines
+            transcript += self._run_command(command)
+        return transcript
+
+    def _run_command(self, command: str) -> list[str]:
+        output: list[str] = []
+        for part in _split_and(shlex.split(command)):
+            if part[:2] == ["pip", "install"]:
+                continue  # CI installed the package; a doc's install line is not run
+            if part == ["echo", "$?"]:
+                output.append(str(self.last_status))
+                continue
+            if part[0] != "gradcheck":
+                raise ValueError(f"a doc shell block may run only gradcheck commands, not {part[0]!r}")
+            env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+            proc = subprocess.run(
+                [sys.executable, "-m", "gradcheck", *part[1:]], cwd=self.dir, env=env,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT_S,
+            )
+            self.last_status = proc.returncode
+            output += proc.stdout.splitlines()
+            if proc.returncode:
+                break  # `a && b` stops at a failing a
+        return output
+
+    def write_file(self, ex: db.Example) -> None:
+        name = ex.block.marker[1]
+        if not name or os.path.isabs(name) or ".." in Path(name).parts:
+            raise ValueError(f"doc-test file needs a relative name inside the example directory, not {name!r}")
+        target = Path(self.dir, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("\n".join(ex.block.body) + "\n", encoding="utf-8")
+
+    def run(self, ex: db.Example) -> tuple[list[str], list[str], db.Block] | None:
+        """Run one example; return (expected, actual, block holding the expected) where output is compared."""
+        if ex.kind == "file":
+            self.write_file(ex)
+        elif ex.kind == "python":
+            actual = self.run_python(ex)
+            if ex.output is not None:
+                return list(ex.output.body), actual, ex.output
+            if _trim(actual):
+                raise AssertionError(
+                    f"{self.path}:{ex.block.line}: the block prints output the doc does not show; add a ```text "
+                    "block after it with that output:\n" + "\n".join(actual)
+                )
+        elif ex.kind == "shell":
+            return list(ex.block.body), self.run_shell(ex), ex.block
+        return None
+
+
+_runs: dict[str, FileRun] = {}
+
+
+def _file_run(path: str, index: int) -> FileRun:
+    """The file's run, advanced to just before example `index` (replayed from the top if it went past)."""
+    run = _runs.get(path)
+    if run is None or run.next > index:
+        run = _runs[path] = FileRun(path)
+    while run.next < index and run.broken is None:
+        ex = run.examples[run.next]
+        run.next += 1
+        if ex.kind in ("skip", "orphan"):
+            continue
+        try:
+            run.run(ex)  # its own test compares its output; here it only sets up the namespace and files
+        except Exception as exc:
+            run.broken = f"{ex.id} raised {type(exc).__name__}: {exc}"
+    return run
+
+
+@pytest.mark.parametrize(("path", "index"), _collect())
+def test_doc_block(path: str, index: int) -> None:
+    run = _file_run(path, index)
+    ex = run.examples[index]
+    run.next = index + 1
+    if ex.kind == "skip":
+        pytest.skip(f"{ex.id}: {ex.block.marker[1]}")
+    if ex.kind == "orphan":
+        pytest.fail(
+            f"{ex.id}: a ```{ex.block.lang or '(no language)'} block that nothing runs; make it runnable, an "
+            "output block right after a python block, or mark it <!-- doc-test: file NAME --> or "
+            "<!-- doc-test: skip (reason) -->", pytrace=False,
+        )
+    if run.broken:
+        pytest.fail(f"an earlier block of this file failed, so this one cannot run: {run.broken}", pytrace=False)
+    try:
+        compared = run.run(ex)
+    except Exception:
+        run.broken = f"{ex.id} raised"
+        raise
+    if compared is None:
+        return
+    expected, actual, block = compared
+    expected, actual = _trim(expected), _trim(actual)
+    edits, merged = db.align(expected, actual)
+    if edits == 0:
+        return
+    message = (
+        f"{ex.id}: the output differs from the doc's block at line {block.line}:\n"
+        + db.diff(expected, merged, os.path.relpath(path, ROOT))
+    )
+    if UPDATE:
+        db.rewrite_block(block, merged)
+        pytest.fail(message + "\n\nGRADCHECK_DOCS_UPDATE: the block was rewritten with the actual output.", pytrace=False)
+    pytest.fail(message + "\n\n(GRADCHECK_DOCS_UPDATE=1 rewrites the block with the actual output.)", pytrace=False)
+
+
+def _trim(lines: list[str]) -> list[str]:
+    lines = [ln.rstrip() for ln in lines]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def _commands(body):
+    """Yield (the prompt lines as written, the command) for each `$ ` command of a session block.
+
+    A block without any prompt (a plain ```bash block) is one command per line, with no output shown.
+    """
+    lines = list(body)
+    prompted = any(ln.startswith(db.PROMPT) for ln in lines)
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if prompted and not line.startswith(db.PROMPT):
+            i += 1  # an output line: compared, not run
+            continue
+        if not line.strip() or line.lstrip().startswith("#"):
+            i += 1
+            continue
+        shown = [line]
+        command = line[len(db.PROMPT):] if prompted else line
+        while command.endswith("\\") and i + 1 < len(lines):
+            i += 1
+            shown.append(lines[i])
+            command = command[:-1] + " " + lines[i].strip()
+        i += 1
+        yield shown, command
+
+
+def _split_and(tokens: list[str]) -> list[list[str]]:
+    parts, current = [], []
+    for tok in tokens:
+        if tok == "&&":
+            parts.append(current)
+            current = []
+        else:
+            current.append(tok)
+    parts.append(current)
+    return [p for p in parts if p]
+
+
+@contextlib.contextmanager
+def _cwd(path: str):
+    old = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(old)
