@@ -7,8 +7,8 @@ Conventions (the README's "Docs that run" section says the same for writers):
 * A ```text block right after a python block is what that block prints, and is compared with it. A python
   block with no such block must print nothing: every output a doc shows is produced beside it.
 * A ```bash / ```console block, or a ```text block whose first line starts with `$ `, is a shell session:
-  each `$ gradcheck ...` line runs (as `python -m gradcheck ...`, this checkout first on the path), and the
-  lines under it are its output (stdout and stderr). `$ echo $?` prints the previous command's exit status.
+  each `$ gradcheck ...` line runs (in this process, through the console script's entry point
+  `gradcheck.cli.main`), and the lines under it are its output (stdout and stderr). `$ echo $?` prints the previous command's exit status.
   `pip install` commands are not run (CI installed the package already); any other command is an error.
   Commands of one file run in a temporary directory of that file's own, where python blocks run too, and
   where `gradcheck/sheets/` holds the shipped sheets, as in a checkout.
@@ -38,8 +38,6 @@ import contextlib
 import io
 import os
 import shlex
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -50,7 +48,6 @@ import _docblocks as db
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 UPDATE = os.environ.get("GRADCHECK_DOCS_UPDATE", "") not in ("", "0")
-TIMEOUT_S = 120
 
 
 def _collect():
@@ -102,14 +99,8 @@ class FileRun:
                 continue
             if part[0] != "gradcheck":
                 raise ValueError(f"a doc shell block may run only gradcheck commands, not {part[0]!r}")
-            env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-            proc = subprocess.run(
-                [sys.executable, "-m", "gradcheck", *part[1:]], cwd=self.dir, env=env,
-                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=TIMEOUT_S,
-            )
-            self.last_status = proc.returncode
-            output += proc.stdout.splitlines()
-            if proc.returncode:
+            self.last_status = _gradcheck_main(part[1:], self.dir, output)
+            if self.last_status:
                 break  # `a && b` stops at a failing a
         return output
 
@@ -194,6 +185,21 @@ def test_doc_block(path: str, index: int) -> None:
         db.rewrite_block(block, merged)
         pytest.fail(message + "\n\nGRADCHECK_DOCS_UPDATE: the block was rewritten with the actual output.", pytrace=False)
     pytest.fail(message + "\n\n(GRADCHECK_DOCS_UPDATE=1 rewrites the block with the actual output.)", pytrace=False)
+
+
+def _gradcheck_main(args: list[str], cwd: str, output: list[str]) -> int:
+    """Run the console script's entry point in this process (a new interpreter per command would spend
+    about a second importing numpy and sympy again), stdout and stderr interleaved as on a terminal."""
+    from gradcheck.cli import main
+
+    buf = io.StringIO()
+    with _cwd(cwd), contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+        try:
+            status = main(args)
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    output += buf.getvalue().splitlines()
+    return int(status or 0)
 
 
 def _trim(lines: list[str]) -> list[str]:
