@@ -41,9 +41,8 @@ import shlex
 import tempfile
 from pathlib import Path
 
-import pytest
-
 import _docblocks as db
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
