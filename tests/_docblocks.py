@@ -150,18 +150,19 @@ def _line_pattern(expected: str) -> tuple[re.Pattern[str], list[str]]:
     hit = _pattern_cache.get(expected)
     if hit is None:
         parts, numbers = [], []
-        for piece in re.split(r"(\.\.\.|\s+|" + NUMBER_RE.pattern + ")", expected):
-            if not piece:
-                continue
+        pieces = [p for p in re.split(r"(\.\.\.|\s+|" + NUMBER_RE.pattern + ")", expected) if p]
+        for k, piece in enumerate(pieces):
             if piece == ELLIPSIS:
                 parts.append("(?:.*?)")
             elif piece.isspace():
-                parts.append(r"\s+")
+                # numpy pads array entries to one width: '[ 0.5 ]' and '[-0.25]' are the same layout
+                near_bracket = (k and pieces[k - 1][-1] in "[(") or (k + 1 < len(pieces) and pieces[k + 1][0] in ")]")
+                parts.append(r"\s*" if near_bracket else r"\s+")
             elif NUMBER_RE.fullmatch(piece):
                 parts.append("(" + NUMBER + ")")
                 numbers.append(piece)
             else:
-                parts.append(re.escape(piece))
+                parts.append(re.escape(piece).replace(r"\[", r"\[\s*").replace(r"\]", r"\s*\]"))
         hit = _pattern_cache[expected] = (re.compile("".join(parts)), numbers)
     return hit
 

@@ -20,7 +20,8 @@ Conventions (the README's "Docs that run" section says the same for writers):
 Outputs are compared line by line, leniently where machines legitimately differ:
 
 * `...` alone on a line stands for any number of lines (never a `$ ` command line); `...` within a line for
-  any text (like doctest's ELLIPSIS). Runs of spaces match any run of spaces (columns shift with widths).
+  any text (like doctest's ELLIPSIS). Runs of spaces match any run of spaces (columns shift with widths),
+  and may vanish next to a bracket (numpy pads array entries: `[ 0.5 ]`, `[-0.25]`).
 * Integers (counts, indices, sizes) must be equal. Figures below 1e-5 in magnitude are error bars and rounding
   errors, which vary with BLAS, CPU and numpy build: they must be below 1e-5 too and within a factor of 100
   (figures below 1e-14 all match). Other figures agree to a relative 1e-2 with the same sign. Times and
