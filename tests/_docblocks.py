@@ -131,7 +131,7 @@ def _value(s: str) -> float:
 def numbers_match(expected: str, actual: str) -> bool:
     e, a = _value(expected), _value(actual)
     if not any(c in expected for c in ".eE"):  # an integer (a count, an index, a size): exact
-        return e == a
+        return e == a or (e == 0 and abs(a) < FLOOR * TINY_FACTOR)  # but a printed 0 may come out as 3e-17
     if abs(e) < TINY:
         if abs(a) >= TINY:
             return False
@@ -199,7 +199,7 @@ def align(expected: list[str], actual: list[str]) -> tuple[float, list[str]]:
                 options.append((cost[i + 1][j], "end"))
                 if j < n and not actual[j].startswith(PROMPT):
                     options.append((cost[i][j + 1], "eat"))
-            if i < m and j < n:
+            elif i < m and j < n:
                 if line_matches(expected[i], actual[j]):
                     options.append((cost[i + 1][j + 1], "same"))
                 else:

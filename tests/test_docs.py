@@ -255,3 +255,80 @@ def _cwd(path: str):
         yield
     finally:
         os.chdir(old)
+
+
+# --- the comparison and the rewrite themselves --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("expected", "actual", "same"),
+    [
+        ("max abs err 0.433, max rel err 0.5", "max abs err 0.4331, max rel err 0.5", True),
+        ("max abs err 0.433, max rel err 0.5", "max abs err 0.443, max rel err 0.5", False),  # 2% off
+        ("analytic -0.86506576", "analytic 0.86506576", False),  # sign
+        ("max abs err 1.67e-12, resolution 5.4e-10", "max abs err 9e-14, resolution 2e-9", True),  # rounding
+        ("resolution 5.4e-10", "resolution 2e-7", False),  # 370x coarser
+        ("resolution 5.4e-10", "resolution 0.02", False),
+        ("abs err 0", "abs err 3e-17", True),
+        ("12 of 12 entries mismatch", "11 of 12 entries mismatch", False),  # counts are exact
+        ("7,114 entries", "7114 entries", True),
+        ("(17, 4)  12.6", "(17, 5)  12.6", False),
+        ("check_grad of <lambda> (...): ok", "check_grad of <lambda> (/x/README.md:31): ok", True),
+        ("  ... and 10 more", "  ... and 7 more", False),
+        ("ok [-0.39904859 -0.58990077  0.54549318] [1. 2.]", "ok [-0.399 -0.5899  0.5455 ] [1. 2.]", True),
+        ("a  b", "a b", True),
+        ("a b", "ab", False),
+        ("float32: tolerances", "float64: tolerances", False),  # digits inside words are text
+    ],
+)
+def test_line_matching(expected: str, actual: str, same: bool) -> None:
+    assert db.line_matches(expected, actual) is same
+
+
+def test_ellipsis_lines_absorb_runs_but_not_commands() -> None:
+    assert db.align(["a", "...", "z"], ["a", "b", "c", "z"])[0] == 0
+    assert db.align(["a", "...", "z"], ["a", "z"])[0] == 0
+    assert db.align(["$ gradcheck x", "...", "$ echo $?"], ["$ gradcheck x", "out", "$ gradcheck y", "$ echo $?"])[0] > 0
+    assert db.align(["a", "b"], ["a", "b", "c"])[0] > 0  # a line the doc does not show, and no '...' for it
+
+
+def test_update_keeps_the_docs_elisions_and_rounding() -> None:
+    expected = ["head 1.0 ok", "...", "row 0.433", "tail 5 entries"]
+    actual = ["head 1.0001 ok", "x", "y", "row 0.433", "tail 6 entries", "new line"]
+    cost, merged = db.align(expected, actual)
+    assert cost > 0
+    assert merged == ["head 1.0 ok", "...", "row 0.433", "tail 6 entries", "new line"]
+
+
+def test_rewrite_replaces_that_block_only(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        "# t\n\n```python\nprint(1)\n```\n\n```text\n2\n```\n\nprose ```text\n\n```text\n$ gradcheck x\nold\n```\n",
+        encoding="utf-8",
+    )
+    before = doc.read_text(encoding="utf-8")
+    ex = db.examples(str(doc))
+    assert [e.kind for e in ex] == ["python", "shell"]
+    db.rewrite_block(ex[0].output, ["1", "and more"])
+    after = doc.read_text(encoding="utf-8")
+    assert after == before.replace("```text\n2\n```", "```text\n1\nand more\n```")
+    # the shell block, found again by its ordinal although its line moved
+    db.rewrite_block(ex[1].block, ["$ gradcheck x", "new"])
+    assert doc.read_text(encoding="utf-8") == after.replace("old\n", "new\n")
+    with pytest.raises(RuntimeError, match="changed since it was read"):
+        db.rewrite_block(ex[1].block, ["$ gradcheck x"])  # the doc no longer holds what was compared
+
+
+def test_markers(tmp_path: Path) -> None:
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        "<!-- doc-test: skip (too long here) -->\n```python\nprint(1)\n```\n```text\n1\n```\n\n"
+        "<!-- doc-test: file a.toml -->\n\n```toml\nx = 1\n```\n\n```toml\ny = 2\n```\n",
+        encoding="utf-8",
+    )
+    ex = db.examples(str(doc))
+    assert [(e.kind, e.block.marker) for e in ex] == [
+        ("skip", ("skip", "too long here")),
+        ("file", ("file", "a.toml")),
+        ("orphan", None),
+    ]
