@@ -3,13 +3,15 @@
 Conventions (the README's "Docs that run" section says the same for writers):
 
 * A ```python block runs. The blocks of one file share one namespace and run in order, top to bottom, as a
-  reader would run them; a test for a later block first runs the earlier ones (in this process) it needs.
+  reader would run them; a test for a block whose predecessors did not run in this process (`-k`, or another
+  pytest-xdist worker) first runs the python and file blocks before it, not the shell sessions.
 * A ```text block right after a python block is what that block prints, and is compared with it. A python
   block with no such block must print nothing: every output a doc shows is produced beside it.
 * A ```bash / ```console block, or a ```text block whose first line starts with `$ `, is a shell session:
   each `$ gradcheck ...` line runs (in this process, through the console script's entry point
-  `gradcheck.cli.main`), and the lines under it are its output (stdout and stderr). `$ echo $?` prints the previous command's exit status.
-  `pip install` commands are not run (CI installed the package already); any other command is an error.
+  `gradcheck.cli.main`), and the lines under it are its output (stdout and stderr). `$ echo $?` prints the
+  previous command's exit status. `pip install` commands are not run (CI installed the package already);
+  any other command is an error.
   Commands of one file run in a temporary directory of that file's own, where python blocks run too, and
   where `gradcheck/sheets/` holds the shipped sheets, as in a checkout.
 * `<!-- doc-test: file NAME -->` just before a block writes its text to NAME in that directory (a sheet that a
@@ -22,10 +24,11 @@ Outputs are compared line by line, leniently where machines legitimately differ:
 * `...` alone on a line stands for any number of lines (never a `$ ` command line); `...` within a line for
   any text (like doctest's ELLIPSIS). Runs of spaces match any run of spaces (columns shift with widths),
   and may vanish next to a bracket (numpy pads array entries: `[ 0.5 ]`, `[-0.25]`).
-* Integers (counts, indices, sizes) must be equal. Figures below 1e-5 in magnitude are error bars and rounding
-  errors, which vary with BLAS, CPU and numpy build: they must be below 1e-5 too and within a factor of 100
-  (figures below 1e-14 all match). Other figures agree to a relative 1e-2 with the same sign. Times and
-  evaluation counts that vary between runs are written as `...` in the doc.
+* Integers (counts, indices, sizes) must be equal (a printed 0 may also come out as noise below 1e-12).
+  Figures below 1e-5 in magnitude are error bars and rounding errors, which vary with BLAS, CPU and numpy
+  build: they must be below 1e-5 too and within a factor of 100 (one below 1e-14 matches any below 1e-12).
+  Other figures agree to a relative 1e-2 with the same sign. Times, and evaluation counts (which follow
+  rounding-dependent decisions), are written as `...` in the doc.
 
 When an output differs, the failure shows a unified diff of the doc's block against the actual output, with
 the doc's own text kept wherever it already matched (its `...` and its rounding). With
@@ -142,8 +145,8 @@ def _file_run(path: str, index: int) -> FileRun:
     while run.next < index and run.broken is None:
         ex = run.examples[run.next]
         run.next += 1
-        if ex.kind in ("skip", "orphan"):
-            continue
+        if ex.kind in ("skip", "orphan", "shell"):
+            continue  # shell sessions are not replayed: a command's effects are for its own block only
         try:
             run.run(ex)  # its own test compares its output; here it only sets up the namespace and files
         except Exception as exc:
