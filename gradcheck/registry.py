@@ -47,9 +47,17 @@ __all__ = [
     "derivations",
     "load_module",
     "ENTRY_POINT_GROUP",
+    "SIZE_VARIANTS",
 ]
 
 ENTRY_POINT_GROUP = "gradcheck.derivations"
+
+SIZE_VARIANTS: Mapping[str, int] = {"default": 1, "x2": 2, "large": 0}
+"""Size variants (see :meth:`Derivation.sizes_for`): every default size multiplied by this factor.
+Doubling keeps square shapes square (some published slips only run on square matrices) while
+changing every dimension, so a formula that only works at the default sizes shows up. ``large``
+(0: no factor) takes the derivation's :attr:`Derivation.large_sizes`, checked along directions;
+a derivation without them has no large variant."""
 
 Params = dict[str, np.ndarray]
 Kind = Literal["grad", "jacobian"]
@@ -71,6 +79,15 @@ class Derivation:
     (``kind="jacobian"``); ``derivative(params, data)`` returns the hand-derived
     gradient (same structure as ``params``) or Jacobian (``out.shape + param.shape``
     per parameter in numerator layout, or see ``jacobian_options``).
+
+    Sizes are the integer keyword arguments of ``make`` (batch, widths, depth, classes...).
+    ``sizes`` holds their defaults, read from ``make``'s signature by :func:`register`; the
+    report's ``x2`` variant doubles every one of them. ``large_sizes`` (sizes not given keep
+    their defaults) is the ``large`` variant: ~1e5 parameters, the scale of a small real
+    network, where an entry-wise check would take hours and ``--sizes large`` checks along
+    directions instead. Only a few gradients have one (``row_mlp.sigmoid``,
+    ``relu_softmax.ce_mean`` and its slip): one per shape of network is enough to show the
+    directional check at that scale. :meth:`sizes_for` turns a variant name into sizes.
     """
 
     name: str
@@ -88,6 +105,29 @@ class Derivation:
     tags: tuple[str, ...] = ()
     sizes: Mapping[str, int] = field(default_factory=dict)
     jacobian_options: Mapping[str, Any] = field(default_factory=dict)
+    large_sizes: Mapping[str, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.large_sizes is None:
+            return
+        sizes = dict(self.large_sizes)
+        bad = {k: v for k, v in sizes.items() if isinstance(v, bool) or not isinstance(v, int) or v < 1}
+        if bad or not sizes:
+            raise InvalidArgumentError(f"derivation {self.name!r}: large_sizes expects positive integer sizes, got "
+                                       f"{bad or 'none'}")
+        unknown = set(sizes) - set(self.sizes)
+        if unknown:
+            raise InvalidArgumentError(f"derivation {self.name!r}: large_sizes has unknown size(s) {sorted(unknown)}; "
+                                       f"it takes {sorted(self.sizes)}")
+        object.__setattr__(self, "large_sizes", sizes)
+
+    def sizes_for(self, variant: str) -> dict[str, int] | None:
+        """The sizes of a :data:`SIZE_VARIANTS` variant; None for ``large`` without ``large_sizes``."""
+        if variant not in SIZE_VARIANTS:
+            raise InvalidArgumentError(f"size variant {variant!r}: expected one of {', '.join(SIZE_VARIANTS)}")
+        if variant == "large":
+            return None if self.large_sizes is None else {**self.sizes, **self.large_sizes}
+        return {k: v * SIZE_VARIANTS[variant] for k, v in self.sizes.items()}
 
     def problem(self, seed: int = 0, **sizes: int) -> Problem:
         """Draw a problem instance with ``numpy.random.default_rng(seed)``."""
@@ -162,7 +202,7 @@ def register(
     sizes are read from the factory's keyword defaults. Other keywords are the
     :class:`Derivation` fields (``source``, ``equations``, ``layout``,
     ``expected_correct``, ``corrects``, ``slip``, ``description``, ``tags``,
-    ``jacobian_options``).
+    ``jacobian_options``, ``large_sizes``).
     """
     if (grad is None) == (jacobian is None):
         raise InvalidArgumentError(f"register(name={name!r}): give exactly one of grad= or jacobian=")

@@ -36,7 +36,6 @@ import numpy as np
 
 from gradcheck.ops import ArrayOps, numpy_ops
 from gradcheck.registry import Problem, register
-from gradcheck.report import register_large_sizes
 
 from ._common import activation, activation_slope, clear_of_kinks
 
@@ -165,6 +164,11 @@ def _widths(n_in: int, width: int, n_out: int, depth: int) -> list[int]:
     return [n_in] + [width] * (depth - 1) + [n_out]
 
 
+# --sizes large for the sigmoid net: 108,630 parameters (W1 30x300, W2 300x300, W3 300x30),
+# checked along directions.
+LARGE = {"n": 16, "n_in": 30, "width": 300, "n_out": 30}
+
+
 def _register_activation(act: str, tags: tuple[str, ...] = ()) -> None:
     @register(
         name=f"row_mlp.{act}",
@@ -177,6 +181,7 @@ def _register_activation(act: str, tags: tuple[str, ...] = ()) -> None:
         description=f"Deep row-layout MLP, {act} at every layer, loss of 000 with the biases of 003."
         + (" Default draws keep |Z| >= 1e-3 so no kink is near." if act == "relu" else ""),
         tags=tags,
+        large_sizes=LARGE if act == "sigmoid" else None,
     )
     def make(
         rng: np.random.Generator, n: int = 5, n_in: int = 3, width: int = 4, n_out: int = 2, depth: int = 3
@@ -186,10 +191,6 @@ def _register_activation(act: str, tags: tuple[str, ...] = ()) -> None:
 
 for _act, _tags in (("sigmoid", ()), ("tanh", ()), ("relu", ("relu",))):
     _register_activation(_act, _tags)
-
-# --sizes large: 108,630 parameters (W1 30x300, W2 300x300, W3 300x30), checked along directions.
-register_large_sizes("row_mlp.sigmoid", n=16, n_in=30, width=300, n_out=30)
-
 
 @register(
     name="row_mlp.nobias_000",
