@@ -34,6 +34,7 @@ from ._run import (
     PROOF_BUDGET_S,
     SIZE_VARIANTS,
     default_step,
+    environment,
     make_report,
     plan,
     prove_summary,
@@ -41,6 +42,7 @@ from ._run import (
     select,
     source_date_epoch,
     step_sweep,
+    timestamp,
 )
 from ._session import session_report
 from ._shard import Merged, merge_shards, parse_shard, read_shard, shard_filename, shard_section, shard_units
@@ -82,6 +84,8 @@ __all__ = [
     "select",
     "make_report",
     "source_date_epoch",
+    "timestamp",
+    "environment",
     "session_report",
     "FORMATS",
     "BASENAME",
