@@ -47,10 +47,16 @@ __all__ = [
     "derivations",
     "load_module",
     "ENTRY_POINT_GROUP",
+    "BUILTIN_MODULES",
     "SIZE_VARIANTS",
 ]
 
 ENTRY_POINT_GROUP = "gradcheck.derivations"
+BUILTIN_MODULES: tuple[str, ...] = ("reference_nets",)
+"""The modules whose import registers the built-in derivations, loaded by name like ``--module``
+and the entry points: the registry never imports them statically, so the nets depend on the
+registry and not the other way round (``tests/test_layers.py`` holds it to that). Not an entry
+point because an editable install made before one was added would silently lose the built-ins."""
 
 SIZE_VARIANTS: Mapping[str, int] = {"default": 1, "x2": 2, "large": 0}
 """Size variants (see :meth:`Derivation.sizes_for`): every default size multiplied by this factor.
@@ -239,17 +245,19 @@ def load_module(module: str) -> None:
 
 
 def _load_builtin() -> None:
-    """Import the built-in derivations. They ship as the top-level package ``reference_nets``
-    (the folder the derivations are read and run from: ``python -m reference_nets.examples.xnor``);
-    a second name such as ``gradcheck.reference_nets`` would import each module twice and
-    register every derivation twice. A foreign package of that name is refused by name."""
+    """Import the :data:`BUILTIN_MODULES` by name. The built-ins ship as the top-level package
+    ``reference_nets`` (the folder the derivations are read and run from: ``python -m
+    reference_nets.examples.xnor``); a second name such as ``gradcheck.reference_nets`` would
+    import each module twice and register every derivation twice. A foreign package of that
+    name is refused by its missing ``__gradcheck_reference_nets__`` marker."""
     global _loaded_builtin
     if not _loaded_builtin:
-        module = importlib.import_module("reference_nets")
-        if not getattr(module, "__gradcheck_reference_nets__", False):
-            raise InvalidArgumentError(
-                f"the package 'reference_nets' imported from {getattr(module, '__file__', '?')} is not gradcheck's "
-                f"built-in derivations (another package of that name shadows it); pass builtin=False or remove it")
+        for name in BUILTIN_MODULES:
+            module = importlib.import_module(name)
+            if not getattr(module, "__gradcheck_reference_nets__", False):
+                raise InvalidArgumentError(
+                    f"the package {name!r} imported from {getattr(module, '__file__', '?')} is not gradcheck's "
+                    f"built-in derivations (another package of that name shadows it); pass builtin=False or remove it")
         _loaded_builtin = True
 
 
