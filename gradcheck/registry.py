@@ -94,6 +94,14 @@ class Derivation:
     directions instead. Only a few gradients have one (``row_mlp.sigmoid``,
     ``relu_softmax.ce_mean`` and its slip): one per shape of network is enough to show the
     directional check at that scale. :meth:`sizes_for` turns a variant name into sizes.
+
+    ``named_sizes`` are further sizes a test suite or benchmark asks for by name (sizes not
+    given keep their defaults). The built-ins give three, each chosen per derivation: ``other``,
+    a second size besides the defaults, non-square where the formula allows (``x2`` keeps square
+    shapes square), so a formula that only holds at its own shapes shows up; ``symbolic``, the
+    smallest at which every published slip still differs from its correction, so that sympy
+    alone builds, differentiates and compiles the derivation in well under a second;
+    ``sympy_loss``, small enough to evaluate the loss on sympy object arrays.
     """
 
     name: str
@@ -112,28 +120,40 @@ class Derivation:
     sizes: Mapping[str, int] = field(default_factory=dict)
     jacobian_options: Mapping[str, Any] = field(default_factory=dict)
     large_sizes: Mapping[str, int] | None = None
+    named_sizes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.large_sizes is None:
-            return
-        sizes = dict(self.large_sizes)
+        clash = set(self.named_sizes) & set(SIZE_VARIANTS)
+        if clash:
+            raise InvalidArgumentError(f"derivation {self.name!r}: named_sizes may not use the size variants' names "
+                                       f"{sorted(clash)}")
+        named = {name: self._checked(f"named_sizes[{name!r}]", sizes) for name, sizes in self.named_sizes.items()}
+        object.__setattr__(self, "named_sizes", named)
+        if self.large_sizes is not None:
+            object.__setattr__(self, "large_sizes", self._checked("large_sizes", self.large_sizes, empty=False))
+
+    def _checked(self, what: str, sizes: Mapping[str, int], *, empty: bool = True) -> dict[str, int]:
+        sizes = dict(sizes)
         bad = {k: v for k, v in sizes.items() if isinstance(v, bool) or not isinstance(v, int) or v < 1}
-        if bad or not sizes:
-            raise InvalidArgumentError(f"derivation {self.name!r}: large_sizes expects positive integer sizes, got "
+        if bad or not (sizes or empty):
+            raise InvalidArgumentError(f"derivation {self.name!r}: {what} expects positive integer sizes, got "
                                        f"{bad or 'none'}")
         unknown = set(sizes) - set(self.sizes)
         if unknown:
-            raise InvalidArgumentError(f"derivation {self.name!r}: large_sizes has unknown size(s) {sorted(unknown)}; "
+            raise InvalidArgumentError(f"derivation {self.name!r}: {what} has unknown size(s) {sorted(unknown)}; "
                                        f"it takes {sorted(self.sizes)}")
-        object.__setattr__(self, "large_sizes", sizes)
+        return sizes
 
     def sizes_for(self, variant: str) -> dict[str, int] | None:
-        """The sizes of a :data:`SIZE_VARIANTS` variant; None for ``large`` without ``large_sizes``."""
-        if variant not in SIZE_VARIANTS:
-            raise InvalidArgumentError(f"size variant {variant!r}: expected one of {', '.join(SIZE_VARIANTS)}")
+        """The sizes of a :data:`SIZE_VARIANTS` variant or of one of the ``named_sizes``; None for
+        ``large`` without ``large_sizes`` and for a name this derivation does not give."""
         if variant == "large":
             return None if self.large_sizes is None else {**self.sizes, **self.large_sizes}
-        return {k: v * SIZE_VARIANTS[variant] for k, v in self.sizes.items()}
+        if variant in SIZE_VARIANTS:
+            return {k: v * SIZE_VARIANTS[variant] for k, v in self.sizes.items()}
+        if variant in self.named_sizes:
+            return {**self.sizes, **self.named_sizes[variant]}
+        return None
 
     def problem(self, seed: int = 0, **sizes: int) -> Problem:
         """Draw a problem instance with ``numpy.random.default_rng(seed)``."""
@@ -208,7 +228,7 @@ def register(
     sizes are read from the factory's keyword defaults. Other keywords are the
     :class:`Derivation` fields (``source``, ``equations``, ``layout``,
     ``expected_correct``, ``corrects``, ``slip``, ``description``, ``tags``,
-    ``jacobian_options``, ``large_sizes``).
+    ``jacobian_options``, ``large_sizes``, ``named_sizes``).
     """
     if (grad is None) == (jacobian is None):
         raise InvalidArgumentError(f"register(name={name!r}): give exactly one of grad= or jacobian=")

@@ -106,6 +106,9 @@ LARGE = {"n": 4, "n_in": 50, "hidden": 1000, "classes": 50}
 
 @register(
     name="relu_softmax.ce_mean",
+    named_sizes={"symbolic": {"n": 3, "n_in": 2, "hidden": 3, "classes": 3},
+                 "sympy_loss": {"n": 2, "n_in": 2, "hidden": 2, "classes": 2},
+                 "other": {"n": 10, "n_in": 2, "hidden": 8, "classes": 3}},
     loss=loss,
     grad=grad,
     source=SOURCE,
@@ -122,6 +125,9 @@ def make(rng: np.random.Generator, n: int = 6, n_in: int = 3, hidden: int = 5, c
 
 @register(
     name="relu_softmax.published_sum_loss",
+    named_sizes={"symbolic": {"n": 3, "n_in": 2, "hidden": 3, "classes": 3},
+                 "sympy_loss": {"n": 2, "n_in": 2, "hidden": 2, "classes": 2},
+                 "other": {"n": 3, "classes": 2}},
     loss=loss_sum,
     grad=grad,
     source=SOURCE,
@@ -140,6 +146,9 @@ def make_sum(rng: np.random.Generator, n: int = 6, n_in: int = 3, hidden: int = 
 
 @register(
     name="relu_softmax.softmax_jacobian",
+    named_sizes={"symbolic": {"classes": 3},
+                 "sympy_loss": {"classes": 3},
+                 "other": {"classes": 2}},
     loss=softmax_fn,
     jacobian=softmax_jacobian,
     source=SOURCE,

@@ -167,6 +167,17 @@ def _widths(n_in: int, width: int, n_out: int, depth: int) -> list[int]:
 # --sizes large for the sigmoid net: 108,630 parameters (W1 30x300, W2 300x300, W3 300x30),
 # checked along directions.
 LARGE = {"n": 16, "n_in": 30, "width": 300, "n_out": 30}
+NAMED_SIZES = {
+    "sigmoid": {"symbolic": {"n": 2, "n_in": 2, "width": 2, "n_out": 1, "depth": 2},
+                "sympy_loss": {"n": 2, "n_in": 2, "width": 2, "n_out": 1, "depth": 2},
+                "other": {"n": 2, "n_in": 4, "width": 3, "n_out": 1, "depth": 4}},
+    "tanh": {"symbolic": {"n": 2, "n_in": 2, "width": 2, "n_out": 1, "depth": 2},
+             "sympy_loss": {"n": 2, "n_in": 2, "width": 2, "n_out": 1, "depth": 2},
+             "other": {"n": 7, "n_in": 2, "width": 5, "n_out": 3, "depth": 1}},
+    "relu": {"symbolic": {"n": 2, "n_in": 2, "width": 3, "n_out": 1, "depth": 2},
+             "sympy_loss": {"n": 2, "n_in": 2, "width": 2, "n_out": 1, "depth": 2},
+             "other": {"n": 8, "n_in": 3, "width": 6, "n_out": 2, "depth": 4}},
+}
 
 
 def _register_activation(act: str, tags: tuple[str, ...] = ()) -> None:
@@ -182,6 +193,7 @@ def _register_activation(act: str, tags: tuple[str, ...] = ()) -> None:
         + (" Default draws keep |Z| >= 1e-3 so no kink is near." if act == "relu" else ""),
         tags=tags,
         large_sizes=LARGE if act == "sigmoid" else None,
+        named_sizes=NAMED_SIZES[act],
     )
     def make(
         rng: np.random.Generator, n: int = 5, n_in: int = 3, width: int = 4, n_out: int = 2, depth: int = 3
@@ -194,6 +206,9 @@ for _act, _tags in (("sigmoid", ()), ("tanh", ()), ("relu", ("relu",))):
 
 @register(
     name="row_mlp.nobias_000",
+    named_sizes={"symbolic": {"n": 2, "n_in": 2, "h1": 2, "h2": 2, "n_out": 1},
+                 "sympy_loss": {"n": 2, "n_in": 2, "h1": 2, "h2": 2, "n_out": 1},
+                 "other": {"n": 3, "n_in": 2, "h1": 4, "h2": 5, "n_out": 3}},
     loss=loss,
     grad=grad,
     source=SOURCE_000,
@@ -209,6 +224,9 @@ def make_nobias(rng: np.random.Generator, n: int = 6, n_in: int = 4, h1: int = 5
 
 @register(
     name="row_mlp.published_dW1_first",
+    named_sizes={"symbolic": {"size": 2, "n_out": 1},
+                 "sympy_loss": {"size": 2, "n_out": 1},
+                 "other": {"size": 4, "n_out": 3}},
     loss=loss,
     grad=grad_published_dW1_first,
     source=SOURCE_000,
@@ -225,6 +243,9 @@ def make_published_dW1(rng: np.random.Generator, size: int = 3, n_out: int = 2) 
 
 @register(
     name="row_mlp.l2norm",
+    named_sizes={"symbolic": {"n": 2, "n_in": 2, "width": 2, "n_out": 2, "depth": 2},
+                 "sympy_loss": {"n": 2, "n_in": 2, "width": 2, "n_out": 1},
+                 "other": {"n": 3, "depth": 3}},
     loss=loss,
     grad=grad,
     source=SOURCE_003,
@@ -240,6 +261,9 @@ def make_l2norm(rng: np.random.Generator, n: int = 5, n_in: int = 3, width: int 
 
 @register(
     name="row_mlp.published_norm_as_squared",
+    named_sizes={"symbolic": {"n": 2, "n_in": 2, "width": 2, "n_out": 2, "depth": 2},
+                 "sympy_loss": {"n": 2, "n_in": 2, "width": 2, "n_out": 1},
+                 "other": {"n": 7, "depth": 3}},
     loss=loss,
     grad=grad_published_norm_as_squared,
     source=SOURCE_003,
@@ -258,6 +282,9 @@ def make_norm_as_squared(
 
 @register(
     name="row_mlp.published_dW2_from_db1",
+    named_sizes={"symbolic": {"n": 2, "n_in": 2, "width": 2},
+                 "sympy_loss": {"n": 2, "n_in": 2, "width": 2},
+                 "other": {"n": 4, "n_in": 2, "width": 4}},
     loss=loss,
     grad=grad_published_dW2_from_db1,
     source=SOURCE_003,

@@ -120,9 +120,15 @@ def test_size_variants_are_the_derivations_own() -> None:
     assert d.sizes_for("default") == dict(d.sizes) == {"n": 5, "n_in": 3, "width": 4, "n_out": 2, "depth": 3}
     assert d.sizes_for("x2") == {"n": 10, "n_in": 6, "width": 8, "n_out": 4, "depth": 6}
     assert d.sizes_for("large") == {"n": 16, "n_in": 30, "width": 300, "n_out": 30, "depth": 3}
-    assert registry.get("least_squares.x").sizes_for("large") is None
-    with pytest.raises(InvalidArgumentError, match="x3"):
-        d.sizes_for("x3")
+    assert d.sizes_for("other") == {"n": 2, "n_in": 4, "width": 3, "n_out": 1, "depth": 4}
+    assert registry.get("least_squares.x").sizes_for("large") is None and d.sizes_for("x3") is None
+
+
+def test_named_sizes_are_validated_and_keep_the_variants_names_free() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"named_sizes\['tiny'\] has unknown size"):
+        Derivation(name="x.y", make=make, loss=loss, derivative=right, sizes={"n": 4}, named_sizes={"tiny": {"m": 1}})
+    with pytest.raises(InvalidArgumentError, match="size variants' names"):
+        Derivation(name="x.y", make=make, loss=loss, derivative=right, sizes={"n": 4}, named_sizes={"x2": {"n": 3}})
 
 
 def test_cli_accepts_large_and_rejects_unknown_sizes(capsys: pytest.CaptureFixture[str], tmp_path: object) -> None:
