@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         numerical_grad,
         numerical_jacobian,
     )
+    from ._compare import relative_error
     from ._directional import DirectionalResult, DirectionCheck, check_grad_directional
     from ._result import Entry, Estimate, GradCheckResult, ParamResult, Tolerance
     from ._second import (
@@ -68,6 +69,7 @@ _LAZY = {
                      "numerical_grad", "numerical_jacobian"), "._api"),
     **dict.fromkeys(("Entry", "Estimate", "GradCheckResult", "ParamResult", "Tolerance"), "._result"),
     "STRUCTURES": "._structure",
+    "relative_error": "._compare",
     **dict.fromkeys(("GaussNewton", "assert_gauss_newton", "assert_hessian", "assert_hvp", "check_gauss_newton",
                      "check_hessian", "check_hvp", "BlockResult", "HessianCheckResult", "HVPCheckResult",
                      "VectorResult"), "._second"),
@@ -112,6 +114,7 @@ __all__ = [
     "DirectionCheck",
     "METHODS",
     "STRUCTURES",
+    "relative_error",
     "GradCheckResult",
     "ParamResult",
     "Entry",

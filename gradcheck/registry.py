@@ -47,9 +47,23 @@ __all__ = [
     "derivations",
     "load_module",
     "ENTRY_POINT_GROUP",
+    "BUILTIN_MODULES",
+    "SIZE_VARIANTS",
 ]
 
 ENTRY_POINT_GROUP = "gradcheck.derivations"
+BUILTIN_MODULES: tuple[str, ...] = ("reference_nets",)
+"""The modules whose import registers the built-in derivations, loaded by name like ``--module``
+and the entry points: the registry never imports them statically, so the nets depend on the
+registry and not the other way round (``tests/test_layers.py`` holds it to that). Not an entry
+point because an editable install made before one was added would silently lose the built-ins."""
+
+SIZE_VARIANTS: Mapping[str, int] = {"default": 1, "x2": 2, "large": 0}
+"""Size variants (see :meth:`Derivation.sizes_for`): every default size multiplied by this factor.
+Doubling keeps square shapes square (some published slips only run on square matrices) while
+changing every dimension, so a formula that only works at the default sizes shows up. ``large``
+(0: no factor) takes the derivation's :attr:`Derivation.large_sizes`, checked along directions;
+a derivation without them has no large variant."""
 
 Params = dict[str, np.ndarray]
 Kind = Literal["grad", "jacobian"]
@@ -71,6 +85,23 @@ class Derivation:
     (``kind="jacobian"``); ``derivative(params, data)`` returns the hand-derived
     gradient (same structure as ``params``) or Jacobian (``out.shape + param.shape``
     per parameter in numerator layout, or see ``jacobian_options``).
+
+    Sizes are the integer keyword arguments of ``make`` (batch, widths, depth, classes...).
+    ``sizes`` holds their defaults, read from ``make``'s signature by :func:`register`; the
+    report's ``x2`` variant doubles every one of them. ``large_sizes`` (sizes not given keep
+    their defaults) is the ``large`` variant: ~1e5 parameters, the scale of a small real
+    network, where an entry-wise check would take hours and ``--sizes large`` checks along
+    directions instead. Only a few gradients have one (``row_mlp.sigmoid``,
+    ``relu_softmax.ce_mean`` and its slip): one per shape of network is enough to show the
+    directional check at that scale. :meth:`sizes_for` turns a variant name into sizes.
+
+    ``named_sizes`` are further sizes a test suite or benchmark asks for by name (sizes not
+    given keep their defaults). The built-ins give three, each chosen per derivation: ``other``,
+    a second size besides the defaults, non-square where the formula allows (``x2`` keeps square
+    shapes square), so a formula that only holds at its own shapes shows up; ``symbolic``, the
+    smallest at which every published slip still differs from its correction, so that sympy
+    alone builds, differentiates and compiles the derivation in well under a second;
+    ``sympy_loss``, small enough to evaluate the loss on sympy object arrays.
     """
 
     name: str
@@ -88,6 +119,41 @@ class Derivation:
     tags: tuple[str, ...] = ()
     sizes: Mapping[str, int] = field(default_factory=dict)
     jacobian_options: Mapping[str, Any] = field(default_factory=dict)
+    large_sizes: Mapping[str, int] | None = None
+    named_sizes: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        clash = set(self.named_sizes) & set(SIZE_VARIANTS)
+        if clash:
+            raise InvalidArgumentError(f"derivation {self.name!r}: named_sizes may not use the size variants' names "
+                                       f"{sorted(clash)}")
+        named = {name: self._checked(f"named_sizes[{name!r}]", sizes) for name, sizes in self.named_sizes.items()}
+        object.__setattr__(self, "named_sizes", named)
+        if self.large_sizes is not None:
+            object.__setattr__(self, "large_sizes", self._checked("large_sizes", self.large_sizes, empty=False))
+
+    def _checked(self, what: str, sizes: Mapping[str, int], *, empty: bool = True) -> dict[str, int]:
+        sizes = dict(sizes)
+        bad = {k: v for k, v in sizes.items() if isinstance(v, bool) or not isinstance(v, int) or v < 1}
+        if bad or not (sizes or empty):
+            raise InvalidArgumentError(f"derivation {self.name!r}: {what} expects positive integer sizes, got "
+                                       f"{bad or 'none'}")
+        unknown = set(sizes) - set(self.sizes)
+        if unknown:
+            raise InvalidArgumentError(f"derivation {self.name!r}: {what} has unknown size(s) {sorted(unknown)}; "
+                                       f"it takes {sorted(self.sizes)}")
+        return sizes
+
+    def sizes_for(self, variant: str) -> dict[str, int] | None:
+        """The sizes of a :data:`SIZE_VARIANTS` variant or of one of the ``named_sizes``; None for
+        ``large`` without ``large_sizes`` and for a name this derivation does not give."""
+        if variant == "large":
+            return None if self.large_sizes is None else {**self.sizes, **self.large_sizes}
+        if variant in SIZE_VARIANTS:
+            return {k: v * SIZE_VARIANTS[variant] for k, v in self.sizes.items()}
+        if variant in self.named_sizes:
+            return {**self.sizes, **self.named_sizes[variant]}
+        return None
 
     def problem(self, seed: int = 0, **sizes: int) -> Problem:
         """Draw a problem instance with ``numpy.random.default_rng(seed)``."""
@@ -162,7 +228,7 @@ def register(
     sizes are read from the factory's keyword defaults. Other keywords are the
     :class:`Derivation` fields (``source``, ``equations``, ``layout``,
     ``expected_correct``, ``corrects``, ``slip``, ``description``, ``tags``,
-    ``jacobian_options``).
+    ``jacobian_options``, ``large_sizes``, ``named_sizes``).
     """
     if (grad is None) == (jacobian is None):
         raise InvalidArgumentError(f"register(name={name!r}): give exactly one of grad= or jacobian=")
@@ -199,17 +265,19 @@ def load_module(module: str) -> None:
 
 
 def _load_builtin() -> None:
-    """Import the built-in derivations. They ship as the top-level package ``reference_nets``
-    (the folder the derivations are read and run from: ``python -m reference_nets.examples.xnor``);
-    a second name such as ``gradcheck.reference_nets`` would import each module twice and
-    register every derivation twice. A foreign package of that name is refused by name."""
+    """Import the :data:`BUILTIN_MODULES` by name. The built-ins ship as the top-level package
+    ``reference_nets`` (the folder the derivations are read and run from: ``python -m
+    reference_nets.examples.xnor``); a second name such as ``gradcheck.reference_nets`` would
+    import each module twice and register every derivation twice. A foreign package of that
+    name is refused by its missing ``__gradcheck_reference_nets__`` marker."""
     global _loaded_builtin
     if not _loaded_builtin:
-        module = importlib.import_module("reference_nets")
-        if not getattr(module, "__gradcheck_reference_nets__", False):
-            raise InvalidArgumentError(
-                f"the package 'reference_nets' imported from {getattr(module, '__file__', '?')} is not gradcheck's "
-                f"built-in derivations (another package of that name shadows it); pass builtin=False or remove it")
+        for name in BUILTIN_MODULES:
+            module = importlib.import_module(name)
+            if not getattr(module, "__gradcheck_reference_nets__", False):
+                raise InvalidArgumentError(
+                    f"the package {name!r} imported from {getattr(module, '__file__', '?')} is not gradcheck's "
+                    f"built-in derivations (another package of that name shadows it); pass builtin=False or remove it")
         _loaded_builtin = True
 
 

@@ -50,6 +50,9 @@ def grad_A(params: dict, data: dict) -> dict:
 
 @register(
     name="least_squares.x",
+    named_sizes={"symbolic": {"m": 3, "n": 2},
+                 "sympy_loss": {"m": 2, "n": 2},
+                 "other": {"m": 7, "n": 2}},
     loss=loss_x,
     grad=grad_x,
     source=SOURCE,
@@ -66,6 +69,9 @@ def make_x(rng: np.random.Generator, m: int = 5, n: int = 4) -> Problem:
 
 @register(
     name="least_squares.A",
+    named_sizes={"symbolic": {"m": 3, "n": 2},
+                 "sympy_loss": {"m": 2, "n": 2},
+                 "other": {"m": 2, "n": 6}},
     loss=loss_A,
     grad=grad_A,
     source=SOURCE,

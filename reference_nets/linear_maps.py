@@ -58,6 +58,9 @@ def _make_Wx(rng: np.random.Generator, m: int, n: int) -> Problem:
 
 @register(
     name="kron_vec.column_major",
+    named_sizes={"symbolic": {"m": 2, "n": 3},
+                 "sympy_loss": {"m": 2, "n": 2},
+                 "other": {"m": 4, "n": 2}},
     loss=Wx,
     jacobian=jac_column_major,
     source=SOURCE_002,
@@ -71,6 +74,9 @@ def make_column_major(rng: np.random.Generator, m: int = 3, n: int = 4) -> Probl
 
 @register(
     name="kron_vec.row_major",
+    named_sizes={"symbolic": {"m": 2, "n": 3},
+                 "sympy_loss": {"m": 2, "n": 2},
+                 "other": {"m": 2, "n": 5}},
     loss=Wx,
     jacobian=jac_row_major,
     source=SOURCE_002,
@@ -84,6 +90,9 @@ def make_row_major(rng: np.random.Generator, m: int = 3, n: int = 4) -> Problem:
 
 @register(
     name="kron_vec.denominator_column_major",
+    named_sizes={"symbolic": {"m": 2, "n": 3},
+                 "sympy_loss": {"m": 2, "n": 2},
+                 "other": {"m": 5, "n": 2}},
     loss=Wx,
     jacobian=jac_denominator_column_major,
     source=SOURCE_002,
@@ -130,6 +139,9 @@ def jac_XW_by_X(params: dict, data: dict) -> dict:
 
 @register(
     name="matrix_calculus.xW_by_W",
+    named_sizes={"symbolic": {"D": 2, "C": 3},
+                 "sympy_loss": {"D": 2, "C": 2},
+                 "other": {"D": 4, "C": 2}},
     loss=xW,
     jacobian=jac_xW_by_W,
     source=SOURCE_000,
@@ -142,6 +154,9 @@ def make_xW_by_W(rng: np.random.Generator, D: int = 3, C: int = 4) -> Problem:
 
 @register(
     name="matrix_calculus.xW_by_x",
+    named_sizes={"symbolic": {"D": 2, "C": 3},
+                 "sympy_loss": {"D": 2, "C": 2},
+                 "other": {"D": 5, "C": 2}},
     loss=xW_by_x,
     jacobian=jac_xW_by_x_denominator,
     source=SOURCE_000,
@@ -155,6 +170,9 @@ def make_xW_by_x(rng: np.random.Generator, D: int = 3, C: int = 4) -> Problem:
 
 @register(
     name="matrix_calculus.XW_by_X",
+    named_sizes={"symbolic": {"N": 2, "D": 2, "C": 3},
+                 "sympy_loss": {"N": 2, "D": 2, "C": 2},
+                 "other": {"N": 2, "D": 3, "C": 2}},
     loss=XW_by_X,
     jacobian=jac_XW_by_X,
     source=SOURCE_000,

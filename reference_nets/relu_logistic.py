@@ -147,6 +147,9 @@ _COMMON = dict(source=SOURCE, tags=("relu",))
 
 @register(
     name="relu_logistic.kron",
+    named_sizes={"symbolic": {"n": 2, "d": 2, "h": 3},
+                 "sympy_loss": {"n": 2, "d": 2, "h": 2},
+                 "other": {"n": 2, "d": 4, "h": 3}},
     loss=loss,
     grad=grad_kron,
     equations="s = log(1 + exp(-Y Ybar)); ds/dW_i = -Y sigma(-Y Ybar) W_o diag(1(H>0)) (X kron I_h), "
@@ -162,6 +165,9 @@ def make_kron(rng: np.random.Generator, n: int = 4, d: int = 2, h: int = 5) -> P
 
 @register(
     name="relu_logistic.kron_math_layout",
+    named_sizes={"symbolic": {"n": 2, "d": 2, "h": 3},
+                 "sympy_loss": {"n": 2, "d": 2, "h": 2},
+                 "other": {"n": 3, "d": 2, "h": 4}},
     loss=loss_math_layout,
     grad=grad_kron_math_layout,
     equations="ds/dW_i = -Y sigma(-Y Ybar) W_o diag(1(H>0)) (X^T kron I_h), a row of length hd = vec_F(dW_i)^T",
@@ -175,6 +181,9 @@ def make_kron_math(rng: np.random.Generator, n: int = 4, d: int = 3, h: int = 5)
 
 @register(
     name="relu_logistic.outer",
+    named_sizes={"symbolic": {"n": 3, "d": 2, "h": 3},
+                 "sympy_loss": {"n": 2, "d": 2, "h": 2},
+                 "other": {"n": 3, "d": 3, "h": 6}},
     loss=loss,
     grad=grad_outer,
     equations="dH = g W_o o 1(H>0), dW_i = X^T dH, db_i = sum dH, dW_o = H^T g, db_o = sum g; g = -Y sigma(-Y Ybar)",
@@ -198,6 +207,9 @@ def logistic_grad(params: dict, data: dict) -> dict:
 
 @register(
     name="logistic.loss",
+    named_sizes={"symbolic": {"n": 4},
+                 "sympy_loss": {"n": 3},
+                 "other": {"n": 3}},
     loss=logistic_loss,
     grad=logistic_grad,
     source=SOURCE,

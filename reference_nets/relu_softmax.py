@@ -26,7 +26,6 @@ import numpy as np
 
 from gradcheck.ops import ArrayOps, numpy_ops
 from gradcheck.registry import Problem, register
-from gradcheck.report import register_large_sizes
 
 from ._common import clear_of_kinks
 
@@ -100,8 +99,16 @@ def _draw(rng: np.random.Generator, n: int, n_in: int, hidden: int, classes: int
     return Problem(params=params, data=data)
 
 
+# --sizes large: 101,050 parameters (W1 50x1000, W2 1000x50), checked along directions. Four
+# samples keep the 4000 ReLU pre-activations drawable clear of their kink.
+LARGE = {"n": 4, "n_in": 50, "hidden": 1000, "classes": 50}
+
+
 @register(
     name="relu_softmax.ce_mean",
+    named_sizes={"symbolic": {"n": 3, "n_in": 2, "hidden": 3, "classes": 3},
+                 "sympy_loss": {"n": 2, "n_in": 2, "hidden": 2, "classes": 2},
+                 "other": {"n": 10, "n_in": 2, "hidden": 8, "classes": 3}},
     loss=loss,
     grad=grad,
     source=SOURCE,
@@ -110,6 +117,7 @@ def _draw(rng: np.random.Generator, n: int, n_in: int, hidden: int, classes: int
     layout="row layout: samples are rows; W1 (N_x, N_h), W2 (N_h, N_y), b (1, width)",
     description="004's two-layer classifier. Default draws keep |x W1 + b1| >= 1e-3 (no kink nearby).",
     tags=("relu",),
+    large_sizes=LARGE,
 )
 def make(rng: np.random.Generator, n: int = 6, n_in: int = 3, hidden: int = 5, classes: int = 4) -> Problem:
     return _draw(rng, n, n_in, hidden, classes)
@@ -117,6 +125,9 @@ def make(rng: np.random.Generator, n: int = 6, n_in: int = 3, hidden: int = 5, c
 
 @register(
     name="relu_softmax.published_sum_loss",
+    named_sizes={"symbolic": {"n": 3, "n_in": 2, "hidden": 3, "classes": 3},
+                 "sympy_loss": {"n": 2, "n_in": 2, "hidden": 2, "classes": 2},
+                 "other": {"n": 3, "classes": 2}},
     loss=loss_sum,
     grad=grad,
     source=SOURCE,
@@ -127,20 +138,17 @@ def make(rng: np.random.Generator, n: int = 6, n_in: int = 3, hidden: int = 5, c
     slip="the loss is defined as the sum over samples but the code's gradient divides by n (the mean's "
     "gradient), so it is n times too small for the loss as defined.",
     tags=("relu",),
+    large_sizes=LARGE,
 )
 def make_sum(rng: np.random.Generator, n: int = 6, n_in: int = 3, hidden: int = 5, classes: int = 4) -> Problem:
     return _draw(rng, n, n_in, hidden, classes)
 
 
-# --sizes large: 101,050 parameters (W1 50x1000, W2 1000x50), checked along directions. Four
-# samples keep the 4000 ReLU pre-activations drawable clear of their kink.
-LARGE = {"n": 4, "n_in": 50, "hidden": 1000, "classes": 50}
-register_large_sizes("relu_softmax.ce_mean", **LARGE)
-register_large_sizes("relu_softmax.published_sum_loss", **LARGE)
-
-
 @register(
     name="relu_softmax.softmax_jacobian",
+    named_sizes={"symbolic": {"classes": 3},
+                 "sympy_loss": {"classes": 3},
+                 "other": {"classes": 2}},
     loss=softmax_fn,
     jacobian=softmax_jacobian,
     source=SOURCE,

@@ -36,7 +36,6 @@ import numpy as np
 
 from gradcheck.ops import ArrayOps, numpy_ops
 from gradcheck.registry import Problem, register
-from gradcheck.report import register_large_sizes
 
 from ._common import activation, activation_slope, clear_of_kinks
 
@@ -165,6 +164,22 @@ def _widths(n_in: int, width: int, n_out: int, depth: int) -> list[int]:
     return [n_in] + [width] * (depth - 1) + [n_out]
 
 
+# --sizes large for the sigmoid net: 108,630 parameters (W1 30x300, W2 300x300, W3 300x30),
+# checked along directions.
+LARGE = {"n": 16, "n_in": 30, "width": 300, "n_out": 30}
+NAMED_SIZES = {
+    "sigmoid": {"symbolic": {"n": 2, "n_in": 2, "width": 2, "n_out": 1, "depth": 2},
+                "sympy_loss": {"n": 2, "n_in": 2, "width": 2, "n_out": 1, "depth": 2},
+                "other": {"n": 2, "n_in": 4, "width": 3, "n_out": 1, "depth": 4}},
+    "tanh": {"symbolic": {"n": 2, "n_in": 2, "width": 2, "n_out": 1, "depth": 2},
+             "sympy_loss": {"n": 2, "n_in": 2, "width": 2, "n_out": 1, "depth": 2},
+             "other": {"n": 7, "n_in": 2, "width": 5, "n_out": 3, "depth": 1}},
+    "relu": {"symbolic": {"n": 2, "n_in": 2, "width": 3, "n_out": 1, "depth": 2},
+             "sympy_loss": {"n": 2, "n_in": 2, "width": 2, "n_out": 1, "depth": 2},
+             "other": {"n": 8, "n_in": 3, "width": 6, "n_out": 2, "depth": 4}},
+}
+
+
 def _register_activation(act: str, tags: tuple[str, ...] = ()) -> None:
     @register(
         name=f"row_mlp.{act}",
@@ -177,6 +192,8 @@ def _register_activation(act: str, tags: tuple[str, ...] = ()) -> None:
         description=f"Deep row-layout MLP, {act} at every layer, loss of 000 with the biases of 003."
         + (" Default draws keep |Z| >= 1e-3 so no kink is near." if act == "relu" else ""),
         tags=tags,
+        large_sizes=LARGE if act == "sigmoid" else None,
+        named_sizes=NAMED_SIZES[act],
     )
     def make(
         rng: np.random.Generator, n: int = 5, n_in: int = 3, width: int = 4, n_out: int = 2, depth: int = 3
@@ -187,12 +204,11 @@ def _register_activation(act: str, tags: tuple[str, ...] = ()) -> None:
 for _act, _tags in (("sigmoid", ()), ("tanh", ()), ("relu", ("relu",))):
     _register_activation(_act, _tags)
 
-# --sizes large: 108,630 parameters (W1 30x300, W2 300x300, W3 300x30), checked along directions.
-register_large_sizes("row_mlp.sigmoid", n=16, n_in=30, width=300, n_out=30)
-
-
 @register(
     name="row_mlp.nobias_000",
+    named_sizes={"symbolic": {"n": 2, "n_in": 2, "h1": 2, "h2": 2, "n_out": 1},
+                 "sympy_loss": {"n": 2, "n_in": 2, "h1": 2, "h2": 2, "n_out": 1},
+                 "other": {"n": 3, "n_in": 2, "h1": 4, "h2": 5, "n_out": 3}},
     loss=loss,
     grad=grad,
     source=SOURCE_000,
@@ -208,6 +224,9 @@ def make_nobias(rng: np.random.Generator, n: int = 6, n_in: int = 4, h1: int = 5
 
 @register(
     name="row_mlp.published_dW1_first",
+    named_sizes={"symbolic": {"size": 2, "n_out": 1},
+                 "sympy_loss": {"size": 2, "n_out": 1},
+                 "other": {"size": 4, "n_out": 3}},
     loss=loss,
     grad=grad_published_dW1_first,
     source=SOURCE_000,
@@ -224,6 +243,9 @@ def make_published_dW1(rng: np.random.Generator, size: int = 3, n_out: int = 2) 
 
 @register(
     name="row_mlp.l2norm",
+    named_sizes={"symbolic": {"n": 2, "n_in": 2, "width": 2, "n_out": 2, "depth": 2},
+                 "sympy_loss": {"n": 2, "n_in": 2, "width": 2, "n_out": 1},
+                 "other": {"n": 3, "depth": 3}},
     loss=loss,
     grad=grad,
     source=SOURCE_003,
@@ -239,6 +261,9 @@ def make_l2norm(rng: np.random.Generator, n: int = 5, n_in: int = 3, width: int 
 
 @register(
     name="row_mlp.published_norm_as_squared",
+    named_sizes={"symbolic": {"n": 2, "n_in": 2, "width": 2, "n_out": 2, "depth": 2},
+                 "sympy_loss": {"n": 2, "n_in": 2, "width": 2, "n_out": 1},
+                 "other": {"n": 7, "depth": 3}},
     loss=loss,
     grad=grad_published_norm_as_squared,
     source=SOURCE_003,
@@ -257,6 +282,9 @@ def make_norm_as_squared(
 
 @register(
     name="row_mlp.published_dW2_from_db1",
+    named_sizes={"symbolic": {"n": 2, "n_in": 2, "width": 2},
+                 "sympy_loss": {"n": 2, "n_in": 2, "width": 2},
+                 "other": {"n": 4, "n_in": 2, "width": 4}},
     loss=loss,
     grad=grad_published_dW2_from_db1,
     source=SOURCE_003,

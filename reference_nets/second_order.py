@@ -103,6 +103,9 @@ def _ls_hessian_published(params: dict, data: dict) -> dict:
 
 
 @register(name="second_order.least_squares", loss=_ls_grad_fn, jacobian=_ls_hessian,
+          named_sizes={"symbolic": {"m": 3, "n": 2},
+                       "sympy_loss": {"m": 3, "n": 5},
+                       "other": {"m": 3, "n": 5}},
           source="001_32fd1160338bb4a8.txt",
           equations="grad F = 2 A^T (A x - b);  Hess F = d grad F / dx = 2 A^T A",
           layout="Hessian as the Jacobian of the gradient: x.shape + x.shape",
@@ -113,6 +116,9 @@ def make_ls(rng: np.random.Generator, m: int = 6, n: int = 4) -> Problem:
 
 
 @register(name="second_order.published_least_squares_AtA", loss=_ls_grad_fn, jacobian=_ls_hessian_published,
+          named_sizes={"symbolic": {"m": 3, "n": 2},
+                       "sympy_loss": {"m": 7, "n": 2},
+                       "other": {"m": 7, "n": 2}},
           source="001_32fd1160338bb4a8.txt", expected_correct=False, corrects="second_order.least_squares",
           slip="Hessian of ||Ax - b||^2 written A^T A: the factor 2 dropped",
           equations="Hess F = A^T A (should be 2 A^T A)",
@@ -148,6 +154,9 @@ def _logistic_grad_fn(params: dict, data: dict, xp: ArrayOps = numpy_ops) -> Any
 
 
 @register(name="second_order.logistic", loss=_logistic_grad_fn,
+          named_sizes={"symbolic": {"n": 3, "d": 2},
+                       "sympy_loss": {"n": 3, "d": 5},
+                       "other": {"n": 3, "d": 5}},
           jacobian=lambda p, d: {"w": logistic_hessian(p["w"], d["X"], d["y"])},
           source="002_b756c5b1758d6ba4.txt",
           equations="grad L = -X^T (y o sigma(-y o X w));  Hess L = X^T diag(p(1-p)) X, p = sigma(X w)",
@@ -182,6 +191,9 @@ def _softmax_ce_grad_fn(params: dict, data: dict, xp: ArrayOps = numpy_ops) -> A
 
 
 @register(name="second_order.softmax_ce", loss=_softmax_ce_grad_fn,
+          named_sizes={"symbolic": {"classes": 3},
+                       "sympy_loss": {"classes": 2},
+                       "other": {"classes": 2}},
           jacobian=lambda p, d: {"z": softmax_ce_hessian(p["z"], d["label"])},
           source="004_3e1a2435217e6d8b.txt",
           equations="grad L = p - e_y;  Hess L = diag(p) - p p^T",
@@ -218,6 +230,9 @@ def _make_quadratic(rng: np.random.Generator, n: int) -> Problem:
 
 
 @register(name="second_order.quadratic_form", loss=_quadratic_grad_fn,
+          named_sizes={"symbolic": {"n": 2},
+                       "sympy_loss": {"n": 3},
+                       "other": {"n": 3}},
           jacobian=lambda p, d: {"x": quadratic_hessian(p["x"], d["M"], d["c"])},
           source="000_0a14f30ed87b689a.txt",
           equations="f = x^T M x + c^T x;  grad f = (M + M^T) x + c;  Hess f = M + M^T",
@@ -227,6 +242,9 @@ def make_quadratic(rng: np.random.Generator, n: int = 4) -> Problem:
 
 
 @register(name="second_order.published_quadratic_2M", loss=_quadratic_grad_fn,
+          named_sizes={"symbolic": {"n": 2},
+                       "sympy_loss": {"n": 5},
+                       "other": {"n": 5}},
           jacobian=lambda p, d: {"x": published_quadratic_hessian(p["x"], d["M"], d["c"])},
           source="000_0a14f30ed87b689a.txt", expected_correct=False, corrects="second_order.quadratic_form",
           slip="Hess (x^T M x) = 2M, right only for symmetric M: the symmetrization (M + M^T) is missing",
@@ -308,6 +326,9 @@ def _make_layer(rng: np.random.Generator, n_in: int, n_out: int) -> Problem:
 
 
 @register(name="second_order.sigmoid_layer_gauss_newton", loss=_linearised_grad, jacobian=_linearised_gn,
+          named_sizes={"symbolic": {"n_in": 2, "n_out": 2},
+                       "sympy_loss": {"n_in": 1, "n_out": 4},
+                       "other": {"n_in": 1, "n_out": 4}},
           source="001_32fd1160338bb4a8.txt",
           equations="r = sigma(Wx) - y;  J = diag(sigma'(z)) (I kron x^T);  G = J^T J = d[J(W0)^T r(W)]/dW at W0",
           layout="W (out, in); G of shape W.shape + W.shape",
@@ -317,6 +338,9 @@ def make_layer_gn(rng: np.random.Generator, n_in: int = 3, n_out: int = 2) -> Pr
 
 
 @register(name="second_order.sigmoid_layer_hessian", loss=_layer_grad_fn,
+          named_sizes={"symbolic": {"n_in": 2, "n_out": 2},
+                       "sympy_loss": {"n_in": 4, "n_out": 3},
+                       "other": {"n_in": 4, "n_out": 3}},
           jacobian=lambda p, d: {"W": layer_hessian(p["W"], d["x"], d["y"])},
           source="001_32fd1160338bb4a8.txt",
           equations="Hess c = J^T J + sum_k r_k sigma''(z_k) (e_k e_k^T kron x x^T)",
@@ -327,6 +351,9 @@ def make_layer_hessian(rng: np.random.Generator, n_in: int = 3, n_out: int = 2) 
 
 
 @register(name="second_order.published_gn_as_hessian", loss=_layer_grad_fn,
+          named_sizes={"symbolic": {"n_in": 2, "n_out": 2},
+                       "sympy_loss": {"n_in": 2, "n_out": 5},
+                       "other": {"n_in": 2, "n_out": 5}},
           jacobian=lambda p, d: {"W": layer_gauss_newton(p["W"], d["x"], d["y"])},
           source="001_32fd1160338bb4a8.txt", expected_correct=False, corrects="second_order.sigmoid_layer_hessian",
           slip="the Gauss-Newton matrix J^T J offered as the Hessian: the residual term sum_k r_k Hess(r_k) dropped",

@@ -142,6 +142,9 @@ def _mlp_params(rng: np.random.Generator, widths: list[int]) -> dict:
 
 @register(
     name="sigmoid_layer.column",
+    named_sizes={"symbolic": {"n_in": 2, "n_out": 3},
+                 "sympy_loss": {"n_in": 2, "n_out": 2},
+                 "other": {"n_in": 5, "n_out": 2}},
     loss=layer_loss,
     grad=layer_grad,
     source=SOURCE,
@@ -155,6 +158,9 @@ def make_layer(rng: np.random.Generator, n_in: int = 3, n_out: int = 4) -> Probl
 
 @register(
     name="sigmoid_layer.published_dW_numerator",
+    named_sizes={"symbolic": {"n_in": 2, "n_out": 2},
+                 "sympy_loss": {"n_in": 2, "n_out": 2},
+                 "other": {"n_in": 4, "n_out": 4}},
     loss=layer_loss,
     grad=layer_grad_published,
     source=SOURCE,
@@ -182,6 +188,9 @@ def _mlp_problem(rng: np.random.Generator, widths: list[int]) -> Problem:
 
 @register(
     name="sigmoid_mlp.column",
+    named_sizes={"symbolic": {"n_in": 2, "width": 2, "n_out": 1, "depth": 2},
+                 "sympy_loss": {"n_in": 2, "width": 2, "n_out": 1, "depth": 2},
+                 "other": {"n_in": 2, "width": 3, "n_out": 4, "depth": 5}},
     loss=loss,
     grad=grad,
     source=SOURCE,
@@ -195,6 +204,9 @@ def make_mlp(rng: np.random.Generator, n_in: int = 3, width: int = 4, n_out: int
 
 @register(
     name="sigmoid_mlp.published_dW_numerator",
+    named_sizes={"symbolic": {"width": 2, "depth": 2},
+                 "sympy_loss": {"width": 2, "depth": 2},
+                 "other": {"width": 4, "depth": 2}},
     loss=loss,
     grad=grad_published_numerator,
     source=SOURCE,
@@ -211,6 +223,9 @@ def make_mlp_published(rng: np.random.Generator, width: int = 3, depth: int = 3)
 
 @register(
     name="xnor.sigmoid_2_3_1",
+    named_sizes={"symbolic": {},
+                 "sympy_loss": {},
+                 "other": {}},
     loss=loss,
     grad=grad,
     source=SOURCE,

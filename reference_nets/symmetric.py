@@ -91,6 +91,9 @@ def nll_grad_entries(params: dict, data: dict) -> dict:
 
 
 @register(name="symmetric.gaussian_nll", loss=nll_loss, grad=nll_grad, source=SOURCE,
+          named_sizes={"symbolic": {"n": 2, "m": 3},
+                       "sympy_loss": {"n": 2, "m": 3},
+                       "other": {"n": 4, "m": 3}},
           equations="L = m/2 logdet S + 1/2 sum_k r_k^T S^-1 r_k;  dL/dS = 1/2 S^-1 (m S - R^T R) S^-1 "
                     "(symmetric gradient);  dL/dmu = -S^-1 sum_k r_k",
           layout="S symmetric: dL = <D, dS> for symmetric dS ((G + G^T)/2)",
@@ -104,6 +107,9 @@ def make_gaussian(rng: np.random.Generator, n: int = 3, m: int = 6) -> Problem:
 
 
 @register(name="symmetric.entries_convention", loss=nll_loss, grad=nll_grad_entries, source=SOURCE,
+          named_sizes={"symbolic": {"n": 2, "m": 3},
+                       "sympy_loss": {"n": 2, "m": 3},
+                       "other": {"n": 2, "m": 5}},
           expected_correct=False, corrects="symmetric.gaussian_nll",
           slip="dL/dS in the distinct-entries convention G + G^T - diag(G) where the symmetric gradient is "
                "meant: off-diagonal entries doubled",
@@ -130,6 +136,9 @@ def whiten_jacobian(params: dict, data: dict) -> dict:
 
 
 @register(name="symmetric.whitened_residual", loss=whiten, jacobian=whiten_jacobian, source=SOURCE,
+          named_sizes={"symbolic": {"n": 2},
+                       "sympy_loss": {"n": 2},
+                       "other": {"n": 2}},
           equations="z = L^-1 (x - mu), S = L L^T;  dz/dmu = -L^-1 (lower triangular, not symmetric)",
           layout="numerator: z.shape + mu.shape (the same shape as its transpose)",
           description="Jacobian of a Gaussian's whitened residual: square and not symmetric.")

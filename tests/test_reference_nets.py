@@ -36,39 +36,6 @@ PUBLISHED = {
     "symmetric.entries_convention",  # a convention mixed up, not from the seed documents
 }
 
-# A second size per derivation (besides its defaults), chosen non-square where the formula allows.
-OTHER_SIZES: dict[str, dict[str, int]] = {
-    "symmetric.gaussian_nll": {"n": 4, "m": 3}, "symmetric.entries_convention": {"n": 2, "m": 5},
-    "symmetric.whitened_residual": {"n": 2},
-    "second_order.least_squares": {"m": 3, "n": 5}, "second_order.published_least_squares_AtA": {"m": 7, "n": 2},
-    "second_order.logistic": {"n": 3, "d": 5}, "second_order.softmax_ce": {"classes": 2},
-    "second_order.quadratic_form": {"n": 3}, "second_order.published_quadratic_2M": {"n": 5},
-    "second_order.sigmoid_layer_gauss_newton": {"n_in": 1, "n_out": 4},
-    "second_order.sigmoid_layer_hessian": {"n_in": 4, "n_out": 3},
-    "second_order.published_gn_as_hessian": {"n_in": 2, "n_out": 5},
-    "least_squares.x": {"m": 7, "n": 2}, "least_squares.A": {"m": 2, "n": 6},
-    "sigmoid_layer.column": {"n_in": 5, "n_out": 2}, "sigmoid_layer.published_dW_numerator": {"n_in": 4, "n_out": 4},
-    "sigmoid_mlp.column": {"n_in": 2, "width": 3, "n_out": 4, "depth": 5},
-    "sigmoid_mlp.published_dW_numerator": {"width": 4, "depth": 2},
-    "row_mlp.sigmoid": {"n": 2, "n_in": 4, "width": 3, "n_out": 1, "depth": 4},
-    "row_mlp.tanh": {"n": 7, "n_in": 2, "width": 5, "n_out": 3, "depth": 1},
-    "row_mlp.relu": {"n": 8, "n_in": 3, "width": 6, "n_out": 2, "depth": 4},
-    "row_mlp.nobias_000": {"n": 3, "n_in": 2, "h1": 4, "h2": 5, "n_out": 3},
-    "row_mlp.l2norm": {"n": 3, "depth": 3},
-    "row_mlp.published_dW1_first": {"size": 4, "n_out": 3},
-    "row_mlp.published_norm_as_squared": {"n": 7, "depth": 3},
-    "row_mlp.published_dW2_from_db1": {"n": 4, "n_in": 2, "width": 4},
-    "relu_softmax.ce_mean": {"n": 10, "n_in": 2, "hidden": 8, "classes": 3},
-    "relu_softmax.published_sum_loss": {"n": 3, "classes": 2},
-    "relu_softmax.softmax_jacobian": {"classes": 2},
-    "relu_logistic.kron": {"n": 2, "d": 4, "h": 3}, "relu_logistic.kron_math_layout": {"n": 3, "d": 2, "h": 4},
-    "relu_logistic.outer": {"n": 3, "d": 3, "h": 6}, "logistic.loss": {"n": 3},
-    "kron_vec.column_major": {"m": 4, "n": 2}, "kron_vec.row_major": {"m": 2, "n": 5},
-    "kron_vec.denominator_column_major": {"m": 5, "n": 2},
-    "matrix_calculus.xW_by_W": {"D": 4, "C": 2}, "matrix_calculus.xW_by_x": {"D": 5, "C": 2},
-    "matrix_calculus.XW_by_X": {"N": 2, "D": 3, "C": 2},
-    "xnor.sigmoid_2_3_1": {},
-}
 SEEDS = (0, 1, 2)
 
 
@@ -91,25 +58,25 @@ def test_metadata_is_consistent(name: str) -> None:
         assert d.slip and d.corrects in CORRECT, "a slip names what is wrong and its corrected twin"
     uses_relu = "relu" in d.name or "kron" in d.name and "relu_logistic" in d.name
     assert ("relu" in d.tags) == (uses_relu and d.kind == "grad"), "ReLU derivations are tagged for kinks"
-    assert set(OTHER_SIZES[name]) <= set(d.sizes)
+    assert set(d.named_sizes) == {"other", "symbolic", "sympy_loss"}, "the sizes the tests run each derivation at"
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("sizes", ["default", "other"])
+@pytest.mark.parametrize("sizes", ["default", "other"])  # other: a second size, non-square where it can be
 @pytest.mark.parametrize("name", sorted(CORRECT))
 def test_correct_derivation_passes(name: str, sizes: str, seed: int) -> None:
     d = registry.get(name)
-    result = d.check(seed=seed, sizes=OTHER_SIZES[name] if sizes == "other" else None)
+    result = d.check(seed=seed, sizes=d.sizes_for(sizes))
     assert result.ok, str(result)
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-@pytest.mark.parametrize("sizes", ["default", "other"])
+@pytest.mark.parametrize("sizes", ["default", "other"])  # other: a second size, non-square where it can be
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_published_slip_is_flagged_on_values(name: str, sizes: str, seed: int) -> None:
     # The check must *run* (no shape error) and reject the values: the slip is in the numbers.
     d = registry.get(name)
-    result = d.check(seed=seed, sizes=OTHER_SIZES[name] if sizes == "other" else None)
+    result = d.check(seed=seed, sizes=d.sizes_for(sizes))
     assert not result.ok
     assert any(not p.ok for p in result.params.values())
 
@@ -237,40 +204,6 @@ def test_relu_default_draws_stay_clear_of_the_kink() -> None:
 
 
 # -- one loss, two backends: each loss runs on sympy object arrays -----------------------
-TINY: dict[str, dict[str, int]] = {
-    "symmetric.gaussian_nll": {"n": 2, "m": 3}, "symmetric.entries_convention": {"n": 2, "m": 3},
-    "symmetric.whitened_residual": {"n": 2},
-    "second_order.least_squares": {"m": 3, "n": 5}, "second_order.published_least_squares_AtA": {"m": 7, "n": 2},
-    "second_order.logistic": {"n": 3, "d": 5}, "second_order.softmax_ce": {"classes": 2},
-    "second_order.quadratic_form": {"n": 3}, "second_order.published_quadratic_2M": {"n": 5},
-    "second_order.sigmoid_layer_gauss_newton": {"n_in": 1, "n_out": 4},
-    "second_order.sigmoid_layer_hessian": {"n_in": 4, "n_out": 3},
-    "second_order.published_gn_as_hessian": {"n_in": 2, "n_out": 5},
-    "least_squares.x": {"m": 2, "n": 2}, "least_squares.A": {"m": 2, "n": 2},
-    "sigmoid_layer.column": {"n_in": 2, "n_out": 2}, "sigmoid_layer.published_dW_numerator": {"n_in": 2, "n_out": 2},
-    "sigmoid_mlp.column": {"n_in": 2, "width": 2, "n_out": 1, "depth": 2},
-    "sigmoid_mlp.published_dW_numerator": {"width": 2, "depth": 2},
-    "row_mlp.sigmoid": {"n": 2, "n_in": 2, "width": 2, "n_out": 1, "depth": 2},
-    "row_mlp.tanh": {"n": 2, "n_in": 2, "width": 2, "n_out": 1, "depth": 2},
-    "row_mlp.relu": {"n": 2, "n_in": 2, "width": 2, "n_out": 1, "depth": 2},
-    "row_mlp.nobias_000": {"n": 2, "n_in": 2, "h1": 2, "h2": 2, "n_out": 1},
-    "row_mlp.l2norm": {"n": 2, "n_in": 2, "width": 2, "n_out": 1},
-    "row_mlp.published_dW1_first": {"size": 2, "n_out": 1},
-    "row_mlp.published_norm_as_squared": {"n": 2, "n_in": 2, "width": 2, "n_out": 1},
-    "row_mlp.published_dW2_from_db1": {"n": 2, "n_in": 2, "width": 2},
-    "relu_softmax.ce_mean": {"n": 2, "n_in": 2, "hidden": 2, "classes": 2},
-    "relu_softmax.published_sum_loss": {"n": 2, "n_in": 2, "hidden": 2, "classes": 2},
-    "relu_softmax.softmax_jacobian": {"classes": 3},
-    "relu_logistic.kron": {"n": 2, "d": 2, "h": 2}, "relu_logistic.kron_math_layout": {"n": 2, "d": 2, "h": 2},
-    "relu_logistic.outer": {"n": 2, "d": 2, "h": 2}, "logistic.loss": {"n": 3},
-    "kron_vec.column_major": {"m": 2, "n": 2}, "kron_vec.row_major": {"m": 2, "n": 2},
-    "kron_vec.denominator_column_major": {"m": 2, "n": 2},
-    "matrix_calculus.xW_by_W": {"D": 2, "C": 2}, "matrix_calculus.xW_by_x": {"D": 2, "C": 2},
-    "matrix_calculus.XW_by_X": {"N": 2, "D": 2, "C": 2},
-    "xnor.sigmoid_2_3_1": {},
-}
-
-
 def _symbolic(params: dict) -> tuple[dict, dict]:
     import sympy
 
@@ -290,7 +223,7 @@ def test_loss_runs_on_sympy_and_matches_the_float_value(name: str) -> None:
     import sympy
 
     d = registry.get(name)
-    problem = d.problem(seed=0, **TINY[name])
+    problem = d.problem(seed=0, **d.sizes_for("sympy_loss"))
     sym, subs = _symbolic(problem.params)
     expr = d.loss(sym, problem.data, sympy_ops())
     value = np.asarray(d.loss(problem.params, problem.data), dtype=np.float64)

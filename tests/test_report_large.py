@@ -1,9 +1,8 @@
-"""``gradcheck report --sizes large``: registered large sizes, checked along directions."""
+"""``gradcheck report --sizes large``: a derivation's own large sizes, checked along directions."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -14,11 +13,8 @@ from gradcheck.registry import Derivation, Problem
 from gradcheck.report import (
     DEFAULT_SIZE_VARIANTS,
     Report,
-    _run,
-    large_sizes,
     make_report,
     plan,
-    register_large_sizes,
     render_summary,
     run_derivations,
 )
@@ -43,23 +39,14 @@ def make(rng: np.random.Generator, n: int = 4) -> Problem:
     return Problem(params={"w": rng.normal(size=n)}, data={"c": rng.normal(size=n)})
 
 
-RIGHT = Derivation(name="big.right", make=make, loss=loss, derivative=right, sizes={"n": 4})
-SLIP = Derivation(name="big.slip", make=make, loss=loss, derivative=slip, sizes={"n": 4}, expected_correct=False)
+# n=600: small enough for a unit test, checked the large way all the same
+RIGHT = Derivation(name="big.right", make=make, loss=loss, derivative=right, sizes={"n": 4}, large_sizes={"n": 600})
+SLIP = Derivation(name="big.slip", make=make, loss=loss, derivative=slip, sizes={"n": 4}, expected_correct=False,
+                  large_sizes={"n": 600})
 
 
 @pytest.fixture
-def large_registered() -> Iterator[None]:
-    registry.derivations()  # the built-in modules register their large sizes on first load: before the snapshot
-    saved = dict(_run._LARGE_SIZES)
-    register_large_sizes("big.right", n=600)  # small enough for a unit test, checked the large way all the same
-    register_large_sizes("big.slip", n=600)
-    yield
-    _run._LARGE_SIZES.clear()
-    _run._LARGE_SIZES.update(saved)
-
-
-@pytest.fixture
-def report(large_registered: None) -> Report:
+def report() -> Report:
     subjects = run_derivations([RIGHT, SLIP], seeds=(0,), size_variants=("default", "large"), sweep=False)
     return make_report(subjects, origin="cli", command="t", options={"size_variants": ["default", "large"]})
 
@@ -97,7 +84,7 @@ def test_directional_cases_round_trip_through_json(report: Report) -> None:
     assert again.subjects[1].directional[0].directional.n_localized == report.subjects[1].directional[0].directional.n_localized  # type: ignore[union-attr]
 
 
-def test_the_default_report_has_no_large_cases(large_registered: None) -> None:
+def test_the_default_report_has_no_large_cases() -> None:
     units = plan([RIGHT, SLIP], seeds=(0, 1, 2), size_variants=DEFAULT_SIZE_VARIANTS)
     assert {u[1] for u in units} == {"default", "x2"}
     only_large = plan([RIGHT, SLIP, registry.get("least_squares.x")], seeds=(0,), size_variants=("large",))
@@ -107,18 +94,41 @@ def test_the_default_report_has_no_large_cases(large_registered: None) -> None:
 @pytest.mark.parametrize("name", ["relu_softmax.ce_mean", "relu_softmax.published_sum_loss", "row_mlp.sigmoid"])
 def test_reference_nets_register_about_1e5_parameters(name: str) -> None:
     d = registry.get(name)
-    sizes = large_sizes(name)
+    sizes = d.sizes_for("large")
     assert sizes is not None
     problem = d.problem(0, **sizes)
     n = sum(np.size(v) for v in problem.params.values())
     assert 1e5 <= n <= 1.2e5
 
 
-def test_register_large_sizes_validates() -> None:
-    with pytest.raises(InvalidArgumentError, match="positive integer sizes"):
-        register_large_sizes("x.y", n=0)
-    with pytest.raises(InvalidArgumentError, match="positive integer sizes"):
-        register_large_sizes("x.y")
+def test_large_sizes_are_validated_when_the_derivation_is_made() -> None:
+    for bad in ({"n": 0}, {}, {"n": True}, {"n": 2.5}):
+        with pytest.raises(InvalidArgumentError, match="positive integer sizes"):
+            Derivation(name="x.y", make=make, loss=loss, derivative=right, sizes={"n": 4}, large_sizes=bad)
+    with pytest.raises(InvalidArgumentError, match=r"unknown size\(s\) \['m'\]"):
+        Derivation(name="x.y", make=make, loss=loss, derivative=right, sizes={"n": 4}, large_sizes={"m": 9})
+
+
+def test_only_the_three_1e5_nets_have_large_sizes() -> None:
+    """Adding one makes ``--sizes large`` run longer: a deliberate choice, so this test names them."""
+    big = {d.name for d in registry.derivations(entry_points=False) if d.large_sizes is not None}
+    assert big == {"relu_softmax.ce_mean", "relu_softmax.published_sum_loss", "row_mlp.sigmoid"}
+
+
+def test_size_variants_are_the_derivations_own() -> None:
+    d = registry.get("row_mlp.sigmoid")
+    assert d.sizes_for("default") == dict(d.sizes) == {"n": 5, "n_in": 3, "width": 4, "n_out": 2, "depth": 3}
+    assert d.sizes_for("x2") == {"n": 10, "n_in": 6, "width": 8, "n_out": 4, "depth": 6}
+    assert d.sizes_for("large") == {"n": 16, "n_in": 30, "width": 300, "n_out": 30, "depth": 3}
+    assert d.sizes_for("other") == {"n": 2, "n_in": 4, "width": 3, "n_out": 1, "depth": 4}
+    assert registry.get("least_squares.x").sizes_for("large") is None and d.sizes_for("x3") is None
+
+
+def test_named_sizes_are_validated_and_keep_the_variants_names_free() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"named_sizes\['tiny'\] has unknown size"):
+        Derivation(name="x.y", make=make, loss=loss, derivative=right, sizes={"n": 4}, named_sizes={"tiny": {"m": 1}})
+    with pytest.raises(InvalidArgumentError, match="size variants' names"):
+        Derivation(name="x.y", make=make, loss=loss, derivative=right, sizes={"n": 4}, named_sizes={"x2": {"n": 3}})
 
 
 def test_cli_accepts_large_and_rejects_unknown_sizes(capsys: pytest.CaptureFixture[str], tmp_path: object) -> None:

@@ -290,8 +290,7 @@ def render_markdown(sheet: Sheet, outcomes: Sequence[SheetOutcome]) -> str:
 
 def write_sheet_report(sheet: Sheet, outcomes: Sequence[SheetOutcome], out: str | Path) -> list[Path]:
     """``<out>/<sheet stem>.verify.{md,json}``, each written atomically."""
-    from ..report import write_atomic
-    from ..report._run import environment, timestamp
+    from ..report import environment, timestamp, write_atomic
 
     directory = Path(out)
     directory.mkdir(parents=True, exist_ok=True)

@@ -290,7 +290,7 @@ class Case:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], expected_correct: bool | None) -> Case:
         """The case ``to_dict`` was made from (the verdict is derived again, not read)."""
-        from .._result import GradCheckResult
+        from .. import GradCheckResult
 
         r = d.get("result")
         result = None if r is None else (DirectionalSummary(r) if r.get("kind") == "directional"
@@ -476,7 +476,7 @@ def _log_rel_errors(p: Any) -> np.ndarray:
     """log10 of each entry's relative error, as the core's comparison defines it."""
     import numpy as np
 
-    from .._compare import relative_error
+    from .. import relative_error
 
     rel = relative_error(np.asarray(p.abs_errors, dtype=float), np.asarray(p.analytic, dtype=float),
                          np.asarray(p.numeric, dtype=float), np.asarray(p.tolerances, dtype=float)).ravel()

@@ -4,10 +4,10 @@
 the core check on it, and wraps the outcomes into :mod:`._model` objects; a step sweep per
 derivation feeds the step-size plot. With ``oracle="both"`` every entry-wise check also runs
 the symbolic oracle, and each derivation's gradient is proved (or disproved) by sympy once,
-at its default sizes and first seed. The ``large`` size variant checks the sizes a module
-registered with :func:`register_large_sizes` along directions. ``plan`` and ``shard``
-split the work into stable slices (see :mod:`._shard`). ``make_report`` stamps the result
-with how it was made.
+at its default sizes and first seed. Each size variant's sizes are the derivation's own
+(:meth:`gradcheck.registry.Derivation.sizes_for`); the ``large`` variant is checked along
+directions. ``plan`` and ``shard`` split the work into stable slices (see :mod:`._shard`).
+``make_report`` stamps the result with how it was made.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import InvalidArgumentError
+from ..registry import SIZE_VARIANTS
 from ._model import Case, DirectionalSummary, ProofSummary, Report, StepSweep, Subject
 
 __all__ = [
@@ -32,8 +33,6 @@ __all__ = [
     "DEFAULT_SIZE_VARIANTS",
     "ORACLES",
     "PROOF_BUDGET_S",
-    "register_large_sizes",
-    "large_sizes",
     "prove_summary",
     "plan",
     "SWEEP_STEPS",
@@ -50,13 +49,10 @@ __all__ = [
 ]
 
 DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2)
-SIZE_VARIANTS: Mapping[str, int] = {"default": 1, "x2": 2, "large": 0}
-"""Size variants: every registered size multiplied by this factor. Doubling keeps square
-shapes square (some published slips only run on square matrices) while changing every
-dimension, so a formula that only works at the default sizes shows up. ``large`` (0: no
-factor) takes the sizes registered with :func:`register_large_sizes`, checked along
-directions; derivations with none registered have no large case."""
 DEFAULT_SIZE_VARIANTS: tuple[str, ...] = ("default", "x2")
+"""The variants a report runs unless told (``large`` only on request). ``SIZE_VARIANTS`` is
+:data:`gradcheck.registry.SIZE_VARIANTS`, re-exported: derivations own their sizes, the report
+only chooses which variants to run."""
 ORACLES: tuple[str, ...] = ("fd", "both")
 """``fd``: finite differences only. ``both``: also the symbolic oracle in every entry-wise check
 (``check_grad(..., oracle="both")``) and one proof per derivation (:func:`prove_summary`)."""
@@ -66,25 +62,6 @@ take 0.1-25 s here; the budget is there for a proof that would run for many minu
 trim ordinary ones, because a proof cut by the clock depends on the machine's load (and two
 runs, or shards and the one-process run, would then disagree)."""
 
-_LARGE_SIZES: dict[str, dict[str, int]] = {}
-
-
-def register_large_sizes(name: str, **sizes: int) -> None:
-    """Register the sizes ``--sizes large`` checks derivation ``name`` at (along directions).
-
-    Called beside the derivation's registration, e.g. ``register_large_sizes("row_mlp.sigmoid",
-    n=16, width=300)``; sizes not given keep their defaults. A second call replaces the first.
-    """
-    bad = {k: v for k, v in sizes.items() if isinstance(v, bool) or not isinstance(v, int) or v < 1}
-    if bad or not sizes:
-        raise InvalidArgumentError(f"register_large_sizes(name={name!r}): expected positive integer sizes, got "
-                                   f"{bad or 'none'}")
-    _LARGE_SIZES[name] = dict(sizes)
-
-
-def large_sizes(name: str) -> Mapping[str, int] | None:
-    """The large sizes registered for ``name`` (None when there are none)."""
-    return _LARGE_SIZES.get(name)
 SWEEP_STEPS: tuple[float, ...] = tuple(10.0**k for k in range(-12, 0))  # 1e-12 .. 1e-1, one per decade
 SWEEP_SCHEMES: tuple[str, ...] = ("central", "richardson")
 
@@ -119,14 +96,12 @@ def _suggest(pattern: str, names: Sequence[str]) -> str:
     return f"; did you mean {', '.join(map(repr, close))}?"
 
 
-def _sizes(defaults: Mapping[str, int], variant: str, name: str = "") -> dict[str, int]:
-    if variant == "large":
-        return {**defaults, **(large_sizes(name) or {})}
-    return {k: v * SIZE_VARIANTS[variant] for k, v in defaults.items()}
+def _sizes(derivation: Any, variant: str) -> dict[str, int]:
+    return derivation.sizes_for(variant) or dict(derivation.sizes)
 
 
 def _has_variant(derivation: Any, variant: str) -> bool:
-    return variant != "large" or large_sizes(derivation.name) is not None
+    return derivation.sizes_for(variant) is not None
 
 
 def _label(seed: int, variant: str, sizes: Mapping[str, int]) -> str:
@@ -136,7 +111,7 @@ def _label(seed: int, variant: str, sizes: Mapping[str, int]) -> str:
 
 def _run_case(derivation: Any, seed: int, variant: str, options: Mapping[str, Any], oracle: str = "fd") -> Case:
     """One check; a factory that refuses non-default sizes skips the variant, any other failure is an error."""
-    sizes = _sizes(derivation.sizes, variant, derivation.name)
+    sizes = _sizes(derivation, variant)
     common = dict(label=_label(seed, variant, sizes), seed=seed, sizes=sizes, size_variant=variant,
                   expected_correct=derivation.expected_correct)
     try:
