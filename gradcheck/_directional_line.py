@@ -44,7 +44,7 @@ from ._stencil import (
     outside_slopes,
     pair_truncation,
     refine,
-    richardson_flat,
+    richardson,
     richardson_rounding,
     richardson_truncation,
 )
@@ -267,8 +267,7 @@ class Line:
                 tau,
                 "central",
             )
-        # The flat form of the O(h^6) value, not the per-entry oracle's nested one: see richardson().
-        value = richardson_flat(c)
+        value = richardson(c)
         trunc = richardson_truncation(value, c)
         rnd = richardson_rounding(rc)
         right, err_r = one_sided(r, nr)

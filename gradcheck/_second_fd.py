@@ -36,8 +36,8 @@ from ._stencil import (
     extrapolate_h2,
     level_step,
     refine,
-    richardson_dot,
-    richardson_rounding_dot,
+    richardson,
+    richardson_rounding,
     richardson_truncation,
     second_difference_jump,
 )
@@ -152,10 +152,8 @@ def _levels(f: FlatLoss, x0: np.ndarray, f0: float, u: np.ndarray, w: np.ndarray
 
 def _assess(d: np.ndarray, h: float, noise: float) -> tuple[float, float, float, bool, float | None]:
     """Value, truncation and rounding bounds, clean?, kink jump (or None) from the levels at step h."""
-    # The dot-product form of the O(h^6) value, not the per-entry oracle's nested one: see
-    # gradcheck._stencil.richardson.
-    value = richardson_dot(d)
-    rounding = noise * richardson_rounding_dot(1.0 / level_step(h, np.arange(3)) ** 2)
+    value = float(richardson(d))
+    rounding = float(richardson_rounding(noise / level_step(h, np.arange(3)) ** 2))
     # |R2 - RR|, the error of the h^4 level below it: a bound on the O(h^6) value's error.
     truncation = richardson_truncation(value, d)
     g1, g2 = abs(d[0] - d[1]), abs(d[1] - d[2])

@@ -20,30 +20,27 @@ PACKAGE = Path(gradcheck.__file__).resolve().parent
 
 
 # --------------------------------------------------------------------------- Richardson
-@pytest.mark.parametrize("form", [st.richardson, st.richardson_flat, st.richardson_dot])
-def test_richardson_is_exact_to_h4_and_leaves_h6_over_64(form) -> None:
+def test_richardson_is_exact_to_h4_and_leaves_h6_over_64() -> None:
     """D(h) = a + b h^2 + c h^4 comes back as a exactly (dyadic numbers: no rounding at all);
     an h^6 term is cut to h^6 / 64, the O(h^6) the weights promise, not removed."""
     hs = st.level_step(1.0, np.arange(3))
-    # the dot form's weights are pre-divided by 45, not dyadic: exact to rounding only
-    exact = (lambda v, ref: v == ref) if form is not st.richardson_dot else (lambda v, ref: v == pytest.approx(ref))
     for a, b, c in [(1.0, 1.0, 1.0), (-3.0, 5.0, -7.0), (0.5, 0.0, 2.0)]:
         d = a + b * hs**2 + c * hs**4
-        assert exact(form(d), a)
-    assert exact(form(hs**6), 1.0 / 64.0)
+        assert st.richardson(d) == a
+    assert st.richardson(hs**6) == 1.0 / 64.0
+    assert st.richardson_truncation(1.0, [3.0, 1.3125, 1.06640625]) == 1.0 / 64.0
 
 
-def test_the_three_forms_agree_to_rounding_but_are_distinct() -> None:
-    """The forms the callers keep are the same estimate: within a few ulps on random data."""
+def test_richardson_is_the_weights_to_rounding() -> None:
+    """The nested form computes RICHARDSON_WEIGHTS @ d (the forms the line and second differences
+    used to write): within a few ulps of the largest level on random data."""
     rng = np.random.default_rng(7)
     d = rng.normal(size=(3, 10_000))
-    nested, flat = st.richardson(d), st.richardson_flat(d)
-    dot = np.array([st.richardson_dot(d[:, j]) for j in range(d.shape[1])])
+    flat = (64 * d[2] - 20 * d[1] + d[0]) / 45
+    dot = st.RICHARDSON_WEIGHTS @ d
     scale = np.abs(d).max(axis=0)
-    assert np.all(np.abs(nested - flat) <= 16 * np.finfo(float).eps * scale)
-    assert np.all(np.abs(nested - dot) <= 16 * np.finfo(float).eps * scale)
-    # ...and they do round apart (which is why each caller keeps its own)
-    assert np.any(nested != flat) and np.any(nested != dot)
+    assert np.all(np.abs(st.richardson(d) - flat) <= 16 * np.finfo(float).eps * scale)
+    assert np.all(np.abs(st.richardson(d) - dot) <= 16 * np.finfo(float).eps * scale)
 
 
 def test_weights_follow_from_the_level_ratio() -> None:
