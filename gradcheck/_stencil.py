@@ -4,12 +4,15 @@ slope jump, the refinement factor and the kink test, in one place.
 Every finite-difference caller (the per-entry oracle :mod:`gradcheck._fd`, the directional
 line :mod:`gradcheck._directional_line`, the second differences :mod:`gradcheck._second_fd`,
 the joint kink test :mod:`gradcheck._joint`) decides *what* to evaluate and *when* to look
-again; the arithmetic on the differences it got back is done here. Every function works
-elementwise, on NumPy arrays (one column per coordinate) as on scalars (one line), and does
-exactly the floating-point operations, in exactly the order, the per-entry oracle did before
-they shared it. Where the directional line or the joint test used a rule or a noise model of
-its own (not merely another rounding of the same formula), that variant is kept here under a
-name of its own, and its docstring says why (:func:`off_rate_line`, :func:`jump_error_line`).
+again; the arithmetic on the differences it got back is done here. The functions work
+elementwise, on NumPy arrays (one column per coordinate) as on scalars (one line), except
+:func:`off_rate_line` (scalars) and :func:`second_difference_jump` (one entry's three levels).
+Each does exactly the floating-point operations, in exactly the order, its callers did before
+they shared it, with one exception: the O(h^6) value, which the three callers wrote in three
+forms rounding up to 2 ulps apart, is now the per-entry oracle's form for all (:func:`richardson`).
+Where the directional line used a rule or a noise model of its own (not merely another rounding
+of the same formula), that variant is kept under a name of its own, and its docstring says why
+(:func:`off_rate_line`, :func:`jump_error_line`).
 
 A stencil has levels at steps ``h, h/2, h/4`` (:func:`level_step`). A sequence ``D(h)`` with an
 error series in ``h^2, h^4, h^6`` (central and second differences) is extrapolated twice
@@ -70,11 +73,11 @@ also keeps every level's step exact in binary (h/2 and h/4 of a representable h 
 REFINE_FACTOR = 1.0 / 16.0
 """A stencil that is not clean, or not precise enough, is looked at again with steps 16 times
 smaller: a kink at distance d from x leaves the stencil once the step is below d, and 16 gets
-there fast (six looks reach 16^-6 = 6e-8 of the first step: a kink at 1e-5 of a 1e-3 step is
-cleared at the second), while a smooth estimate's rounding, noise / h, grows only 16-fold per
-look and its h^2 truncation falls 256-fold (h^6 after two extrapolations: 1.7e7-fold). It is
-also four stencil halvings exactly, so the refined stencil's h is the old one's h/16, a power
-of two apart, and exact."""
+there fast (six looks reach 16^-6 = 6e-8 of the first step; a kink 1e-5 from x, under a first
+step of 1e-3, is outside the stencil from the second look on, at 3.9e-6), while a smooth
+estimate's rounding, noise / h, grows only 16-fold per look and its h^2 truncation falls
+256-fold (h^6 after two extrapolations: 1.7e7-fold). It is also four stencil halvings exactly,
+so the refined stencil's h is the old one's h/16, a power of two apart, and exact."""
 
 
 def level_step(h: Num, k: Num) -> Num:
