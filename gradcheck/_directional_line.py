@@ -30,6 +30,24 @@ import numpy as np
 
 from ._evaluator import DirectionalPerturbation, Evaluator
 from ._fd import default_base_step, ulps
+from ._stencil import (
+    CENTRAL_RATE,
+    CENTRAL_RATE_AT_KINK,
+    ONE_SIDED_RATE,
+    apart_from_slopes,
+    extrapolate_h1,
+    jump_error_line,
+    kink_at_x,
+    level_step,
+    off_rate_line,
+    one_sided,
+    outside_slopes,
+    pair_truncation,
+    refine,
+    richardson,
+    richardson_rounding,
+    richardson_truncation,
+)
 
 __all__ = ["COMPLEX_STEP", "KINK", "MAX_LEVELS", "SMOOTH", "UNCLEAN", "Line", "LineEstimate", "taylor"]
 
@@ -65,22 +83,6 @@ class LineEstimate:
     step: float  # tau of the level used
     scheme: str
     truncation: float = 0.0  # the truncation part of ``error``
-
-
-def _off(seq: list[float], noise: list[float], lo: float, hi: float, safety: float) -> bool:
-    """True where three estimates at t, t/2, t/4 do not converge at their scheme's rate.
-
-    Gaps that stand out from noise must shrink by a factor in [lo, hi] per halving; a kink
-    inside the stencil adds a 1/t term that breaks the ratio.
-    """
-    g1, g2 = seq[0] - seq[1], seq[1] - seq[2]
-    n1, n2 = noise[0] + noise[1], noise[1] + noise[2]
-    if abs(g1) <= safety * n1 and abs(g2) <= safety * n2:
-        return False
-    if abs(g2) <= safety * n2:  # converged below noise at the finest step: allow a large ratio
-        return abs(g1) > hi * safety * n2 * 4
-    ratio = g1 / g2
-    return not lo <= ratio <= hi
 
 
 class Line:
@@ -177,7 +179,7 @@ class Line:
                 return self._polish(est, w, purpose, method, room=level < levels) if polish else est
             if level == levels:
                 break
-            finer = self._level(w, est.step / 16.0, purpose, method)
+            finer = self._level(w, refine(est.step), purpose, method)
             if (
                 est.state == KINK
                 and finer.state == KINK
@@ -212,7 +214,7 @@ class Line:
     def _sharpen(self, est: LineEstimate, w: np.ndarray, purpose: str, method: str) -> LineEstimate:
         """Measure the jump again at a 16x smaller step, where its truncation (t^3 on a smooth
         line: 1.6e-5 at t = 1e-3 in a 2,000-entry MLP) is 4096x smaller and rounding 16x larger."""
-        finer = self._level(w, est.step / 16.0, purpose, method)
+        finer = self._level(w, refine(est.step), purpose, method)
         if finer.state == KINK:
             return finer
         if finer.state == UNCLEAN or finer.jump_error >= est.jump_error:
@@ -237,7 +239,7 @@ class Line:
         analytic = float(np.dot(self.g, d_flat))
         d = self.as_dict(d_flat)
         k = 3 if method == "richardson" else 2
-        ts = [tau * 2.0 ** (k - 1 - j) for j in range(k)]  # largest first
+        ts = [level_step(tau, j - (k - 1)) for j in range(k)]  # largest first: 4 tau, 2 tau, tau
         f = self._f(d, ts + [-t for t in ts], purpose)
         fp, fm = f[:k], f[k:]
         e0 = float(self._bound(self.f0))
@@ -254,7 +256,7 @@ class Line:
             nan = math.nan
             return LineEstimate(
                 float(c[1]),
-                float(abs(c[0] - c[1]) / 3 + rc[1]),
+                float(pair_truncation(c) + rc[1]),
                 analytic,
                 nan,
                 nan,
@@ -265,31 +267,22 @@ class Line:
                 tau,
                 "central",
             )
-        value = (64 * c[2] - 20 * c[1] + c[0]) / 45
-        b2 = (4 * c[2] - c[1]) / 3
-        trunc = abs(value - b2)
-        rnd = (64 * rc[2] + 20 * rc[1] + rc[0]) / 45
-        right = 2 * r[2] - r[1]
-        left = 2 * lft[2] - lft[1]
-        err_r = abs(right - (2 * r[1] - r[0])) / 3 + 3 * nr[2]
-        err_l = abs(left - (2 * lft[1] - lft[0])) / 3 + 3 * nl[2]
-        jump_a, jump_b = 2 * gj[1] - gj[0], 2 * gj[2] - gj[1]
-        jump_err = abs(jump_b - jump_a) / 3 + 2 * ng[2] + ng[1]
+        value = richardson(c)
+        trunc = richardson_truncation(value, c)
+        rnd = richardson_rounding(rc)
+        right, err_r = one_sided(r, nr)
+        left, err_l = one_sided(lft, nl)
+        jump_a, jump_b = extrapolate_h1(gj[0], gj[1]), extrapolate_h1(gj[1], gj[2])
+        jump_err = jump_error_line(jump_a, jump_b, ng)
         s = self.safety
-        sides_off = _off(r, nr, 1.5, 5.0, s) or _off(lft, nl, 1.5, 5.0, s)
-        kink = not sides_off and abs(jump_b) > s * jump_err
-        central_off = _off(c, [2 * x for x in rc], 1.5 if kink else 3.0, 20.0, s)
+        sides_off = off_rate_line(r, nr, *ONE_SIDED_RATE, s) or off_rate_line(lft, nl, *ONE_SIDED_RATE, s)
+        kink = not sides_off and bool(kink_at_x(jump_b, jump_err, s))
+        central_off = off_rate_line(c, [2 * x for x in rc], *(CENTRAL_RATE_AT_KINK if kink else CENTRAL_RATE), s)
+        bars = (value, trunc, rnd, left, right, err_l, err_r, s)
         if kink:
-            lo, hi = min(left, right), max(left, right)
-            margin = s * (trunc + rnd + err_l + err_r)
-            unclean = central_off or value < lo - margin or value > hi + margin
+            unclean = central_off or bool(outside_slopes(*bars))
         else:
-            unclean = (
-                sides_off
-                or central_off
-                or abs(value - right) > s * (trunc + rnd + err_r)
-                or abs(value - left) > s * (trunc + rnd + err_l)
-            )
+            unclean = sides_off or central_off or bool(apart_from_slopes(*bars))
         state = UNCLEAN if unclean else (KINK if kink else SMOOTH)
         if unclean:  # its own bars mean nothing: widen to the spread of everything seen
             trunc = max(trunc, max(abs(v - value) for v in (*c, right, left)))

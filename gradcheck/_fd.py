@@ -35,6 +35,29 @@ import numpy as np
 from ._evaluator import DirectionalPerturbation, Evaluator, Perturbation
 from ._oracle import OracleEstimate
 from ._status import Stencil
+from ._stencil import (
+    CENTRAL_RATE,
+    CENTRAL_RATE_AT_KINK,
+    ONE_SIDED_RATE,
+    REFINE_FACTOR,
+    apart_from_slopes,
+    extrapolate_h2,
+    extrapolate_h2_rounding,
+    jump_bars,
+    jump_extrapolations,
+    jump_rounding,
+    kink_at_x,
+    level_step,
+    off_rate,
+    one_sided,
+    one_sided_pair,
+    outside_slopes,
+    pair_truncation,
+    refine,
+    richardson,
+    richardson_rounding,
+    richardson_truncation,
+)
 
 __all__ = [
     "Plan",
@@ -87,10 +110,10 @@ the same way at every point, and its differences vanish (``log(1 + e)`` at e = 1
 moving 2.9 quanta per point measured 1e-23 for a rounding of 6e-17); uneven spacing
 spreads the roundings."""
 
-REFINE_FACTOR = 1.0 / 16.0
 MAX_REFINE = 6
-"""Refinement divides the step by 16 (kinks closer than the step come out of the stencil
-fast; rounding grows only 16-fold per look), at most 6 times (a step 1.7e7 times smaller)."""
+"""Refinement divides the step by 16 (:data:`gradcheck._stencil.REFINE_FACTOR`: kinks closer
+than the step come out of the stencil fast; rounding grows only 16-fold per look), at most 6
+times (a step 1.7e7 times smaller)."""
 
 RESOLVE_EXPONENT = 0.6
 
@@ -231,20 +254,9 @@ def _robust_sigma(table: np.ndarray, j: int) -> np.ndarray:
     return np.median(np.abs(_NOISE_W[j] @ table), axis=0) / 0.6745
 
 
-# --------------------------------------------------------------------------- convergence windows
-CENTRAL_RATE = (3.0, 20.0)
-"""Per halving of the step, a smooth central difference's gaps shrink by 4 (its h^2 term)
-to 16 (h^4, once h^2 cancels); the window leaves a margin on both sides."""
-
-CENTRAL_RATE_AT_KINK = (1.5, 20.0)
-"""At a kink at x the central sequence converges at first order (the curvatures on the
-two sides differ): its gaps halve, so the lower end of the window drops to 1.5."""
-
-ONE_SIDED_RATE = (1.5, 5.0)
-"""One-sided differences (and the jump G(h) = R(h) - L(h)) have h and h^2 terms: gaps
-shrink by 2 to 4 per halving. A kink inside the stencil, not at x, adds a 1/h term that
-pushes the ratio below the window or makes it negative."""
-
+# --------------------------------------------------------------------------- widening
+# The convergence windows (CENTRAL_RATE, CENTRAL_RATE_AT_KINK, ONE_SIDED_RATE) are the kernel's:
+# gradcheck._stencil.
 WIDEN_FACTOR = 4.0
 MAX_WIDEN = 2
 """A rounding-limited entry may take a step 4 times wider, twice at most (16 times the
@@ -449,7 +461,7 @@ def _into_domain(site: _Site, method: str, block: _Block, coords: _Coords) -> np
         if not todo.any():
             break
         cols = np.flatnonzero(todo)
-        h = coords.step[cols] * REFINE_FACTOR
+        h = refine(coords.step[cols])
         if method != "complex":
             h = site.representable(coords.idx[cols], h)
         sub = _pass(site, method, coords.idx[cols], h)
@@ -481,7 +493,7 @@ def _refine(site: _Site, method: str, block: _Block, coords: _Coords, resolve_rt
         todo = active & (unclean | kink | coarse)
         if not todo.any():
             return
-        h = h * REFINE_FACTOR
+        h = refine(h)
         cols = np.flatnonzero(todo)
         sub = _pass(site, method, coords.idx[cols], h[cols])
         old_err = block.error[:, cols].max(axis=0)
@@ -565,7 +577,7 @@ def _pass(site: _Site, method: str, idx: np.ndarray, h: np.ndarray) -> _Block:
     kink, :func:`_settled`); complex step at h."""
     if method == "complex":
         return _complex(site, idx, h)
-    levels = [_Level.forward(site, idx, h / 2.0**k) for k in range(2)]
+    levels = [_Level.forward(site, idx, level_step(h, k)) for k in range(2)]
     if method == "forward":
         return _forward(site, levels)
     levels = [lv.with_minus(site, idx) for lv in levels]
@@ -576,7 +588,7 @@ def _pass(site: _Site, method: str, idx: np.ndarray, h: np.ndarray) -> _Block:
     if settled.all():
         return two
     cols = np.flatnonzero(~settled)
-    third = _Level.forward(site, idx[cols], h[cols] / 4.0).with_minus(site, idx[cols])
+    third = _Level.forward(site, idx[cols], level_step(h[cols], 2)).with_minus(site, idx[cols])
     three = _central(site, [lv.columns(cols) for lv in levels] + [third])
     two.take(cols, three, np.ones(cols.size, dtype=bool))
     return two
@@ -609,10 +621,10 @@ def _settled(site: _Site, levels: list[_Level], two: _Block) -> np.ndarray:
     cols = np.flatnonzero(ok)
     # (4 D(h/2) - D(h)) / 3 removes what h^2 term a quiet gap may still hold (D(h/2) alone kept up to
     # twice D(h)'s rounding of it: 8e-9 -> 4e-8 at the worst entry of fd_accuracy's MLP).
-    two.value[:, cols] = (4 * d[1][:, cols] - d[0][:, cols]) / 3
+    two.value[:, cols] = extrapolate_h2(d[0][:, cols], d[1][:, cols])
     # A quiet gap is rounding, and is booked as such: a truncation bar made of noise would keep a
     # rounding-limited entry (an early layer of a deep sigmoid net) from the wider step it needs.
-    two.rounding[:, cols] = (4 * r[1][:, cols] + r[0][:, cols]) / 3 + two.truncation[:, cols]
+    two.rounding[:, cols] = extrapolate_h2_rounding(r[0][:, cols], r[1][:, cols]) + two.truncation[:, cols]
     two.truncation[:, cols] = 0.0
     two.jump_error[:, cols] = np.abs(two.jump[:, cols]) + two.jump_noise[:, cols]
     return ok
@@ -645,16 +657,14 @@ def _central(site: _Site, levels: list[_Level]) -> _Block:
     d, r = _central_differences(f0, levels)
     if len(levels) == 2:
         # D(h/2) has error c h^2/4 and D(h) - D(h/2) = 3 c h^2/4.
-        value, trunc, rnd = d[1], np.abs(d[0] - d[1]) / 3.0, r[1]
+        value, trunc, rnd = d[1], pair_truncation(d), r[1]
     else:
-        b1 = (4 * d[1] - d[0]) / 3
-        b2 = (4 * d[2] - d[1]) / 3
-        value = (16 * b2 - b1) / 15  # = (64 D2 - 20 D1 + D0) / 45, O(h^6)
-        trunc = np.abs(value - b2)  # error of the O(h^4) estimate bounds that of the O(h^6) one
-        rnd = (64 * r[2] + 20 * r[1] + r[0]) / 45
+        value = richardson(d)  # O(h^6)
+        trunc = richardson_truncation(value, d)  # error of the O(h^4) estimate bounds that of the O(h^6) one
+        rnd = richardson_rounding(r)
     sides = _one_sided(site, levels, rights, lefts)
     jump = _jump(site, levels, rights, lefts)
-    kink = ~sides.unclean & (np.abs(jump.value) > safety * jump.error)
+    kink = ~sides.unclean & kink_at_x(jump.value, jump.error, safety)
     state = np.where(kink, Stencil.KINK, Stencil.SMOOTH)
     if len(levels) == 3:
         unclean = _unclean(site, _Central(d, r, value, trunc, rnd), sides, jump, kink)
@@ -691,14 +701,10 @@ def _unclean(site: _Site, c: _Central, sides: _Sides, jump: _Jump, kink: np.ndar
     """
     safety, value, trunc, rnd = site.safety, c.value, c.trunc, c.rnd
     noise_d = [2 * x for x in c.r]
-    central_off = np.where(kink, _off_rate(c.d, noise_d, CENTRAL_RATE_AT_KINK, safety),
-                           _off_rate(c.d, noise_d, CENTRAL_RATE, safety))
-    lo, hi = np.fmin(sides.left, sides.right), np.fmax(sides.left, sides.right)
-    margin = safety * (trunc + rnd + sides.err_l + sides.err_r)
-    return sides.unclean | central_off | np.where(
-        kink, jump.off | (value < lo - margin) | (value > hi + margin),
-        (np.abs(value - sides.right) > safety * (trunc + rnd + sides.err_r))
-        | (np.abs(value - sides.left) > safety * (trunc + rnd + sides.err_l)))
+    central_off = np.where(kink, off_rate(c.d, noise_d, CENTRAL_RATE_AT_KINK, safety),
+                           off_rate(c.d, noise_d, CENTRAL_RATE, safety))
+    bars = (value, trunc, rnd, sides.left, sides.right, sides.err_l, sides.err_r, safety)
+    return sides.unclean | central_off | np.where(kink, jump.off | outside_slopes(*bars), apart_from_slopes(*bars))
 
 
 @dataclass
@@ -725,16 +731,13 @@ def _one_sided(site: _Site, levels: list[_Level], right: list[np.ndarray], left:
     noise_r = [2 * (lv.noise_plus + n0) / lv.h for lv in levels]
     noise_l = [2 * (lv.noise_minus + n0) / lv.h for lv in levels]
     if len(levels) >= 3:
-        r_a, r_b = 2 * right[1] - right[0], 2 * right[2] - right[1]
-        l_a, l_b = 2 * left[1] - left[0], 2 * left[2] - left[1]
-        err_r = np.abs(r_b - r_a) / 3 + 3 * noise_r[2]
-        err_l = np.abs(l_b - l_a) / 3 + 3 * noise_l[2]
-        unclean = (_off_rate(right, noise_r, ONE_SIDED_RATE, site.safety)
-                   | _off_rate(left, noise_l, ONE_SIDED_RATE, site.safety))
+        r_b, err_r = one_sided(right, noise_r)
+        l_b, err_l = one_sided(left, noise_l)
+        unclean = (off_rate(right, noise_r, ONE_SIDED_RATE, site.safety)
+                   | off_rate(left, noise_l, ONE_SIDED_RATE, site.safety))
         return _Sides(l_b, r_b, err_l, err_r, unclean)
-    r_star, l_star = 2 * right[1] - right[0], 2 * left[1] - left[0]
-    err_r = np.abs(right[1] - right[0]) + 3 * noise_r[1]
-    err_l = np.abs(left[1] - left[0]) + 3 * noise_l[1]
+    r_star, err_r = one_sided_pair(right, noise_r)
+    l_star, err_l = one_sided_pair(left, noise_l)
     return _Sides(l_star, r_star, err_l, err_r, np.zeros(r_star.shape, dtype=bool))
 
 
@@ -763,32 +766,17 @@ def _jump(site: _Site, levels: list[_Level], right: list[np.ndarray], left: list
     n0 = site.noise(site.f0)
     g = [rk - lk for rk, lk in zip(right, left, strict=True)]
     nv = [lv.noise_plus + lv.noise_minus for lv in levels]
-
-    def extrapolated(k: int) -> tuple[np.ndarray, np.ndarray]:
-        """``2 G(h_{k+1}) - G(h_k)`` and the rounding it carries (sum of |weight| x noise)."""
-        fine, coarse = levels[k + 1].h, levels[k].h
-        return 2 * g[k + 1] - g[k], 2 * nv[k + 1] / fine + nv[k] / coarse + np.abs(2 / coarse - 4 / fine) * n0
-
-    j_a, noise_a = extrapolated(0)
+    js = jump_extrapolations(g)  # 2 G(h_{k+1}) - G(h_k)
+    # and the rounding each carries (sum of |weight| x noise)
+    noises = [jump_rounding(nv[k], nv[k + 1], levels[k].h, levels[k + 1].h, n0) for k in range(len(js))]
+    j_a, noise_a = js[0], noises[0]
     if len(levels) < 3:
         return _Jump(j_a, np.abs(g[1] - g[0]) + noise_a, noise_a, np.zeros(j_a.shape, dtype=bool))
-    j_b, noise_b = extrapolated(1)
-    gap = np.abs(j_b - j_a)
-    err_a, err_b = 4 * gap / 3 + noise_a, gap / 3 + noise_b
+    j_b, noise_b = js[1], noises[1]
+    err_a, err_b = jump_bars(j_a, j_b, noise_a, noise_b)
     coarse = err_a < err_b
-    off = _off_rate(g, [2 * (nv[k] + 2 * n0) / lv.h for k, lv in enumerate(levels)], ONE_SIDED_RATE, site.safety)
+    off = off_rate(g, [2 * (nv[k] + 2 * n0) / lv.h for k, lv in enumerate(levels)], ONE_SIDED_RATE, site.safety)
     return _Jump(np.where(coarse, j_a, j_b), np.fmin(err_a, err_b), np.where(coarse, noise_a, noise_b), off)
-
-
-def _off_rate(est: list[np.ndarray], noise: list[np.ndarray], window: tuple[float, float], safety: float) -> np.ndarray:
-    """Where estimates at h, h/2, h/4 do not converge at their scheme's rate (gaps above noise
-    only): the ratio of successive gaps must lie in ``window`` (see :data:`CENTRAL_RATE`,
-    :data:`ONE_SIDED_RATE`)."""
-    g01, g12 = est[0] - est[1], est[1] - est[2]
-    visible = (np.abs(g01) > safety * (noise[0] + noise[1])) | (np.abs(g12) > safety * (noise[1] + noise[2]))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = g01 / g12
-    return visible & ~((ratio >= window[0]) & (ratio <= window[1]))
 
 
 COMPLEX_SECOND = 0.7

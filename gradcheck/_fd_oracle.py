@@ -18,6 +18,7 @@ from ._evaluator import ComplexUnsupported, DirectionalPerturbation, Evaluator
 from ._options import Options
 from ._oracle import Context, OracleEstimate, OracleRun
 from ._params import ParamSet, format_index
+from ._stencil import level_step, pair_truncation
 
 __all__ = ["FiniteDifferences", "scales", "steps"]
 
@@ -165,11 +166,11 @@ def complex_step_unsuitable(ev: Evaluator, f0: np.ndarray, spread: float, safety
     eps = ev.params.eps
     t = eps ** (1 / 3)
     d = []
-    for tk in (t, t / 2):
+    for tk in (t, level_step(t, 1)):
         fp, fm = ev.evaluate([DirectionalPerturbation(direction, tk, "complex-step probe"),
                               DirectionalPerturbation(direction, -tk, "complex-step probe")])
         d.append((fp - fm) / (2 * tk))
-    err = np.abs(d[0] - d[1]) / 3 + (_fd.ulps(f0, eps) + _fd.NOISE_ULPS * spread) / (t / 2)
+    err = pair_truncation(d) + (_fd.ulps(f0, eps) + _fd.NOISE_ULPS * spread) / level_step(t, 1)
     bad = np.abs(zc - d[1]) > safety * err + floor_rtol(eps) * np.abs(d[1])
     # Where f' h is within 1/eps of the subnormal range the imaginary part has lost digits:
     # complex step would then resolve less than richardson, whatever the probe says.

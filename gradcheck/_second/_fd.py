@@ -36,14 +36,23 @@ from .._errors import (
 )
 from .._params import ParamSet
 from .._status import Status
+from .._stencil import (
+    CENTRAL_RATE,
+    extrapolate_h2,
+    level_step,
+    refine,
+    richardson,
+    richardson_rounding,
+    richardson_truncation,
+    second_difference_jump,
+)
 
 __all__ = ["FlatLoss", "Mixed", "base_step", "measure_noise", "mixed"]
 
-# Richardson weights for D(h), D(h/2), D(h/4) -> O(h^6): (D1 - 20 D2 + 64 D3) / 45.
-_W = np.array([1.0, -20.0, 64.0]) / 45.0
-# |4 f-coefficients| per level: the rounding of D_k is at most 4 noise / (4 h_k^2) = noise / h_k^2.
+# The Richardson weights for D(h), D(h/2), D(h/4) and the refine factor (16) are the kernel's
+# (gradcheck._stencil). |4 f-coefficients| per level: the rounding of D_k is at most
+# 4 noise / (4 h_k^2) = noise / h_k^2.
 _RETRIES = 3  # shrink by 16 at most three times (a ReLU kink at 1e-4 relative distance is then cleared)
-_SHRINK = 16.0
 
 
 def base_step(eps: float) -> float:
@@ -148,7 +157,7 @@ class _Stencil:
         f, x0, f0, u, w = self.f, self.x0, self.f0, self.u, self.w
         out = np.empty(3)
         for k in range(3):
-            t = h / 2.0**k
+            t = level_step(h, k)
             if self.same:  # u == w: f(x + 2tu) - 2 f(x) + f(x - 2tu), no redundant evaluations
                 out[k] = (f(x0 + 2 * t * u) - 2 * f0 + f(x0 - 2 * t * u)) / (4 * t * t)
             else:
@@ -160,26 +169,22 @@ class _Stencil:
 
 def _assess(d: np.ndarray, h: float, noise: float) -> tuple[float, float, float, bool, float | None]:
     """Value, truncation and rounding bounds, clean?, kink jump (or None) from the levels at step h."""
-    value = float(_W @ d)
-    rounding = noise * float(np.abs(_W) @ (1.0 / (h / 2.0 ** np.arange(3)) ** 2))
+    value = float(richardson(d))
+    rounding = float(richardson_rounding(noise / level_step(h, np.arange(3)) ** 2))
     # |R2 - RR|, the error of the h^4 level below it: a bound on the O(h^6) value's error.
-    truncation = abs((4 * d[2] - d[1]) / 3 - value)
+    truncation = richardson_truncation(value, d)
     g1, g2 = abs(d[0] - d[1]), abs(d[1] - d[2])
-    lvl_noise = noise * (1 / (h / 2) ** 2 + 1 / (h / 4) ** 2)
-    r1, r2 = (4 * d[1] - d[0]) / 3, (4 * d[2] - d[1]) / 3
+    lvl_noise = noise * (1 / level_step(h, 1) ** 2 + 1 / level_step(h, 2) ** 2)
+    r1, r2 = extrapolate_h2(d[0], d[1]), extrapolate_h2(d[1], d[2])
+    lo, hi = CENTRAL_RATE
     if g2 <= 2 * lvl_noise:  # the finest gap is rounding: the coarser one may only be a little above it
-        clean = g1 <= 20 * lvl_noise
+        clean = g1 <= hi * lvl_noise
     else:
         # an h^2 error shrinks the gap 4x per halving (3-20x allowed) and leaves the extrapolations
         # far closer than the gaps; a kink crossed by the wider stencils breaks one or the other
-        clean = 3 * g2 <= g1 <= 20 * g2 and abs(r1 - r2) <= 0.25 * g2 + 2 * lvl_noise
-    jump = None
+        clean = lo * g2 <= g1 <= hi * g2 and abs(r1 - r2) <= 0.25 * g2 + 2 * lvl_noise
     # A kink at x: D_k grows like jump / (h_k); the products D_k h_k agree and stand above noise.
-    jumps = d * (h / 2.0 ** np.arange(3))
-    if not clean and np.all(np.sign(jumps) == np.sign(jumps[2])) and abs(jumps[2]) > 0:
-        spread = np.max(np.abs(jumps - jumps[2])) / abs(jumps[2])
-        if spread < 0.25 and abs(jumps[2]) > 100 * noise / (h / 4):
-            jump = float(2 * jumps[2])  # D(t) ~ J / (2t) for a slope jump J along the direction
+    jump = None if clean else second_difference_jump(d, h, noise)
     return value, truncation, rounding, clean, jump
 
 
@@ -227,7 +232,7 @@ def mixed(f: FlatLoss, f0: float, u: np.ndarray, w: np.ndarray, *, h: float, noi
             return Mixed(value, error, Status.KINK, jump, h)
         last_jump = None if clean else jump
         seen_unclean = seen_unclean or not clean
-        h /= _SHRINK
+        h = refine(h)
     if best is None:
         return Mixed(float("nan"), float("inf"), Status.UNRESOLVED, 0.0, h)
     return best
