@@ -490,12 +490,36 @@ AUTO_DIRECTIONAL_ABOVE = 100_000
 minutes for a cheap loss) and along directions above it (seconds at 1e6)."""
 
 
+_SET_BY_CHECK_GRAD = ("loss", "grad", "params", "method", "typical", "safety", "max_named", "name", "target")
+"""check_grad_directional's arguments that check_grad fills from its own (``directional=`` cannot
+set them twice; ``workers``/``progress`` come from check_grad too but a directional value wins)."""
+
+
+_OWN_ARGUMENT = {"max_named": "max_entries", "target": "resolution"}
+
+
+def _directional_keys() -> tuple[str, ...]:
+    """What ``directional=`` may hold: check_grad_directional's options check_grad does not set itself."""
+    import inspect
+
+    from ._directional import check_grad_directional
+
+    return tuple(k for k in inspect.signature(check_grad_directional).parameters if k not in _SET_BY_CHECK_GRAD)
+
+
 def _directional_mode(mode: str, params: Any, structure: Mapping[str, str] | None,
                       directional: Mapping[str, Any] | None) -> bool:
     if mode not in ("auto", "entries", "directional"):
         raise InvalidArgumentError(f"mode={mode!r}: expected 'auto', 'entries' or 'directional'")
     if directional is not None and not isinstance(directional, Mapping):
         raise InvalidArgumentError(f"directional={directional!r}: expected a mapping of check_grad_directional options")
+    if directional:
+        valid = _directional_keys()
+        for key in directional:
+            if key not in valid:
+                why = (f"check_grad sets it from its own {_OWN_ARGUMENT.get(key, key)}= argument"
+                       if key in _SET_BY_CHECK_GRAD else "not an option of check_grad_directional")
+                raise InvalidArgumentError(f"directional[{key!r}]: {why}; valid keys: {', '.join(valid)}")
     if mode == "entries" or structure:
         return False
     if mode == "directional":
