@@ -298,6 +298,28 @@ class Evaluator:
                 self._guard(req, work, force=True)  # a write that undoing the step would overwrite
             work[name].flat[req.flat] = ref[name].flat[req.flat]
 
+    def _unmasked(self, raw: np.ma.MaskedArray, req: Request | None) -> Any:
+        """A masked array's values, NaN where masked; a masked value is an error unless a step
+        may leave the domain (then the scheme retries the entry with a smaller step, as for NaN).
+
+        ``np.asarray(np.ma.masked)`` is 0.0: read that way a loss outside its domain (``np.ma.log``
+        of a negative number) would look like a finite value and the gradient would be blamed.
+        Raised as :class:`NonFiniteError`: a masked value is a missing one, as NaN is.
+        """
+        mask = np.ma.getmaskarray(raw)
+        if not mask.any():
+            return np.ma.getdata(raw)
+        if self._keep_nonfinite and isinstance(req, Perturbation):
+            return np.where(mask, np.nan, np.ma.getdata(raw))
+        j = int(np.flatnonzero(mask.ravel())[0])
+        where = "" if self.scalar or mask.ndim == 0 else f" at output entry {format_index(mask.shape, j)}"
+        what = "np.ma.masked" if mask.ndim == 0 else f"a masked array with {int(mask.sum())} masked entries"
+        raise NonFiniteError(
+            f"{self.fn_name} returned {what}{where} {self._describe(req)}: a masked value is missing, not 0 "
+            f"(np.ma functions mask where the plain ones give NaN: outside the function's domain?); return plain "
+            f"numbers"
+        )
+
     def _validate(self, raw: Any, req: Request | None, *, real: bool, first: bool) -> np.ndarray:
         # The common case, a real loss returning a finite Python or numpy float: a quarter of
         # the per-call bookkeeping went to the general path's asarray and isfinite.
@@ -306,6 +328,8 @@ class Evaluator:
                 return np.array([raw], dtype=np.float64)
             if not real and type(raw) in _COMPLEX_SCALARS and cmath.isfinite(raw):
                 return np.array([raw], dtype=np.complex128)
+        if isinstance(raw, np.ma.MaskedArray):
+            raw = self._unmasked(raw, req)
         try:
             out = np.asarray(raw)
         except Exception as exc:

@@ -1,0 +1,64 @@
+"""Defects found by hostile probes ("First contact"): each test failed on the code before its fix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import gradcheck
+from gradcheck._errors import InvalidArgumentError, NonFiniteError
+
+
+def _sq(x):
+    return np.sum(x ** 2)
+
+
+def _sq_grad(x):
+    return 2 * x
+
+
+# --------------------------------------------------------------------------- directional= keys
+def test_unknown_directional_key_is_named_with_the_valid_ones() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"directional\['bogus'\].*valid keys: directions, seed"):
+        gradcheck.check_grad(_sq, _sq_grad, np.ones(3), mode="directional", directional={"bogus": 1})
+    with pytest.raises(InvalidArgumentError, match=r"directional\['method'\]: check_grad sets it from its own method="):
+        gradcheck.check_grad(_sq, _sq_grad, np.ones(3), mode="directional", directional={"method": "central"})
+
+
+def test_valid_directional_keys_still_pass_through() -> None:
+    r = gradcheck.check_grad(_sq, _sq_grad, np.ones(3), mode="directional", directional={"directions": 3, "seed": 1})
+    assert r.verdict == "pass"
+
+
+# --------------------------------------------------------------------------- byte order
+def test_big_endian_float64_gets_the_native_verdict_and_resolution() -> None:
+    x = np.array([1.0, 2.0, 3.0], dtype=">f8")
+    before = x.copy()
+    slip = lambda v: 2 * v * (1 + 1e-8)  # noqa: E731  a 1e-8 slip float64 resolves
+    big = gradcheck.check_grad(_sq, slip, x)
+    native = gradcheck.check_grad(_sq, slip, x.astype("<f8"))
+    assert big.verdict == native.verdict == "FAIL"
+    assert big.params["params"].resolution == native.params["params"].resolution
+    assert big.params["params"].dtype == "float64"
+    assert x.dtype == np.dtype(">f8") and np.array_equal(x, before)  # the caller's array untouched
+
+
+# --------------------------------------------------------------------------- masked values
+@pytest.mark.parametrize("loss, what", [
+    (lambda x: np.ma.masked, r"returned np\.ma\.masked at the base point"),
+    (lambda x: np.ma.array([np.sum(x ** 2)], mask=[True]), r"returned a masked array with 1 masked entries"),
+])
+def test_a_masked_loss_value_is_an_error_not_zero(loss, what) -> None:
+    with pytest.raises(NonFiniteError, match=what + ".*missing, not 0"):
+        gradcheck.check_grad(loss, _sq_grad, np.ones(2))
+
+
+def test_masked_gradient_entries_are_named() -> None:
+    grad = lambda x: np.ma.array(2 * x, mask=[False, True])  # noqa: E731
+    with pytest.raises(NonFiniteError, match=r"gradient for parameter 'params' is masked .* first at index \(1,\)"):
+        gradcheck.check_grad(_sq, grad, np.array([1.0, 2.0]))
+
+
+def test_a_masked_array_without_masked_entries_is_its_values() -> None:
+    r = gradcheck.check_grad(lambda x: np.ma.sum(np.ma.array(x ** 2)), lambda x: np.ma.array(2 * x), np.ones(3))
+    assert r.verdict == "pass"
