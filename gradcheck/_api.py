@@ -341,18 +341,26 @@ def _why_inconclusive(ctx: Context, pname: str, j: Judgement, est: OracleEstimat
             x = float(ps.arrays[pname].ravel()[flat])
             return (f"{count} entr{'y' if count == 1 else 'ies'} have no finite estimate: at index {where} the step "
                     f"rounds away (x + h == x at x = {x:.3g}); pass a larger step= or typical=, or leave the defaults")
+        complex_hint = "method='complex' takes no real step, or " if _complex_untried(opts.method) else ""
         return (f"{count} entr{'y' if count == 1 else 'ies'} have no finite estimate (first at index {where}): "
                 f"the loss "
-                f"is not finite at x +- h for every step tried there (the edge of its domain?); method='complex' "
-                f"takes no real step, or pass a smaller typical=")
+                f"is not finite at x +- h for every step tried there (the edge of its domain?); {complex_hint}"
+                f"pass a smaller typical=")
     if opts.fixed or opts.resolution is None or j.resolution <= opts.resolution:
         return None
     return (f"resolution {j.resolution:.2g} is coarser than the {opts.resolution:g} asked for, so a mistake that "
             f"small could pass unseen; {_hints(ctx, pname)}")
 
 
+def _complex_untried(method: str) -> bool:
+    """Whether complex step is still a thing to suggest: not after ``"complex"``, nor after
+    ``"auto"``, which tries it first and uses it wherever the loss takes complex input."""
+    return method not in ("complex", "auto")
+
+
 def _hints(ctx: Context, pname: str) -> str:
-    """What would make a coarse check conclusive, most effective first."""
+    """What would make a coarse check conclusive, most effective first: only what this check did
+    not already try (the method it ran, the step it took, the dtype it had)."""
     opts, hints = ctx.options, []
     if ctx.params.arrays[pname].dtype == np.float32:
         hints.append("float64 parameters (float32 resolves no finer than about 3e-4 by differences)")
@@ -360,7 +368,7 @@ def _hints(ctx: Context, pname: str) -> str:
         hints.append("the default step (step=None)")
     if opts.method in ("forward", "central"):
         hints.append("the default method='richardson'")
-    if opts.method != "complex":
+    if _complex_untried(opts.method):
         hints.append("method='complex' or 'auto' (complex step subtracts nothing: exact to rounding, where the loss "
                      "is complex-analytic)")
     hints.append("a point where the gradient is not tiny beside the loss")
