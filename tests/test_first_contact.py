@@ -82,3 +82,32 @@ def test_float64_parameters_are_not_advised_to_float64_checks() -> None:
     assert r.verdict == "inconclusive"
     assert "float64 parameters" not in r.params["params"].inconclusive
     assert "method='complex' or 'auto'" in r.params["params"].inconclusive
+
+
+# --------------------------------------------------------------------------- the 1/n hint, both ways
+_D = np.random.default_rng(3).normal(size=(16, 3))  # a batch of 16 rows, hidden inside the loss
+_Y = np.random.default_rng(4).normal(size=16)
+
+
+def _mse(x):
+    return np.mean((_D @ x - _Y) ** 2)
+
+
+@pytest.mark.parametrize("factor, named", [(16.0, "16 x numerical"), (1 / 16, "1/16 x numerical")])
+def test_a_batch_size_factor_gets_the_1_over_n_hint_both_ways(factor: float, named: str) -> None:
+    grad = lambda x: factor * 2 * _D.T @ (_D @ x - _Y) / 16  # noqa: E731  (16: forgot the mean; 1/16: twice)
+    d = gradcheck.check_grad(_mse, grad, np.array([0.3, -0.2, 0.5])).params["params"].diagnosis
+    assert named in d and "(a missing or extra 1/n?)" in d
+
+
+@pytest.mark.parametrize("factor, named", [(20.0, "20 x numerical"), (1 / 100, "1/100 x numerical")])
+def test_a_factor_equal_to_a_parameter_size_is_named_as_that_size(factor: float, named: str) -> None:
+    x = np.linspace(0.1, 1.0, 100).reshape(20, 5) if factor == 20.0 else np.linspace(0.1, 1.0, 100)
+    d = gradcheck.check_grad(_sq, lambda v: factor * 2 * v, x).params["params"].diagnosis
+    n = 20 if factor == 20.0 else 100
+    assert named in d and f"n = {n} is the size of the parameter's axis 0" in d
+
+
+def test_no_size_hint_for_a_fraction_that_is_neither_n_nor_1_over_n() -> None:
+    d = gradcheck.check_grad(_sq, lambda v: 2 / 3 * 2 * v, np.array([0.5, 1.0, 2.0])).params["params"].diagnosis
+    assert "2/3 x numerical" in d and "1/n" not in d
