@@ -784,7 +784,7 @@ def check_grad_directional(
     s = _scales(ps, typical)
     n_total = x.size
 
-    sigma, flat = _fd.measure_noise(ev, f0, [s[a:b] for _, a, b in offsets])
+    sigma, flat = _fd.measure_noise(ev, f0, [s[a:b] for _, a, b in offsets], notes)
     noise = float(_fd.NOISE_SIGMAS * sigma[0] + spread)
     if flat[0]:
         noise = max(noise, _fd.NOISE_SIGMAS * ps.eps * max(abs(float(f0[0])), 1.0))

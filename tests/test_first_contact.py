@@ -111,3 +111,29 @@ def test_a_factor_equal_to_a_parameter_size_is_named_as_that_size(factor: float,
 def test_no_size_hint_for_a_fraction_that_is_neither_n_nor_1_over_n() -> None:
     d = gradcheck.check_grad(_sq, lambda v: 2 / 3 * 2 * v, np.array([0.5, 1.0, 2.0])).params["params"].diagnosis
     assert "2/3 x numerical" in d and "1/n" not in d
+
+
+# --------------------------------------------------------------------------- the noise probe stays in the domain
+_SQRT_AT_EDGE = np.array([1e-12, 1.0, 2.0])  # the probe's step of 6e-10 x max(|x|, 1) would cross 0 at x = 1e-12
+
+
+def _sqrt_loss(x):
+    return np.sum(np.sqrt(x))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("method", ["richardson", "central", "complex", "auto"])
+def test_the_noise_and_complex_probes_stay_inside_the_domain(method: str) -> None:
+    right = gradcheck.check_grad(_sqrt_loss, lambda x: 0.5 / np.sqrt(x), _SQRT_AT_EDGE, method=method)
+    assert right.verdict != "FAIL"
+    wrong = gradcheck.check_grad(_sqrt_loss, lambda x: 0.5 / np.sqrt(x) * np.array([1.0, 1.0, 2.0]), _SQRT_AT_EDGE,
+                                 method=method)
+    assert wrong.verdict == "FAIL" and wrong.params["params"].mismatches[0].index == (2,)
+    if method not in ("complex", "auto"):  # complex step measures no noise
+        assert any("noise probe" in n and "domain" in n for n in right.notes)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_complex_step_at_the_domain_edge_is_exact() -> None:
+    r = gradcheck.check_grad(_sqrt_loss, lambda x: 0.5 / np.sqrt(x), _SQRT_AT_EDGE, method="complex")
+    assert r.verdict == "pass" and r.method == "complex"
