@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from . import _recording
+from . import _cost, _recording
 from ._compare import Judgement, floor_rtol, judge
 from ._diagnose import diagnose
+from ._directional import DIRECTIONAL_METHODS
 from ._errors import (
     GradientMismatch,
     InvalidArgumentError,
@@ -147,17 +149,52 @@ def _convert_layout(value: Any, ps: ParamSet, out_shape: tuple[int, ...], opts: 
     return value
 
 
+Switch = Callable[[Context, _cost.Prediction], "DirectionalResult"]
+
+
 def _run(kind: Kind, fn: Callable[[Any], Any], deriv: Callable[[Any], Any], params: Any, opts: Options,
-         oracle: Oracle | None = None) -> GradCheckResult:
+         oracle: Oracle | None = None, switch: Switch | None = None) -> GradCheckResult | DirectionalResult:
+    """The per-entry check; ``switch`` (``mode`` not given) hands it to directions where the
+    prediction from the base point's evaluation time says so (:func:`gradcheck._cost.choose`)."""
     _callable(deriv, "grad" if kind == "grad" else "jac")
     ctx = _start(kind, fn, params, opts)
-    bar = _progress(ctx)
     try:
-        return _checked(kind, ctx, deriv, opts, oracle)
+        pred = _cost.predict(sum(ctx.params.sizes), len(ctx.params.names), opts.method, ctx.evaluator.eval_s,
+                             opts.workers)
+        if switch is not None and _cost.choose(pred) == "directional":
+            if ctx.evaluator.workers is not None:
+                ctx.evaluator.workers.close()
+                ctx.evaluator.workers = None
+            return switch(ctx, pred)
+        if opts.oracle != "symbolic":
+            _announce_entries(kind, ctx, pred)
+        bar = _progress(ctx)
+        try:
+            return _checked(kind, ctx, deriv, opts, oracle)
+        finally:
+            bar.close()
     finally:
-        bar.close()
         if ctx.evaluator.workers is not None:
             ctx.evaluator.workers.close()
+
+
+def _announce_entries(kind: Kind, ctx: Context, pred: _cost.Prediction) -> None:
+    """A per-entry check predicted over the budget says so on stderr, and in a note."""
+    if pred.entries_s <= _cost.BUDGET_S:
+        return
+    faster = []
+    if kind == "grad":
+        faster.append(f"mode=\"directional\" (about {_cost.describe_s(pred.directional_s)}, a weaker promise: "
+                      f"see check_grad_directional)")
+    cores = os.cpu_count() or 1
+    if pred.workers < cores:
+        faster.append(f"workers={cores} (processes; this machine has {cores} cores)")
+    else:
+        faster.append("workers= an Executor of more machines")
+    what = f"{'check_grad' if kind == 'grad' else 'check_jacobian'} of {ctx.evaluator.fn_name}"
+    _cost.announce(what, pred.entries_s, pred.entries_detail(), " or ".join(faster))
+    ctx.notes.append(f"predicted to take about {_cost.describe_s(pred.entries_s)} entry by entry "
+                     f"({pred.entries_detail()}); faster: {' or '.join(faster)}")
 
 
 EVALS_PER_ENTRY = {"forward": 2, "central": 4, "richardson": 6, "complex": 1, "auto": 1}
@@ -476,21 +513,67 @@ def check_grad(
     opts = Options.validated(method=method, rtol=rtol, atol=atol, safety=safety, step=step, typical=typical,
                              kinks=kinks, max_entries=max_entries, name=name, resolution=resolution,
                              keep_arrays=keep_arrays, oracle=oracle, workers=workers, progress=progress)
-    if oracle == "fd" and _directional_mode(mode, params, structure, directional):
-        if opts.fixed or step is not None or not kinks:
-            raise InvalidArgumentError("mode='directional' takes no rtol/atol/step/kinks=False: its tolerances come "
-                                       "from each direction's own error estimate")
-        from ._directional import check_grad_directional
+    chosen = _directional_mode(mode, params, structure, directional)
+    directions_fit = not (opts.fixed or step is not None or not kinks) and method in DIRECTIONAL_METHODS
+    if oracle == "fd" and chosen and (mode == "directional" or directions_fit):
+        if not directions_fit:
+            raise InvalidArgumentError(
+                f"mode='directional' takes no rtol/atol/step/kinks=False and no method={method!r} (it takes "
+                f"{', '.join(map(repr, DIRECTIONAL_METHODS))}): its tolerances come from each direction's own "
+                f"error estimate")
+        result = _directional(loss, grad, params, opts, directional, typical=typical, safety=safety,
+                              max_entries=max_entries, name=name)
+        if mode == "auto":
+            n = sum(int(np.size(a)) for a in (params.values() if isinstance(params, Mapping) else [params]))
+            result = _with_choice(result, f"{n:,} parameter entries, above {AUTO_DIRECTIONAL_ABOVE:,}", None)
+        return result
+    switch: Switch | None = None
+    if mode == "auto" and oracle == "fd" and not structure and directions_fit:
+        def switch(ctx: Context, pred: _cost.Prediction) -> DirectionalResult:
+            why = (f"the per-entry check was predicted to take about {_cost.describe_s(pred.entries_s)} "
+                   f"({pred.entries_detail()}), over the {_cost.BUDGET_S:g} s budget; along directions about "
+                   f"{_cost.describe_s(pred.directional_s)}")
+            _cost.announce(f"check_grad of {ctx.evaluator.fn_name} (mode chosen: 'directional', {why})",
+                                  pred.directional_s, "directions, then entries where they disagree",
+                                  "workers= (for the entries checked one by one) or fewer directions= "
+                                  "(directional={'directions': k}, a weaker promise)")
+            with _cost.quiet():  # the check inside is this one: it announces nothing more
+                out = _directional(loss, grad, params, opts, directional, typical=typical, safety=safety,
+                                   max_entries=max_entries, name=name)
+            return _with_choice(out, why, pred)
 
-        return check_grad_directional(loss, grad, params, method=method, typical=typical, safety=safety,
-                                      max_named=max_entries, name=name, target=resolution or 1e-6,
-                                      **{"workers": workers, "progress": progress, **dict(directional or {})})
     if structure:
         result = _run_structured(loss, grad, params, opts, structure)
     else:
-        result = _run("grad", loss, grad, params, opts)
-    _recording.emit(result)
+        result = _run("grad", loss, grad, params, opts, switch=switch)
+    if isinstance(result, GradCheckResult):
+        _recording.emit(result)
     return result
+
+
+def _directional(loss: Callable[[Any], Any], grad: Callable[[Any], Any], params: Any, opts: Options,
+                 directional: Mapping[str, Any] | None, **kw: Any) -> DirectionalResult:
+    """check_grad's options passed on to :func:`gradcheck.check_grad_directional`."""
+    from ._directional import check_grad_directional
+
+    return check_grad_directional(loss, grad, params, method=opts.method, typical=kw["typical"], safety=kw["safety"],
+                                  max_named=kw["max_entries"], name=kw["name"], target=opts.resolution or 1e-6,
+                                  **{"workers": opts.workers, "progress": opts.progress, **dict(directional or {})})
+
+
+def _with_choice(result: DirectionalResult, why: str, pred: _cost.Prediction | None) -> DirectionalResult:
+    """The directional result with notes saying that its mode was chosen, why, and what its
+    verdict promises beside the per-entry check's."""
+    entries = f" (predicted {_cost.describe_s(pred.entries_s)})" if pred is not None else ""
+    notes = (
+        f"mode='directional' was chosen (mode not given): {why}",
+        f"this verdict does not keep the per-entry promise (every entry to a relative {result.target:g} of its own "
+        f"value): its resolution, {result.resolution:.2g}, is relative to each parameter's largest |g_i s_i|, so a "
+        f"small entry's error is seen only when it is that large beside the largest one, and an error spread over "
+        f"many entries is missed with probability <= {result.miss_probability:.2g}; mode='entries' checks every "
+        f"entry{entries}",
+    )
+    return dataclasses.replace(result, notes=tuple(result.notes) + notes)
 
 
 AUTO_DIRECTIONAL_ABOVE = 100_000

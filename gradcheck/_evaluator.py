@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _cost
 from ._errors import (
     GradcheckError,
     LossRaisedError,
@@ -98,6 +99,7 @@ class Evaluator:
         self._clean_through = 0  # the guard found the input intact after this many calls
         self.workers: Any = None  # a gradcheck._parallel.Workers: batches of single-entry steps go there
         self.progress: Callable[[int], None] | None = None  # told the evaluations made after each batch
+        self.eval_s = math.nan  # seconds of one evaluation at the base point (set by base(); for predictions)
 
     # -- public --------------------------------------------------------------
     def base(self) -> tuple[np.ndarray, float]:
@@ -106,8 +108,12 @@ class Evaluator:
         A spread far above rounding level means the function is nondeterministic, and the
         derivative of a random function cannot be checked.
         """
+        t0 = _cost.perf_counter()
         first = self._call(None, real=True, first=True)
+        t1 = _cost.perf_counter()
         second = self._call(None, real=True)
+        # The faster of the two: the first call may pay once for imports, caches, compilation.
+        self.eval_s = max(min(t1 - t0, _cost.perf_counter() - t1), 0.0)
         self._reproducible(first, second, "on two calls in a row")
         spread = np.abs(first - second)
         self._first = first
