@@ -484,8 +484,12 @@ def check_grad(
         ``"entries"`` checks every entry (4 to 6 evaluations each with richardson); ``"directional"`` compares
         along a few random sign directions and traces a disagreement to named entries by
         group testing (:func:`gradcheck.check_grad_directional`, a
-        :class:`~gradcheck.DirectionalResult`); ``"auto"`` (default) checks entries up to
-        :data:`AUTO_DIRECTIONAL_ABOVE` parameter entries and directions above.
+        :class:`~gradcheck.DirectionalResult`); ``"auto"`` (default) checks entries unless they
+        are more than :data:`AUTO_DIRECTIONAL_ABOVE` or the per-entry check is predicted (from
+        the time of the base point's two evaluations) to take over
+        :data:`gradcheck._cost.BUDGET_S` seconds while directions are at least twice as fast;
+        a result reached that way says so in its notes, with what its verdict does not promise.
+        Any check predicted over that budget says so once on stderr.
     directional:
         Further options of :func:`gradcheck.check_grad_directional` (``directions=``,
         ``workers=``, ``budget_s=`` ...).
@@ -577,8 +581,9 @@ def _with_choice(result: DirectionalResult, why: str, pred: _cost.Prediction | N
 
 
 AUTO_DIRECTIONAL_ABOVE = 100_000
-"""``mode="auto"`` checks every entry up to this many parameter entries (about 6e5 evaluations,
-minutes for a cheap loss) and along directions above it (seconds at 1e6)."""
+"""``mode="auto"`` checks along directions above this many parameter entries whatever the
+loss's speed (6e5 evaluations and arrays of that many entries per parameter; seconds along
+directions at 1e6), and below it where the predicted time says so (:mod:`gradcheck._cost`)."""
 
 
 _SET_BY_CHECK_GRAD = ("loss", "grad", "params", "method", "typical", "safety", "max_named", "name", "target")
