@@ -51,9 +51,11 @@ adds a few percent). Complex step makes 1.02 evaluations per entry, but a comple
 costs about 4 real ones (four real multiplications per complex one). ``auto`` is counted as
 richardson, which it falls back to where complex step is unusable: an upper bound."""
 
-OVERHEAD_PER_EVAL_S = 30e-6
-"""The per-entry schemes' own bookkeeping per evaluation beyond the timed call (building the
-perturbation, the differences, the error estimates): 20-40 us measured on a 2-core machine."""
+OVERHEAD_PER_EVAL_S = 10e-6
+"""The per-entry schemes' own bookkeeping per evaluation beyond the loss (the perturbation, the
+mutation guard, the differences and their error estimates): ``benchmarks/overhead.py``
+measures 3.2 us at 1e4 entries and 5.9 us at 1e5; 10 us allows for a loaded machine. It
+matters only for the cheapest losses, whose own time is of that order."""
 
 DIRECTIONAL_EVALS_PER_LINE = 12.0
 DIRECTIONAL_FIXED_EVALS = 24.0

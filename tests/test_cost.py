@@ -54,11 +54,11 @@ def test_workers_shorten_the_per_entry_prediction() -> None:
 
 # --------------------------------------------------------------------------- check_grad, slow clock
 def test_a_slow_loss_is_checked_along_directions_and_the_result_says_why(monkeypatch, capsys) -> None:
-    _slow_clock(monkeypatch, 5e-3)  # 2,000 entries x 6 x (5 ms + 30 us) = 60.4 s entry by entry
+    _slow_clock(monkeypatch, 5e-3)  # 2,000 entries x 6 x (5 ms + 10 us) = 60.1 s entry by entry
     r = gradcheck.check_grad(_sq, _sq_grad, np.linspace(-1.0, 1.0, 2_000))
     assert isinstance(r, DirectionalResult) and r.verdict == "pass"
     choice, promise = r.notes[-2:]
-    assert choice.startswith("mode='directional' was chosen (mode not given)") and "60.4 s" in choice
+    assert choice.startswith("mode='directional' was chosen (mode not given)") and "60.1 s" in choice
     assert "does not keep the per-entry promise" in promise and "mode='entries'" in promise
     assert capsys.readouterr().err == ""  # along directions it is predicted fast: nothing to say
 
@@ -70,9 +70,9 @@ def test_a_slow_per_entry_check_says_so_once_on_stderr(monkeypatch, capsys) -> N
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1
     line = err[0]
-    assert line.startswith("gradcheck: check_grad of _sq is predicted to take about 60.4 s")
+    assert line.startswith("gradcheck: check_grad of _sq is predicted to take about 60.1 s")
     assert 'mode="directional"' in line and "workers=" in line
-    assert any("predicted to take about 60.4 s" in n for n in r.notes)
+    assert any("predicted to take about 60.1 s" in n for n in r.notes)
 
 
 def test_a_check_that_cannot_go_directional_still_says_it_is_slow(monkeypatch, capsys) -> None:
