@@ -212,6 +212,7 @@ def _shape_message(fn_name: str, what: str, name: str, got: tuple[int, ...], psh
 def _as_float_copy(name: str, value: Any) -> tuple[np.ndarray, ParamInfo]:
     if not isinstance(value, (np.ndarray, np.generic, int, float, list, tuple)) or isinstance(value, bool):
         raise ParameterError(f"parameter {name!r} is a {type(value).__name__}; expected a numpy array of real numbers")
+    no_masked_entries(value, f"parameter {name!r}")
     try:
         arr = np.array(value, copy=True)
     except Exception as exc:

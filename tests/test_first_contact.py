@@ -137,3 +137,9 @@ def test_the_noise_and_complex_probes_stay_inside_the_domain(method: str) -> Non
 def test_complex_step_at_the_domain_edge_is_exact() -> None:
     r = gradcheck.check_grad(_sqrt_loss, lambda x: 0.5 / np.sqrt(x), _SQRT_AT_EDGE, method="complex")
     assert r.verdict == "pass" and r.method == "complex"
+
+
+def test_masked_parameter_entries_are_named() -> None:
+    x = np.ma.array([1.0, 2.0, 3.0], mask=[False, False, True])
+    with pytest.raises(NonFiniteError, match=r"parameter 'params' is masked .* first at index \(2,\)"):
+        gradcheck.check_grad(_sq, _sq_grad, x)
