@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from . import _recording
+from . import _cost, _recording
 from ._compare import Judgement, floor_rtol, judge
 from ._diagnose import diagnose
+from ._directional import DIRECTIONAL_METHODS
 from ._errors import (
     GradientMismatch,
     InvalidArgumentError,
@@ -147,17 +149,52 @@ def _convert_layout(value: Any, ps: ParamSet, out_shape: tuple[int, ...], opts: 
     return value
 
 
+Switch = Callable[[Context, _cost.Prediction], "DirectionalResult"]
+
+
 def _run(kind: Kind, fn: Callable[[Any], Any], deriv: Callable[[Any], Any], params: Any, opts: Options,
-         oracle: Oracle | None = None) -> GradCheckResult:
+         oracle: Oracle | None = None, switch: Switch | None = None) -> GradCheckResult | DirectionalResult:
+    """The per-entry check; ``switch`` (``mode`` not given) hands it to directions where the
+    prediction from the base point's evaluation time says so (:func:`gradcheck._cost.choose`)."""
     _callable(deriv, "grad" if kind == "grad" else "jac")
     ctx = _start(kind, fn, params, opts)
-    bar = _progress(ctx)
     try:
-        return _checked(kind, ctx, deriv, opts, oracle)
+        pred = _cost.predict(sum(ctx.params.sizes), len(ctx.params.names), opts.method, ctx.evaluator.eval_s,
+                             opts.workers)
+        if switch is not None and _cost.choose(pred) == "directional":
+            if ctx.evaluator.workers is not None:
+                ctx.evaluator.workers.close()
+                ctx.evaluator.workers = None
+            return switch(ctx, pred)
+        if opts.oracle != "symbolic":
+            _announce_entries(kind, ctx, pred)
+        bar = _progress(ctx)
+        try:
+            return _checked(kind, ctx, deriv, opts, oracle)
+        finally:
+            bar.close()
     finally:
-        bar.close()
         if ctx.evaluator.workers is not None:
             ctx.evaluator.workers.close()
+
+
+def _announce_entries(kind: Kind, ctx: Context, pred: _cost.Prediction) -> None:
+    """A per-entry check predicted over the budget says so on stderr, and in a note."""
+    if pred.entries_s <= _cost.BUDGET_S:
+        return
+    faster = []
+    if kind == "grad":
+        faster.append(f"mode=\"directional\" (about {_cost.describe_s(pred.directional_s)}, a weaker promise: "
+                      f"see check_grad_directional)")
+    cores = os.cpu_count() or 1
+    if pred.workers < cores:
+        faster.append(f"workers={cores} (processes; this machine has {cores} cores)")
+    else:
+        faster.append("workers= an Executor of more machines")
+    what = f"{'check_grad' if kind == 'grad' else 'check_jacobian'} of {ctx.evaluator.fn_name}"
+    _cost.announce(what, pred.entries_s, pred.entries_detail(), " or ".join(faster))
+    ctx.notes.append(f"predicted to take about {_cost.describe_s(pred.entries_s)} entry by entry "
+                     f"({pred.entries_detail()}); faster: {' or '.join(faster)}")
 
 
 EVALS_PER_ENTRY = {"forward": 2, "central": 4, "richardson": 6, "complex": 1, "auto": 1}
@@ -341,18 +378,26 @@ def _why_inconclusive(ctx: Context, pname: str, j: Judgement, est: OracleEstimat
             x = float(ps.arrays[pname].ravel()[flat])
             return (f"{count} entr{'y' if count == 1 else 'ies'} have no finite estimate: at index {where} the step "
                     f"rounds away (x + h == x at x = {x:.3g}); pass a larger step= or typical=, or leave the defaults")
+        complex_hint = "method='complex' takes no real step, or " if _complex_untried(opts.method) else ""
         return (f"{count} entr{'y' if count == 1 else 'ies'} have no finite estimate (first at index {where}): "
                 f"the loss "
-                f"is not finite at x +- h for every step tried there (the edge of its domain?); method='complex' "
-                f"takes no real step, or pass a smaller typical=")
+                f"is not finite at x +- h for every step tried there (the edge of its domain?); {complex_hint}"
+                f"pass a smaller typical=")
     if opts.fixed or opts.resolution is None or j.resolution <= opts.resolution:
         return None
     return (f"resolution {j.resolution:.2g} is coarser than the {opts.resolution:g} asked for, so a mistake that "
             f"small could pass unseen; {_hints(ctx, pname)}")
 
 
+def _complex_untried(method: str) -> bool:
+    """Whether complex step is still a thing to suggest: not after ``"complex"``, nor after
+    ``"auto"``, which tries it first and uses it wherever the loss takes complex input."""
+    return method not in ("complex", "auto")
+
+
 def _hints(ctx: Context, pname: str) -> str:
-    """What would make a coarse check conclusive, most effective first."""
+    """What would make a coarse check conclusive, most effective first: only what this check did
+    not already try (the method it ran, the step it took, the dtype it had)."""
     opts, hints = ctx.options, []
     if ctx.params.arrays[pname].dtype == np.float32:
         hints.append("float64 parameters (float32 resolves no finer than about 3e-4 by differences)")
@@ -360,7 +405,7 @@ def _hints(ctx: Context, pname: str) -> str:
         hints.append("the default step (step=None)")
     if opts.method in ("forward", "central"):
         hints.append("the default method='richardson'")
-    if opts.method != "complex":
+    if _complex_untried(opts.method):
         hints.append("method='complex' or 'auto' (complex step subtracts nothing: exact to rounding, where the loss "
                      "is complex-analytic)")
     hints.append("a point where the gradient is not tiny beside the loss")
@@ -439,8 +484,12 @@ def check_grad(
         ``"entries"`` checks every entry (4 to 6 evaluations each with richardson); ``"directional"`` compares
         along a few random sign directions and traces a disagreement to named entries by
         group testing (:func:`gradcheck.check_grad_directional`, a
-        :class:`~gradcheck.DirectionalResult`); ``"auto"`` (default) checks entries up to
-        :data:`AUTO_DIRECTIONAL_ABOVE` parameter entries and directions above.
+        :class:`~gradcheck.DirectionalResult`); ``"auto"`` (default) checks entries unless they
+        are more than :data:`AUTO_DIRECTIONAL_ABOVE` or the per-entry check is predicted (from
+        the time of the base point's two evaluations) to take over
+        :data:`gradcheck._cost.BUDGET_S` seconds while directions are at least twice as fast;
+        a result reached that way says so in its notes, with what its verdict does not promise.
+        Any check predicted over that budget says so once on stderr.
     directional:
         Further options of :func:`gradcheck.check_grad_directional` (``directions=``,
         ``workers=``, ``budget_s=`` ...).
@@ -468,26 +517,90 @@ def check_grad(
     opts = Options.validated(method=method, rtol=rtol, atol=atol, safety=safety, step=step, typical=typical,
                              kinks=kinks, max_entries=max_entries, name=name, resolution=resolution,
                              keep_arrays=keep_arrays, oracle=oracle, workers=workers, progress=progress)
-    if oracle == "fd" and _directional_mode(mode, params, structure, directional):
-        if opts.fixed or step is not None or not kinks:
-            raise InvalidArgumentError("mode='directional' takes no rtol/atol/step/kinks=False: its tolerances come "
-                                       "from each direction's own error estimate")
-        from ._directional import check_grad_directional
+    chosen = _directional_mode(mode, params, structure, directional)
+    directions_fit = not (opts.fixed or step is not None or not kinks) and method in DIRECTIONAL_METHODS
+    if oracle == "fd" and chosen and (mode == "directional" or directions_fit):
+        if not directions_fit:
+            raise InvalidArgumentError(
+                f"mode='directional' takes no rtol/atol/step/kinks=False and no method={method!r} (it takes "
+                f"{', '.join(map(repr, DIRECTIONAL_METHODS))}): its tolerances come from each direction's own "
+                f"error estimate")
+        result = _directional(loss, grad, params, opts, directional, typical=typical, safety=safety,
+                              max_entries=max_entries, name=name)
+        if mode == "auto":
+            n = sum(int(np.size(a)) for a in (params.values() if isinstance(params, Mapping) else [params]))
+            result = _with_choice(result, f"{n:,} parameter entries, above {AUTO_DIRECTIONAL_ABOVE:,}", None)
+        return result
+    switch: Switch | None = None
+    if mode == "auto" and oracle == "fd" and not structure and directions_fit:
+        def switch(ctx: Context, pred: _cost.Prediction) -> DirectionalResult:
+            why = (f"the per-entry check was predicted to take about {_cost.describe_s(pred.entries_s)} "
+                   f"({pred.entries_detail()}), over the {_cost.BUDGET_S:g} s budget; along directions about "
+                   f"{_cost.describe_s(pred.directional_s)}")
+            _cost.announce(f"check_grad of {ctx.evaluator.fn_name} (mode chosen: 'directional', {why})",
+                                  pred.directional_s, "directions, then entries where they disagree",
+                                  "workers= (for the entries checked one by one) or fewer directions= "
+                                  "(directional={'directions': k}, a weaker promise)")
+            with _cost.quiet():  # the check inside is this one: it announces nothing more
+                out = _directional(loss, grad, params, opts, directional, typical=typical, safety=safety,
+                                   max_entries=max_entries, name=name)
+            return _with_choice(out, why, pred)
 
-        return check_grad_directional(loss, grad, params, method=method, typical=typical, safety=safety,
-                                      max_named=max_entries, name=name, target=resolution or 1e-6,
-                                      **{"workers": workers, "progress": progress, **dict(directional or {})})
     if structure:
         result = _run_structured(loss, grad, params, opts, structure)
     else:
-        result = _run("grad", loss, grad, params, opts)
-    _recording.emit(result)
+        result = _run("grad", loss, grad, params, opts, switch=switch)
+    if isinstance(result, GradCheckResult):
+        _recording.emit(result)
     return result
 
 
+def _directional(loss: Callable[[Any], Any], grad: Callable[[Any], Any], params: Any, opts: Options,
+                 directional: Mapping[str, Any] | None, **kw: Any) -> DirectionalResult:
+    """check_grad's options passed on to :func:`gradcheck.check_grad_directional`."""
+    from ._directional import check_grad_directional
+
+    return check_grad_directional(loss, grad, params, method=opts.method, typical=kw["typical"], safety=kw["safety"],
+                                  max_named=kw["max_entries"], name=kw["name"], target=opts.resolution or 1e-6,
+                                  **{"workers": opts.workers, "progress": opts.progress, **dict(directional or {})})
+
+
+def _with_choice(result: DirectionalResult, why: str, pred: _cost.Prediction | None) -> DirectionalResult:
+    """The directional result with notes saying that its mode was chosen, why, and what its
+    verdict promises beside the per-entry check's."""
+    entries = f" (predicted {_cost.describe_s(pred.entries_s)})" if pred is not None else ""
+    notes = (
+        f"mode='directional' was chosen (mode not given): {why}",
+        f"this verdict does not keep the per-entry promise (every entry to a relative {result.target:g} of its own "
+        f"value): its resolution, {result.resolution:.2g}, is relative to each parameter's largest |g_i s_i|, so a "
+        f"small entry's error is seen only when it is that large beside the largest one, and an error spread over "
+        f"many entries is missed with probability <= {result.miss_probability:.2g}; mode='entries' checks every "
+        f"entry{entries}",
+    )
+    return dataclasses.replace(result, notes=tuple(result.notes) + notes)
+
+
 AUTO_DIRECTIONAL_ABOVE = 100_000
-"""``mode="auto"`` checks every entry up to this many parameter entries (about 6e5 evaluations,
-minutes for a cheap loss) and along directions above it (seconds at 1e6)."""
+"""``mode="auto"`` checks along directions above this many parameter entries whatever the
+loss's speed (6e5 evaluations and arrays of that many entries per parameter; seconds along
+directions at 1e6), and below it where the predicted time says so (:mod:`gradcheck._cost`)."""
+
+
+_SET_BY_CHECK_GRAD = ("loss", "grad", "params", "method", "typical", "safety", "max_named", "name", "target")
+"""check_grad_directional's arguments that check_grad fills from its own (``directional=`` cannot
+set them twice; ``workers``/``progress`` come from check_grad too but a directional value wins)."""
+
+
+_OWN_ARGUMENT = {"max_named": "max_entries", "target": "resolution"}
+
+
+def _directional_keys() -> tuple[str, ...]:
+    """What ``directional=`` may hold: check_grad_directional's options check_grad does not set itself."""
+    import inspect
+
+    from ._directional import check_grad_directional
+
+    return tuple(k for k in inspect.signature(check_grad_directional).parameters if k not in _SET_BY_CHECK_GRAD)
 
 
 def _directional_mode(mode: str, params: Any, structure: Mapping[str, str] | None,
@@ -496,6 +609,13 @@ def _directional_mode(mode: str, params: Any, structure: Mapping[str, str] | Non
         raise InvalidArgumentError(f"mode={mode!r}: expected 'auto', 'entries' or 'directional'")
     if directional is not None and not isinstance(directional, Mapping):
         raise InvalidArgumentError(f"directional={directional!r}: expected a mapping of check_grad_directional options")
+    if directional:
+        valid = _directional_keys()
+        for key in directional:
+            if key not in valid:
+                why = (f"check_grad sets it from its own {_OWN_ARGUMENT.get(key, key)}= argument"
+                       if key in _SET_BY_CHECK_GRAD else "not an option of check_grad_directional")
+                raise InvalidArgumentError(f"directional[{key!r}]: {why}; valid keys: {', '.join(valid)}")
     if mode == "entries" or structure:
         return False
     if mode == "directional":

@@ -31,9 +31,11 @@ gives 1.999999997 for a slip of 2, and float32 gives 2.00013. Larger denominator
 distances would let float32's loose tolerances name 201/64 or 22/7 for pi."""
 
 
-def _factor_name(c: float, fits: Callable[[float], bool]) -> str:
+def _factor_name(c: float, fits: Callable[[float], bool], sizes: dict[int, str] | None = None) -> str:
     """Name the factor ``c``: the smallest-denominator fraction that is exact to 1e-9 or,
-    for small denominators, fits the tolerances; else ``c`` itself."""
+    for small denominators, fits the tolerances; else ``c`` itself. ``sizes`` maps the
+    derivative's dimension sizes to what they are: a factor n or 1/n equal to one is named."""
+    sizes = sizes or {}
     frac = None
     if 1e-6 <= abs(c) <= 1e6:
         for q in range(1, MAX_DENOMINATOR + 1):
@@ -43,14 +45,53 @@ def _factor_name(c: float, fits: Callable[[float], bool]) -> str:
                            or (q <= LOOSE_DENOMINATOR and gap <= LOOSE_RTOL * abs(c) and fits(p / q))):
                 frac = Fraction(p, q)
                 break
+    if frac is None and 0 < abs(c) < 1:  # 1/n past MAX_DENOMINATOR: named when n is a size here
+        n = round(1 / c)
+        if abs(n) in sizes and abs(1 / c - n) <= 1e-9 * abs(1 / c):
+            frac = Fraction(1, n)
     if frac == -1:
         return "sign flipped: analytic = -1 x numerical"
     if frac is not None and frac.denominator == 1:
-        return f"off by a constant factor: analytic = {frac.numerator} x numerical"
+        return f"off by a constant factor: analytic = {frac.numerator} x numerical{_size_hint(frac, sizes)}"
     if frac is not None:
-        return (f"off by a constant factor: analytic = {frac.numerator}/{frac.denominator} x numerical "
-                f"(a missing or extra 1/n?)")
+        return (f"off by a constant factor: analytic = {frac.numerator}/{frac.denominator} x numerical"
+                f"{_size_hint(frac, sizes)}")
     return f"off by a constant factor: analytic = {c:.10g} x numerical"
+
+
+SIZE_NAMED_FROM = 5
+"""A factor n is said to be one of the derivative's sizes only from 5 up: 2, 3 and 4 come from
+powers (d x^2 = 2x) and the 1/2 of a squared norm as often as from a size of 2 to 4, so the
+coincidence would mislead."""
+
+
+def _size_hint(frac: Fraction, sizes: dict[int, str]) -> str:
+    """``(a missing or extra 1/n?)`` for a factor n or 1/n alike: a mean's 1/n dropped leaves n, one
+    applied twice 1/n. Said for n up to :data:`MAX_DENOMINATOR` (a size the loss may hide, a batch
+    of 16), and for any n that is one of the derivative's sizes, which is then named."""
+    if abs(frac.numerator) == 1 and frac.denominator > 1:
+        n = frac.denominator
+    elif frac.denominator == 1 and abs(frac.numerator) > 1:
+        n = abs(frac.numerator)
+    else:
+        return ""
+    if n in sizes and n >= SIZE_NAMED_FROM:
+        return f" (a missing or extra 1/n? n = {n} is {sizes[n]})"
+    return " (a missing or extra 1/n?)" if n <= MAX_DENOMINATOR else ""
+
+
+def _sizes(shape: tuple[int, ...], param_shape: tuple[int, ...]) -> dict[int, str]:
+    """The derivative's sizes greater than 1, each with what it is (the first such wins)."""
+    out: dict[int, str] = {}
+    lead = len(shape) - len(param_shape)
+    for axis, n in enumerate(shape):
+        where = f"the output's axis {axis}" if axis < lead else f"the parameter's axis {axis - lead}"
+        out.setdefault(int(n), f"the size of {where}")
+    if len(param_shape) > 1:
+        out.setdefault(int(np.prod(param_shape)), "the parameter's number of entries")
+    out.pop(1, None)
+    out.pop(0, None)
+    return out
 
 
 NUMERICALLY_ZERO = 1e-10
@@ -98,7 +139,7 @@ def diagnose(analytic: np.ndarray, numeric: np.ndarray, tol: np.ndarray, mismatc
                 return _fits(analytic, k * numeric, tol * max(1.0, abs(k)))
 
         if math.isfinite(c) and abs(c - 1) > 1e-12 and fits(c):
-            return _point_factor(c, loss_value, fits) or _factor_name(c, fits)
+            return _point_factor(c, loss_value, fits) or _factor_name(c, fits, _sizes(analytic.shape, param_shape))
     elif np.any(analytic):
         return "numerical derivative is zero (the loss is flat here) but the analytic one is not"
     convention = _symmetric_convention(analytic, numeric, tol, param_shape)

@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _fd
+from . import _cost, _fd
 from ._compare import DEFAULT_SAFETY, floor_rtol
 from ._directional_entries import (
     EntryJob,
@@ -763,6 +763,12 @@ def check_grad_directional(
         ensure_picklable(loss, fn_name)
     ev = Evaluator(loss, ps, scalar=True, fn_name=fn_name)
     f0, spread = ev.base()
+    n_entries = sum(ps.sizes)
+    pred = _cost.predict(n_entries, len(ps.names), method, ev.eval_s, workers, directions)
+    _cost.announce(f"check_grad_directional of {fn_name}", pred.directional_s,
+                   f"{directions + len(ps.names) + 1} directions over {n_entries:,} entries, one evaluation "
+                   f"{_cost.describe_s(ev.eval_s)}", "fewer directions= (a weaker promise), or workers= for the "
+                   "entries checked one by one")
     grad_name = getattr(grad, "__qualname__", None) or type(grad).__name__
     analytic = _analytic(grad, ps, grad_name)
     notes = [f"{n}: {ps.infos[n].note}" for n in ps.names if ps.infos[n].note]
@@ -781,7 +787,7 @@ def check_grad_directional(
     s = _scales(ps, typical)
     n_total = x.size
 
-    sigma, flat = _fd.measure_noise(ev, f0, [s[a:b] for _, a, b in offsets])
+    sigma, flat = _fd.measure_noise(ev, f0, [s[a:b] for _, a, b in offsets], notes)
     noise = float(_fd.NOISE_SIGMAS * sigma[0] + spread)
     if flat[0]:
         noise = max(noise, _fd.NOISE_SIGMAS * ps.eps * max(abs(float(f0[0])), 1.0))

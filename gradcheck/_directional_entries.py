@@ -25,6 +25,7 @@ import numpy as np
 
 from ._compare import judge
 from ._diagnose import _factor_name as factor_name
+from ._diagnose import _sizes as sizes_of
 from ._directional_line import KINK, Line, LineEstimate
 from ._evaluator import Evaluator
 from ._options import Options
@@ -269,9 +270,9 @@ def check_entries(
 
 
 # --------------------------------------------------------------------------- diagnosis from a sample
-def _factor_name(c: float) -> str:
+def _factor_name(c: float, shape: tuple[int, ...]) -> str:
     """The diagnosis's own naming of a factor, with the sample's 1e-6 agreement as the fit."""
-    return factor_name(c, lambda k: abs(k - c) <= 1e-6 * abs(c))
+    return factor_name(c, lambda k: abs(k - c) <= 1e-6 * abs(c), sizes_of(shape, shape))
 
 
 def diagnose_sample(outcomes: Sequence[EntryOutcome], shape: tuple[int, ...], offset: int, size: int) -> str | None:
@@ -295,7 +296,7 @@ def diagnose_sample(outcomes: Sequence[EntryOutcome], shape: tuple[int, ...], of
     if use.sum() >= 2:
         c = float(np.median(a[use] / n[use]))
         if np.all(np.abs(a - c * n) <= tol + 1e-9 * np.abs(c * n)) and abs(c - 1) > 1e-12:
-            return _factor_name(c) + f" (on all {len(own)} sampled entries)"
+            return _factor_name(c, shape) + f" (on all {len(own)} sampled entries)"
     if len(shape) == 2 and shape[0] == shape[1]:
         by_index = {o.flat - offset: o for o in own}
         pairs = []

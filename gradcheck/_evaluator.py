@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _cost
 from ._errors import (
     GradcheckError,
     LossRaisedError,
@@ -98,6 +99,7 @@ class Evaluator:
         self._clean_through = 0  # the guard found the input intact after this many calls
         self.workers: Any = None  # a gradcheck._parallel.Workers: batches of single-entry steps go there
         self.progress: Callable[[int], None] | None = None  # told the evaluations made after each batch
+        self.eval_s = math.nan  # seconds of one evaluation at the base point (set by base(); for predictions)
 
     # -- public --------------------------------------------------------------
     def base(self) -> tuple[np.ndarray, float]:
@@ -106,8 +108,12 @@ class Evaluator:
         A spread far above rounding level means the function is nondeterministic, and the
         derivative of a random function cannot be checked.
         """
+        t0 = _cost.perf_counter()
         first = self._call(None, real=True, first=True)
+        t1 = _cost.perf_counter()
         second = self._call(None, real=True)
+        # The faster of the two: the first call may pay once for imports, caches, compilation.
+        self.eval_s = max(min(t1 - t0, _cost.perf_counter() - t1), 0.0)
         self._reproducible(first, second, "on two calls in a row")
         spread = np.abs(first - second)
         self._first = first
@@ -298,6 +304,28 @@ class Evaluator:
                 self._guard(req, work, force=True)  # a write that undoing the step would overwrite
             work[name].flat[req.flat] = ref[name].flat[req.flat]
 
+    def _unmasked(self, raw: np.ma.MaskedArray, req: Request | None) -> Any:
+        """A masked array's values, NaN where masked; a masked value is an error unless a step
+        may leave the domain (then the scheme retries the entry with a smaller step, as for NaN).
+
+        ``np.asarray(np.ma.masked)`` is 0.0: read that way a loss outside its domain (``np.ma.log``
+        of a negative number) would look like a finite value and the gradient would be blamed.
+        Raised as :class:`NonFiniteError`: a masked value is a missing one, as NaN is.
+        """
+        mask = np.ma.getmaskarray(raw)
+        if not mask.any():
+            return np.ma.getdata(raw)
+        if self._keep_nonfinite and isinstance(req, Perturbation):
+            return np.where(mask, np.nan, np.ma.getdata(raw))
+        j = int(np.flatnonzero(mask.ravel())[0])
+        where = "" if self.scalar or mask.ndim == 0 else f" at output entry {format_index(mask.shape, j)}"
+        what = "np.ma.masked" if mask.ndim == 0 else f"a masked array with {int(mask.sum())} masked entries"
+        raise NonFiniteError(
+            f"{self.fn_name} returned {what}{where} {self._describe(req)}: a masked value is missing, not 0 "
+            f"(np.ma functions mask where the plain ones give NaN: outside the function's domain?); return plain "
+            f"numbers"
+        )
+
     def _validate(self, raw: Any, req: Request | None, *, real: bool, first: bool) -> np.ndarray:
         # The common case, a real loss returning a finite Python or numpy float: a quarter of
         # the per-call bookkeeping went to the general path's asarray and isfinite.
@@ -306,6 +334,8 @@ class Evaluator:
                 return np.array([raw], dtype=np.float64)
             if not real and type(raw) in _COMPLEX_SCALARS and cmath.isfinite(raw):
                 return np.array([raw], dtype=np.complex128)
+        if isinstance(raw, np.ma.MaskedArray):
+            raw = self._unmasked(raw, req)
         try:
             out = np.asarray(raw)
         except Exception as exc:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from ._errors import NonFiniteError
 from ._evaluator import DirectionalPerturbation, Evaluator, Perturbation
 from ._oracle import OracleEstimate
 from ._status import Stencil
@@ -144,7 +145,8 @@ def _probe_direction(name: str, size: int) -> np.ndarray:
     return rng.uniform(0.5, 1.0, size=size) * rng.choice([-1.0, 1.0], size=size)
 
 
-def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray],
+                  notes: list[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Noise level (standard deviation) of each output at the base point, and where f never moved.
 
     Returns ``(sigma, flat)``, both of shape ``(m,)``; ``flat`` marks outputs that kept
@@ -166,18 +168,21 @@ def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -
 
     Each parameter's direction is seeded by its name, so the measurement, and with it
     the verdict, does not depend on the order of the parameters.
+
+    The probe moves every entry by up to ``6 step`` of its scale ``max(|x_i|, typical)``, which
+    can leave the loss's domain where the entries' own steps, cut by the domain logic, do not
+    (``sqrt`` at x_i = 1e-12). Where it meets a non-finite value it stays inside
+    (:func:`_probe_values`): each entry moves by at most that fraction of itself (entries at 0
+    not at all), then the whole step is cut; a note says so.
     """
     unit = {n: _probe_direction(n, sc.size) for n, sc in zip(ev.params.names, scales, strict=True)}
     half = NOISE_POINTS // 2
     step = NOISE_STEP
     sigma = np.zeros(f0.size)
     stair = np.zeros(f0.size)
+    probe = _Probe(ev, list(scales), notes)
     for _ in range(NOISE_TRIES):
-        direction = {n: (unit[n] * sc * step).reshape(ev.params.arrays[n].shape)
-                     for n, sc in zip(ev.params.names, scales, strict=True)}
-        ts = [t for t in _NOISE_T if t != 0]
-        purpose = "measuring the loss's rounding noise"
-        vals = ev.evaluate([DirectionalPerturbation(direction, float(t), purpose) for t in ts])
+        vals, direction = probe.values(unit, step)
         table = np.insert(vals, half, f0, axis=0)  # (NOISE_POINTS, m), rows ordered by t
         sigma = np.max([_robust_sigma(table, j) for j in (3, 4)], axis=0)
         gaps = np.abs(np.diff(table, axis=0))
@@ -185,8 +190,10 @@ def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -
         q = np.where(gaps > 0, gaps, np.inf).min(axis=0)
         # x + t d is rounded to x's grid too: f's moves then sit on a lattice of about
         # |slope| ulp(x_i) / |d_i| even where f itself is exact. Only a coarser one is f's.
-        coarse = max(float(np.max(np.spacing(np.abs(ev.params.arrays[n].ravel())).astype(np.float64)
-                                  / np.maximum(np.abs(direction[n].ravel()), np.finfo(float).tiny)))
+        # (an entry the probe holds still, at 0 inside a domain, puts nothing on the lattice)
+        coarse = max(float(np.max(np.where(direction[n].ravel() != 0,
+                                           np.spacing(np.abs(ev.params.arrays[n].ravel())).astype(np.float64)
+                                           / np.maximum(np.abs(direction[n].ravel()), np.finfo(float).tiny), 0.0)))
                      for n in ev.params.names)
         slope = np.abs(table[[0, -1]] - f0).max(axis=0) / abs(_NOISE_T[0])
         lattice = _lattice(table - f0)
@@ -197,6 +204,46 @@ def measure_noise(ev: Evaluator, f0: np.ndarray, scales: Sequence[np.ndarray]) -
             break
         step *= 100.0
     return np.maximum(sigma, stair), distinct == 1
+
+
+class _Probe:
+    """The noise probe's evaluations along ``unit * scale * step``, kept inside the loss's domain."""
+
+    def __init__(self, ev: Evaluator, scales: list[np.ndarray], notes: list[str] | None) -> None:
+        self.ev, self.scales, self.notes = ev, scales, notes
+        self.restricted = False
+        self.cuts = 0
+
+    def values(self, unit: dict[str, np.ndarray], step: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """f at the probe points (rows ordered by t, 0 left out) and the direction used.
+
+        On a non-finite value: first each entry's scale becomes ``min(scale, |x_i|)`` (a move of
+        at most 6e-10 of itself at the first step cannot cross a domain boundary at 0, the usual
+        one: sqrt, log, a division), then the step is cut by :data:`REFINE_FACTOR`, at most
+        :data:`MAX_DOMAIN_CUTS` times, as the entries' steps are; only then is the error raised.
+        """
+        ev = self.ev
+        ts = [t for t in _NOISE_T if t != 0]
+        purpose = "measuring the loss's rounding noise"
+        while True:
+            h = step * REFINE_FACTOR ** self.cuts
+            direction = {n: (unit[n] * sc * h).reshape(ev.params.arrays[n].shape)
+                         for n, sc in zip(ev.params.names, self.scales, strict=True)}
+            try:
+                return ev.evaluate([DirectionalPerturbation(direction, float(t), purpose) for t in ts]), direction
+            except NonFiniteError:
+                if not self.restricted:
+                    self.restricted = True
+                    self.scales = [np.minimum(sc, np.abs(ev.params.arrays[n].astype(np.float64).ravel()))
+                                   for n, sc in zip(ev.params.names, self.scales, strict=True)]
+                    if self.notes is not None:
+                        self.notes.append(
+                            f"the noise probe along a random direction left {ev.fn_name}'s domain: it was measured "
+                            f"moving each entry by a fraction of itself (entries at 0 held still)")
+                elif self.cuts < MAX_DOMAIN_CUTS:
+                    self.cuts += 1
+                else:
+                    raise
 
 
 LATTICE_MAX = 1000.0

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _fd
 from ._compare import floor_rtol
-from ._errors import InvalidArgumentError, LossRaisedError
+from ._errors import InvalidArgumentError, LossRaisedError, NonFiniteError
 from ._evaluator import ComplexUnsupported, DirectionalPerturbation, Evaluator
 from ._options import Options
 from ._oracle import Context, OracleEstimate, OracleRun
@@ -106,7 +106,7 @@ def noise_floor(ev: Evaluator, f0: np.ndarray, spread: float, method: str, scale
     """Absolute noise of each output: measured (unless complex step, which subtracts nothing) plus spread."""
     if method == "complex":
         return np.full(f0.size, spread)
-    sigma, flat = _fd.measure_noise(ev, f0, scales)
+    sigma, flat = _fd.measure_noise(ev, f0, scales, notes)
     eps = ev.params.eps
     floor = _fd.NOISE_SIGMAS * sigma + spread
     if flat.any():
@@ -156,20 +156,25 @@ def complex_step_unsuitable(ev: Evaluator, f0: np.ndarray, spread: float, safety
         ev.probe_complex()
     except ComplexUnsupported as exc:
         return str(exc)
-    direction = _probe_direction(ev.params)
-    hc = COMPLEX_PROBE_STEP
-    try:
-        probe = DirectionalPerturbation(direction, complex(0.0, hc), "complex-step probe")
-        zc = ev.evaluate([probe], real=False)[0].imag / hc
-    except LossRaisedError as exc:
-        return str(exc)
     eps = ev.params.eps
     t = eps ** (1 / 3)
-    d = []
-    for tk in (t, level_step(t, 1)):
-        fp, fm = ev.evaluate([DirectionalPerturbation(direction, tk, "complex-step probe"),
-                              DirectionalPerturbation(direction, -tk, "complex-step probe")])
-        d.append((fp - fm) / (2 * tk))
+    direction = _probe_direction(ev.params)
+    try:
+        zc, d = _complex_and_central(ev, direction, t)
+    except LossRaisedError as exc:
+        return str(exc)
+    except NonFiniteError:
+        # The central differences left the loss's domain (sqrt at x = 1e-12): the same probe along
+        # a direction that moves each entry by at most a quarter of itself (entries at 0 not at all).
+        x = {n: np.abs(ev.params.arrays[n].astype(np.float64)) for n in ev.params.names}
+        inside = {n: np.clip(v, -x[n] / (4 * t), x[n] / (4 * t)) for n, v in direction.items()}
+        if not any(np.any(v) for v in inside.values()):
+            raise
+        try:
+            zc, d = _complex_and_central(ev, inside, t)
+        except LossRaisedError as exc:
+            return str(exc)
+    hc = COMPLEX_PROBE_STEP
     err = pair_truncation(d) + (_fd.ulps(f0, eps) + _fd.NOISE_ULPS * spread) / level_step(t, 1)
     bad = np.abs(zc - d[1]) > safety * err + floor_rtol(eps) * np.abs(d[1])
     # Where f' h is within 1/eps of the subnormal range the imaginary part has lost digits:
@@ -188,6 +193,19 @@ def complex_step_unsuitable(ev: Evaluator, f0: np.ndarray, spread: float, safety
             f"on complex values, .real or conj?)"
         )
     return None
+
+
+def _complex_and_central(ev: Evaluator, direction: dict[str, np.ndarray], t: float) -> tuple[np.ndarray, list]:
+    """The complex-step derivative along ``direction`` and central differences at steps t and t/2."""
+    hc = COMPLEX_PROBE_STEP
+    probe = DirectionalPerturbation(direction, complex(0.0, hc), "complex-step probe")
+    zc = ev.evaluate([probe], real=False)[0].imag / hc
+    d = []
+    for tk in (t, level_step(t, 1)):
+        fp, fm = ev.evaluate([DirectionalPerturbation(direction, tk, "complex-step probe"),
+                              DirectionalPerturbation(direction, -tk, "complex-step probe")])
+        d.append((fp - fm) / (2 * tk))
+    return zc, d
 
 
 def _probe_direction(ps: ParamSet) -> dict[str, np.ndarray]:

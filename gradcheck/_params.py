@@ -21,7 +21,7 @@ from ._errors import (
     ShapeMismatchError,
 )
 
-__all__ = ["ParamSet", "ParamInfo", "format_index", "first_nonfinite"]
+__all__ = ["ParamSet", "ParamInfo", "format_index", "first_nonfinite", "no_masked_entries"]
 
 
 def format_index(shape: tuple[int, ...], flat: int) -> str:
@@ -143,6 +143,7 @@ class ParamSet:
     def _check_derivative(self, name: str, value: Any, *, what: str, fn_name: str,
                           out_shape: tuple[int, ...] | None) -> np.ndarray:
         pshape = self.arrays[name].shape
+        no_masked_entries(value, f"{fn_name}: {what} for parameter {name!r}")
         try:
             arr = np.asarray(value)
         except Exception as exc:  # ragged lists and the like
@@ -164,6 +165,29 @@ class ParamSet:
                 f"{'y' if count == 1 else 'ies'}; first at index {index} = {value}"
             )
         return arr
+
+
+def no_masked_entries(value: Any, what: str) -> None:
+    """Raise :class:`NonFiniteError` if ``value`` is a numpy masked array with masked entries.
+
+    ``np.asarray`` drops the mask and keeps whatever lies under it (``np.ma.masked`` reads as
+    0.0), so a masked entry would be judged as a number nobody computed. A masked entry is a
+    missing value, as NaN is (``np.ma.log`` masks where ``np.log`` gives NaN), hence the same
+    class as NaN.
+    """
+    if not isinstance(value, np.ma.MaskedArray):
+        return
+    mask = np.ma.getmaskarray(value)
+    if not mask.any():
+        return
+    flat = int(np.flatnonzero(mask.ravel())[0])
+    count = int(mask.sum())
+    where = "" if mask.ndim == 0 else f"; first at index {format_index(mask.shape, flat)}"
+    raise NonFiniteError(
+        f"{what} is masked (np.ma.masked) at {count} entr{'y' if count == 1 else 'ies'}{where}: a masked value is "
+        f"missing, not 0 (np.ma functions mask where the plain ones give NaN: the edge of the domain?); return "
+        f"plain numbers, e.g. np.ma.filled(value, np.nan) to see where"
+    )
 
 
 def _shape_message(fn_name: str, what: str, name: str, got: tuple[int, ...], pshape: tuple[int, ...],
@@ -188,12 +212,19 @@ def _shape_message(fn_name: str, what: str, name: str, got: tuple[int, ...], psh
 def _as_float_copy(name: str, value: Any) -> tuple[np.ndarray, ParamInfo]:
     if not isinstance(value, (np.ndarray, np.generic, int, float, list, tuple)) or isinstance(value, bool):
         raise ParameterError(f"parameter {name!r} is a {type(value).__name__}; expected a numpy array of real numbers")
+    no_masked_entries(value, f"parameter {name!r}")
     try:
         arr = np.array(value, copy=True)
     except Exception as exc:
         raise ParameterError(f"parameter {name!r} cannot be made into an array ({exc})") from exc
     kind = arr.dtype.kind
     note = ""
+    if not arr.dtype.isnative:
+        # '>f8' on a little-endian machine (data read from a file or the network): same values,
+        # but a dtype that compares unequal to float64 would take the float32/other path below
+        # and the check would lose its float64 tolerances. A native copy; the caller's array is
+        # untouched (``arr`` is already a copy).
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if kind == "f":
         if arr.dtype.itemsize < 4:
             note = f"{arr.dtype} array checked on a float32 copy"

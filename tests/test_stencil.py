@@ -14,8 +14,8 @@ import pytest
 
 import gradcheck
 from gradcheck import _directional_line, _fd
-from gradcheck._second import _fd as _second_fd
 from gradcheck import _stencil as st
+from gradcheck._second import _fd as _second_fd
 
 PACKAGE = Path(gradcheck.__file__).resolve().parent
 

@@ -20,9 +20,9 @@ def test_least_squares_gradient_is_exact_to_the_last_digits() -> None:
     d = symbolic.gradient(lambda x: np.sum((A @ x - B) ** 2), x, exact=True)
     hand = 2 * A.T @ (A @ x - B)
     np.testing.assert_allclose(d.array(), hand, rtol=1e-13)
-    exact = np.array([float(v) for v in d.exact_value["x"].ravel()]).reshape(x.shape)
+    exact = np.array([float(v) for v in d.exact_value["params"].ravel()]).reshape(x.shape)
     # the stated error bounds the float64 value's distance from the 50-digit one
-    assert np.all(np.abs(d.array() - exact) <= d.error["x"])
+    assert np.all(np.abs(d.array() - exact) <= d.error["params"])
     assert d.array().shape == x.shape and d.array().dtype == np.float64
 
 
@@ -79,7 +79,7 @@ def test_unmapped_numpy_function_is_named(fn, name) -> None:
 
 
 def test_bad_arguments_are_named() -> None:
-    with pytest.raises(ParameterError, match="'x'.*non-finite"):
+    with pytest.raises(ParameterError, match=r"'params' has a non-finite entry at \(1,\)"):
         symbolic.gradient(lambda x: np.sum(x), np.array([1.0, np.nan]))
     with pytest.raises(InvalidArgumentError, match="max_entries"):
         symbolic.gradient(lambda x: np.sum(x), np.ones(2), max_entries=0)
@@ -215,3 +215,21 @@ def test_symengine_gives_the_same_results_as_sympy() -> None:
     assert a.backend == "sympy" and b.backend == "symengine"
     for k in a.value:
         np.testing.assert_allclose(a.value[k], b.value[k], rtol=1e-13, atol=1e-16)
+
+
+def test_a_bare_array_is_keyed_by_the_name_check_grad_gives_it() -> None:
+    """One name for a bare array everywhere: ``params`` for a gradient (as in check_grad's
+    result.params), ``x`` for a Jacobian (as in check_jacobian's); ``array()`` returns it bare."""
+    x = np.array([0.5, -1.0, 2.0])
+    g = symbolic.gradient(lambda v: np.sum(v ** 3), x)
+    checked = gradcheck.check_grad(lambda v: np.sum(v ** 3), lambda v: 3 * v ** 2, x)
+    assert list(g.value) == list(checked.params) == ["params"]
+    assert list(g.error) == list(g.kink) == ["params"]
+    np.testing.assert_allclose(g.array(), 3 * x ** 2, rtol=1e-15)
+    j = symbolic.jacobian(lambda v: v ** 2, x)
+    jc = gradcheck.check_jacobian(lambda v: v ** 2, lambda v: np.diag(2 * v), x)
+    assert list(j.value) == list(jc.params) == ["x"]
+    proof = symbolic.disprove(lambda v: np.sum(v ** 3), lambda v: 3 * v ** 2, x)
+    assert list(proof.params) == ["params"]
+    named = symbolic.gradient(lambda p: np.sum(p["w"] ** 3), {"w": x})
+    assert list(named.value) == ["w"]

@@ -70,14 +70,14 @@ def test_a_slip_of_one_part_in_ten_million_in_one_entry_is_certified() -> None:
         return g * np.array([1.0, 1.0 + 1e-7, 1.0])         # entry 1 off by a relative 1e-7
 
     proof = symbolic.disprove(lambda v: np.sum((A @ v - b) ** 2), grad, x)
-    p = proof.params["x"]
+    p = proof.params["params"]
     assert p.status == Status.DISPROVED and p.index == (1,)
     lo, hi = p.interval
     g1 = (2 * A.T @ (A @ x - b))[1]
     assert (lo > 0 or hi < 0) and abs(float(lo) - 1e-7 * g1) <= 1e-12 * abs(g1)
     # the certificate is exact arithmetic: a float hand-gradient that is right to rounding is not disproved
     right = symbolic.disprove(lambda v: np.sum((A @ v - b) ** 2), lambda v: 2 * A.T @ (A @ v - b), x)
-    assert right.params["x"].status == Status.NA
+    assert right.params["params"].status == Status.NA
 
 
 def test_prove_derivation_disproves_a_published_hessian_too() -> None:
@@ -96,4 +96,4 @@ def test_disprove_options_are_validated() -> None:
     with pytest.raises(InvalidArgumentError, match="max_entries=0"):
         symbolic.disprove(lambda v: np.sum(v ** 2), lambda v: 2 * v, np.ones(2), max_entries=0)
     na = symbolic.disprove(lambda v: np.sum(v ** 2), lambda v: 2 * v, np.ones(5), max_entries=3)
-    assert na.status == Status.NA and "max_entries=3" in na.params["x"].reason
+    assert na.status == Status.NA and "max_entries=3" in na.params["params"].reason

@@ -80,7 +80,7 @@ def test_the_exact_route_runs_the_same_program_at_50_digits() -> None:
         assert all(isinstance(v, mpmath.mpf) for v in ex.ravel())
     # 50 digits means the constants are exact: the gradient of sum(x / 3) is 1/3 to 50 digits, not to 17
     with mpmath.workdps(50):
-        third = symbolic.gradient(lambda x: np.sum(x / 3), np.ones(2), exact=True, cache=False).exact_value["x"][0]
+        third = symbolic.gradient(lambda x: np.sum(x / 3), np.ones(2), exact=True, cache=False).exact_value["params"][0]
         assert abs(third - mpmath.mpf(1) / 3) < mpmath.mpf(10) ** -45
 
 
@@ -90,9 +90,9 @@ def test_kink_conventions_survive_the_program(backend: str) -> None:
     x = np.array([0.0, 1.0, -1.0, 2.0])
     f = lambda v: np.sum(np.maximum(v, 0.0)) + np.max(np.stack([v[3], 2 * v[1]])) + np.abs(v[0])  # noqa: E731
     d = symbolic.gradient(f, x, backend=backend, cache=False)
-    np.testing.assert_array_equal(d.array(), reference_values(f, x, backend=backend)["x"])
+    np.testing.assert_array_equal(d.array(), reference_values(f, x, backend=backend)["params"])
     np.testing.assert_array_equal(d.array(), [0.0, 1.0, 0.0, 2.0])
-    assert d.kink["x"][[0, 1, 3]].all() and not d.kink["x"][2]
+    assert d.kink["params"][[0, 1, 3]].all() and not d.kink["params"][2]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

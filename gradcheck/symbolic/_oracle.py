@@ -44,9 +44,16 @@ def clear_cache() -> None:
 
 
 # --------------------------------------------------------------------------- parameters
-def _params(params: Any, what: str) -> tuple[dict[str, np.ndarray], bool]:
+def single_name(kind: str) -> str:
+    """The key of a bare array's entry in the result's mappings: the name ``check_grad`` gives a
+    bare array (``params``) for a gradient, the one ``check_jacobian`` gives (``x``) for a
+    Jacobian, so ``result.params[k]`` and ``derivative.value[k]`` use the same ``k``."""
+    return "params" if kind == "grad" else "x"
+
+
+def _params(params: Any, what: str, kind: str = "grad") -> tuple[dict[str, np.ndarray], bool]:
     single = not isinstance(params, Mapping)
-    items = {"x": params} if single else dict(params)
+    items = {single_name(kind): params} if single else dict(params)
     if not items:
         raise ParameterError(f"{what}: params is empty")
     out = {}
@@ -60,13 +67,17 @@ def _params(params: Any, what: str) -> tuple[dict[str, np.ndarray], bool]:
         a = a.astype(np.float64, copy=True)
         bad = np.argwhere(~np.isfinite(a))
         if bad.size:
-            raise ParameterError(f"{what}: parameter {name!r} has a non-finite entry at {tuple(bad[0])}")
+            raise ParameterError(f"{what}: parameter {name!r} has a non-finite entry at "
+                                 f"{tuple(int(i) for i in bad[0])}")
         out[name] = a
     return out, single
 
 
-def symbolic_params(params: Mapping[str, np.ndarray], be: Backend) -> dict[str, SymArray]:
-    return {name: symbolic_array(name, v.shape, be) for name, v in params.items()}
+def symbolic_params(params: Mapping[str, np.ndarray], be: Backend, single: bool = False) -> dict[str, SymArray]:
+    """Arrays of symbols named after their parameters; a bare array's symbols are ``x_...``
+    whatever its key: symengine orders a max's tied arguments by symbol name, so the kink
+    convention (the first tied argument) must not move with the key."""
+    return {name: symbolic_array("x" if single else name, v.shape, be) for name, v in params.items()}
 
 
 def _point(sym: Mapping[str, SymArray], params: Mapping[str, np.ndarray]) -> dict:
@@ -203,9 +214,9 @@ class _Compiled:
 
 def _run_on_symbols(fn: Callable[..., Any], params: dict[str, np.ndarray], single: bool, kind: str, be: Backend,
                     what: str) -> tuple[dict[str, SymArray], list, tuple[int, ...], Context]:
-    syms = symbolic_params(params, be)
+    syms = symbolic_params(params, be, single)
     ctx = Context(backend=be, point=_point(syms, params))
-    value = call_on_symbols(fn, syms["x"] if single else syms, ctx, what)
+    value = call_on_symbols(fn, next(iter(syms.values())) if single else syms, ctx, what)
     if kind == "grad":
         return syms, [_scalar_expr(value, ctx, what)], (), ctx
     arr = value.view(np.ndarray) if isinstance(value, np.ndarray) else np.asarray(value, dtype=object)
@@ -265,7 +276,7 @@ def reference_values(fn: Callable[..., Any], params: Any, *, kind: str = "grad",
     kinks, no rounding bound, no cache.
     """
     t0 = time.perf_counter()
-    p, single = _params(params, "reference_values")
+    p, single = _params(params, "reference_values", kind)
     be = get_backend(backend)
     syms, roots, out_shape, _ = _run_on_symbols(fn, p, single, kind, be, "reference_values")
     t1 = time.perf_counter()
@@ -309,7 +320,7 @@ def _derivative(fn: Callable[..., Any], params: Any, *, kind: str, exact: bool, 
             raise InvalidArgumentError(f"{what}: {opt}={v!r}; expected a positive integer")
     if not (isinstance(kink_rtol, (int, float)) and kink_rtol >= 0):
         raise InvalidArgumentError(f"{what}: kink_rtol={kink_rtol!r}; expected a number >= 0")
-    p, single = _params(params, what)
+    p, single = _params(params, what, kind)
     be = get_backend(backend)
     n_params = sum(v.size for v in p.values())
     if n_params > max_entries:

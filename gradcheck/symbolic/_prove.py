@@ -378,14 +378,14 @@ def _prove(loss: Callable[..., Any], grad: Callable[..., Any], params: Any, *, m
     for opt, v in (("max_ops", max_ops), ("max_entries", max_entries)):
         if not isinstance(v, (int, np.integer)) or v < 1:
             raise InvalidArgumentError(f"{what}: {opt}={v!r}; expected a positive integer")
-    p, single = _params(params, what)
+    p, single = _params(params, what, "grad" if jacobian is None else "jacobian")
     be = get_backend("sympy")
     n = sum(v.size for v in p.values())
     if n > max_entries:
         return _na_proof(p, f"{n} entries > max_entries={max_entries}")
-    syms = symbolic_params(p, be)
+    syms = symbolic_params(p, be, single)
     ctx = Context(backend=be, point=point_of(syms, p), rational=True)
-    arg = syms["x"] if single else syms
+    arg = next(iter(syms.values())) if single else syms
     try:
         value = call_on_symbols(loss, arg, ctx, f"{what}: loss")
         if jacobian is None:
@@ -396,7 +396,7 @@ def _prove(loss: Callable[..., Any], grad: Callable[..., Any], params: Any, *, m
         hand_raw = call_on_symbols(grad, arg, ctx, f"{what}: grad")
     except Exception as exc:
         return _na_proof(p, f"does not run on symbols: {exc}")
-    hand = {"x": hand_raw} if single else hand_raw
+    hand = {next(iter(p)): hand_raw} if single else hand_raw
     wrt = [s for arr in syms.values() for s in arr.view(np.ndarray).reshape(-1)]
     graph = topo(be, roots, set(wrt))
     adjs = [reverse(be, graph, r, wrt) for r in roots]

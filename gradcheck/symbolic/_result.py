@@ -25,8 +25,9 @@ class Status(str, Enum):
 class SymbolicDerivative:
     """The exact derivative of a loss (``kind="grad"``) or function (``"jacobian"``) at a point.
 
-    Every mapping has the structure of ``params`` (one key, ``"x"``, when a single array was
-    given; ``single`` says so). Shapes: ``param.shape`` for a gradient, ``out.shape +
+    Every mapping has the structure of ``params``; a single array is keyed by the name
+    ``check_grad`` gives it, ``"params"`` for a gradient, and ``check_jacobian``'s ``"x"`` for a
+    Jacobian (``single`` says so; :meth:`array` returns it bare). Shapes: ``param.shape`` for a gradient, ``out.shape +
     param.shape`` (numerator layout) for a Jacobian.
 
     ``value``: float64 derivative; at a kink it is the documented convention (ReLU slope 0 at
