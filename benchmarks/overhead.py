@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this tree's gradcheck, not an installed one
 
-from gradcheck._evaluator import Evaluator, Perturbation
-from gradcheck._params import ParamSet
+from gradcheck.core._evaluator import Evaluator, Perturbation
+from gradcheck.core._params import ParamSet
 
 
 def per_call(n: int, calls: int) -> float:

@@ -55,7 +55,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gradcheck import check_grad
-from gradcheck._directional import check_grad_directional
+from gradcheck.checks.directional._engine import check_grad_directional
 
 
 def _sigmoid(z: Any) -> Any:

@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gradcheck import check_grad
-from gradcheck._second import check_hessian
+from gradcheck.checks.second import check_hessian
 from reference_nets import second_order as so
 
 DELTAS = (1e-3, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6, 1e-7, 1e-8)

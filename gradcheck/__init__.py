@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._errors import (
+from .core._errors import (
     FormulaError,
     GradcheckError,
     GradientMismatch,
@@ -35,7 +35,7 @@ from ._errors import (
 )
 
 if TYPE_CHECKING:
-    from ._api import (
+    from .checks._first_order import (
         METHODS,
         assert_grad,
         assert_jacobian,
@@ -44,10 +44,8 @@ if TYPE_CHECKING:
         numerical_grad,
         numerical_jacobian,
     )
-    from ._compare import relative_error
-    from ._directional import DirectionalResult, DirectionCheck, check_grad_directional
-    from ._result import Entry, Estimate, GradCheckResult, ParamResult, Tolerance
-    from ._second import (
+    from .checks.directional._engine import DirectionalResult, DirectionCheck, check_grad_directional
+    from .checks.second import (
         BlockResult,
         GaussNewton,
         HessianCheckResult,
@@ -60,20 +58,22 @@ if TYPE_CHECKING:
         check_hessian,
         check_hvp,
     )
-    from ._structure import STRUCTURES
+    from .core._structure import STRUCTURES
+    from .judge._compare import relative_error
+    from .judge._result import Entry, Estimate, GradCheckResult, ParamResult, Tolerance
 
 __version__ = "0.1.0"
 
 _LAZY = {
     **dict.fromkeys(("METHODS", "assert_grad", "assert_jacobian", "check_grad", "check_jacobian",
-                     "numerical_grad", "numerical_jacobian"), "._api"),
-    **dict.fromkeys(("Entry", "Estimate", "GradCheckResult", "ParamResult", "Tolerance"), "._result"),
-    "STRUCTURES": "._structure",
-    "relative_error": "._compare",
+                     "numerical_grad", "numerical_jacobian"), ".checks._first_order"),
+    **dict.fromkeys(("Entry", "Estimate", "GradCheckResult", "ParamResult", "Tolerance"), ".judge._result"),
+    "STRUCTURES": ".core._structure",
+    "relative_error": ".judge._compare",
     **dict.fromkeys(("GaussNewton", "assert_gauss_newton", "assert_hessian", "assert_hvp", "check_gauss_newton",
                      "check_hessian", "check_hvp", "BlockResult", "HessianCheckResult", "HVPCheckResult",
-                     "VectorResult"), "._second"),
-    **dict.fromkeys(("check_grad_directional", "DirectionalResult", "DirectionCheck"), "._directional"),
+                     "VectorResult"), ".checks.second"),
+    **dict.fromkeys(("check_grad_directional", "DirectionalResult", "DirectionCheck"), ".checks.directional._engine"),
 }
 
 

@@ -50,10 +50,10 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import InvalidArgumentError
-from ._layout import to_numerator
-from ._status import Status
-from ._structure import Structure, structure_from_tags
+from .core._errors import InvalidArgumentError
+from .core._layout import to_numerator
+from .core._status import Status
+from .core._structure import Structure, structure_from_tags
 from .registry import Derivation, Problem
 
 __all__ = [
@@ -457,9 +457,9 @@ class Bound:
     def check(self, derivative: Callable[[Any], Any] | None = None, params: Mapping[str, np.ndarray] | None = None,
               loss: Callable[[Any], Any] | None = None, **options: Any) -> Any:
         """``check_grad``/``check_jacobian`` of ``loss`` (default: the derivation's) against ``derivative``."""
-        from . import _api
+        from . import check_grad, check_jacobian  # the public entry points, loaded on first use
 
-        run = _api.check_grad if self.kind == "grad" else _api.check_jacobian
+        run = check_grad if self.kind == "grad" else check_jacobian
         opts = {**self.options, **options}
         result = run(loss or self.loss, derivative or self.derivative,
                      self.problem.params if params is None else params, **opts)

@@ -2,7 +2,7 @@
 
 * every check a test makes is recorded, whether through the ``gradcheck`` fixture or by
   calling ``gradcheck.check_grad / assert_grad / check_jacobian / assert_jacobian``
-  directly (the core tells :mod:`gradcheck._recording` of each result, and the plugin
+  directly (the core tells :mod:`gradcheck.core._recording` of each result, and the plugin
   listens while each test runs: setup, call and teardown);
 * each check adds ``gradcheck.<i>.function``, ``.verdict`` and ``.max_rel_error``
   properties to the test (they appear in ``--junitxml`` output);
@@ -35,8 +35,8 @@ from typing import Any
 
 import pytest
 
-from . import _recording
-from ._naming import display_name, shorten
+from .core import _recording
+from .core._naming import display_name, shorten
 
 __all__ = ["GradcheckFixture", "GradcheckSession"]
 
@@ -332,7 +332,7 @@ class GradcheckFixture:
                 self._session.records.extend(checks.records(full=self._session.want_results))
         self.results.append(result)
         if expected and not result.ok:
-            from ._headline import failure_message
+            from .judge._headline import failure_message
 
             raise gradcheck.GradientMismatch(failure_message(result, options.get("max_entries", 5)), result)
         return result

@@ -34,7 +34,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._errors import InvalidArgumentError
+from .core._errors import InvalidArgumentError
 from .ops import ArrayOps, numpy_ops
 
 __all__ = [
@@ -181,13 +181,13 @@ class Derivation:
 
     def check(self, seed: int = 0, sizes: Mapping[str, int] | None = None, **options: Any) -> Any:
         """Draw a problem and run ``check_grad``/``check_jacobian`` on it."""
-        from . import _api  # the registry sits above the API layer
+        from . import check_grad, check_jacobian  # the public entry points, loaded on first use
 
         problem = self.problem(seed, **dict(sizes or {}))
         f, df = self.bind(problem)
         if self.kind == "grad":
-            return _api.check_grad(f, df, problem.params, **options)
-        return _api.check_jacobian(f, df, problem.params, **{**self.jacobian_options, **options})
+            return check_grad(f, df, problem.params, **options)
+        return check_jacobian(f, df, problem.params, **{**self.jacobian_options, **options})
 
 
 _REGISTRY: dict[str, Derivation] = {}

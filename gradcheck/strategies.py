@@ -35,7 +35,7 @@ except ImportError as exc:  # say what to install, not just which module is miss
         "leaves out: pip install 'gradcheck[strategies]' (or hypothesis itself)"
     ) from exc
 
-from ._errors import InvalidArgumentError
+from .core._errors import InvalidArgumentError
 from .registry import Derivation, Problem, get
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The mode chosen by predicted cost, and the one line a slow check says on stderr.
 
 No test here takes time: the clock the evaluator times the base point with
-(``gradcheck._cost.perf_counter``) is replaced by one on which every evaluation takes
+(``gradcheck.core._evaluator.perf_counter``) is replaced by one on which every evaluation takes
 as long as the test says.
 """
 
@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import gradcheck
-from gradcheck import _cost
-from gradcheck._directional import DirectionalResult
-from gradcheck._result import GradCheckResult
+from gradcheck.checks import _cost
+from gradcheck.checks.directional._engine import DirectionalResult
+from gradcheck.core import _evaluator
+from gradcheck.judge._result import GradCheckResult
 
 
 def _sq(x):
@@ -29,7 +30,7 @@ def _sq_grad(x):
 def _slow_clock(monkeypatch: pytest.MonkeyPatch, eval_s: float) -> None:
     """Every timed evaluation now lasts ``eval_s`` on the predictor's clock (calls come as start, end)."""
     ticks = itertools.count(0.0, eval_s)
-    monkeypatch.setattr(_cost, "perf_counter", lambda: next(ticks))
+    monkeypatch.setattr(_evaluator, "perf_counter", lambda: next(ticks))
 
 
 # --------------------------------------------------------------------------- the decision

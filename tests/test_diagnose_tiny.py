@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from gradcheck._diagnose import float32_rounding, relative_error_across_the_board
+from gradcheck.judge._diagnose import float32_rounding, relative_error_across_the_board
 
 RNG = np.random.default_rng(11)
 A, B = RNG.normal(size=(6, 4)), RNG.normal(size=6)

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from gradcheck import InvalidArgumentError, NonFiniteError
-from gradcheck._directional import check_grad_directional
-from gradcheck._directional_line import Line, taylor
-from gradcheck._evaluator import Evaluator
-from gradcheck._params import ParamSet
-from gradcheck._progress import Progress
+from gradcheck.checks.directional._engine import check_grad_directional
+from gradcheck.checks.directional._line import Line, taylor
+from gradcheck.core._evaluator import Evaluator
+from gradcheck.core._params import ParamSet
+from gradcheck.core._progress import Progress
 
 
 def _sigmoid(z):

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from gradcheck._compare import floor_rtol
-from gradcheck._directional_entries import as_oracle, judge_entry, judge_line, line_tolerance
-from gradcheck._directional_line import KINK, SMOOTH, LineEstimate
+from gradcheck.checks.directional._entries import as_oracle, judge_entry, judge_line, line_tolerance
+from gradcheck.checks.directional._line import KINK, SMOOTH, LineEstimate
+from gradcheck.judge._compare import floor_rtol
 
 EPS = float(np.finfo(np.float64).eps)
 NAN = math.nan

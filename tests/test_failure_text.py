@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import gradcheck
-from gradcheck import _errors, check_grad  # noqa: F401  (check_grad loads the core before pytester's runs)
+from gradcheck import check_grad  # noqa: F401  (check_grad loads the core before pytester's runs)
+from gradcheck.core import _errors
 
 SUITE = """
 import numpy as np
@@ -74,7 +75,7 @@ def test_traceback_shows_the_users_line_and_the_verdict_not_gradchecks_source(su
 def test_exception_is_named_by_its_public_module(suite: pytest.Pytester) -> None:
     out = suite.runpytest("-p", "no:cacheprovider").stdout.str()
     assert "gradcheck.GradientMismatch: check_grad of loss" in out
-    assert "gradcheck._errors" not in out
+    assert "gradcheck.core._errors" not in out
 
 
 def test_short_summary_line_names_the_parameter_and_the_verdict(suite: pytest.Pytester) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import gradcheck
-from gradcheck._errors import InvalidArgumentError, NonFiniteError
+from gradcheck.core._errors import InvalidArgumentError, NonFiniteError
 
 
 def _sq(x):

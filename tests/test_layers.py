@@ -24,48 +24,54 @@ from gradcheck import registry
 PACKAGE = Path(gradcheck.__file__).resolve().parent
 ROOTS = {"gradcheck": PACKAGE, "reference_nets": Path(reference_nets.__file__).resolve().parent}
 
-CORE = "gradcheck"
-"""The core unit: ``gradcheck/__init__.py``, the private modules ``gradcheck/_*.py`` and the
-:data:`CORE_SUBPACKAGES`. Every other unit is ``reference_nets`` or a public module or
-subpackage of ``gradcheck``."""
-CORE_SUBPACKAGES = frozenset({"symbolic"})
-"""The symbolic oracle is part of the engine (``_symbolic_oracle`` runs it, it uses the core's
-layout rules), not a layer above it."""
+ROOT_UNIT = "gradcheck"
+"""``gradcheck/__init__.py``: the public names, loaded lazily from the rooms below it."""
 
 MAY_IMPORT: dict[str, frozenset[str]] = {
-    # the core and the public modules built on its internals (they may use its private modules)
-    CORE: frozenset({"gradcheck.ops"}),
+    # the engine, bottom up: each room may import the rooms listed, never one above it
+    "gradcheck.core": frozenset(),  # errors, options, parameters, the evaluator: what every check stands on
     "gradcheck.ops": frozenset(),  # the array namespaces the losses are written against: numpy and sympy only
+    "gradcheck.symbolic": frozenset({"gradcheck.core"}),  # the same loss code traced on symbols
+    "gradcheck.oracles": frozenset({"gradcheck.core", "gradcheck.symbolic"}),  # witnesses: estimates with bars
+    "gradcheck.judge": frozenset({"gradcheck.core", "gradcheck.oracles"}),  # verdicts, diagnosis, results
+    "gradcheck.checks": frozenset({"gradcheck.core", "gradcheck.oracles", "gradcheck.judge"}),  # the modes
+    ROOT_UNIT: frozenset({"gradcheck.core", "gradcheck.judge", "gradcheck.checks"}),
+    # the public modules built on the engine's internals (they may use its private modules);
     # never reference_nets: the registry loads them by name (registry.BUILTIN_MODULES), so the
     # nets depend on the registry and not the other way round
-    "gradcheck.registry": frozenset({CORE, "gradcheck.ops"}),
-    "gradcheck.mutations": frozenset({CORE, "gradcheck.registry"}),
-    "gradcheck.strategies": frozenset({CORE, "gradcheck.registry"}),
+    "gradcheck.registry": frozenset({ROOT_UNIT, "gradcheck.core", "gradcheck.ops"}),
+    "gradcheck.mutations": frozenset({ROOT_UNIT, "gradcheck.core", "gradcheck.registry"}),
+    "gradcheck.strategies": frozenset({"gradcheck.core", "gradcheck.registry"}),
     # the applications: public names only, private ones through PRIVATE_SEAMS
-    "gradcheck.report": frozenset({CORE, "gradcheck.registry"}),
-    "gradcheck.formula": frozenset({CORE, "gradcheck.ops", "gradcheck.report"}),
-    "gradcheck.cli": frozenset({CORE, "gradcheck.registry", "gradcheck.report", "gradcheck.formula"}),
+    "gradcheck.report": frozenset({ROOT_UNIT, "gradcheck.core", "gradcheck.judge", "gradcheck.registry",
+                                   "gradcheck.symbolic"}),
+    "gradcheck.formula": frozenset({ROOT_UNIT, "gradcheck.core", "gradcheck.ops", "gradcheck.symbolic",
+                                    "gradcheck.report"}),
+    "gradcheck.cli": frozenset({ROOT_UNIT, "gradcheck.registry", "gradcheck.report", "gradcheck.formula"}),
     "gradcheck.__main__": frozenset({"gradcheck.cli"}),
-    "gradcheck.pytest_plugin": frozenset({CORE, "gradcheck.report", "gradcheck.formula"}),
+    "gradcheck.pytest_plugin": frozenset({ROOT_UNIT, "gradcheck.core", "gradcheck.judge", "gradcheck.report",
+                                          "gradcheck.formula"}),
     # derivations are data for the checker: never the report (a net that needs something of it
     # means the derivation does not own it yet)
-    "reference_nets": frozenset({CORE, "gradcheck.ops", "gradcheck.registry"}),
+    "reference_nets": frozenset({"gradcheck.ops", "gradcheck.registry"}),
 }
 """Unit -> the other units it may import (a unit may always import itself)."""
 
-INSIDE_THE_CORE = frozenset({CORE, "gradcheck.ops", "gradcheck.registry", "gradcheck.mutations",
-                             "gradcheck.strategies"})
-"""Units that may import the core's private modules freely; every other unit only its public
-names and the :data:`PRIVATE_SEAMS`."""
+INSIDE_THE_ENGINE = frozenset({ROOT_UNIT, "gradcheck.core", "gradcheck.ops", "gradcheck.symbolic",
+                               "gradcheck.oracles", "gradcheck.judge", "gradcheck.checks", "gradcheck.registry",
+                               "gradcheck.mutations", "gradcheck.strategies"})
+"""Units that may import the private modules of the units below them; every other unit only their
+public names and the :data:`PRIVATE_SEAMS`."""
 
 PRIVATE_SEAMS: dict[str, dict[str, str]] = {
-    "*": {"gradcheck._errors": "the exception classes (public as gradcheck.<Name>), importable without "
-                               "loading the core"},
-    "gradcheck.report": {"gradcheck._result": "json_float/float_or_nan: the core's JSON number convention, "
-                                              "so a report reads back exactly what a result wrote"},
-    "gradcheck.pytest_plugin": {"gradcheck._recording": "the listener the core emits each check to",
-                                "gradcheck._naming": "the naming rule the core itself uses",
-                                "gradcheck._headline": "the one-line failure headline assert_* raises with"},
+    "*": {"gradcheck.core._errors": "the exception classes (public as gradcheck.<Name>), importable without "
+                                    "loading the engine"},
+    "gradcheck.report": {"gradcheck.judge._result": "json_float/float_or_nan: the engine's JSON number "
+                                                    "convention, so a report reads back exactly what a result "
+                                                    "wrote"},
+    "gradcheck.pytest_plugin": {"gradcheck.core._recording": "the listener the engine emits each check to",
+                                "gradcheck.core._naming": "the naming rule the engine itself uses",
+                                "gradcheck.judge._headline": "the one-line failure headline assert_* raises with"},
 }
 """Importer unit -> private modules of other units it may import, each with why (``*``: any unit)."""
 
@@ -106,12 +112,11 @@ def _private_part(name: str) -> bool:
 
 
 def unit(module: str) -> str:
-    """The unit a dotted module (or private name) belongs to."""
+    """The unit a dotted module (or private name) belongs to: a room of ``gradcheck`` (its first
+    two parts), the package's own ``__init__``, or ``reference_nets``."""
     parts = module.split(".")
     if parts[0] == "reference_nets":
         return "reference_nets"
-    if len(parts) == 1 or _private_part(parts[1]) or parts[1] in CORE_SUBPACKAGES:
-        return CORE
     return ".".join(parts[:2])
 
 
@@ -124,7 +129,7 @@ def violation(importer: str, target: str) -> str | None:
         return f"{importer} imports {target}: {mine} may not import {theirs}"
     private = any(_private_part(p) for p in target.split(".")[1:])
     seams = {**PRIVATE_SEAMS["*"], **PRIVATE_SEAMS.get(mine, {})}
-    if private and mine not in INSIDE_THE_CORE and not any(target == s or target.startswith(s + ".") for s in seams):
+    if private and mine not in INSIDE_THE_ENGINE and not any(target == s or target.startswith(s + ".") for s in seams):
         return f"{importer} imports {target}: private to {theirs} and not in PRIVATE_SEAMS[{mine!r}]"
     return None
 
@@ -164,23 +169,27 @@ def test_the_rules_can_fail() -> None:
     """Each rule flags the import it is there to forbid, including the ones the code used to make."""
     assert violation("reference_nets.row_mlp", "gradcheck.report")  # a net registering its large sizes
     assert violation("gradcheck.registry", "reference_nets")  # a static import of the built-ins
-    assert violation("gradcheck.report._model", "gradcheck._compare")  # a private core module
+    assert violation("gradcheck.report._model", "gradcheck.judge._compare")  # a private engine module
     assert violation("gradcheck.formula._sheet", "gradcheck.report._run")  # a private report module
-    assert violation("gradcheck.cli", "gradcheck._fd")
+    assert violation("gradcheck.cli", "gradcheck.oracles._fd")
     assert violation("gradcheck.ops", "gradcheck.report")
     assert violation("gradcheck.report._run", "gradcheck.report._model") is None
-    assert violation("gradcheck.report._model", "gradcheck._result") is None
-    assert violation("gradcheck.mutations", "gradcheck._api") is None
+    assert violation("gradcheck.report._model", "gradcheck.judge._result") is None
+    assert violation("gradcheck.mutations", "gradcheck.checks._first_order")  # through the public names
+    assert violation("gradcheck.core._evaluator", "gradcheck.checks._cost")  # a room above
+    assert violation("gradcheck.oracles._fd_oracle", "gradcheck.judge._compare")  # the judge reads oracles
+    assert violation("gradcheck.judge._compare", "gradcheck.oracles._seam") is None
     assert violation("gradcheck.cli", "gradcheck.report") is None
     assert violation("gradcheck.report._run", "gradcheck.symbolic") is None
     assert violation("gradcheck.report._run", "gradcheck.symbolic._prove")
-    assert unit("gradcheck.__main__") == "gradcheck.__main__" and unit("gradcheck._api") == CORE
+    assert unit("gradcheck.__main__") == "gradcheck.__main__" and unit("gradcheck") == ROOT_UNIT
+    assert unit("gradcheck.checks.second._fd") == "gradcheck.checks"
 
 
 def test_imports_are_resolved_to_modules_and_private_names() -> None:
     source = ROOTS["gradcheck"] / "registry.py"
     targets = _imports(source, "gradcheck")
-    assert "gradcheck._api" in targets and "gradcheck._errors" in targets and "gradcheck.ops" in targets
+    assert "gradcheck" in targets and "gradcheck.core._errors" in targets and "gradcheck.ops" in targets
 
 
 def test_the_registry_names_the_built_ins_only_as_data() -> None:

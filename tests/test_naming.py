@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from gradcheck import InvalidArgumentError
-from gradcheck._naming import display_name, shorten
+from gradcheck.core._naming import display_name, shorten
 
 
 def _nested() -> dict[str, Any]:

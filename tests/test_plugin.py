@@ -232,7 +232,7 @@ def test_checks_in_fixture_teardown_count_for_the_test(pytester: pytest.Pytester
 
 # --------------------------------------------------------------------------- import cost
 def _modules_after(code: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> list[str]:
-    probe = "; print(sorted(m for m in ('numpy', 'gradcheck._api', 'gradcheck.report', 'matplotlib', 'sympy') " \
+    probe = "; print(sorted(m for m in ('numpy', 'gradcheck.checks._first_order', 'gradcheck.report', 'matplotlib', 'sympy') " \
             "if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", "import sys; " + code + probe], capture_output=True, text=True,
                          timeout=120, env=env, cwd=cwd)

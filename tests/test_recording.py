@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import gradcheck
-from gradcheck import _recording
+from gradcheck.core import _recording
 
 PACKAGE = str(Path(gradcheck.__file__).resolve().parent)
 
@@ -57,8 +57,8 @@ def test_every_check_is_emitted_once(heard: list[Any]) -> None:
 def test_the_recording_module_imports_nothing_but_the_standard_library() -> None:
     """Imported without gradcheck's __init__ (which loads the core), it must not pull numpy in."""
     code = (f"import sys, types; pkg = types.ModuleType('gradcheck'); pkg.__path__ = [{PACKAGE!r}]; "
-            "sys.modules['gradcheck'] = pkg; import gradcheck._recording, gradcheck._naming; "
-            "print(sorted(m for m in ('numpy', 'gradcheck._api', 'hypothesis') if m in sys.modules))")
+            "sys.modules['gradcheck'] = pkg; import gradcheck.core._recording, gradcheck.core._naming; "
+            "print(sorted(m for m in ('numpy', 'gradcheck.checks._first_order', 'hypothesis') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

@@ -78,7 +78,7 @@ def test_code_that_does_not_run_on_symbols_says_why(both: Report) -> None:
 
 
 def test_a_size_above_the_symbolic_limit_is_na_too_large() -> None:
-    from gradcheck._symbolic_oracle import SYMBOLIC_MAX_ENTRIES
+    from gradcheck.oracles._symbolic import SYMBOLIC_MAX_ENTRIES
 
     n = SYMBOLIC_MAX_ENTRIES + 1
     big = Derivation(name="t.big", make=lambda rng, n=n: Problem(params={"x": rng.normal(size=n)}),

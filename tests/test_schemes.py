@@ -7,9 +7,10 @@ import pytest
 from _losses import assert_no_false_alarm, class0_cross_entropy, class0_cross_entropy_grad
 
 import gradcheck as gc
-from gradcheck import _fd, mutations, registry
-from gradcheck._evaluator import Evaluator
-from gradcheck._params import ParamSet
+from gradcheck import mutations, registry
+from gradcheck.core._evaluator import Evaluator
+from gradcheck.core._params import ParamSet
+from gradcheck.oracles import _fd
 from gradcheck.registry import Problem
 
 # Smooth functions with known derivatives, chosen so that no derivative vanishes at x0.

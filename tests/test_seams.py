@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from gradcheck import _api
-from gradcheck._evaluator import Evaluator, Perturbation
-from gradcheck._options import Options
-from gradcheck._oracle import Context, OracleEstimate, OracleRun
-from gradcheck._params import ParamSet
-from gradcheck._status import STATUS_NAMES, Status
+from gradcheck.checks import _first_order as _api
+from gradcheck.core._evaluator import Evaluator, Perturbation
+from gradcheck.core._options import Options
+from gradcheck.core._params import ParamSet
+from gradcheck.core._status import STATUS_NAMES, Status
+from gradcheck.oracles._seam import Context, OracleEstimate, OracleRun
 from gradcheck.report import _model
 
 A = np.array([[2.0, -1.0, 0.5], [0.3, 1.5, -2.0], [1.0, 0.0, 1.0], [-0.7, 0.2, 0.4]])
@@ -94,7 +94,7 @@ def test_an_oracle_without_finite_differences_reaches_the_judge() -> None:
 
 def test_a_directional_oracle_fits_the_same_judge() -> None:
     """m = number of directions: the analytic side projected, the oracle's projections beside it."""
-    from gradcheck._compare import judge
+    from gradcheck.judge._compare import judge
 
     rng = np.random.default_rng(0)
     u = rng.choice([-1.0, 1.0], size=(4, 3))
@@ -202,7 +202,7 @@ def test_single_entry_evaluations_leave_the_workspace_at_the_base_point() -> Non
 
 def test_a_jump_with_no_finite_measure_allows_for_nothing() -> None:
     """An infinite jump bar once became a tolerance of 1.8e308 (nan_to_num), accepting anything."""
-    from gradcheck._compare import judge
+    from gradcheck.judge._compare import judge
 
     value = np.array([[1.0, 2.0]])
     est = OracleEstimate(value=value, error=np.full((1, 2), 1e-12), jump=np.array([[np.inf, 0.0]]),

@@ -6,7 +6,7 @@ import warnings
 
 import numpy as np
 
-from gradcheck._second import check_hessian
+from gradcheck.checks.second import check_hessian
 
 
 def _sqrt_at_the_domain_edge(step: float) -> object:
@@ -39,10 +39,10 @@ def test_an_unresolved_jacobian_entry_makes_the_hessian_inconclusive_not_a_crash
 def test_an_unresolved_hv_entry_does_not_blind_its_neighbours() -> None:
     """One entry of Hv with no estimate (NaN, an infinite bar) sets no scale: the wrong entry
     beside it is still a mismatch (a NaN scale made every tolerance NaN, and NaN > NaN is False)."""
-    from gradcheck._params import ParamSet
-    from gradcheck._second._judge import judge_vector
-    from gradcheck._second._layout import Layout
-    from gradcheck._status import Status
+    from gradcheck.checks.second._judge import judge_vector
+    from gradcheck.checks.second._layout import Layout
+    from gradcheck.core._params import ParamSet
+    from gradcheck.core._status import Status
 
     lay = Layout(ParamSet(np.zeros(3), single_name="params"))
     value = np.array([np.nan, 1.0, 2.0])
@@ -56,9 +56,9 @@ def test_an_unresolved_hv_entry_does_not_blind_its_neighbours() -> None:
 
 def test_second_order_entries_speak_the_status_vocabulary() -> None:
     """Per-entry labels are Status labels, as for gradients; the stencil's outcomes are Status members."""
-    from gradcheck._params import ParamSet
-    from gradcheck._second._fd import FlatLoss, mixed
-    from gradcheck._status import STATUS_NAMES, Status
+    from gradcheck.checks.second._fd import FlatLoss, mixed
+    from gradcheck.core._params import ParamSet
+    from gradcheck.core._status import STATUS_NAMES, Status
 
     f = FlatLoss(lambda v: float(np.sum(v**2)), ParamSet(np.ones(2), single_name="params"), "q")
     est = mixed(f, f(f.x0), np.array([0.01, 0.0]), np.array([0.0, 0.01]), h=1.0, noise=1e-16)
@@ -72,10 +72,10 @@ def test_second_order_entries_speak_the_status_vocabulary() -> None:
 
 def test_a_wide_tolerance_is_inconclusive_even_where_the_claim_is_off() -> None:
     """Hv: an entry whose bar is wider than RESOLVE of its scale is unresolved, whatever the claim."""
-    from gradcheck._params import ParamSet
-    from gradcheck._second._judge import RESOLVE, judge_vector
-    from gradcheck._second._layout import Layout
-    from gradcheck._status import Status
+    from gradcheck.checks.second._judge import RESOLVE, judge_vector
+    from gradcheck.checks.second._layout import Layout
+    from gradcheck.core._params import ParamSet
+    from gradcheck.core._status import Status
 
     lay = Layout(ParamSet(np.zeros(2), single_name="params"))
     value, claim = np.array([1.0, 1.0]), np.array([1.0, 3.0])

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import gradcheck
 
-SECOND = Path(gradcheck.__file__).resolve().parent / "_second"
+SECOND = Path(gradcheck.__file__).resolve().parent / "checks" / "second"
 
 ORDER = ("_settings", "_fd", "_result", "_diagnose", "_layout", "_reference", "_judge", "_matrix_result", "_gn",
          "_hvp", "_checks")
@@ -54,4 +54,4 @@ def test_the_public_names_resolve_lazily_to_the_subpackage() -> None:
     for name in ("check_hessian", "check_hvp", "check_gauss_newton", "assert_hessian", "assert_hvp",
                  "assert_gauss_newton", "GaussNewton", "HessianCheckResult", "BlockResult", "HVPCheckResult",
                  "VectorResult"):
-        assert getattr(gradcheck, name).__module__.startswith("gradcheck._second."), name
+        assert getattr(gradcheck, name).__module__.startswith("gradcheck.checks.second."), name

@@ -26,7 +26,7 @@ from gradcheck import (
     ShapeMismatchError,
     registry,
 )
-from gradcheck._second import (
+from gradcheck.checks.second import (
     GaussNewton,
     assert_hessian,
     assert_hvp,

@@ -1,4 +1,4 @@
-"""The finite-difference kernel (gradcheck._stencil): its arithmetic, its kink test, the
+"""The finite-difference kernel (gradcheck.oracles._stencil): its arithmetic, its kink test, the
 consequences of its refine factor, and that its numbers live in it alone."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 
 import gradcheck
-from gradcheck import _directional_line, _fd
-from gradcheck import _stencil as st
-from gradcheck._second import _fd as _second_fd
+from gradcheck.checks.directional import _line as _directional_line
+from gradcheck.checks.second import _fd as _second_fd
+from gradcheck.oracles import _fd
+from gradcheck.oracles import _stencil as st
 
 PACKAGE = Path(gradcheck.__file__).resolve().parent
 
@@ -224,7 +225,7 @@ def test_the_literal_finder_can_fail() -> None:
 
 def test_richardson_weights_and_refine_factor_live_in_one_module() -> None:
     """A second copy of the weights (64, -20, 1)/45 or of the refine-by-16 factor anywhere in the
-    package is caught: callers take them from gradcheck._stencil."""
+    package is caught: callers take them from gradcheck.oracles._stencil."""
     where = {str(p.relative_to(PACKAGE)): hits for p in sorted(PACKAGE.rglob("*.py"))
              if (hits := _stencil_literals(p.read_text()))}
-    assert set(where) == {"_stencil.py"}, where
+    assert set(where) == {"oracles/_stencil.py"}, where

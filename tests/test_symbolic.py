@@ -7,7 +7,7 @@ import pytest
 
 import gradcheck
 from gradcheck import registry, symbolic
-from gradcheck._errors import GradcheckError, InvalidArgumentError, ParameterError, SymbolicUnsupportedError
+from gradcheck.core._errors import GradcheckError, InvalidArgumentError, ParameterError, SymbolicUnsupportedError
 from gradcheck.ops import numpy_ops, sympy_ops
 
 rng = np.random.default_rng(0)

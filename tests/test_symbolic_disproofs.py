@@ -88,7 +88,7 @@ def test_prove_derivation_disproves_a_published_hessian_too() -> None:
 
 
 def test_disprove_options_are_validated() -> None:
-    from gradcheck._errors import InvalidArgumentError
+    from gradcheck.core._errors import InvalidArgumentError
 
     d = registry.get("least_squares.x")
     with pytest.raises(InvalidArgumentError, match="max_ops"):

@@ -135,7 +135,7 @@ def test_quadratic_form_and_linear_layer() -> None:
 
 
 def test_matrix_derivative_needs_two_sizes() -> None:
-    from gradcheck._errors import InvalidArgumentError
+    from gradcheck.core._errors import InvalidArgumentError
 
     with pytest.raises(InvalidArgumentError, match="two or more"):
         symbolic.matrix_derivative(_M_ls, "x", dims=("n", "m"), sizes=[{"n": 2, "m": 3}])

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gradcheck as gc
-from gradcheck._rounding import entry_scale, measure
+from gradcheck.judge._rounding import entry_scale, measure
 from tests._losses import assert_no_false_alarm
 
 RNG = np.random.default_rng(20261202)

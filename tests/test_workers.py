@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from test_directional import ReluNet, RowMLP
 
-import gradcheck._api as api
+import gradcheck.checks._first_order as api
 from gradcheck import (
     InvalidArgumentError,
     LossRaisedError,
@@ -18,7 +18,7 @@ from gradcheck import (
     check_grad,
     check_jacobian,
 )
-from gradcheck._progress import Progress
+from gradcheck.core._progress import Progress
 
 FORK = "fork" in mp.get_all_start_methods()
 

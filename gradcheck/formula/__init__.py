@@ -11,7 +11,7 @@ The language: names, numbers, ``+ - * / ** @``, unary minus, ``.T`` and the func
 a whitelist and interpreted; it is never ``eval``'d. Errors are :class:`~gradcheck.FormulaError`.
 """
 
-from .._errors import FormulaError
+from ..core._errors import FormulaError
 from ._cli import add_parser, run
 from ._parse import FUNCTIONS, MAX_DEPTH, MAX_EXPONENT, MAX_LENGTH, free_names, parse
 from ._sheet import Sheet, SheetEntry, SheetOutcome, load_sheet, sheet_paths, verify_sheet

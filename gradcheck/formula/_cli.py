@@ -103,7 +103,7 @@ class _Usage(Exception):
 
 def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     """Carry out ``gradcheck verify``; returns the exit status (0 right, 1 wrong, 2 usage or parse error)."""
-    from .._errors import FormulaError
+    from ..core._errors import FormulaError
 
     try:
         if args.sheet:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import FormulaError
+from ..core._errors import FormulaError
 from ._parse import Binary, Call, Name, Node, Num, Str, Transpose, Tup, Unary
 
 __all__ = ["MAX_ELEMENTS", "Shape", "Env", "evaluate", "ShapeBackend", "NumpyBackend", "SympyBackend", "int_value"]

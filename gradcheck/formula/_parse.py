@@ -18,7 +18,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .._errors import FormulaError
+from ..core._errors import FormulaError
 
 __all__ = [
     "MAX_LENGTH",

@@ -43,7 +43,7 @@ class FormulaItem(pytest.Item):
         self.outcome: Any = None
 
     def runtest(self) -> None:
-        from .._errors import FormulaError
+        from ..core._errors import FormulaError
         from ._sheet import SheetOutcome
 
         try:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._errors import FormulaError
+from ..core._errors import FormulaError
 
 __all__ = [
     "ENTRY_KEYS",

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import FormulaError
+from ..core._errors import FormulaError
 from ._eval import MAX_ELEMENTS, Env, ShapeBackend, evaluate
 from ._parse import Node, free_names, parse
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import FormulaError
+from ..core._errors import FormulaError
 from ._eval import Env, SympyBackend, emap, evaluate, obj
 from ._spec import Spec
 

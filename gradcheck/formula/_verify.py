@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import FormulaError, GradcheckError, ShapeMismatchError
+from ..core._errors import FormulaError, GradcheckError, ShapeMismatchError
 from ._eval import Env, NumpyBackend, evaluate
 from ._parse import Name, Node, Transpose
 from ._spec import Spec, infer_shapes, make_spec

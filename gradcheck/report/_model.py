@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._result import float_or_nan, json_float
+from ..judge._result import float_or_nan, json_float
 
 if TYPE_CHECKING:  # numpy and the result classes are only needed once checks have run
     import numpy as np

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .._errors import InvalidArgumentError
+from ..core._errors import InvalidArgumentError
 from ._model import REPORT_SCHEMA_VERSION, Report, Subject
 from ._run import Unit, timestamp
 

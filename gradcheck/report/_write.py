@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from .._errors import InvalidArgumentError
+from ..core._errors import InvalidArgumentError
 from ._model import Report
 
 __all__ = ["FORMATS", "BASENAME", "render", "write_atomic", "write_report", "parse_formats"]

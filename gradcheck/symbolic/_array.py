@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import SymbolicUnsupportedError
+from ..core._errors import SymbolicUnsupportedError
 from ._backend import Backend
 
 __all__ = ["SymArray", "symbolic_array", "Context", "active", "current_context"]
@@ -283,7 +283,7 @@ def _matmul(be: Backend, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     A = a[None, :] if va else a
     B = b[:, None] if vb else b
     if A.shape[-1] != B.shape[-2]:
-        from .._errors import ShapeMismatchError
+        from ..core._errors import ShapeMismatchError
 
         raise ShapeMismatchError(f"matmul: shapes {a.shape} and {b.shape} do not align "
                                  f"({A.shape[-1]} != {B.shape[-2]})")

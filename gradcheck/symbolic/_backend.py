@@ -245,7 +245,7 @@ _BACKENDS: dict[str, Backend] = {}
 
 def get_backend(name: str = "auto") -> Backend:
     """``"sympy"``, ``"symengine"``, or ``"auto"`` (symengine when installed)."""
-    from .._errors import InvalidArgumentError
+    from ..core._errors import InvalidArgumentError
 
     if name == "auto":
         name = "symengine" if symengine_available() else "sympy"

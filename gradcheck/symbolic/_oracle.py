@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import InvalidArgumentError, ParameterError, SymbolicUnsupportedError
+from ..core._errors import InvalidArgumentError, ParameterError, SymbolicUnsupportedError
 from ._array import Context, SymArray, active, as_expression, symbolic_array
 from ._backend import Backend, get_backend
 from ._graph import Graph, Shift, one_sided, reverse, stabilize, tied_nodes, topo, walk_values

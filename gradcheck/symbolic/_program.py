@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import SymbolicUnsupportedError
+from ..core._errors import SymbolicUnsupportedError
 from ._backend import Backend
 from ._graph import Graph, Shift, _all_children, _is_node
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import InvalidArgumentError
+from ..core._errors import InvalidArgumentError
 from ._array import Context, SymArray
 from ._backend import get_backend
 from ._graph import reverse, topo, walk_values
@@ -430,8 +430,8 @@ def _hand_array(job: _Job, name: str, h: Any, pshape: tuple[int, ...]) -> np.nda
     h = h.view(np.ndarray) if isinstance(h, np.ndarray) else np.asarray(h, dtype=object)
     want = job.out_shape + pshape
     if job.jacobian is not None:
-        from .._errors import ShapeMismatchError
-        from .._layout import to_numerator
+        from ..core._errors import ShapeMismatchError
+        from ..core._layout import to_numerator
 
         try:
             h = to_numerator(h, job.out_shape, pshape, layout=job.jacobian.get("layout", "numerator"),
