@@ -175,19 +175,20 @@ def _run_sheets(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """A stand-alone parser (``python -m gradcheck.formula verify ...``)."""
-    parser = argparse.ArgumentParser(prog="gradcheck")
+    """A stand-alone parser (``python -m gradcheck.formula verify ...``), of the main CLI's kind."""
+    from ..cli import Parser
+
+    parser = Parser(prog="gradcheck")
     sub = parser.add_subparsers(dest="command", required=True)
     add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m gradcheck.formula [verify] ...``: ``gradcheck verify ...``, with its error handling."""
+    from ..cli import main as cli_main
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] != ["verify"]:
         argv = ["verify", *argv]
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
-    return args.func(args, argv)
+    return cli_main(argv)

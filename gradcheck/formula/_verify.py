@@ -284,7 +284,7 @@ def _fd_check(
         return PointCheck(**common, error=str(exc), error_kind="shape")
     except (GradcheckError, np.linalg.LinAlgError) as exc:
         return PointCheck(**common, error=f"{type(exc).__name__}: {exc}", error_kind="evaluation")
-    from .._directional import DirectionalResult
+    from .. import DirectionalResult
 
     if isinstance(result, DirectionalResult):
         return _directional_point(common, result)
