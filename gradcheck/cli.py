@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "usage error everywhere, 130 when interrupted).")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
                         help="print gradcheck's version and exit")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, help="what to do:")
     rep = sub.add_parser("report", help="check every registered derivation and write Markdown/HTML/JSON reports",
                          description="Run every registered derivation (built-ins, entry points, --module) over several "
                                      "seeds and sizes; print a summary table and write reports.\n"
