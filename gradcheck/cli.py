@@ -7,15 +7,18 @@
     gradcheck list   [--only PATTERN,...] [--module pkg.mod]
     gradcheck verify --loss EXPR --grad NAME=EXPR --shape NAME=D1,D2 ... | --sheet FILE.toml
 
-Exit status of ``report``: 0 when every expected result held, 1 when the ``--fail-on``
-policy is violated (default ``mismatch``: a derivation expected to be correct mismatched
-or raised), 2 for usage errors (bad option values, a malformed ``SOURCE_DATE_EPOCH``,
-unknown derivations, modules that cannot be imported or raise on import, an ``--out``
-that cannot be written; for ``merge``, shards that overlap, are missing or come from
-different runs), 130 when interrupted (no report file is replaced then). ``--shard I/N``
-writes only ``gradcheck-report.shard-I-of-N.json`` (the JSON of its slice of the checks);
-``report merge`` turns all N into the report one process would have written. Exit status
-of ``verify``: 0 right, 1 wrong or inconclusive, 2 a usage or parse error.
+Exit status of ``report`` and ``report merge``: 0 when every expected result held, 1 when the
+``--fail-on`` policy is violated (default ``mismatch``: a derivation expected to be correct
+mismatched or raised), 2 for usage errors (bad options or values, a malformed
+``SOURCE_DATE_EPOCH``, unknown derivations, modules that cannot be imported or raise or call
+``sys.exit`` on import, an ``--out`` that cannot be written; for ``merge``, files that are not
+shards, shards that overlap, are missing or come from different runs), 130 when interrupted
+(no report file is replaced then). ``--shard I/N`` writes only
+``gradcheck-report.shard-I-of-N.json`` (the JSON of its slice of the checks); ``report merge``
+turns all N into the report one process would have written. ``list``: 0, or 2. ``verify``: 0
+right, 1 wrong or inconclusive, 2 a usage or parse error. Every usage error is one line on
+stderr (a parse error adds ``see 'gradcheck CMD --help'``); ``--help`` of each command ends
+with its exit statuses; ``gradcheck --version`` prints the version.
 
 ``--module`` names are imported with the current directory on ``sys.path``, under the
 console script as under ``python -m gradcheck``, so ``--module mymod`` finds ``./mymod.py``.
@@ -32,7 +35,7 @@ import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["main", "build_parser", "parse_seeds", "parse_list"]
 
@@ -64,7 +67,7 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
 
-    def error(self, message: str) -> Any:  # argparse's error() prints the usage and exits
+    def error(self, message: str) -> NoReturn:  # argparse's prints the whole usage, then exits
         raise CommandLineError(self.prog, message)
 
     def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]

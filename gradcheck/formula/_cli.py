@@ -5,7 +5,9 @@
     gradcheck verify --sheet gradcheck_course.toml [--out reports]
 
 Exit status: 0 right (every sheet formula as expected), 1 wrong (or inconclusive, or a sheet
-formula not as expected), 2 usage or parse errors.
+formula not as expected), 2 usage or parse errors: among them a name given twice (``--shape A=2,2
+--shape A=3,3``; the last used to win silently), two structures for one name, ``--out`` without
+``--sheet``, and a sheet that is not a regular UTF-8 file of at most 4 MiB.
 """
 
 from __future__ import annotations
