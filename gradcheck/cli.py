@@ -100,6 +100,8 @@ def _command_parser(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> 
 def _unrecognized(extra: Sequence[str], parser: argparse.ArgumentParser) -> str:
     options = [a.split("=", 1)[0] for a in extra if a.startswith("-") and a != "-"]
     if not options:
+        if extra[0] == MERGE_WORDS[1] and parser.prog.endswith(MERGE_WORDS[0]):
+            return "unexpected argument 'merge': write 'gradcheck report merge SHARD.json ...' (merge first)"
         return f"unexpected argument {extra[0]!r} (this command takes no positional arguments)"
     known = [s for a in parser._actions for s in a.option_strings if s.startswith("--")]
     close = difflib.get_close_matches(options[0], known, n=1)

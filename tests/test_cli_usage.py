@@ -154,7 +154,7 @@ def test_report_merge_is_its_own_command(files: Path, capsys: pytest.CaptureFixt
     assert main(["report", "merge", "x.json", "--seeds", "3"]) == 2
     assert "gradcheck report merge: error: unrecognized argument --seeds" in capsys.readouterr().err
     assert main(["report", "--out", "r", "merge", "x.json"]) == 2  # merge after report's options is a stray value
-    assert "gradcheck report: error: unexpected argument 'merge'" in capsys.readouterr().err
+    assert "gradcheck report: error: unexpected argument 'merge': write 'gradcheck report merge" in capsys.readouterr().err
 
 
 def test_a_right_formula_over_1e5_entries_says_right_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:

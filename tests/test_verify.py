@@ -258,3 +258,14 @@ def test_parameters_over_1e5_entries_are_checked_along_directions(claim: str, ve
     assert d["finite_differences"][0]["directional"]["verdict"] == ("pass" if verdict == "right" else "FAIL")
     if verdict == "wrong":
         assert "constant factor" in r.diagnosis and "directions disagree" in r.reasons[0]
+
+
+def test_an_inconclusive_directional_check_makes_the_verdict_inconclusive_not_wrong() -> None:
+    from types import SimpleNamespace
+
+    from gradcheck.formula._verify import _decide, _directional_point
+
+    d = SimpleNamespace(verdict="inconclusive", ok=False, reason="rounding swamps the differences", diagnosis={})
+    p = _directional_point(dict(sizes={}, shapes={"A": (400, 300)}, seed=0, point={}), d)
+    assert not p.ok and not p.mismatched and p.error_kind == "evaluation" and "rounding swamps" in p.error
+    assert _decide([p], None, None)[0] == "inconclusive"
