@@ -172,9 +172,14 @@ def _read_text(p: Path) -> str:
 
 def load_sheet(path: str | Path) -> Sheet:
     """Read and validate a sheet (every problem a FormulaError naming the file, formula and key)."""
-    import tomllib
-
     p = Path(path)
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the same parser, as the package tomli
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise _fail(str(p), "reading a sheet needs Python 3.11+ or the tomli package (pip install tomli)") from None
     text = _read_text(p)
     try:
         data = tomllib.loads(text)
