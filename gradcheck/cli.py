@@ -7,15 +7,18 @@
     gradcheck list   [--only PATTERN,...] [--module pkg.mod]
     gradcheck verify --loss EXPR --grad NAME=EXPR --shape NAME=D1,D2 ... | --sheet FILE.toml
 
-Exit status of ``report``: 0 when every expected result held, 1 when the ``--fail-on``
-policy is violated (default ``mismatch``: a derivation expected to be correct mismatched
-or raised), 2 for usage errors (bad option values, a malformed ``SOURCE_DATE_EPOCH``,
-unknown derivations, modules that cannot be imported or raise on import, an ``--out``
-that cannot be written; for ``merge``, shards that overlap, are missing or come from
-different runs), 130 when interrupted (no report file is replaced then). ``--shard I/N``
-writes only ``gradcheck-report.shard-I-of-N.json`` (the JSON of its slice of the checks);
-``report merge`` turns all N into the report one process would have written. Exit status
-of ``verify``: 0 right, 1 wrong or inconclusive, 2 a usage or parse error.
+Exit status of ``report`` and ``report merge``: 0 when every expected result held, 1 when the
+``--fail-on`` policy is violated (default ``mismatch``: a derivation expected to be correct
+mismatched or raised), 2 for usage errors (bad options or values, a malformed
+``SOURCE_DATE_EPOCH``, unknown derivations, modules that cannot be imported or raise or call
+``sys.exit`` on import, an ``--out`` that cannot be written; for ``merge``, files that are not
+shards, shards that overlap, are missing or come from different runs), 130 when interrupted
+(no report file is replaced then). ``--shard I/N`` writes only
+``gradcheck-report.shard-I-of-N.json`` (the JSON of its slice of the checks); ``report merge``
+turns all N into the report one process would have written. ``list``: 0, or 2. ``verify``: 0
+right, 1 wrong or inconclusive, 2 a usage or parse error. Every usage error is one line on
+stderr (a parse error adds ``see 'gradcheck CMD --help'``); ``--help`` of each command ends
+with its exit statuses; ``gradcheck --version`` prints the version.
 
 ``--module`` names are imported with the current directory on ``sys.path``, under the
 console script as under ``python -m gradcheck``, so ``--module mymod`` finds ``./mymod.py``.
@@ -24,6 +27,7 @@ console script as under ``python -m gradcheck``, so ``--module mymod`` finds ``.
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import shlex
 import sys
@@ -31,7 +35,7 @@ import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["main", "build_parser", "parse_seeds", "parse_list"]
 
@@ -40,6 +44,69 @@ PROG = "gradcheck"
 
 class UsageError(Exception):
     """A bad option value; reported with the option's name and exit status 2."""
+
+
+class CommandLineError(UsageError):
+    """A command line argparse could not parse; ``prog`` names the (sub)command for the message."""
+
+    def __init__(self, prog: str, message: str) -> None:
+        super().__init__(message)
+        self.prog = prog
+
+
+class Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` for a command line users can trust.
+
+    No abbreviations (``--seed 5`` must not quietly run as ``--seeds 5``), help text laid out
+    as written (the exit-status epilogs), and errors raised rather than printed after the whole
+    usage: :func:`main` prints them as one line and exits 2. Subparsers are of this class too.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:  # argparse's prints the whole usage, then exits
+        raise CommandLineError(self.prog, message)
+
+    def parse_args(self, args: Sequence[str] | None = None, namespace: Any = None) -> argparse.Namespace:  # type: ignore[override]
+        """As argparse's, but an unknown option is named by the command it was given to, with a suggestion."""
+        ns, extra = self.parse_known_args(args, namespace)
+        if extra:
+            target = _command_parser(self, ns)
+            target.error(_unrecognized(extra, target))
+        return ns
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Wraps each line of a description or epilog on its own; indented lines (the exit-status
+    tables) are kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        fill = argparse.HelpFormatter._fill_text  # super() does not reach into a generator expression
+        return "\n".join(line if line.startswith(" ") or not line.strip() else fill(self, line, width, indent)
+                         for line in text.splitlines())
+
+
+def _command_parser(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> argparse.ArgumentParser:
+    """The subcommand's parser that parsed ``ns`` (argparse reports its leftovers under the top-level name)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices.get(getattr(ns, action.dest, None), parser)  # type: ignore[no-any-return]
+    return parser
+
+
+def _unrecognized(extra: Sequence[str], parser: argparse.ArgumentParser) -> str:
+    options = [a.split("=", 1)[0] for a in extra if a.startswith("-") and a != "-"]
+    if not options:
+        if extra[0] == MERGE_WORDS[1] and parser.prog.endswith(MERGE_WORDS[0]):
+            return "unexpected argument 'merge': write 'gradcheck report merge SHARD.json ...' (merge first)"
+        return f"unexpected argument {extra[0]!r} (this command takes no positional arguments)"
+    known = [s for a in parser._actions for s in a.option_strings if s.startswith("--")]
+    close = difflib.get_close_matches(options[0], known, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"unrecognized argument{'s' if len(options) > 1 else ''} {' '.join(options)}{hint}"
 
 
 MAX_SEED = 2**32 - 1
@@ -87,14 +154,53 @@ def _parse_sizes(text: str) -> list[str]:
     return names
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import METHODS
+EXIT_REPORT = """exit status:
+  0    every expected result held (a published slip that fails is expected)
+  1    the --fail-on policy is violated (default mismatch: a derivation
+       expected correct mismatched or raised)
+  2    usage error: a bad option or value, an unknown derivation, a --module
+       that cannot be imported (or raises or calls sys.exit on import), an
+       --out that cannot be written, a malformed SOURCE_DATE_EPOCH
+  130  interrupted (Ctrl-C); no report file is replaced"""
+EXIT_MERGE = """exit status:
+  0    every expected result held in the merged report
+  1    the --fail-on policy the shards ran with is violated
+  2    usage error: a file that is not a shard's JSON, shards that overlap,
+       are missing or come from different runs, an --out that cannot be
+       written
+  130  interrupted (Ctrl-C); no report file is replaced"""
+EXIT_LIST = """exit status:
+  0    the list was printed
+  2    usage error: an --only that matches nothing, a --module that cannot
+       be imported
+  130  interrupted (Ctrl-C)"""
+EXIT_VERIFY = """exit status:
+  0    right (with --sheet: every formula as its sheet expects)
+  1    wrong or inconclusive (with --sheet: a formula not as expected)
+  2    usage or parse error: a bad option, formula, shape or sheet
+  130  interrupted (Ctrl-C)"""
+MERGE_WORDS = ("report", "merge")
+"""``gradcheck report merge ...``: recognised as one command before argparse sees the rest, so that
+a bad ``report`` option is not taken for a misspelt ``merge`` positional."""
 
-    parser = argparse.ArgumentParser(prog=PROG, description="Check hand-derived gradients against finite differences.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``gradcheck`` parser. ``report merge`` is its subcommand named ``"report merge"``: :func:`main`
+    joins the two words, so ``report`` itself has no subcommand for a stray value to be mistaken for."""
+    from . import METHODS, __version__
+
+    parser = Parser(prog=PROG, description="Check hand-derived gradients against finite differences.",
+                    epilog="'gradcheck COMMAND --help' gives each command's options and exit statuses (2 for a "
+                           "usage error everywhere, 130 when interrupted).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print gradcheck's version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, help="what to do:")
     rep = sub.add_parser("report", help="check every registered derivation and write Markdown/HTML/JSON reports",
                          description="Run every registered derivation (built-ins, entry points, --module) over several "
-                                     "seeds and sizes; print a summary table and write reports.")
+                                     "seeds and sizes; print a summary table and write reports.\n"
+                                     "'gradcheck report merge SHARD.json ...' combines the shards written with "
+                                     "--shard (see 'gradcheck report merge --help').",
+                         epilog=EXIT_REPORT)
     rep.add_argument("--only", action="append", metavar="PATTERN[,PATTERN]",
                      help="derivation names or glob patterns (e.g. 'least_squares.*'); repeatable")
     rep.add_argument("--seeds", default="3", metavar="N|S1,S2,...",
@@ -127,11 +233,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--no-progress", action="store_true", help="no progress output")
     rep.add_argument("--quiet", "-q", action="store_true", help="print only the final verdict line")
     rep.set_defaults(func=_cmd_report)
-    rep_sub = rep.add_subparsers(dest="report_command", metavar="merge", required=False)
-    mrg = rep_sub.add_parser("merge", help="combine the JSON of every shard into one report",
-                             description="Combine the JSON files written by 'gradcheck report --shard I/N' (all N "
-                                         "of them) into the report one process would have written.")
-    mrg.add_argument("shards", nargs="+", metavar="SHARD.json")
+    mrg = sub.add_parser(" ".join(MERGE_WORDS), prog=f"{PROG} report merge",
+                         help="combine the JSON of every shard of 'report --shard I/N' into one report",
+                         description="Combine the JSON files written by 'gradcheck report --shard I/N' (all N "
+                                     "of them) into the report one process would have written.",
+                         epilog=EXIT_MERGE)
+    mrg.add_argument("shards", nargs="+", metavar="SHARD.json",
+                     help="the JSON file of every shard (gradcheck-report.shard-I-of-N.json), in any order")
     mrg.add_argument("--out", default="reports", metavar="DIR", help="directory for gradcheck-report.* (default: "
                                                                       "reports)")
     mrg.add_argument("--format", default="md,html,json", metavar="FORMATS",
@@ -139,14 +247,30 @@ def build_parser() -> argparse.ArgumentParser:
     mrg.add_argument("--no-plots", action="store_true", help="leave the plots out of the HTML report")
     mrg.add_argument("--quiet", "-q", action="store_true", help="print only the final verdict line")
     mrg.set_defaults(func=_cmd_merge)
-    lst = sub.add_parser("list", help="list the registered derivations")
-    lst.add_argument("--only", action="append", metavar="PATTERN[,PATTERN]")
-    lst.add_argument("--module", action="append", metavar="PKG.MOD")
+    lst = sub.add_parser("list", help="list the registered derivations",
+                         description="List the registered derivations (built-ins, entry points, --module): name, "
+                                     "kind, and whether each is expected correct or a published slip.",
+                         epilog=EXIT_LIST)
+    lst.add_argument("--only", action="append", metavar="PATTERN[,PATTERN]",
+                     help="derivation names or glob patterns (e.g. 'least_squares.*'); repeatable")
+    lst.add_argument("--module", action="append", metavar="PKG.MOD",
+                     help="import a module that registers more derivations; repeatable")
     lst.set_defaults(func=_cmd_list)
     from .formula import add_parser as add_verify_parser
 
-    add_verify_parser(sub)
+    add_verify_parser(sub).epilog = EXIT_VERIFY
     return parser
+
+
+def parsers(parser: argparse.ArgumentParser | None = None) -> list[argparse.ArgumentParser]:
+    """``parser`` (default: :func:`build_parser`'s) and every subcommand's parser, depth first."""
+    parser = parser or build_parser()
+    out = [parser]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for p in dict.fromkeys(action.choices.values()):
+                out += parsers(p)
+    return out
 
 
 def _derivations(args: argparse.Namespace) -> list[Any]:
@@ -175,13 +299,17 @@ def _cwd_on_path() -> None:
 
 
 def _load_module(module: str) -> None:
-    """Import a --module; whatever goes wrong in it is a usage error naming the module and where it broke."""
+    """Import a --module; whatever goes wrong in it (sys.exit included) is a usage error naming the module and
+    where it broke. KeyboardInterrupt is not caught: Ctrl-C during a slow import still interrupts."""
     from . import InvalidArgumentError, registry
 
     try:
         registry.load_module(module)
     except InvalidArgumentError as exc:
         raise UsageError(f"--module={module!r}: {str(exc).split(': ', 1)[-1]}") from None
+    except SystemExit as exc:  # exit 0 here would be a green CI job that checked nothing
+        raise UsageError(f"--module={module!r}: importing it called sys.exit({exc.code!r}){_where(exc)}; a module "
+                         "given to --module must only register derivations") from None
     except Exception as exc:  # the module's own code raised: its error, with its location, not our traceback
         where = "" if isinstance(exc, SyntaxError) else _where(exc)  # a SyntaxError names its line itself
         raise UsageError(f"--module={module!r}: importing it raised {type(exc).__name__}{where}: {exc}") from None
@@ -340,19 +468,26 @@ def _cmd_list(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gradcheck`` console script and ``python -m gradcheck``; returns the exit status."""
+    """Entry point of the ``gradcheck`` console script and ``python -m gradcheck``; returns the exit status.
+
+    Every usage error is one line on stderr (two with a parse error's ``see '... --help'``) and exit status 2.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    words = [" ".join(MERGE_WORDS), *argv[2:]] if tuple(argv[:2]) == MERGE_WORDS else argv
     try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed usage and the message
-        return int(exc.code) if isinstance(exc.code, int) else 2
+        args = parser.parse_args(words)
+    except CommandLineError as exc:
+        print(f"{exc.prog}: error: {exc}\nsee '{exc.prog} --help'", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # --help, --version: argparse printed them
+        return int(exc.code) if isinstance(exc.code, int) else 0
     try:
         return int(args.func(args, argv))
     except UsageError as exc:
-        command = args.command + (f" {args.report_command}" if getattr(args, "report_command", None) else "")
-        print(f"{PROG} {command}: error: {exc}", file=sys.stderr)
+        print(f"{PROG} {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\n{PROG} {args.command}: interrupted; existing report files were left as they were", file=sys.stderr)
+        kept = "; existing report files were left as they were" if getattr(args, "out", None) else ""
+        print(f"\n{PROG} {args.command}: interrupted{kept}", file=sys.stderr)
         return 130

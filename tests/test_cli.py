@@ -130,7 +130,7 @@ def test_seeds_and_sizes_multiply_the_cases(tmp_path: Path, capsys: pytest.Captu
     (["--module", "no_such_module_for_gradcheck"], "--module='no_such_module_for_gradcheck': cannot import"),
     (["--method", "bogus"], "argument --method: invalid choice: 'bogus'"),
     (["--fail-on", "sometimes"], "argument --fail-on: invalid choice: 'sometimes'"),
-    (["--no-such-option"], "unrecognized arguments: --no-such-option"),
+    (["--no-such-option"], "unrecognized argument --no-such-option"),
     (["--seeds", "99999999999999999999"], "--seeds='99999999999999999999': a count must be at most 10000"),
     (["--seeds", "99999999999999999999,"], "seed 99999999999999999999 is out of range"),
     (["--seeds", "0,4294967296"], "seed 4294967296 is out of range"),

@@ -244,3 +244,28 @@ def test_log_domain_is_redrawn_positive_and_complex_step_works() -> None:
     r = verify(loss="sum(sigmoid(A@x))", grads={"x": "A.T@(sigmoid(A@x)*(1 - sigmoid(A@x)))"},
                shapes={"A": "3,2", "x": "2,1"}, method="complex")
     assert r.ok and r.points[0].result.method == "complex"
+
+
+@pytest.mark.parametrize("claim, verdict", [("2*A", "right"), ("3*A", "wrong")])
+def test_parameters_over_1e5_entries_are_checked_along_directions(claim: str, verdict: str) -> None:
+    # check_grad answers with a DirectionalResult above 1e5 entries: verify used to read its .params and crash
+    r = verify(loss="sum(A*A)", grads={"A": claim}, shapes={"A": "400,300"}, points=1, symbolic=False)
+    assert r.verdict == verdict
+    p = r.points[0]
+    assert p.result is None and p.directional is not None and p.ok is (verdict == "right")
+    assert "120,000 parameter entries" in " ".join(r.notes) and verdict.upper() in str(r)
+    d = json.loads(json.dumps(r.to_dict(), default=str))
+    assert d["finite_differences"][0]["directional"]["verdict"] == ("pass" if verdict == "right" else "FAIL")
+    if verdict == "wrong":
+        assert "constant factor" in r.diagnosis and "directions disagree" in r.reasons[0]
+
+
+def test_an_inconclusive_directional_check_makes_the_verdict_inconclusive_not_wrong() -> None:
+    from types import SimpleNamespace
+
+    from gradcheck.formula._verify import _decide, _directional_point
+
+    d = SimpleNamespace(verdict="inconclusive", ok=False, reason="rounding swamps the differences", diagnosis={})
+    p = _directional_point(dict(sizes={}, shapes={"A": (400, 300)}, seed=0, point={}), d)
+    assert not p.ok and not p.mismatched and p.error_kind == "evaluation" and "rounding swamps" in p.error
+    assert _decide([p], None, None)[0] == "inconclusive"

@@ -5,7 +5,9 @@
     gradcheck verify --sheet gradcheck_course.toml [--out reports]
 
 Exit status: 0 right (every sheet formula as expected), 1 wrong (or inconclusive, or a sheet
-formula not as expected), 2 usage or parse errors.
+formula not as expected), 2 usage or parse errors: among them a name given twice (``--shape A=2,2
+--shape A=3,3``; the last used to win silently), two structures for one name, ``--out`` without
+``--sheet``, and a sheet that is not a regular UTF-8 file of at most 4 MiB.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from typing import Any
 __all__ = ["add_parser", "run", "build_parser", "main"]
 
 EXIT_RIGHT, EXIT_WRONG, EXIT_USAGE = 0, 1, 2
+MAX_VALUE_DIMS = 4
+"""Dimensions of a --value, as of a --shape."""
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -88,13 +92,45 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _pairs(option: str, values: Sequence[str]) -> dict[str, str]:
-    out = {}
+    """``NAME=VALUE`` options as a dict; a name given twice is an error (the last would silently win)."""
+    out: dict[str, str] = {}
     for v in values:
         name, sep, rest = v.partition("=")
-        if not sep or not name.strip():
-            raise _Usage(f"{option} {v!r}: expected NAME=VALUE")
-        out[name.strip()] = rest.strip()
+        name = name.strip()
+        if not sep or not name:
+            raise _Usage(f"{option} {_short(v)}: expected NAME=VALUE")
+        if name in out:
+            raise _Usage(f"{option} {name}= is given twice ({_short(out[name])} and {_short(rest.strip())}); "
+                         "give each name once")
+        out[name] = rest.strip()
     return out
+
+
+def _short(text: str, limit: int = 60) -> str:
+    """``repr`` of a value for a one-line message: a 40,000-character --value would flood the terminal."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value along its first elements (ragged arrays are the spec's to refuse)."""
+    depth = 0
+    while isinstance(value, list) and value:
+        depth, value = depth + 1, value[0]
+    return depth
+
+
+def _structure(args: argparse.Namespace) -> dict[str, str]:
+    """--spd, --symmetric and --structure as one mapping; two different kinds for one name is an error."""
+    given = [*((n, "spd", "--spd") for n in args.spd), *((n, "symmetric", "--symmetric") for n in args.symmetric),
+             *((n, k, "--structure") for n, k in _pairs("--structure", args.structure).items())]
+    out: dict[str, tuple[str, str]] = {}
+    for name, kind, option in given:
+        name = name.strip()
+        if name in out and out[name][0] != kind:
+            first_kind, first_option = out[name]
+            raise _Usage(f"{name!r} is given two structures: {first_option} ({first_kind}) and {option} ({kind})")
+        out[name] = (kind, option)
+    return {name: kind for name, (kind, _) in out.items()}
 
 
 class _Usage(Exception):
@@ -110,6 +146,9 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
             if args.loss or args.grad:
                 raise _Usage("--sheet cannot be combined with --loss/--grad")
             return _run_sheets(args)
+        if args.out is not None:  # ignored, it would let a user believe a report was written
+            raise _Usage(f"--out={args.out!r} writes --sheet reports; a single formula's result is printed "
+                         "(--json for JSON)")
         return _run_one(args)
     except _Usage as exc:
         print(f"gradcheck verify: error: {exc}", file=sys.stderr)
@@ -129,12 +168,13 @@ def _run_one(args: argparse.Namespace) -> int:
         try:
             values[k] = json.loads(v)
         except json.JSONDecodeError:
-            raise _Usage(f"--value {k}={v!r}: expected JSON numbers, e.g. [[1, 2], [3, 4]]") from None
-    structure = {
-        **{n: "spd" for n in args.spd},
-        **{n: "symmetric" for n in args.symmetric},
-        **_pairs("--structure", args.structure),
-    }
+            raise _Usage(f"--value {k}={_short(v)}: expected JSON numbers, e.g. [[1, 2], [3, 4]]") from None
+        except RecursionError:  # json's parser recurses once per bracket
+            raise _Usage(f"--value {k}=...: nested too deeply to be an array ({len(v):,} characters)") from None
+        if _depth(values[k]) > MAX_VALUE_DIMS:  # numpy fails on more than 32 dimensions with a RuntimeError
+            raise _Usage(f"--value {k}=...: nested {_depth(values[k])} deep; a value has at most "
+                         f"{MAX_VALUE_DIMS} dimensions")
+    structure = _structure(args)
     result = verify(
         loss=args.loss,
         grads=_pairs("--grad", args.grad),
@@ -157,14 +197,25 @@ def _run_sheets(args: argparse.Namespace) -> int:
 
     status = EXIT_RIGHT
     everything = []
+    if args.out is not None:  # refused before minutes of formulas, not after
+        from ..cli import UsageError, _prepare_out
+
+        try:
+            _prepare_out(args.out)
+        except UsageError as exc:
+            raise _Usage(str(exc)) from None
     for path in args.sheet:
         sheet = load_sheet(path)
         outcomes = verify_sheet(sheet, seed=args.seed if args.seed else None, symbolic=not args.no_symbolic)
         everything.append({"sheet": sheet.path, "formulas": [o.to_dict() for o in outcomes]})
         if not args.json:
             print(render_table(sheet, outcomes))
-        if args.out:
-            for p in write_sheet_report(sheet, outcomes, args.out):
+        if args.out is not None:
+            try:
+                written = write_sheet_report(sheet, outcomes, args.out)
+            except OSError as exc:  # e.g. the directory went away or the disk filled during the checks
+                raise _Usage(f"--out={args.out!r}: cannot write the sheet report ({exc.strerror or exc})") from None
+            for p in written:
                 if not args.json:
                     print(f"wrote {p}")
         if not all(o.as_expected for o in outcomes):
@@ -175,19 +226,20 @@ def _run_sheets(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """A stand-alone parser (``python -m gradcheck.formula verify ...``)."""
-    parser = argparse.ArgumentParser(prog="gradcheck")
+    """A stand-alone parser (``python -m gradcheck.formula verify ...``), of the main CLI's kind."""
+    from ..cli import Parser
+
+    parser = Parser(prog="gradcheck")
     sub = parser.add_subparsers(dest="command", required=True)
     add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m gradcheck.formula [verify] ...``: ``gradcheck verify ...``, with its error handling."""
+    from ..cli import main as cli_main
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] != ["verify"]:
         argv = ["verify", *argv]
-    try:
-        args = build_parser().parse_args(argv)
-    except SystemExit as exc:
-        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
-    return args.func(args, argv)
+    return cli_main(argv)

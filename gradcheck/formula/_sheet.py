@@ -19,6 +19,7 @@ right) or ``error`` (the formula could not be used).
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -145,18 +146,47 @@ def _table(path: str, name: str, key: str, v: Any) -> dict[str, Any]:
     return dict(v)
 
 
+MAX_SHEET_BYTES = 4 * 2**20
+"""A sheet is a few KiB of formulas; more is not a sheet (and ``/dev/zero`` would be read until memory ran out)."""
+
+
+def _read_text(p: Path) -> str:
+    """The sheet's text: a regular UTF-8 file of at most :data:`MAX_SHEET_BYTES`, else a FormulaError saying which."""
+    import stat
+
+    try:
+        with open(p, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise _fail(str(p), "is not a regular file (a device, pipe or directory); give a .toml file")
+            data = f.read(MAX_SHEET_BYTES + 1)
+    except OSError as exc:
+        raise _fail(str(p), f"cannot be read ({exc.strerror or exc})") from None
+    if len(data) > MAX_SHEET_BYTES:
+        raise _fail(str(p), f"is larger than {MAX_SHEET_BYTES // 2**20} MiB; a sheet is a few KiB of formulas")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _fail(str(p), f"is not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
+                            "save it as UTF-8") from None
+
+
 def load_sheet(path: str | Path) -> Sheet:
     """Read and validate a sheet (every problem a FormulaError naming the file, formula and key)."""
-    import tomllib
-
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10: the same parser, as the package tomli
+        try:
+            import tomli as tomllib
+        except ModuleNotFoundError:
+            raise _fail(str(p), "reading a sheet needs Python 3.11+ or the tomli package (pip install tomli)") from None
+    text = _read_text(p)
+    try:
         data = tomllib.loads(text)
-    except OSError as exc:
-        raise _fail(str(p), f"cannot be read ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise _fail(str(p), f"is not valid TOML ({exc})") from None
+    except RecursionError:  # tomllib recurses once per nested array or inline table
+        raise _fail(str(p), "is nested too deeply to be a sheet") from None
     meta = data.pop("sheet", {})
     if not isinstance(meta, Mapping):
         raise _fail(str(p), "[sheet] must be a table (title, description)")

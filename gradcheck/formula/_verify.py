@@ -47,16 +47,31 @@ class PointCheck:
     shapes: Mapping[str, tuple[int, ...]]
     seed: int
     point: Mapping[str, np.ndarray] = field(repr=False)
-    result: Any = None  # GradCheckResult
+    result: Any = None  # GradCheckResult (every entry checked)
     error: str | None = None
-    error_kind: str | None = None  # "shape" (a claimed derivative of the wrong shape) or "evaluation"
+    error_kind: str | None = None  # "shape" (a claim of the wrong shape), "evaluation", or "directional" (a mismatch)
+    directional: Any = None
+    """The core's DirectionalResult where the parameters are too many to check entry by entry
+    (``check_grad`` switches above 1e5 entries); ``result`` is None then. A mismatch found along
+    directions also sets ``error``, so that code reading ``result`` entry by entry never sees it."""
 
     @property
     def ok(self) -> bool:
+        if self.directional is not None:
+            return bool(self.directional.ok)
         return self.result is not None and self.result.ok
 
     @property
+    def mismatched(self) -> bool:
+        """The claim disagreed with finite differences here (not a shape or evaluation error)."""
+        if self.directional is not None:
+            return self.error_kind == "directional"
+        return self.result is not None and not self.result.ok
+
+    @property
     def diagnoses(self) -> dict[str, str]:
+        if self.directional is not None:
+            return dict(self.directional.diagnosis)
         if self.result is None:
             return {}
         return {k: p.diagnosis for k, p in self.result.params.items() if p.diagnosis}
@@ -75,6 +90,7 @@ class PointCheck:
             "error_kind": self.error_kind,
             "diagnoses": self.diagnoses,
             "result": None if self.result is None else self.result.to_dict(),
+            "directional": None if self.directional is None else self.directional.to_dict(),
             "point": {k: np.asarray(v).tolist() for k, v in self.point.items() if np.size(v) <= 64},
         }
 
@@ -268,7 +284,28 @@ def _fd_check(
         return PointCheck(**common, error=str(exc), error_kind="shape")
     except (GradcheckError, np.linalg.LinAlgError) as exc:
         return PointCheck(**common, error=f"{type(exc).__name__}: {exc}", error_kind="evaluation")
+    from .. import DirectionalResult
+
+    if isinstance(result, DirectionalResult):
+        return _directional_point(common, result)
     return PointCheck(**common, result=result)
+
+
+def _directional_point(common: Mapping[str, Any], d: Any) -> PointCheck:
+    """A point checked along directions: a FAIL is a mismatch, an inconclusive check an evaluation
+    error (it says nothing either way), each with a one-line account in ``error``."""
+    if d.verdict == "pass":
+        return PointCheck(**common, directional=d)
+    if d.verdict == "inconclusive":
+        return PointCheck(**common, directional=d, error_kind="evaluation",
+                          error=f"finite differences along directions were inconclusive: {d.reason}")
+    agree = sum(x.agrees for x in d.directions)
+    wrong = [f"{k} ({d.n_mismatched.get(k, len(v))} of {d.n_checked.get(k, len(v))} entries checked one by one wrong"
+             + (f"; {d.diagnosis[k]}" if k in d.diagnosis else "") + ")" for k, v in d.mismatches.items()]
+    wrong += [f"{k} ({text})" for k, text in d.diagnosis.items() if k not in d.mismatches]
+    return PointCheck(**common, directional=d, error_kind="directional",
+                      error=f"{len(d.directions) - agree} of {len(d.directions)} directions disagree"
+                      + (f": {', '.join(wrong)}" if wrong else f" ({d.reason})" if d.reason else ""))
 
 
 # --------------------------------------------------------------------------- verify
@@ -361,6 +398,12 @@ def verify(
             )
             continue
         runs.append(_fd_check(spec, dims, shapes_c, seed + i, scalar, method))
+    for p in runs:  # the summary's "method"/"tolerance" describe entry-by-entry checks: say how these were made
+        if p.directional is not None:
+            d = p.directional
+            notes.append(f"{d.n_entries:,} parameter entries: finite differences compared along "
+                         f"{len(d.directions)} directions, then entry by entry where they disagree "
+                         f"(method={d.method}; tolerance: {d.tolerance})")
     sym = mat = None
     if symbolic:
         deadline = time.monotonic() + time_budget
@@ -429,7 +472,7 @@ def _symbolic_sizes(size_list: Sequence[Mapping[str, int]]) -> list[dict[str, in
 
 def _decide(runs: Sequence[PointCheck], sym: SymbolicCheck | None, mat: MatrixCheck | None) -> tuple[str, list[str]]:
     reasons = []
-    wrong = [p for p in runs if p.error_kind == "shape" or (p.result is not None and not p.result.ok)]
+    wrong = [p for p in runs if p.error_kind == "shape" or p.mismatched]
     errors = [p for p in runs if p.error_kind == "evaluation"]
     shape_errors = [p for p in wrong if p.error_kind == "shape"]
     if shape_errors:
@@ -437,7 +480,10 @@ def _decide(runs: Sequence[PointCheck], sym: SymbolicCheck | None, mat: MatrixCh
     mismatched = [p for p in wrong if p.error_kind != "shape"]
     if mismatched:
         p = mismatched[0]
-        bad = ", ".join(f"{q.name} ({q.diagnosis})" if q.diagnosis else q.name for q in p.result.failures)  # type: ignore[union-attr]
+        if p.result is None:  # checked along directions: its error says what disagreed
+            bad = p.error or ""
+        else:
+            bad = ", ".join(f"{q.name} ({q.diagnosis})" if q.diagnosis else q.name for q in p.result.failures)
         reasons.append(f"finite differences disagree at {len(mismatched)} of {len(runs)} points; at {p.label()}: {bad}")
     if sym is not None and sym.status == "wrong":
         reasons.append(f"element-wise symbolic derivative differs at {sym.where}: {sym.message}")

@@ -70,8 +70,10 @@ def read_shard(path: str | Path) -> dict[str, Any]:
         d = json.loads(p.read_text(encoding="utf-8"))
     except OSError as exc:
         raise InvalidArgumentError(f"{p}: cannot read it ({exc.strerror or exc})") from None
-    except ValueError as exc:
+    except ValueError as exc:  # UnicodeDecodeError included
         raise InvalidArgumentError(f"{p}: not JSON ({exc})") from None
+    except RecursionError:  # json's parser recurses once per bracket: no shard is nested that deep
+        raise InvalidArgumentError(f"{p}: not a shard (JSON nested too deeply)") from None
     if not isinstance(d, dict) or d.get("schema") != "gradcheck-report":
         raise InvalidArgumentError(f"{p}: not a gradcheck report JSON")
     if d.get("schema_version") != REPORT_SCHEMA_VERSION:
@@ -147,6 +149,17 @@ def merge_shards(paths: Sequence[str | Path]) -> Merged:
         if path in shards:
             raise InvalidArgumentError(f"overlapping shards: {path} is given twice")
         shards[path] = read_shard(path)
+    try:
+        return _merge(shards)
+    except InvalidArgumentError:  # already names the files and what is wrong (and is a ValueError)
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:  # a shard edited or truncated by hand
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise InvalidArgumentError(f"the shards are malformed ({detail}); write them again with gradcheck "
+                                   "report --shard I/N") from None
+
+
+def _merge(shards: Mapping[Path, Mapping[str, Any]]) -> Merged:
     _check_fit(shards)
     first = next(iter(shards.values()))
     plan = [tuple(u) for u in first["shard"]["plan"]]
