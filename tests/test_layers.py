@@ -47,8 +47,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
                                    "gradcheck.symbolic"}),
     "gradcheck.formula": frozenset({ROOT_UNIT, "gradcheck.core", "gradcheck.ops", "gradcheck.symbolic",
                                     "gradcheck.report"}),
-    "gradcheck.cli": frozenset({ROOT_UNIT, "gradcheck.registry", "gradcheck.report", "gradcheck.formula"}),
+    "gradcheck.cli": frozenset({ROOT_UNIT, "gradcheck.registry", "gradcheck.report", "gradcheck.formula"}),  # verify too
     "gradcheck.__main__": frozenset({"gradcheck.cli"}),
+    "gradcheck.formula.__main__": frozenset({"gradcheck.cli"}),
     "gradcheck.pytest_plugin": frozenset({ROOT_UNIT, "gradcheck.core", "gradcheck.judge", "gradcheck.report",
                                           "gradcheck.formula"}),
     # derivations are data for the checker: never the report (a net that needs something of it
@@ -117,6 +118,8 @@ def unit(module: str) -> str:
     parts = module.split(".")
     if parts[0] == "reference_nets":
         return "reference_nets"
+    if parts[-1] == "__main__":  # ``python -m``: an entrance of its own, whatever package it sits in
+        return module
     return ".".join(parts[:2])
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gradcheck.cli._verify import add_parser
 from gradcheck.formula import FormulaError, load_sheet, sheet_paths, verify, verify_sheet
-from gradcheck.formula._cli import add_parser
 
 LS = dict(loss="sum((A@x - b)**2)", shapes={"A": "4,3", "x": "3,1", "b": "4,1"})
 SQUARE = {"A": "4,4", "x": "4,1", "b": "4,1"}

@@ -12,15 +12,21 @@ a whitelist and interpreted; it is never ``eval``'d. Errors are :class:`~gradche
 """
 
 from ..core._errors import FormulaError
-from ._cli import add_parser, run
 from ._parse import FUNCTIONS, MAX_DEPTH, MAX_EXPONENT, MAX_LENGTH, free_names, parse
-from ._sheet import Sheet, SheetEntry, SheetOutcome, load_sheet, sheet_paths, verify_sheet
+from ._sheet import (
+    Sheet,
+    SheetEntry,
+    SheetOutcome,
+    load_sheet,
+    render_table,
+    sheet_paths,
+    verify_sheet,
+    write_sheet_report,
+)
 from ._spec import STRUCTURES
 from ._verify import PointCheck, VerifyResult, verify
 
 __all__ = [
-    "add_parser",
-    "run",
     "pytest_collect_file",
     "verify",
     "VerifyResult",
@@ -39,6 +45,8 @@ __all__ = [
     "load_sheet",
     "verify_sheet",
     "sheet_paths",
+    "render_table",
+    "write_sheet_report",
 ]
 
 

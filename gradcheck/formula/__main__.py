@@ -1,7 +1,8 @@
-"""``python -m gradcheck.formula [verify] ...``: the verify command without the main CLI."""
+"""``python -m gradcheck.formula [verify] ...``: ``gradcheck verify ...``, with the main CLI's error handling."""
 
 import sys
 
-from ._cli import main
+from ..cli import main
 
-sys.exit(main())
+argv = sys.argv[1:]
+sys.exit(main(argv if argv[:1] == ["verify"] else ["verify", *argv]))

@@ -1,4 +1,4 @@
-"""``gradcheck verify``: a derivative typed on the command line, or a formula sheet.
+"""``gradcheck verify``: a derivative typed on the command line, or a formula sheet (the CLI side of :mod:`gradcheck.formula`).
 
     gradcheck verify --loss "sum((A@x - b)**2)" --grad x="2*A.T@(A@x - b)" \\
                      --shape A=4,3 --shape x=3,1 --shape b=4,1
@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["add_parser", "run", "build_parser", "main"]
+__all__ = ["add_parser", "run"]
 
 EXIT_RIGHT, EXIT_WRONG, EXIT_USAGE = 0, 1, 2
 MAX_VALUE_DIMS = 4
@@ -139,7 +139,7 @@ class _Usage(Exception):
 
 def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
     """Carry out ``gradcheck verify``; returns the exit status (0 right, 1 wrong, 2 usage or parse error)."""
-    from ..core._errors import FormulaError
+    from .. import FormulaError
 
     try:
         if args.sheet:
@@ -159,7 +159,7 @@ def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
 
 
 def _run_one(args: argparse.Namespace) -> int:
-    from ._verify import verify
+    from ..formula import verify
 
     if not args.loss or not args.grad:
         raise _Usage("give --loss FORMULA and at least one --grad NAME=FORMULA (or --sheet FILE)")
@@ -193,12 +193,12 @@ def _run_one(args: argparse.Namespace) -> int:
 
 
 def _run_sheets(args: argparse.Namespace) -> int:
-    from ._sheet import load_sheet, render_table, verify_sheet, write_sheet_report
+    from ..formula import load_sheet, render_table, verify_sheet, write_sheet_report
 
     status = EXIT_RIGHT
     everything = []
     if args.out is not None:  # refused before minutes of formulas, not after
-        from ..cli import UsageError, _prepare_out
+        from . import UsageError, _prepare_out
 
         try:
             _prepare_out(args.out)
@@ -223,23 +223,3 @@ def _run_sheets(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(everything, indent=1, default=str))
     return status
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """A stand-alone parser (``python -m gradcheck.formula verify ...``), of the main CLI's kind."""
-    from ..cli import Parser
-
-    parser = Parser(prog="gradcheck")
-    sub = parser.add_subparsers(dest="command", required=True)
-    add_parser(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m gradcheck.formula [verify] ...``: ``gradcheck verify ...``, with its error handling."""
-    from ..cli import main as cli_main
-
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] != ["verify"]:
-        argv = ["verify", *argv]
-    return cli_main(argv)

@@ -145,7 +145,7 @@ def parse_list(values: Sequence[str] | None) -> list[str]:
 
 
 def _parse_sizes(text: str) -> list[str]:
-    from .report import SIZE_VARIANTS
+    from ..report import SIZE_VARIANTS
 
     names = list(dict.fromkeys(parse_list([text])))
     bad = [n for n in names if n not in SIZE_VARIANTS]
@@ -187,7 +187,7 @@ a bad ``report`` option is not taken for a misspelt ``merge`` positional."""
 def build_parser() -> argparse.ArgumentParser:
     """The ``gradcheck`` parser. ``report merge`` is its subcommand named ``"report merge"``: :func:`main`
     joins the two words, so ``report`` itself has no subcommand for a stray value to be mistaken for."""
-    from . import METHODS, __version__
+    from .. import METHODS, __version__
 
     parser = Parser(prog=PROG, description="Check hand-derived gradients against finite differences.",
                     epilog="'gradcheck COMMAND --help' gives each command's options and exit statuses (2 for a "
@@ -256,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--module", action="append", metavar="PKG.MOD",
                      help="import a module that registers more derivations; repeatable")
     lst.set_defaults(func=_cmd_list)
-    from .formula import add_parser as add_verify_parser
+    from ._verify import add_parser as add_verify_parser
 
     add_verify_parser(sub).epilog = EXIT_VERIFY
     return parser
@@ -275,8 +275,8 @@ def parsers(parser: argparse.ArgumentParser | None = None) -> list[argparse.Argu
 
 def _derivations(args: argparse.Namespace) -> list[Any]:
     """Load --module contributions, then select with --only (errors name the option)."""
-    from . import InvalidArgumentError, registry
-    from .report import select
+    from .. import InvalidArgumentError, registry
+    from ..report import select
 
     modules = parse_list(args.module)
     if modules:
@@ -301,7 +301,7 @@ def _cwd_on_path() -> None:
 def _load_module(module: str) -> None:
     """Import a --module; whatever goes wrong in it (sys.exit included) is a usage error naming the module and
     where it broke. KeyboardInterrupt is not caught: Ctrl-C during a slow import still interrupts."""
-    from . import InvalidArgumentError, registry
+    from .. import InvalidArgumentError, registry
 
     try:
         registry.load_module(module)
@@ -346,8 +346,8 @@ def _prepare_out(out: str) -> Path:
 
 
 def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from . import InvalidArgumentError
-    from .report import (
+    from .. import InvalidArgumentError
+    from ..report import (
         FAIL_ON,
         PROOF_BUDGET_S,
         ProgressPrinter,
@@ -423,7 +423,7 @@ def _write_shard(report: Any, out: Path, units: Any, mine: Any, shard: tuple[int
     """A shard's JSON: its slice of the report, with every entry's arrays, and which slice it is."""
     import json
 
-    from .report import render_summary, shard_filename, shard_section, write_atomic
+    from ..report import render_summary, shard_filename, shard_section, write_atomic
 
     d = {**report.to_dict(arrays=True), "shard": shard_section(units, mine, *shard, sweep=sweep)}
     path = out / shard_filename(*shard)
@@ -439,8 +439,8 @@ def _write_shard(report: Any, out: Path, units: Any, mine: Any, shard: tuple[int
 
 
 def _cmd_merge(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    from . import InvalidArgumentError
-    from .report import headline, merge_shards, parse_formats, render_summary, write_report
+    from .. import InvalidArgumentError
+    from ..report import headline, merge_shards, parse_formats, render_summary, write_report
 
     try:
         formats = parse_formats(args.format)
