@@ -1,4 +1,4 @@
-"""``gradcheck verify``: a derivative typed on the command line, or a formula sheet (the CLI side of :mod:`gradcheck.formula`).
+"""``gradcheck verify``: a derivative typed as text, or a formula sheet (the CLI side of :mod:`gradcheck.formula`).
 
     gradcheck verify --loss "sum((A@x - b)**2)" --grad x="2*A.T@(A@x - b)" \\
                      --shape A=4,3 --shape x=3,1 --shape b=4,1
