@@ -225,8 +225,8 @@ def _relu_fn(form: str) -> tuple[Callable, Callable]:
     if form == "maximum":
         return (lambda z: np.maximum(z, 0)), (lambda z: (z > 0).astype(z.dtype))
     if form == "mask":
-        return (lambda z: z * (z > 0)), (lambda z: (z > 0) * 1.0)
-    return (lambda z: np.where(z > 0, z, 0)), (lambda z: np.where(z > 0, 1, 0))
+        return (lambda z: z * (z > 0)), (lambda z: z > 0)
+    return (lambda z: np.where(z > 0, z, 0)), (lambda z: np.where(z > 0, np.ones_like(z), 0))
 
 
 def _relu_net(rng: np.random.Generator, form: str, f32: bool, lo: float, hi: float) -> Case:
