@@ -751,6 +751,8 @@ def cases(seed: int = 0) -> list[Case]:
     out += [_softmax(rng(10, k), k, False) for k in range(4)] + [_softmax(rng(10, 10 + k), k, True)
                                                                  for k in range(3)]
     out += [_log1p(rng(11, k), k, False) for k in range(3)] + [_log1p(rng(11, 10 + k), k, True) for k in range(3)]
+    for c in out if seed else ():  # names stay unique over --seeds
+        c.name += f"@{seed}"
     return out
 
 
