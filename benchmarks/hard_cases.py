@@ -21,6 +21,11 @@ algebra) and prints the worst relative error, so the set can be trusted.
     PYTHONPATH=. python benchmarks/hard_cases.py --methods auto,both  # beside method='auto', oracle='both'
     PYTHONPATH=. python benchmarks/hard_cases.py --methods all --json before.json
     PYTHONPATH=. python benchmarks/hard_cases.py --verify
+
+Where it started (71 cases, seed 0, on the merge 5d58316): the default settles 20 as pass (28%), 49
+inconclusive (69%), 2 FAIL (cross-entropy with log(1 - s) at saturated s); flags 27/71 slips of 1e-6 or
+1e-3 and 13/52 of 1e-8; 0.02-0.05 s median per correct case, 2-4 s in all (on 2 shared cores).
+``method="auto"``: 29 pass, 37 inconclusive, 5 FAIL. ``oracle="both"``: 20 pass, 47 inconclusive, 4 FAIL.
 """
 
 from __future__ import annotations
