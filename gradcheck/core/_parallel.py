@@ -42,12 +42,9 @@ CHUNKS_PER_WORKER = 2
 
 def validate_workers(workers: Any) -> None:
     """Raise :class:`InvalidArgumentError` unless ``workers`` is None, an int >= 1 or an Executor."""
-    if workers is None or isinstance(workers, cf.Executor):
-        return
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InvalidArgumentError(
-            f"workers={workers!r}: expected None, an integer >= 1 (processes) or a concurrent.futures.Executor"
-        )
+    from ._options import check_option
+
+    check_option("workers", workers)
 
 
 def ensure_picklable(loss: Callable[[Any], Any], fn_name: str) -> None:
