@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import GradcheckError, InvalidArgumentError, LossRaisedError
+from ._options import check_option
 
 __all__ = ["Workers", "validate_workers", "ensure_picklable", "MIN_BATCH"]
 
@@ -42,8 +43,6 @@ CHUNKS_PER_WORKER = 2
 
 def validate_workers(workers: Any) -> None:
     """Raise :class:`InvalidArgumentError` unless ``workers`` is None, an int >= 1 or an Executor."""
-    from ._options import check_option
-
     check_option("workers", workers)
 
 
