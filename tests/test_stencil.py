@@ -115,8 +115,8 @@ def test_the_kink_test_fires_on_abs_at_zero() -> None:
     assert not st.off_rate(list(right), noise, st.ONE_SIDED_RATE, 10.0)
     assert not st.off_rate(list(left), noise, st.ONE_SIDED_RATE, 10.0)
     # the central value 0 lies between the slopes -1 and 1
-    assert not st.outside_slopes(0.0, 0.0, 0.0, left[2], right[2], 0.0, 0.0, 10.0)
-    assert st.outside_slopes(1.5, 0.0, 0.0, left[2], right[2], 0.0, 0.0, 10.0)
+    assert not st.outside_slopes(st.Bars(0.0, 0.0, 0.0, left[2], right[2], 0.0, 0.0), 10.0)
+    assert st.outside_slopes(st.Bars(1.5, 0.0, 0.0, left[2], right[2], 0.0, 0.0), 10.0)
 
 
 @pytest.mark.parametrize(("f", "x"), [(math.sin, 0.7), (math.exp, -0.3), (lambda v: v**3 - v, 2.0)])

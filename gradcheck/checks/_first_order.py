@@ -22,7 +22,7 @@ from ..core._errors import GradientMismatch, InvalidArgumentError, NonFiniteErro
 from ..core._evaluator import Evaluator
 from ..core._layout import to_numerator
 from ..core._naming import display_name
-from ..core._options import DEFAULT_RESOLUTION, DEFAULT_SAFETY, METHODS, Layout, Options
+from ..core._options import DEFAULT_RESOLUTION, DEFAULT_SAFETY, METHODS, Layout, Options, check_options
 from ..core._parallel import Workers
 from ..core._params import ParamSet, format_index
 from ..core._progress import Progress
@@ -521,8 +521,7 @@ def check_grad(
                 f"mode='directional' takes no rtol/atol/step/kinks=False and no method={method!r} (it takes "
                 f"{', '.join(map(repr, DIRECTIONAL_METHODS))}): its tolerances come from each direction's own "
                 f"error estimate")
-        result = _directional(loss, grad, params, opts, directional, typical=typical, safety=safety,
-                              max_entries=max_entries, name=name)
+        result = _directional(loss, grad, params, opts, directional)
         if mode == "auto":
             n = sum(int(np.size(a)) for a in (params.values() if isinstance(params, Mapping) else [params]))
             result = _with_choice(result, f"{n:,} parameter entries, above {AUTO_DIRECTIONAL_ABOVE:,}", None)
@@ -538,8 +537,7 @@ def check_grad(
                                   "workers= (for the entries checked one by one) or fewer directions= "
                                   "(directional={'directions': k}, a weaker promise)")
             with _cost.quiet():  # the check inside is this one: it announces nothing more
-                out = _directional(loss, grad, params, opts, directional, typical=typical, safety=safety,
-                                   max_entries=max_entries, name=name)
+                out = _directional(loss, grad, params, opts, directional)
             return _with_choice(out, why, pred)
 
     if structure:
@@ -552,23 +550,26 @@ def check_grad(
 
 
 def _directional(loss: Callable[[Any], Any], grad: Callable[[Any], Any], params: Any, opts: Options,
-                 directional: Mapping[str, Any] | None, **kw: Any) -> DirectionalResult:
-    """check_grad's options passed on to :func:`gradcheck.check_grad_directional`."""
-    from .directional._engine import check_grad_directional
+                 directional: Mapping[str, Any] | None) -> DirectionalResult:
+    """check_grad's options passed on to the directional check, as they are: each was validated
+    at check_grad's boundary (``resolution`` becomes ``target`` unchanged, None included)."""
+    from .directional._engine import DirectionalOptions, run_directional
 
-    return check_grad_directional(loss, grad, params, method=opts.method, typical=kw["typical"], safety=kw["safety"],
-                                  max_named=kw["max_entries"], name=kw["name"], target=opts.resolution or 1e-6,
-                                  **{"workers": opts.workers, "progress": opts.progress, **dict(directional or {})})
+    dopts = DirectionalOptions(method=opts.method, typical=opts.typical, safety=opts.safety,
+                               max_named=opts.max_entries, target=opts.resolution,
+                               **{"workers": opts.workers, "progress": opts.progress, **dict(directional or {})})
+    return run_directional(loss, grad, params, dopts, opts.name)
 
 
 def _with_choice(result: DirectionalResult, why: str, pred: _cost.Prediction | None) -> DirectionalResult:
     """The directional result with notes saying that its mode was chosen, why, and what its
     verdict promises beside the per-entry check's."""
     entries = f" (predicted {_cost.describe_s(pred.entries_s)})" if pred is not None else ""
+    to = f"to a relative {result.target:g} of its own value" if result.target is not None else "against its own value"
     notes = (
         f"mode='directional' was chosen (mode not given): {why}",
-        f"this verdict does not keep the per-entry promise (every entry to a relative {result.target:g} of its own "
-        f"value): its resolution, {result.resolution:.2g}, is relative to each parameter's largest |g_i s_i|, so a "
+        f"this verdict does not keep the per-entry promise (every entry {to}): its resolution, "
+        f"{result.resolution:.2g}, is relative to each parameter's largest |g_i s_i|, so a "
         f"small entry's error is seen only when it is that large beside the largest one, and an error spread over "
         f"many entries is missed with probability <= {result.miss_probability:.2g}; mode='entries' checks every "
         f"entry{entries}",
@@ -592,11 +593,9 @@ _OWN_ARGUMENT = {"max_named": "max_entries", "target": "resolution"}
 
 def _directional_keys() -> tuple[str, ...]:
     """What ``directional=`` may hold: check_grad_directional's options check_grad does not set itself."""
-    import inspect
+    from .directional._engine import DirectionalOptions
 
-    from .directional._engine import check_grad_directional
-
-    return tuple(k for k in inspect.signature(check_grad_directional).parameters if k not in _SET_BY_CHECK_GRAD)
+    return tuple(f.name for f in dataclasses.fields(DirectionalOptions) if f.name not in _SET_BY_CHECK_GRAD)
 
 
 def _directional_mode(mode: str, params: Any, structure: Mapping[str, str] | None,
@@ -612,6 +611,7 @@ def _directional_mode(mode: str, params: Any, structure: Mapping[str, str] | Non
                 why = (f"check_grad sets it from its own {_OWN_ARGUMENT.get(key, key)}= argument"
                        if key in _SET_BY_CHECK_GRAD else "not an option of check_grad_directional")
                 raise InvalidArgumentError(f"directional[{key!r}]: {why}; valid keys: {', '.join(valid)}")
+        check_options(**directional)  # the values too, here at the boundary, with the messages of every entry
     if mode == "entries" or structure:
         return False
     if mode == "directional":

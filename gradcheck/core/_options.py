@@ -7,18 +7,19 @@ with the option's name, the value given and what would be accepted.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import math
 import numbers
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
 
 from ._errors import InvalidArgumentError
-from ._parallel import validate_workers
 
-__all__ = ["Options", "METHODS", "DEFAULT_SAFETY", "DEFAULT_RESOLUTION", "Layout", "floor_rtol"]
+__all__ = ["Options", "check_option", "check_options", "RULES", "METHODS", "DEFAULT_SAFETY", "DEFAULT_RESOLUTION",
+           "Layout", "floor_rtol"]
 
 METHODS = ("richardson", "central", "forward", "complex", "auto")
 """``richardson`` (default): central differences at h, h/2, h/4 extrapolated to 6th order,
@@ -66,6 +67,82 @@ def _real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and type(value).__name__ != "bool_"
 
 
+def _integer(value: Any, low: int) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low
+
+
+def _positive(value: Any) -> bool:
+    return _real(value) and math.isfinite(value) and value > 0
+
+
+def _typical(value: Any) -> bool:
+    return all(_positive(v) for v in (value.values() if isinstance(value, Mapping) else [value]))
+
+
+def _workers(value: Any) -> bool:
+    return value is None or isinstance(value, cf.Executor) or _integer(value, 1)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one option accepts: a test of the value and the words that say it."""
+
+    ok: Callable[[Any], bool]
+    accepts: str
+
+
+RULES: dict[str, Rule] = {
+    "method": Rule(lambda v: v in METHODS, f"one of {', '.join(map(repr, METHODS))}"),
+    "rtol": Rule(lambda v: v is None or (_real(v) and math.isfinite(v) and v >= 0),
+                 "a finite number >= 0, or None for error-estimate tolerances"),
+    "safety": Rule(lambda v: _real(v) and math.isfinite(v) and v >= 1,
+                   f"a finite number >= 1 (default {DEFAULT_SAFETY:g})"),
+    "step": Rule(lambda v: v is None or (_real(v) and 0 < v < 1),
+                 "a relative base step in (0, 1), or None for the scheme's default"),
+    "typical": Rule(_typical, "a positive number (or a mapping name -> positive number)"),
+    "flag": Rule(lambda v: isinstance(v, bool), "True or False"),
+    "automatic flag": Rule(lambda v: v is None or isinstance(v, bool), "True, False or None (automatic)"),
+    "resolution": Rule(lambda v: v is None or (_real(v) and 0 < v <= 1),
+                       f"the relative error the check must resolve, in (0, 1] (default {DEFAULT_RESOLUTION:g}), "
+                       "or None to accept whatever resolution the check reaches"),
+    "oracle": Rule(lambda v: v in ORACLES, f"one of {', '.join(map(repr, ORACLES))}"),
+    "workers": Rule(_workers, "None, an integer >= 1 (processes) or a concurrent.futures.Executor"),
+    "count": Rule(lambda v: _integer(v, 1), "an integer >= 1"),
+    "count from 0": Rule(lambda v: _integer(v, 0), "an integer >= 0"),
+    "optional count from 0": Rule(lambda v: v is None or _integer(v, 0), "an integer >= 0, or None"),
+    "seconds": Rule(lambda v: v is None or _positive(v), "a positive number of seconds, or None"),
+    "name": Rule(lambda v: v is None or isinstance(v, str), "a string, or None for the function's own name"),
+    "layout": Rule(lambda v: v in ("numerator", "denominator"),
+                   "'numerator' (out.shape + x.shape) or 'denominator' (x.shape + out.shape)"),
+    "order": Rule(lambda v: v in (None, "C", "F"),
+                  "None (full-shape Jacobian), 'C' (row-major vec) or 'F' (column-major vec)"),
+}
+"""Rule name -> rule. An option is checked by the rule of its own name, or by the kind named
+in :data:`KIND` (``max_entries`` and ``max_named`` are both counts)."""
+
+KIND: dict[str, str] = {
+    "atol": "rtol", "target": "resolution", "kinks": "flag", "refine": "flag", "localize": "flag",
+    "keep_arrays": "automatic flag", "progress": "automatic flag", "max_entries": "count", "max_named": "count",
+    "directions": "count", "seed": "count from 0", "sample": "count from 0", "per_entry": "optional count from 0",
+    "budget_s": "seconds",
+}
+"""Option -> the rule it shares with others (an option not here has a rule of its own name)."""
+
+
+def check_option(name: str, value: Any) -> None:
+    """The one check of an option, for every entry point: :class:`InvalidArgumentError` naming
+    the option, the value and what is accepted, so a bad value reads the same wherever it is given."""
+    rule = RULES[KIND.get(name, name)]
+    if not rule.ok(value):
+        raise InvalidArgumentError(f"{name}={value!r}: expected {rule.accepts}")
+
+
+def check_options(**given: Any) -> None:
+    """:func:`check_option` for each keyword, in the order given."""
+    for name, value in given.items():
+        check_option(name, value)
+
+
 @dataclass(frozen=True)
 class Options:
     """Everything a check was asked to do. Build it with :meth:`validated`."""
@@ -111,51 +188,7 @@ class Options:
 
     # -- validation --------------------------------------------------------------
     def _check(self) -> None:
-        if self.method not in METHODS:
-            raise InvalidArgumentError(f"method={self.method!r}: expected one of {', '.join(map(repr, METHODS))}")
-        for name in ("rtol", "atol"):
-            value = getattr(self, name)
-            if value is not None and (not _real(value) or not math.isfinite(value) or value < 0):
-                raise InvalidArgumentError(
-                    f"{name}={value!r}: expected a finite number >= 0, or None for error-estimate tolerances")
-        if not _real(self.safety) or not math.isfinite(self.safety) or self.safety < 1:
-            raise InvalidArgumentError(
-                f"safety={self.safety!r}: expected a finite number >= 1 (default {DEFAULT_SAFETY:g})")
-        if self.step is not None and (not _real(self.step) or not 0 < self.step < 1):
-            raise InvalidArgumentError(
-                f"step={self.step!r}: expected a relative base step in (0, 1), or None for the scheme's default")
-        values = self.typical.values() if isinstance(self.typical, Mapping) else [self.typical]
-        for v in values:
-            if not _real(v) or not math.isfinite(v) or v <= 0:
-                raise InvalidArgumentError(
-                    f"typical={self.typical!r}: expected a positive number (or a mapping name -> positive number)")
-        for name in ("kinks", "refine"):
-            if not isinstance(getattr(self, name), bool):
-                raise InvalidArgumentError(f"{name}={getattr(self, name)!r}: expected True or False")
-        if self.resolution is not None and (not _real(self.resolution) or not 0 < self.resolution <= 1):
-            raise InvalidArgumentError(
-                f"resolution={self.resolution!r}: expected the relative error the check must resolve, in (0, 1] "
-                f"(default {DEFAULT_RESOLUTION:g}), or None to accept whatever resolution the check reaches")
-        if self.oracle not in ORACLES:
-            raise InvalidArgumentError(f"oracle={self.oracle!r}: expected one of {', '.join(map(repr, ORACLES))}")
-        if self.keep_arrays is not None and not isinstance(self.keep_arrays, bool):
-            raise InvalidArgumentError(f"keep_arrays={self.keep_arrays!r}: expected True, False or None (automatic)")
-        validate_workers(self.workers)
-        if self.progress is not None and not isinstance(self.progress, bool):
-            raise InvalidArgumentError(f"progress={self.progress!r}: expected True, False or None (automatic)")
-        n = self.max_entries
-        if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
-            raise InvalidArgumentError(f"max_entries={self.max_entries!r}: expected an integer >= 1")
-        if self.name is not None and not isinstance(self.name, str):
-            raise InvalidArgumentError(f"name={self.name!r}: expected a string, or None for the function's own name")
-        if self.layout not in ("numerator", "denominator"):
-            raise InvalidArgumentError(
-                f"layout={self.layout!r}: expected 'numerator' (out.shape + x.shape) or 'denominator' (x.shape + "
-                "out.shape)")
-        if self.order not in (None, "C", "F"):
-            raise InvalidArgumentError(
-                f"order={self.order!r}: expected None (full-shape Jacobian), 'C' (row-major vec) or 'F' (column-major "
-                "vec)")
+        check_options(**{f.name: getattr(self, f.name) for f in fields(self)})
 
     def check_typical_keys(self, names: list[str]) -> None:
         """``typical`` given per parameter must name parameters that exist."""

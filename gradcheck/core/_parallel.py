@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import GradcheckError, InvalidArgumentError, LossRaisedError
+from ._options import check_option
 
 __all__ = ["Workers", "validate_workers", "ensure_picklable", "MIN_BATCH"]
 
@@ -42,12 +43,7 @@ CHUNKS_PER_WORKER = 2
 
 def validate_workers(workers: Any) -> None:
     """Raise :class:`InvalidArgumentError` unless ``workers`` is None, an int >= 1 or an Executor."""
-    if workers is None or isinstance(workers, cf.Executor):
-        return
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise InvalidArgumentError(
-            f"workers={workers!r}: expected None, an integer >= 1 (processes) or a concurrent.futures.Executor"
-        )
+    check_option("workers", workers)
 
 
 def ensure_picklable(loss: Callable[[Any], Any], fn_name: str) -> None:

@@ -41,6 +41,7 @@ from ._stencil import (
     CENTRAL_RATE_AT_KINK,
     ONE_SIDED_RATE,
     REFINE_FACTOR,
+    Bars,
     apart_from_slopes,
     extrapolate_h2,
     extrapolate_h2_rounding,
@@ -750,8 +751,9 @@ def _unclean(site: _Site, c: _Central, sides: _Sides, jump: _Jump, kink: np.ndar
     noise_d = [2 * x for x in c.r]
     central_off = np.where(kink, off_rate(c.d, noise_d, CENTRAL_RATE_AT_KINK, safety),
                            off_rate(c.d, noise_d, CENTRAL_RATE, safety))
-    bars = (value, trunc, rnd, sides.left, sides.right, sides.err_l, sides.err_r, safety)
-    return sides.unclean | central_off | np.where(kink, jump.off | outside_slopes(*bars), apart_from_slopes(*bars))
+    bars = Bars(value, trunc, rnd, sides.left, sides.right, sides.err_l, sides.err_r)
+    return sides.unclean | central_off | np.where(kink, jump.off | outside_slopes(bars, safety),
+                                                  apart_from_slopes(bars, safety))
 
 
 @dataclass

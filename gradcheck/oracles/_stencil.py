@@ -27,6 +27,7 @@ is looked at again with steps :data:`REFINE_FACTOR` times smaller (:func:`refine
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ __all__ = [
     "kink_at_x",
     "off_rate",
     "off_rate_line",
+    "Bars",
     "outside_slopes",
     "apart_from_slopes",
     "second_difference_jump",
@@ -278,25 +280,38 @@ def off_rate_line(seq: Sequence[float], noise: Sequence[float], lo: float, hi: f
     return not lo <= ratio <= hi
 
 
-def outside_slopes(value: Num, trunc: Num, rnd: Num, left: Num, right: Num, err_l: Num, err_r: Num,
-                   safety: Num) -> Num:
+@dataclass(frozen=True)
+class Bars:
+    """One estimate at a kink test: the central ``value`` with its ``trunc``ation and ``rnd``
+    (rounding) bars, and the one-sided slopes ``left``/``right`` with their bars ``err_l``/``err_r``
+    (scalars for a line, arrays entry by entry)."""
+
+    value: Num
+    trunc: Num
+    rnd: Num
+    left: Num
+    right: Num
+    err_l: Num
+    err_r: Num
+
+
+def outside_slopes(b: Bars, safety: Num) -> Num:
     """At a kink: where the central value lies outside ``[min, max]`` of the one-sided slopes by
     more than ``safety x (trunc + rnd + err_l + err_r)``. Each central difference is the average
     of the one-sided ones, so at a kink at x it lies between them up to an O(h) term: |x| at 0
     gives slopes -1 and 1 and central 0, inside; 1.5 is outside unless the bars reach 0.5."""
-    lo, hi = np.fmin(left, right), np.fmax(left, right)
-    margin = safety * (trunc + rnd + err_l + err_r)
-    return (value < lo - margin) | (value > hi + margin)
+    lo, hi = np.fmin(b.left, b.right), np.fmax(b.left, b.right)
+    margin = safety * (b.trunc + b.rnd + b.err_l + b.err_r)
+    return (b.value < lo - margin) | (b.value > hi + margin)
 
 
-def apart_from_slopes(value: Num, trunc: Num, rnd: Num, left: Num, right: Num, err_l: Num, err_r: Num,
-                      safety: Num) -> Num:
+def apart_from_slopes(b: Bars, safety: Num) -> Num:
     """Where no kink was found: where the central value disagrees with either one-sided slope by
     more than ``safety`` times their bars (``trunc + rnd + err`` of that side). A smooth f's three
     estimates share one derivative; a kink below detection that moves one side makes it disagree.
     value 1, right 1.001, bars 1e-5 at safety 10: apart (1e-3 > 1e-4)."""
-    return ((np.abs(value - right) > safety * (trunc + rnd + err_r))
-            | (np.abs(value - left) > safety * (trunc + rnd + err_l)))
+    return ((np.abs(b.value - b.right) > safety * (b.trunc + b.rnd + b.err_r))
+            | (np.abs(b.value - b.left) > safety * (b.trunc + b.rnd + b.err_l)))
 
 
 SECOND_JUMP_SPREAD = 0.25

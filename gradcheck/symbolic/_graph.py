@@ -29,7 +29,7 @@ from typing import Any
 
 from ._backend import Backend
 
-__all__ = ["Graph", "topo", "reverse", "stabilize", "Shift", "walk_values", "one_sided", "KINK_KINDS"]
+__all__ = ["Graph", "topo", "reverse", "stabilize", "Shift", "walk_values", "one_sided", "AtTies", "KINK_KINDS"]
 
 KINK_KINDS = ("Max", "Min", "Abs", "Piecewise")
 _EPS = 2.0**-52
@@ -437,14 +437,24 @@ def tied_nodes(be: Backend, graph: Graph, val: dict, mag: dict, rtol: float) -> 
     return out
 
 
-def one_sided(
-    be: Backend, graph: Graph, val: dict, ties: dict, root: Any, sym: Any, sign: float, convention: bool
-) -> float:
+@dataclass(frozen=True)
+class AtTies:
+    """The graph at one point: its node values ``val`` and the nodes sitting on a tie
+    (:func:`tied_nodes`), which every one-sided derivative at that point reads."""
+
+    be: Backend
+    graph: Graph
+    val: dict
+    ties: dict
+
+
+def one_sided(at: AtTies, root: Any, sym: Any, sign: float, convention: bool) -> float:
     """Forward-mode derivative of ``root`` along ``sign * e_sym`` with one-sided rules at ties.
 
     ``convention=True`` uses the documented slopes at ties instead (Max: the first tied
     argument; Abs: 0), which is what the compiled gradient means at a kink.
     """
+    be, graph, val, ties = at.be, at.graph, at.val, at.ties
     d: dict = {}
     for node in graph.order:
         if not graph.dep.get(node, False):

@@ -16,7 +16,7 @@ import numpy as np
 from ..core._errors import InvalidArgumentError, ParameterError, SymbolicUnsupportedError
 from ._array import Context, SymArray, active, as_expression, symbolic_array
 from ._backend import Backend, get_backend
-from ._graph import Graph, Shift, one_sided, reverse, stabilize, tied_nodes, topo, walk_values
+from ._graph import AtTies, Graph, Shift, one_sided, reverse, stabilize, tied_nodes, topo, walk_values
 from ._program import Program, emit_program
 from ._result import Status, SymbolicDerivative
 
@@ -310,25 +310,46 @@ def reference_values(fn: Callable[..., Any], params: Any, *, kind: str = "grad",
 
 
 # --------------------------------------------------------------------------- the public functions
-def _derivative(fn: Callable[..., Any], params: Any, *, kind: str, exact: bool, max_entries: int,
-                backend: str, cache: bool, kink_rtol: float, digits: int, max_exact_entries: int,
-                what: str) -> SymbolicDerivative:
+@dataclass(frozen=True)
+class _Request:
+    """What one call of :func:`gradient`/:func:`jacobian` asked for, checked by :meth:`checked`
+    and read whole by the stages after it."""
+
+    kind: str
+    exact: bool
+    max_entries: int
+    backend: str
+    cache: bool
+    kink_rtol: float
+    digits: int
+    max_exact_entries: int
+    what: str
+
+    def checked(self) -> _Request:
+        """``self``, or :class:`InvalidArgumentError` naming the first bad option."""
+        for opt in ("max_entries", "max_exact_entries", "digits"):
+            v = getattr(self, opt)
+            if not isinstance(v, (int, np.integer)) or v < 1:
+                raise InvalidArgumentError(f"{self.what}: {opt}={v!r}; expected a positive integer")
+        if not (isinstance(self.kink_rtol, (int, float)) and self.kink_rtol >= 0):
+            raise InvalidArgumentError(f"{self.what}: kink_rtol={self.kink_rtol!r}; expected a number >= 0")
+        return self
+
+
+def _derivative(fn: Callable[..., Any], params: Any, req: _Request) -> SymbolicDerivative:
+    kind, max_entries, what = req.kind, req.max_entries, req.what
     if not callable(fn):
         raise InvalidArgumentError(f"{what}: expected a callable, got {type(fn).__name__}")
-    for opt, v in (("max_entries", max_entries), ("max_exact_entries", max_exact_entries), ("digits", digits)):
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise InvalidArgumentError(f"{what}: {opt}={v!r}; expected a positive integer")
-    if not (isinstance(kink_rtol, (int, float)) and kink_rtol >= 0):
-        raise InvalidArgumentError(f"{what}: kink_rtol={kink_rtol!r}; expected a number >= 0")
+    req.checked()
     p, single = _params(params, what, kind)
-    be = get_backend(backend)
+    be = get_backend(req.backend)
     n_params = sum(v.size for v in p.values())
     if n_params > max_entries:
         return _na(kind, single, be, f"too large for symbolic at this size: {n_params} parameter entries > "
                    f"max_entries={max_entries}")
     shapes = tuple((k, v.shape) for k, v in p.items())
     key = None
-    fp = _fingerprint(fn) if cache else None
+    fp = _fingerprint(fn) if req.cache else None
     if fp is not None:
         key = (fp, kind, be.name, shapes, single)
     comp = _CACHE.get(key) if key is not None else None
@@ -345,15 +366,16 @@ def _derivative(fn: Callable[..., Any], params: Any, *, kind: str, exact: bool, 
     if n_out > max_entries or comp.program is None:
         return _na(kind, single, be, f"too large for symbolic at this size: {n_out} derivative entries > "
                    f"max_entries={max_entries}")
-    return _evaluate(comp, p, single, kind, exact, kink_rtol, digits, max_exact_entries, cached)
+    return _evaluate(comp, p, single, req, cached)
 
 
 def _na(kind: str, single: bool, be: Backend, reason: str) -> SymbolicDerivative:
     return SymbolicDerivative(Status.NA, kind, {}, {}, {}, {}, {}, None, reason, (), be.name, single)
 
 
-def _evaluate(comp: _Compiled, p: dict[str, np.ndarray], single: bool, kind: str, exact: bool,
-              kink_rtol: float, digits: int, max_exact_entries: int, cached: bool) -> SymbolicDerivative:
+def _evaluate(comp: _Compiled, p: dict[str, np.ndarray], single: bool, req: _Request,
+              cached: bool) -> SymbolicDerivative:
+    kind, exact, digits, max_exact_entries = req.kind, req.exact, req.digits, req.max_exact_entries
     assert comp.program is not None
     t0 = time.perf_counter()
     x = np.concatenate([v.reshape(-1) for v in p.values()])
@@ -365,7 +387,7 @@ def _evaluate(comp: _Compiled, p: dict[str, np.ndarray], single: bool, kind: str
     right = np.full_like(vals, np.nan)
     notes = list(comp.notes)
     if comp.graph is not None and comp.graph.kinks:
-        _kinks(comp, np.concatenate([x, sh[:, 0]]), vals, kink, left, right, kink_rtol, notes)
+        _kinks(comp, np.concatenate([x, sh[:, 0]]), _Slopes(vals, kink, left, right), req.kink_rtol, notes)
     t1 = time.perf_counter()
     exact_vals = None
     err = _rounding(out, vals, kink)
@@ -433,14 +455,26 @@ def _splitter(p: dict[str, np.ndarray], out_shape: tuple[int, ...]) -> Callable[
     return split
 
 
-def _kinks(comp: _Compiled, full: np.ndarray, vals: np.ndarray, kink: np.ndarray, left: np.ndarray,
-           right: np.ndarray, rtol: float, notes: list) -> None:
+@dataclass(frozen=True)
+class _Slopes:
+    """The derivative entries being built (``roots x inputs``), which :func:`_kinks` fills in
+    place where an entry sits at a kink: its convention value, the flag and the one-sided slopes."""
+
+    vals: np.ndarray
+    kink: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+
+
+def _kinks(comp: _Compiled, full: np.ndarray, out: _Slopes, rtol: float, notes: list) -> None:
     be, graph = comp.be, comp.graph
     point = dict(zip(comp.inputs, (float(v) for v in full), strict=True))
     val, mag = walk_values(be, graph, point)
     ties = tied_nodes(be, graph, val, mag, rtol)
     if not ties:
         return
+    at = AtTies(be, graph, val, ties)
+    vals, kink, left, right = out.vals, out.kink, out.left, out.right
     index = {s: i for i, s in enumerate(comp.inputs[: vals.shape[1]])}
     touched: set = set()
     for node in ties:
@@ -448,12 +482,12 @@ def _kinks(comp: _Compiled, full: np.ndarray, vals: np.ndarray, kink: np.ndarray
     for r, root in enumerate(comp.roots):
         for s in touched:
             j = index[s]
-            rgt = one_sided(be, graph, val, ties, root, s, 1.0, False)
-            lft = -one_sided(be, graph, val, ties, root, s, -1.0, False)
+            rgt = one_sided(at, root, s, 1.0, False)
+            lft = -one_sided(at, root, s, -1.0, False)
             if abs(rgt - lft) > 1e-12 * max(abs(rgt), abs(lft)) and abs(rgt - lft) > 1e-300:
                 kink[r, j] = True
                 left[r, j], right[r, j] = lft, rgt
-                vals[r, j] = one_sided(be, graph, val, ties, root, s, 1.0, True)
+                vals[r, j] = one_sided(at, root, s, 1.0, True)
             else:
                 vals[r, j] = rgt
     notes.append(f"{len(ties)} max/abs nodes sit at their tie; {int(kink.sum())} derivative entries are kinks "
@@ -475,9 +509,8 @@ def gradient(loss: Callable[..., Any], params: Any, *, exact: bool = False, max_
     closes over, shapes); ``cache=False`` rebuilds. Above ``max_entries`` parameter or derivative
     entries the result is ``status="n/a"`` with the reason.
     """
-    return _derivative(loss, params, kind="grad", exact=exact, max_entries=max_entries, backend=backend,
-                       cache=cache, kink_rtol=kink_rtol, digits=digits, max_exact_entries=max_exact_entries,
-                       what=f"gradient of {getattr(loss, '__name__', 'loss')}")
+    return _derivative(loss, params, _Request("grad", exact, max_entries, backend, cache, kink_rtol, digits,
+                                              max_exact_entries, f"gradient of {getattr(loss, '__name__', 'loss')}"))
 
 
 def jacobian(fn: Callable[..., Any], x: Any, *, exact: bool = False, max_entries: int = DEFAULT_MAX_ENTRIES,
@@ -487,6 +520,5 @@ def jacobian(fn: Callable[..., Any], x: Any, *, exact: bool = False, max_entries
 
     Options as in :func:`gradient`.
     """
-    return _derivative(fn, x, kind="jacobian", exact=exact, max_entries=max_entries, backend=backend,
-                       cache=cache, kink_rtol=kink_rtol, digits=digits, max_exact_entries=max_exact_entries,
-                       what=f"jacobian of {getattr(fn, '__name__', 'fn')}")
+    return _derivative(fn, x, _Request("jacobian", exact, max_entries, backend, cache, kink_rtol, digits,
+                                       max_exact_entries, f"jacobian of {getattr(fn, '__name__', 'fn')}"))

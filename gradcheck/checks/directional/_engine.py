@@ -37,7 +37,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
@@ -45,17 +45,19 @@ import numpy as np
 
 from ...core._errors import InvalidArgumentError, LossRaisedError
 from ...core._evaluator import ComplexUnsupported, Evaluator
-from ...core._parallel import validate_workers
+from ...core._options import DEFAULT_RESOLUTION, check_options
 from ...core._params import ParamSet
 from ...core._progress import Progress
 from ...judge._compare import DEFAULT_SAFETY, floor_rtol
 from ...judge._result import SCHEMA_VERSION, Entry, Verdict
+from ...judge._result import json_float as _num
 from ...oracles import _fd
 from .. import _cost
 from ._entries import EntryJob, EntryOutcome, check_entries, diagnose_sample, ensure_picklable, judge_line
 from ._line import KINK, SMOOTH, UNCLEAN, Line, LineEstimate, taylor
 
-__all__ = ["DIRECTIONAL_METHODS", "DirectionCheck", "DirectionalResult", "check_grad_directional"]
+__all__ = ["DIRECTIONAL_METHODS", "DirectionCheck", "DirectionalOptions", "run_directional", "DirectionalResult",
+           "check_grad_directional"]
 
 DIRECTIONAL_METHODS = ("richardson", "central", "complex", "auto")
 
@@ -65,14 +67,6 @@ entry taken accurate to a few ulps, their errors adding with random signs (the d
 own rounding is smaller). At 1e6 entries that is 1e-11 of a median entry's size x sqrt(N), far
 under the 1e-6 asked for; the analytic formula's larger rounding (saturated sigmoids) is
 left to the entry-by-entry check, whose floor is relative to each entry."""
-
-
-def _num(x: float | None) -> float | None:
-    """JSON has no NaN/Inf; they become null."""
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 MAX_GROUPS_PER_NAMED = 4
@@ -151,7 +145,7 @@ class DirectionalResult:
     resolution: float
     miss_rtol: float
     miss_probability: float
-    target: float
+    target: float | None  # None: the caller accepted whatever resolution the check reached
     tolerance: str
     reason: str
     notes: tuple[str, ...] = ()
@@ -270,60 +264,38 @@ class DirectionalResult:
 
 
 # --------------------------------------------------------------------------- options
-def _validate(
-    directions: Any,
-    method: Any,
-    seed: Any,
-    localize: Any,
-    max_named: Any,
-    typical: Any,
-    safety: Any,
-    target: Any,
-    sample: Any,
-    per_entry: Any,
-    workers: Any,
-    budget_s: Any,
-    progress: Any,
-) -> None:
-    def integer(name: str, value: Any, low: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise InvalidArgumentError(f"{name}={value!r}: expected an integer >= {low}")
+@dataclass(frozen=True)
+class DirectionalOptions:
+    """What one directional check was asked to do (see :func:`check_grad_directional`), built
+    by :meth:`validated` with the rules every entry point shares
+    (:func:`gradcheck.core._options.check_option`), so a bad ``safety`` reads the same here as
+    in ``check_grad``. ``target`` is ``check_grad``'s ``resolution``: None accepts whatever
+    resolution the directions reach."""
 
-    integer("directions", directions, 1)
-    if method not in DIRECTIONAL_METHODS:
-        raise InvalidArgumentError(f"method={method!r}: expected one of {', '.join(map(repr, DIRECTIONAL_METHODS))}")
-    integer("seed", seed, 0)
-    for name, value in (("localize", localize),):
-        if not isinstance(value, bool):
-            raise InvalidArgumentError(f"{name}={value!r}: expected True or False")
-    integer("max_named", max_named, 1)
-    integer("sample", sample, 0)
-    values = typical.values() if isinstance(typical, Mapping) else [typical]
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+    directions: int = 8
+    method: str = "richardson"
+    seed: int = 0
+    localize: bool = True
+    max_named: int = 5
+    typical: float | Mapping[str, float] = 1.0
+    safety: float = DEFAULT_SAFETY
+    target: float | None = DEFAULT_RESOLUTION
+    sample: int = 32
+    per_entry: int | None = None
+    workers: Any = None  # None, an int (local processes) or a concurrent.futures.Executor
+    budget_s: float | None = None
+    progress: bool | None = None
+
+    @classmethod
+    def validated(cls, **given: Any) -> DirectionalOptions:
+        """Options from keyword arguments, each checked; ``method`` also among :data:`DIRECTIONAL_METHODS`."""
+        opts = cls(**given)
+        check_options(**{f.name: getattr(opts, f.name) for f in fields(opts)})
+        if opts.method not in DIRECTIONAL_METHODS:
             raise InvalidArgumentError(
-                f"typical={typical!r}: expected a positive number (or a mapping name -> positive number)"
+                f"method={opts.method!r}: a directional check takes one of {', '.join(map(repr, DIRECTIONAL_METHODS))}"
             )
-    if isinstance(safety, bool) or not isinstance(safety, (int, float)) or not math.isfinite(safety) or safety < 1:
-        raise InvalidArgumentError(f"safety={safety!r}: expected a finite number >= 1 (default {DEFAULT_SAFETY:g})")
-    if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target < 1:
-        raise InvalidArgumentError(
-            f"target={target!r}: expected the relative error to resolve, in (0, 1) (default 1e-6)"
-        )
-    if per_entry is not None:
-        integer("per_entry", per_entry, 0)
-    validate_workers(workers)
-    if budget_s is not None and (
-        isinstance(budget_s, bool)
-        or not isinstance(budget_s, (int, float))
-        or not math.isfinite(budget_s)
-        or budget_s <= 0
-    ):
-        raise InvalidArgumentError(f"budget_s={budget_s!r}: expected a positive number of seconds, or None")
-    if progress is not None and not isinstance(progress, bool):
-        raise InvalidArgumentError(
-            f"progress={progress!r}: expected None (a bar on a terminal outside CI), True or False"
-        )
+        return opts
 
 
 def _analytic(grad: Callable[[Any], Any], ps: ParamSet, name: str) -> dict[str, np.ndarray]:
@@ -685,7 +657,7 @@ def check_grad_directional(
     max_named: int = 5,
     typical: float | Mapping[str, float] = 1.0,
     safety: float = DEFAULT_SAFETY,
-    target: float = 1e-6,
+    target: float | None = DEFAULT_RESOLUTION,
     sample: int = 32,
     per_entry: int | None = None,
     workers: int | cf.Executor | None = None,
@@ -719,8 +691,10 @@ def check_grad_directional(
     safety:
         Multiplier on every error estimate (default 10).
     target:
-        The relative error the verdict must resolve (default 1e-6); coarser bars make it
-        ``inconclusive``.
+        The relative error the verdict must resolve, in (0, 1] (default 1e-6); coarser bars make
+        it ``inconclusive``. None accepts whatever resolution the directions reach (as
+        ``check_grad``'s ``resolution=None``): the directions and their bars do not depend on
+        it, only whether a coarse result may pass.
     sample:
         Entries checked one by one when the error is spread out (plus transposed partners).
     per_entry:
@@ -735,22 +709,23 @@ def check_grad_directional(
     name:
         Name of the loss in messages.
     """
-    t_start = time.perf_counter()
-    _validate(
-        directions,
-        method,
-        seed,
-        localize,
-        max_named,
-        typical,
-        safety,
-        target,
-        sample,
-        per_entry,
-        workers,
-        budget_s,
-        progress,
+    opts = DirectionalOptions.validated(
+        directions=directions, method=method, seed=seed, localize=localize, max_named=max_named, typical=typical,
+        safety=safety, target=target, sample=sample, per_entry=per_entry, workers=workers, budget_s=budget_s,
+        progress=progress,
     )
+    return run_directional(loss, grad, params, opts, name)
+
+
+def run_directional(
+    loss: Callable[[Any], Any], grad: Callable[[Any], Any], params: Any, opts: DirectionalOptions, name: str | None
+) -> DirectionalResult:
+    """:func:`check_grad_directional` once its options are validated (``check_grad`` enters here)."""
+    t_start = time.perf_counter()
+    directions, method, seed, typical, safety, target = (
+        opts.directions, opts.method, opts.seed, opts.typical, opts.safety, opts.target
+    )
+    workers, budget_s, progress = opts.workers, opts.budget_s, opts.progress
     ps = ParamSet(params, single_name="params")
     fn_name = name or getattr(loss, "__qualname__", None) or type(loss).__name__
     if workers is not None:
@@ -766,7 +741,7 @@ def check_grad_directional(
     grad_name = getattr(grad, "__qualname__", None) or type(grad).__name__
     analytic = _analytic(grad, ps, grad_name)
     notes = [f"{n}: {ps.infos[n].note}" for n in ps.names if ps.infos[n].note]
-    if 10 * floor_rtol(ps.eps) > target:
+    if target is not None and 10 * floor_rtol(ps.eps) > target:
         notes.append(
             f"parameters in {'float32' if ps.eps < 1e-3 else 'float16'}: the target {target:g} was raised to "
             f"{10 * floor_rtol(ps.eps):.2g}, ten times the relative floor of that precision"
@@ -810,7 +785,7 @@ def check_grad_directional(
     chk = _Check(
         line, g, s, offsets, method=used, safety=safety, job=job, workers=workers, budget_s=budget_s, progress=bar
     )
-    plan = _Plan(directions, seed, localize, max_named, target, sample, per_entry)
+    plan = _Plan(directions, seed, opts.localize, opts.max_named, target, opts.sample, opts.per_entry)
     try:
         return _finish(chk, ps, plan, f0, fn_name, notes, t_start)
     finally:
@@ -825,7 +800,7 @@ class _Plan:
     seed: int
     localize: bool
     max_named: int
-    target: float
+    target: float | None  # None: whatever resolution the directions reach is accepted
     sample: int
     per_entry: int | None
 
@@ -986,10 +961,7 @@ def _conclude(
     resolution: float,
     res_by: Mapping[str, float],
 ) -> tuple[Verdict, str]:
-    verdict, reason = _verdict(
-        checks, mismatches, tally.outcomes, plan.localize, resolution, plan.target, tally.reason_bits,
-        tally.kink_vanished, res_by,
-    )
+    verdict, reason = _verdict(checks, mismatches, plan, tally, resolution, res_by)
     if verdict == "pass" and tally.caveats:
         return "inconclusive", "; ".join(tally.caveats)
     kinks = sum(o.state == KINK for o in tally.outcomes.values())
@@ -1091,14 +1063,16 @@ def _resolution(
 def _verdict(
     checks: list[DirectionCheck],
     mismatches: Mapping[str, Any],
-    outcomes: dict[int, EntryOutcome],
-    localize: bool,
+    plan: _Plan,
+    tally: _Tally,
     resolution: float,
-    target: float,
-    bits: list[str],
-    kink_vanished: bool,
     res_by: Mapping[str, float],
 ) -> tuple[Verdict, str]:
+    """The verdict before caveats. With ``plan.target`` None a coarse (or infinite: a zero
+    gradient) resolution passes, as ``resolution=None`` does entry by entry; a direction that
+    disagrees still fails or is inconclusive, whatever the target."""
+    outcomes, localize, target = tally.outcomes, plan.localize, plan.target
+    bits, kink_vanished = tally.reason_bits, tally.kink_vanished
     bad = [c for c in checks if not c.agrees]
     if mismatches:
         count = sum(1 for o in outcomes.values() if not o.ok)
@@ -1116,7 +1090,7 @@ def _verdict(
                 else "group testing traced it to no entry that disagrees when checked alone"
             )
             return "inconclusive", "; ".join([f"{len(bad)} direction(s) disagree ({where}) but {why}", *bits])
-    if not math.isfinite(resolution) or resolution > target:
+    if target is not None and (not math.isfinite(resolution) or resolution > target):
         worst = max(res_by, key=lambda k: res_by[k])
         zero = not math.isfinite(res_by[worst])
         detail = (

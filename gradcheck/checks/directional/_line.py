@@ -34,6 +34,7 @@ from ...oracles._stencil import (
     CENTRAL_RATE,
     CENTRAL_RATE_AT_KINK,
     ONE_SIDED_RATE,
+    Bars,
     apart_from_slopes,
     extrapolate_h1,
     jump_error_line,
@@ -278,11 +279,11 @@ class Line:
         sides_off = off_rate_line(r, nr, *ONE_SIDED_RATE, s) or off_rate_line(lft, nl, *ONE_SIDED_RATE, s)
         kink = not sides_off and bool(kink_at_x(jump_b, jump_err, s))
         central_off = off_rate_line(c, [2 * x for x in rc], *(CENTRAL_RATE_AT_KINK if kink else CENTRAL_RATE), s)
-        bars = (value, trunc, rnd, left, right, err_l, err_r, s)
+        bars = Bars(value, trunc, rnd, left, right, err_l, err_r)
         if kink:
-            unclean = central_off or bool(outside_slopes(*bars))
+            unclean = central_off or bool(outside_slopes(bars, s))
         else:
-            unclean = sides_off or central_off or bool(apart_from_slopes(*bars))
+            unclean = sides_off or central_off or bool(apart_from_slopes(bars, s))
         state = UNCLEAN if unclean else (KINK if kink else SMOOTH)
         if unclean:  # its own bars mean nothing: widen to the spread of everything seen
             trunc = max(trunc, max(abs(v - value) for v in (*c, right, left)))

@@ -9,7 +9,6 @@ only: the results know nothing of how they were judged.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ...judge._result import Entry, GradCheckResult, Tolerance
+from ...judge._result import json_float as _num
 
 __all__ = ["STATUSES", "BlockResult", "HVPCheckResult", "HessianCheckResult", "VectorResult"]
 
@@ -28,13 +28,6 @@ but some could not be resolved, so there is no evidence for ``ok``); ``gradient_
 the second-order claim was not judged). Per entry, the labels of :class:`gradcheck.core._status.Status`
 as for gradients: ``ok``, ``mismatch``, ``kink`` (the second derivative does not exist there:
 the one-sided first derivatives differ), ``unresolved`` (no evidence either way)."""
-
-
-def _num(x: float | None) -> float | None:
-    if x is None:
-        return None
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def _entry_line(e: Entry) -> str:

@@ -8,14 +8,12 @@ this subpackage: every other module here imports it.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from ...core._errors import InvalidArgumentError
-from ...core._options import DEFAULT_SAFETY
-from .._first_order import METHODS
+from ...core._options import DEFAULT_SAFETY, check_options
 
 __all__ = ["SAFETY", "Settings", "fn_name", "need_callable"]
 
@@ -39,21 +37,13 @@ class Settings:
     seed: int = 0
 
     def validated(self) -> Settings:
-        """``self``, or :class:`InvalidArgumentError` naming the first bad option."""
-        if self.method not in METHODS:
-            raise InvalidArgumentError(f"method={self.method!r}: expected one of {', '.join(map(repr, METHODS))}")
-        safety, step, typical, max_entries = self.safety, self.step, self.typical, self.max_entries
-        if not isinstance(safety, (int, float)) or not math.isfinite(safety) or safety < 1:
-            raise InvalidArgumentError(f"safety={safety!r}: expected a finite number >= 1 (default {SAFETY:g})")
-        if step is not None and (not isinstance(step, (int, float)) or not 0 < step < 1):
+        """``self``, or :class:`InvalidArgumentError` naming the first bad option, by the rules
+        every entry point shares (:func:`gradcheck.core._options.check_option`)."""
+        check_options(**{f.name: getattr(self, f.name) for f in fields(self)})
+        if isinstance(self.typical, Mapping):
             raise InvalidArgumentError(
-                f"step={step!r}: expected a relative base step in (0, 1), or None for the default "
-                f"(eps^(1/8) for second differences)"
+                f"typical={self.typical!r}: second-order checks take one positive number for all parameters"
             )
-        if not isinstance(typical, (int, float)) or not math.isfinite(typical) or typical <= 0:
-            raise InvalidArgumentError(f"typical={typical!r}: expected a positive number")
-        if not isinstance(max_entries, int) or max_entries < 1:
-            raise InvalidArgumentError(f"max_entries={max_entries!r}: expected an integer >= 1")
         return self
 
 
