@@ -21,6 +21,7 @@ import numpy as np
 
 from .._errors import FormulaError
 from ._eval import Env, SympyBackend, emap, evaluate, obj
+from ._points import draw_point
 from ._spec import Spec
 
 __all__ = ["SymbolicCheck", "MatrixCheck", "symbolic_check", "matrix_check", "elementwise", "MAX_SYMBOLS"]
@@ -230,8 +231,6 @@ def _numeric(exprs: Sequence[Any], symbols: Mapping[str, np.ndarray], point: Map
 
 
 def _point(spec: Spec, dims: Mapping[str, int], seed: int) -> dict[str, np.ndarray]:
-    from ._verify import draw_point
-
     shapes = spec.concrete(dims)
     p = draw_point(spec, shapes, np.random.default_rng(seed))
     return p
