@@ -19,7 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import FormulaError
+from .._errors import FormulaError, ShapeMismatchError
+from .._layout import to_numerator
+from ..symbolic._prove import DEFAULT_MAX_OPS, _dag_size, _matrix_zero, _simplify_zero
 from ._eval import Env, SympyBackend, emap, evaluate, obj
 from ._points import draw_point
 from ._spec import Spec
@@ -170,7 +172,7 @@ def elementwise(spec: Spec, dims: Mapping[str, int], kind: str) -> Elementwise:
             claim[k] = str(exc)
             continue
         c = emap(lambda e: sp.sympify(e).xreplace(ties), c) if ties else emap(sp.sympify, c)
-        claim[k] = _to_numerator(spec, c, out.shape, s.shape, kind)
+        claim[k] = _claim_numerator(spec, c, out.shape, s.shape, kind)
     return Elementwise(sizes=dict(dims), symbols=symbols, derivative=derivative, claim=claim)
 
 
@@ -186,29 +188,21 @@ def _symmetric_ties(spec: Spec, symbols: Mapping[str, np.ndarray]) -> dict[Any, 
     return ties
 
 
-def _to_numerator(spec: Spec, c: np.ndarray, out: tuple[int, ...], par: tuple[int, ...], kind: str) -> np.ndarray | str:
-    want = par if kind == "grad" else out + par
+def _claim_numerator(spec: Spec, c: np.ndarray, out: tuple[int, ...], par: tuple[int, ...], kind: str) -> np.ndarray | str:
+    """The claim in numerator layout, converted by the core's one rule (:func:`gradcheck._layout.to_numerator`),
+    or why its shape does not fit."""
     if kind == "grad":
-        return c if c.shape == want else f"claimed shape {c.shape}, derivative shape {want}"
-    if spec.order is not None:
-        osz, psz = int(np.prod(out)), int(np.prod(par))
-        two = (osz, psz) if spec.layout == "numerator" else (psz, osz)
-        if c.shape != two:
-            return f"claimed shape {c.shape}, vec-Jacobian shape {two}"
-        m = c if spec.layout == "numerator" else c.T
-        full = np.empty(want, dtype=object)
-        for i in range(osz):
-            o = np.unravel_index(i, out, order=spec.order) if out else ()
-            for j in range(psz):
-                p = np.unravel_index(j, par, order=spec.order) if par else ()
-                full[tuple(o) + tuple(p)] = m[i, j]
-        return full
-    if spec.layout == "denominator":
-        if c.shape != par + out:
-            return f"claimed shape {c.shape}, denominator-layout shape {par + out}"
-        axes = tuple(range(len(par), len(par) + len(out))) + tuple(range(len(par)))
-        return np.transpose(c, axes)
-    return c if c.shape == want else f"claimed shape {c.shape}, numerator-layout shape {want}"
+        return c if c.shape == par else f"claimed shape {c.shape}, derivative shape {par}"
+    if spec.order is None:
+        # to_numerator passes a wrongly shaped array through for its caller to report; here that
+        # would let a numerator-shaped claim pass as denominator layout, so the shape is checked first
+        want = par + out if spec.layout == "denominator" else out + par
+        if c.shape != want:
+            return f"claimed shape {c.shape}, {spec.layout}-layout shape {want}"
+    try:
+        return to_numerator(c, out, par, layout=spec.layout, order=spec.order, where="the claimed Jacobian")
+    except ShapeMismatchError as exc:
+        return str(exc)
 
 
 def _numeric(exprs: Sequence[Any], symbols: Mapping[str, np.ndarray], point: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -236,24 +230,12 @@ def _point(spec: Spec, dims: Mapping[str, int], seed: int) -> dict[str, np.ndarr
     return p
 
 
-def _nodes(e: Any, cap: int) -> int:
-    """Size of an expression tree, counted up to ``cap + 1``."""
-    import sympy as sp
-
-    n = 0
-    for n, _ in enumerate(sp.preorder_traversal(e), start=1):
-        if n > cap:
-            break
-    return n
-
-
 def _entry_text(e: Any, limit: int = 300) -> str:
     """An entry as text; printing a derivative of a deep net takes seconds, so large ones are summarised."""
     import sympy as sp
 
-    for k, _ in enumerate(sp.preorder_traversal(sp.sympify(e))):
-        if k > limit:
-            return f"(an expression of more than {limit} nodes)"
+    if _dag_size(sp.sympify(e), tree=True) > limit + 1:
+        return f"(an expression of more than {limit} nodes)"
     s = str(e)
     return s if len(s) <= 160 else s[:157] + "..."
 
@@ -330,6 +312,8 @@ def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, 
                 seconds=time.monotonic() - start,
             )
     # 2. exactly: cancel each difference to zero
+    import sympy as sp
+
     unproved = 0
     total = 0
     for k, d in ew.derivative.items():
@@ -339,7 +323,9 @@ def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, 
             if time.monotonic() > deadline:
                 unproved += 1
                 continue
-            if not _is_zero(d[idx] - c[idx], deadline):
+            ok, _, _ = _simplify_zero(sp.sympify(d[idx] - c[idx]), DEFAULT_MAX_OPS, max_tree=MAX_PROOF_NODES,
+                                      atoms=False, deadline=deadline)
+            if not ok:
                 unproved += 1
     where = ", ".join(f"{n}={v}" for n, v in ew.sizes.items()) or "the given shapes"
     if unproved == 0:
@@ -358,28 +344,6 @@ def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, 
         shown,
         seconds=time.monotonic() - start,
     )
-
-
-def _is_zero(e: Any, deadline: float) -> bool:
-    """Exactly zero? ``together`` then ``cancel`` treats each exp(...) as one generator, which
-    is fast (expanding first splits exp(a + b) into products and took seconds per entry of a
-    sigmoid layer); ``simplify`` is tried on small leftovers only."""
-    import sympy as sp
-
-    e = sp.sympify(e)
-    if e == 0:
-        return True
-    if _nodes(e, MAX_PROOF_NODES) > MAX_PROOF_NODES:
-        return False  # cancel() on the derivative of a deep net runs for minutes and cannot be interrupted
-    try:
-        z = sp.cancel(sp.together(e))
-        if z == 0:
-            return True
-        if sp.count_ops(z) < 150 and time.monotonic() < deadline:
-            return sp.simplify(z) == 0
-    except Exception:  # sympy's simplifier raising is "not proved", never a verdict
-        return False
-    return False
 
 
 # --------------------------------------------------------------------------- matrix level
@@ -461,7 +425,7 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
                 dims=from_sizes,
             )
         claims[k] = str(g)
-        proved = proved and _matrix_zero(derivs[k], g)
+        proved = proved and _matrix_zero(derivs[k] - g)
     if proved:
         return MatrixCheck(
             "proved",
@@ -562,16 +526,3 @@ def _matrix_value(
     if isinstance(val, (sp.MatrixBase, sp.MatrixExpr)):
         return np.array(sp.Matrix(val).evalf().tolist(), dtype=float)
     return np.asarray(float(sp.sympify(val).evalf()))
-
-
-def _matrix_zero(d: Any, g: Any) -> bool:
-    import sympy as sp
-
-    try:
-        z = d - g
-        if isinstance(z, sp.MatrixExpr):
-            z = z.doit().expand()
-            return bool(z == 0 or isinstance(z, sp.ZeroMatrix) or getattr(z, "is_ZeroMatrix", False))
-        return sp.simplify(sp.expand(z)) == 0
-    except Exception:  # "could not reduce" is not a verdict
-        return False
