@@ -21,7 +21,7 @@ import numpy as np
 
 from .._errors import FormulaError, ShapeMismatchError
 from .._layout import to_numerator
-from ..symbolic._prove import DEFAULT_MAX_OPS, _dag_size, _matrix_zero, _simplify_zero
+from ..symbolic._prove import DEFAULT_MAX_OPS, _dag_size, _matrix_diff, _matrix_zero, _simplify_zero
 from ._eval import Env, SympyBackend, emap, evaluate, obj
 from ._points import draw_point
 from ._spec import Spec
@@ -188,7 +188,9 @@ def _symmetric_ties(spec: Spec, symbols: Mapping[str, np.ndarray]) -> dict[Any, 
     return ties
 
 
-def _claim_numerator(spec: Spec, c: np.ndarray, out: tuple[int, ...], par: tuple[int, ...], kind: str) -> np.ndarray | str:
+def _claim_numerator(
+    spec: Spec, c: np.ndarray, out: tuple[int, ...], par: tuple[int, ...], kind: str
+) -> np.ndarray | str:
     """The claim in numerator layout, converted by the core's one rule (:func:`gradcheck._layout.to_numerator`),
     or why its shape does not fit."""
     if kind == "grad":
@@ -385,9 +387,7 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
         mb = MatrixBackend(msyms, dsyms)
         env = Env({}, spec.defs, {}, text=spec.loss_text)
         loss = to_matrix(spec.loss, env, mb)
-        if isinstance(loss, sp.MatrixExpr):  # x^T A x is 1x1; its trace differentiates to a gradient, not a 4-D array
-            loss = sp.Trace(loss)
-        derivs = {k: loss.diff(msyms[k]) for k in spec.grads}
+        derivs = {k: _matrix_diff(loss, msyms[k]) for k in spec.grads}
     except Unsupported as exc:
         return MatrixCheck("unsupported", f"not attempted: {exc}")
     except Exception as exc:  # sympy's matrix calculus raising means it cannot handle the formula

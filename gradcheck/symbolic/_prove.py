@@ -617,18 +617,14 @@ def matrix_derivative(build: MatrixBuilder, wrt: str, *, dims: Sequence[str], si
                 made[name] = sp.MatrixSymbol(name, rows, cols)
             return made[name]
 
-        e = builder(M, **dimvals)
-        if getattr(e, "shape", None) == (1, 1):  # x^T A x is a 1x1 matrix: its trace is the scalar
-            e = sp.Trace(e)
-        return e, made
+        return _scalar_form(builder(M, **dimvals)), made
 
     try:
         expr, made = run(build, dsyms)
         if wrt not in made:
             raise InvalidArgumentError(f"matrix_derivative: wrt={wrt!r} is not a matrix the builder made "
                                        f"({sorted(made)})")
-        D = expr.diff(made[wrt])
-        D = D.doit() if hasattr(D, "doit") else D
+        D = _matrix_diff(expr, made[wrt])
     except InvalidArgumentError:
         raise
     except Exception as exc:
@@ -657,6 +653,21 @@ def matrix_derivative(build: MatrixBuilder, wrt: str, *, dims: Sequence[str], si
     if hand is not None:
         scope += "; the hand formula equals it at matrix level"
     return MatrixDerivative(Status.PROVED, D, scope, tuple(checked), "", hand_ok if hand is not None else None)
+
+
+def _scalar_form(e: Any) -> Any:
+    """A scalar matrix expression as sympy differentiates it: x^T A x is a 1x1 matrix, and the
+    derivative of its trace is a gradient where the 1x1 matrix's would be a 4-D array."""
+    import sympy as sp
+
+    return sp.Trace(e) if getattr(e, "shape", None) == (1, 1) else e
+
+
+def _matrix_diff(expr: Any, X: Any) -> Any:
+    """sympy's matrix-level derivative of a scalar expression by the ``MatrixSymbol`` (or
+    scalar symbol) ``X``, evaluated (``doit``); not yet trusted: see :func:`matrix_derivative`."""
+    D = _scalar_form(expr).diff(X)
+    return D.doit() if hasattr(D, "doit") else D
 
 
 def _matrix_zero(e: Any) -> bool:
