@@ -8,6 +8,10 @@ zero is a proof at that size for every value of the data.
 
 Matrix-level: see :mod:`._matrix`; sympy's matrix derivative is compared with the
 element-wise one at two concrete sizes before it is believed.
+
+The zero tests, node count, matrix-level differentiation and the screen's tolerance are
+``gradcheck.symbolic``'s (:mod:`gradcheck.symbolic._prove`), the layout conversion the
+core's (:mod:`gradcheck._layout`): one engine for ``verify`` and ``symbolic.prove``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,14 @@ import numpy as np
 
 from .._errors import FormulaError, ShapeMismatchError
 from .._layout import to_numerator
-from ..symbolic._prove import DEFAULT_MAX_OPS, _dag_size, _matrix_diff, _matrix_zero, _simplify_zero
+from ..symbolic._prove import (
+    DEFAULT_MAX_OPS,
+    DEFAULT_SCREEN_RTOL,
+    _dag_size,
+    _matrix_diff,
+    _matrix_zero,
+    _simplify_zero,
+)
 from ._eval import Env, SympyBackend, emap, evaluate, obj
 from ._points import draw_point
 from ._spec import Spec
@@ -37,9 +48,9 @@ MAX_PROOF_NODES = 2500
 """Largest difference (in expression-tree nodes) the exact proof attempts: the entries of a
 2-3-1 XNOR net (up to 2,000 nodes) cancel in under a second each; a three-layer net's
 exceed it, and ``cancel`` on them did not finish in minutes (they are left "agrees")."""
-AGREE_RTOL = 1e-9
-"""Numerical agreement of two exact expressions evaluated in float64: anything above a few
-hundred ulps of the scale is a real difference, not rounding."""
+AGREE_RTOL = DEFAULT_SCREEN_RTOL
+"""Numerical agreement of two exact expressions evaluated in float64: ``prove``'s screen, one
+number for both oracles (anything above it is a real difference, not rounding)."""
 
 
 @dataclass(frozen=True)

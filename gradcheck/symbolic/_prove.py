@@ -597,7 +597,10 @@ def matrix_derivative(build: MatrixBuilder, wrt: str, *, dims: Sequence[str], si
     "proved for all sizes" only when sympy derived it in symbolic dimensions and it equals the
     element-wise derivative at every one of at least two sizes.
 
-    A formula parser calls it with ``build`` made from the parsed expression tree.
+    ``gradcheck verify`` (formula/) shares its differentiation (:func:`_matrix_diff`) and its
+    zero test (:func:`_matrix_zero`), but checks sympy's answer at concrete sizes numerically
+    against its own element-wise derivative (reused from its element-wise oracle), not by
+    ``as_explicit``, which takes minutes on an inverse of symbols.
     """
     import sympy as sp
 
