@@ -219,20 +219,25 @@ def _claim_numerator(
 
 
 def _numeric(exprs: Sequence[Any], symbols: Mapping[str, np.ndarray], point: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Evaluate sympy expressions at a point by substitution (exact expressions, float64 values)."""
+    """Exact expressions at a point, by ``gradcheck.symbolic``'s evaluation (:meth:`Context.value`:
+    the point's floats substituted exactly); NaN where an entry has no real value there (a
+    singular matrix drawn as a value, a complex result)."""
     import sympy as sp
 
-    subs = {}
+    from ..symbolic._array import Context
+    from ..symbolic._backend import get_backend
+
+    at: dict[Any, float] = {}
     for k, arr in symbols.items():
         v = np.asarray(point[k], dtype=float)
         for idx in np.ndindex(arr.shape):
-            subs[arr[idx]] = sp.Float(float(v[idx]))
+            at[arr[idx]] = float(v[idx])
+    ctx = Context(backend=get_backend("sympy"), point=at)
     out = []
     for e in exprs:
         try:
-            val = complex(sp.sympify(e).xreplace(subs).evalf())
-            out.append(val.real if abs(val.imag) <= 1e-12 * max(1.0, abs(val.real)) else np.nan)
-        except (TypeError, ValueError):
+            out.append(ctx.value(sp.sympify(e)))
+        except Exception:  # no real value at this point: left to the exact proof
             out.append(np.nan)
     return np.asarray(out, dtype=float)
 
