@@ -399,7 +399,11 @@ class SympyBackend:
     def __init__(self) -> None:
         import sympy
 
+        from ..symbolic._array import _elementwise
+        from ..symbolic._backend import get_backend
+
         self.sp = sympy
+        self.numpy_functions = _elementwise(get_backend("sympy"))  # gradcheck.symbolic's, by numpy name
 
     def number(self, v: Any) -> np.ndarray:
         sp = self.sp
@@ -440,17 +444,13 @@ class SympyBackend:
         sp = self.sp
         x = obj(args[0])
         axis, keep = opts.get("axis"), bool(opts.get("keepdims", False))
-        sigmoid = lambda v: 1 / (1 + sp.exp(-v))  # noqa: E731
+        np_fn = self.numpy_functions
         elementwise = {
-            "exp": sp.exp,
-            "log": sp.log,
-            "log1p": lambda v: sp.log(1 + v),
-            "sqrt": sp.sqrt,
-            "tanh": sp.tanh,
-            "sigmoid": sigmoid,
-            "relu": lambda v: sp.Max(v, 0),
-            "step": lambda v: sp.Heaviside(v),
-            "abs": sp.Abs,
+            **{f: np_fn[f] for f in ("exp", "log", "log1p", "sqrt", "tanh")},
+            "abs": np_fn["absolute"],
+            "sigmoid": lambda v: 1 / (1 + np_fn["exp"](-v)),
+            "relu": lambda v: np_fn["maximum"](v, 0),
+            "step": lambda v: sp.Heaviside(v),  # symbolic/ decides masks at the point; a proof here keeps it exact
         }
         if f in elementwise:
             return emap(elementwise[f], x)
@@ -460,17 +460,17 @@ class SympyBackend:
             n = x.size if axis is None else math.prod(x.shape[i] for i in ((axis,) if isinstance(axis, int) else axis))
             return obj(obj(np.sum(x, axis=axis, keepdims=keep)) / sp.Integer(n))
         if f == "norm":
-            return emap(sp.sqrt, obj(np.sum(x * x, axis=axis, keepdims=keep)))
+            return emap(np_fn["sqrt"], obj(np.sum(x * x, axis=axis, keepdims=keep)))
         if f == "logsumexp":
-            return emap(sp.log, obj(np.sum(emap(sp.exp, x), axis=axis, keepdims=keep)))
+            return emap(np_fn["log"], obj(np.sum(emap(np_fn["exp"], x), axis=axis, keepdims=keep)))
         if f == "softmax":
-            e = emap(sp.exp, x)
+            e = emap(np_fn["exp"], x)
             return obj(e / obj(np.sum(e, axis=axis, keepdims=True)))
         if f == "maximum":
             a, b = np.broadcast_arrays(x, obj(args[1]))
             out = np.empty(a.shape, dtype=object)
             for idx in np.ndindex(a.shape):
-                out[idx] = sp.Max(a[idx], b[idx])
+                out[idx] = np_fn["maximum"](a[idx], b[idx])
             return out
         if f == "transpose":
             return x.T
@@ -483,7 +483,7 @@ class SympyBackend:
         if f == "det":
             return obj(self._matrix(x).det(method="berkowitz"))
         if f == "logdet":
-            return obj(sp.log(self._matrix(x).det(method="berkowitz")))
+            return obj(np_fn["log"](self._matrix(x).det(method="berkowitz")))
         if f == "inv":
             m = self._matrix(x)
             d = m.det(method="berkowitz")
