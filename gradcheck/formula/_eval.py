@@ -399,11 +399,16 @@ class SympyBackend:
     def __init__(self) -> None:
         import sympy
 
-        from ..symbolic._array import _elementwise
+        from ..symbolic._array import _elementwise, _matmul, _reduce_with
         from ..symbolic._backend import get_backend
 
+        be = get_backend("sympy")
         self.sp = sympy
-        self.numpy_functions = _elementwise(get_backend("sympy"))  # gradcheck.symbolic's, by numpy name
+        self.numpy_functions = _elementwise(be)  # gradcheck.symbolic's, by numpy name
+        # symbolic's reductions and matmul: one n-ary Add per entry (numpy's object loop adds
+        # pairwise and sympy re-flattens the growing sum each step); the same expressions
+        self._sum = lambda a, axis, keep: _reduce_with(lambda *t: be.Add(*t) if t else 0, obj(a), axis, keep)
+        self._matmul = lambda a, b: _matmul(be, a, b)
 
     def number(self, v: Any) -> np.ndarray:
         sp = self.sp
@@ -432,7 +437,7 @@ class SympyBackend:
 
     def matmul(self, a: np.ndarray, b: np.ndarray, node: Node, env: Env) -> np.ndarray:
         a, b = obj(a), obj(b)
-        return obj(np.dot(a, b))
+        return obj(self._matmul(a, b))
 
     def reshape(self, a: np.ndarray, shape: Shape, order: str, node: Node, env: Env) -> np.ndarray:
         return obj(np.reshape(obj(a), shape, order=order))  # type: ignore[call-overload]
@@ -455,17 +460,17 @@ class SympyBackend:
         if f in elementwise:
             return emap(elementwise[f], x)
         if f == "sum":
-            return obj(np.sum(x, axis=axis, keepdims=keep))
+            return obj(self._sum(x, axis, keep))
         if f == "mean":
             n = x.size if axis is None else math.prod(x.shape[i] for i in ((axis,) if isinstance(axis, int) else axis))
-            return obj(obj(np.sum(x, axis=axis, keepdims=keep)) / sp.Integer(n))
+            return obj(obj(self._sum(x, axis, keep)) / sp.Integer(n))
         if f == "norm":
-            return emap(np_fn["sqrt"], obj(np.sum(x * x, axis=axis, keepdims=keep)))
+            return emap(np_fn["sqrt"], obj(self._sum(x * x, axis, keep)))
         if f == "logsumexp":
-            return emap(np_fn["log"], obj(np.sum(emap(np_fn["exp"], x), axis=axis, keepdims=keep)))
+            return emap(np_fn["log"], obj(self._sum(emap(np_fn["exp"], x), axis, keep)))
         if f == "softmax":
             e = emap(np_fn["exp"], x)
-            return obj(e / obj(np.sum(e, axis=axis, keepdims=True)))
+            return obj(e / obj(self._sum(e, axis, True)))
         if f == "maximum":
             a, b = np.broadcast_arrays(x, obj(args[1]))
             out = np.empty(a.shape, dtype=object)
