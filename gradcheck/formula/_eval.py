@@ -394,12 +394,19 @@ def emap(f: Callable[[Any], Any], a: np.ndarray) -> np.ndarray:
 
 
 class SympyBackend:
-    """Entries are sympy expressions in real symbols; the textbook form of every function."""
+    """Entries are sympy expressions in real symbols; the textbook form of every function.
+
+    An adapter onto ``gradcheck.symbolic``'s array machinery: its element-wise functions,
+    n-ary sums, matmul and determinant. Kept here: the interpreter's calling convention,
+    ``step`` as ``Heaviside`` (symbolic/ decides masks at the point, a proof here must not),
+    and ``inv`` as adjugate / det (symbolic/ inverts by LU; the sheets' proofs were timed on
+    this form).
+    """
 
     def __init__(self) -> None:
         import sympy
 
-        from ..symbolic._array import _elementwise, _matmul, _reduce_with
+        from ..symbolic._array import Context, _det, _elementwise, _matmul, _reduce_with, active
         from ..symbolic._backend import get_backend
 
         be = get_backend("sympy")
@@ -409,6 +416,12 @@ class SympyBackend:
         # pairwise and sympy re-flattens the growing sum each step); the same expressions
         self._sum = lambda a, axis, keep: _reduce_with(lambda *t: be.Add(*t) if t else 0, obj(a), axis, keep)
         self._matmul = lambda a, b: _matmul(be, a, b)
+
+        def det(a: np.ndarray) -> Any:
+            with active(Context(backend=be)):  # symbolic's _det asks the active run for its backend
+                return _det(obj(a)).item()
+
+        self._det = det
 
     def number(self, v: Any) -> np.ndarray:
         sp = self.sp
@@ -486,9 +499,9 @@ class SympyBackend:
         if f == "trace":
             return obj(np.trace(x))
         if f == "det":
-            return obj(self._matrix(x).det(method="berkowitz"))
+            return obj(self._det(x))
         if f == "logdet":
-            return obj(np_fn["log"](self._matrix(x).det(method="berkowitz")))
+            return obj(np_fn["log"](self._det(x)))
         if f == "inv":
             m = self._matrix(x)
             d = m.det(method="berkowitz")
