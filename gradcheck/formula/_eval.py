@@ -399,7 +399,7 @@ class SympyBackend:
     An adapter onto ``gradcheck.symbolic``'s array machinery: its element-wise functions,
     n-ary sums, matmul and determinant. Kept here: the interpreter's calling convention,
     ``step`` as ``Heaviside`` (symbolic/ decides masks at the point, a proof here must not),
-    and ``inv`` as adjugate / det (symbolic/ inverts by LU; the sheets. proofs were not re-timed on
+    and ``inv`` as adjugate / det (symbolic/ inverts by LU; the sheets' proofs were not re-timed on
     that form, so it stays).
     """
 
