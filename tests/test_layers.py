@@ -70,6 +70,12 @@ PRIVATE_SEAMS: dict[str, dict[str, str]] = {
     "gradcheck.report": {"gradcheck.judge._result": "json_float/float_or_nan: the engine's JSON number "
                                                     "convention, so a report reads back exactly what a result "
                                                     "wrote"},
+    "gradcheck.formula": {"gradcheck.symbolic._prove": "verify proves with the one prover: its zero test, node "
+                                                       "count, matrix-zero test and matrix derivative",
+                          "gradcheck.symbolic._array": "verify's interpreter takes the element-wise table, sums, "
+                                                       "matmul and determinant of symbolic's arrays",
+                          "gradcheck.symbolic._backend": "the sympy backend both translations run on",
+                          "gradcheck.core._layout": "the one Jacobian layout conversion"},
     "gradcheck.pytest_plugin": {"gradcheck.core._recording": "the listener the engine emits each check to",
                                 "gradcheck.core._naming": "the naming rule the engine itself uses",
                                 "gradcheck.judge._headline": "the one-line failure headline assert_* raises with"},
@@ -211,3 +217,112 @@ def test_importing_the_registry_does_not_import_the_nets() -> None:
 @pytest.mark.parametrize("seam", sorted({s for seams in PRIVATE_SEAMS.values() for s in seams}))
 def test_every_private_seam_exists(seam: str) -> None:
     assert _is_module(seam), f"PRIVATE_SEAMS names {seam}, which is not a module: drop it"
+
+
+# --------------------------------------------------------------------------- one engine
+def _module_imports(package_dir: Path, package: str) -> dict[str, set[str]]:
+    """Module -> the sibling modules of ``package`` it imports, at any depth (a function-level
+    import closes a cycle as surely as a top-level one)."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(package_dir.glob("*.py")):
+        name = f"{package}.{path.stem}" if path.stem != "__init__" else package
+        graph[name] = set()
+        for module, alias in _imports_under(path, package_dir, package):
+            for target in (module, f"{module}.{alias}"):
+                if target != name and target.startswith(package + ".") and target.count(".") == package.count(".") + 1:
+                    graph[name].add(target)
+    return graph
+
+
+def _imports_under(path: Path, package_dir: Path, package: str) -> list[tuple[str, str]]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, *(node.module.split(".") if node.module else [])])
+            else:
+                module = node.module or ""
+            found += [(module, alias.name) for alias in node.names]
+    return found
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One import cycle as a path of modules, or [] when there is none."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(m: str) -> list[str]:
+        state[m] = 1
+        stack.append(m)
+        for n in sorted(graph.get(m, ())):
+            if state.get(n) == 1:
+                return stack[stack.index(n):] + [n]
+            if n not in state and (found := visit(n)):
+                return found
+        state[m] = 2
+        stack.pop()
+        return []
+
+    for m in sorted(graph):
+        if m not in state and (found := visit(m)):
+            return found
+    return []
+
+
+PACKAGES = sorted(p.parent for p in PACKAGE.rglob("__init__.py"))
+
+
+@pytest.mark.parametrize("package_dir", PACKAGES, ids=lambda p: str(p.relative_to(PACKAGE.parent)))
+def test_no_package_has_an_import_cycle(package_dir: Path) -> None:
+    """Within each package, counting imports inside functions: no module reaches itself."""
+    package = ".".join(package_dir.relative_to(PACKAGE.parent).parts)
+    assert _cycle(_module_imports(package_dir, package)) == []
+
+
+def test_the_import_graph_is_really_read() -> None:
+    graph = _module_imports(PACKAGE / "formula", "gradcheck.formula")
+    assert "gradcheck.formula._points" in graph["gradcheck.formula._symbolic"]
+
+
+def test_the_cycle_finder_finds_a_cycle(tmp_path: Path) -> None:
+    """The test above can fail: the function-level import _symbolic -> _verify that existed is a cycle."""
+    (tmp_path / "_verify.py").write_text("from ._symbolic import matrix_check\n")
+    (tmp_path / "_symbolic.py").write_text("def _point():\n    from ._verify import draw_point\n")
+    graph = _module_imports(tmp_path, "pkg")
+    assert _cycle(graph) in (["pkg._symbolic", "pkg._verify", "pkg._symbolic"],
+                             ["pkg._verify", "pkg._symbolic", "pkg._verify"])
+
+
+ONE_DEFINITION = {
+    "zero test": {"_is_zero", "_simplify_zero"},
+    "node count": {"_nodes", "_dag_size"},
+    "matrix zero": {"_matrix_zero"},
+    "layout conversion": {"_to_numerator", "to_numerator"},  # formula/ keeps only a shape check before it
+}
+"""Each piece of the symbolic engine under every name it has had: ``verify`` (formula/) and
+``gradcheck.symbolic`` once had one each; the issue "One engine, one house" asks for one."""
+
+
+def _definitions(root: Path) -> dict[str, list[str]]:
+    """Function name -> the files (relative to ``root``) that define it, at any depth."""
+    out: dict[str, list[str]] = {}
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                out.setdefault(node.name, []).append(str(path.relative_to(root)))
+    return out
+
+
+@pytest.mark.parametrize("piece", sorted(ONE_DEFINITION))
+def test_each_piece_of_the_engine_is_defined_once(piece: str) -> None:
+    defs = _definitions(PACKAGE)
+    where = [f for name in sorted(ONE_DEFINITION[piece]) for f in defs.get(name, [])]
+    assert len(where) == 1, f"{piece}: defined in {where}"
+
+
+def test_the_definition_count_sees_a_duplicate(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("def _nodes(e, cap):\n    return 0\n")
+    (tmp_path / "b.py").write_text("class K:\n    def _dag_size(self, e):\n        return 0\n")
+    defs = _definitions(tmp_path)
+    assert [f for n in ONE_DEFINITION["node count"] for f in defs.get(n, [])] in (["a.py", "b.py"], ["b.py", "a.py"])

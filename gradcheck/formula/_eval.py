@@ -394,12 +394,35 @@ def emap(f: Callable[[Any], Any], a: np.ndarray) -> np.ndarray:
 
 
 class SympyBackend:
-    """Entries are sympy expressions in real symbols; the textbook form of every function."""
+    """Entries are sympy expressions in real symbols; the textbook form of every function.
+
+    An adapter onto ``gradcheck.symbolic``'s array machinery: its element-wise functions,
+    n-ary sums, matmul and determinant. Kept here: the interpreter's calling convention,
+    ``step`` as ``Heaviside`` (symbolic/ decides masks at the point, a proof here must not),
+    and ``inv`` as adjugate / det: symbolic/'s LU inverse, tried on the cookbook sheet, printed
+    entries of over 300 nodes, divided by a pivot ``X[0,0]`` (undefined where it is 0, which the
+    adjugate is not), and its one run took 11 s against 5 s (on a shared machine).
+    """
 
     def __init__(self) -> None:
         import sympy
 
+        from ..symbolic._array import Context, _det, _elementwise, _matmul, _reduce_with, active
+        from ..symbolic._backend import get_backend
+
+        be = get_backend("sympy")
         self.sp = sympy
+        self.numpy_functions = _elementwise(be)  # gradcheck.symbolic's, by numpy name
+        # symbolic's reductions and matmul: one n-ary Add per entry (numpy's object loop adds
+        # pairwise and sympy re-flattens the growing sum each step); the same expressions
+        self._sum = lambda a, axis, keep: _reduce_with(lambda *t: be.Add(*t) if t else 0, obj(a), axis, keep)
+        self._matmul = lambda a, b: _matmul(be, a, b)
+
+        def det(a: np.ndarray) -> Any:
+            with active(Context(backend=be)):  # symbolic's _det asks the active run for its backend
+                return _det(obj(a)).item()
+
+        self._det = det
 
     def number(self, v: Any) -> np.ndarray:
         sp = self.sp
@@ -428,7 +451,7 @@ class SympyBackend:
 
     def matmul(self, a: np.ndarray, b: np.ndarray, node: Node, env: Env) -> np.ndarray:
         a, b = obj(a), obj(b)
-        return obj(np.dot(a, b))
+        return obj(self._matmul(a, b))
 
     def reshape(self, a: np.ndarray, shape: Shape, order: str, node: Node, env: Env) -> np.ndarray:
         return obj(np.reshape(obj(a), shape, order=order))  # type: ignore[call-overload]
@@ -440,37 +463,33 @@ class SympyBackend:
         sp = self.sp
         x = obj(args[0])
         axis, keep = opts.get("axis"), bool(opts.get("keepdims", False))
-        sigmoid = lambda v: 1 / (1 + sp.exp(-v))  # noqa: E731
+        np_fn = self.numpy_functions
         elementwise = {
-            "exp": sp.exp,
-            "log": sp.log,
-            "log1p": lambda v: sp.log(1 + v),
-            "sqrt": sp.sqrt,
-            "tanh": sp.tanh,
-            "sigmoid": sigmoid,
-            "relu": lambda v: sp.Max(v, 0),
-            "step": lambda v: sp.Heaviside(v),
-            "abs": sp.Abs,
+            **{f: np_fn[f] for f in ("exp", "log", "log1p", "sqrt", "tanh")},
+            "abs": np_fn["absolute"],
+            "sigmoid": lambda v: 1 / (1 + np_fn["exp"](-v)),
+            "relu": lambda v: np_fn["maximum"](v, 0),
+            "step": lambda v: sp.Heaviside(v),  # symbolic/ decides masks at the point; a proof here keeps it exact
         }
         if f in elementwise:
             return emap(elementwise[f], x)
         if f == "sum":
-            return obj(np.sum(x, axis=axis, keepdims=keep))
+            return obj(self._sum(x, axis, keep))
         if f == "mean":
             n = x.size if axis is None else math.prod(x.shape[i] for i in ((axis,) if isinstance(axis, int) else axis))
-            return obj(obj(np.sum(x, axis=axis, keepdims=keep)) / sp.Integer(n))
+            return obj(obj(self._sum(x, axis, keep)) / sp.Integer(n))
         if f == "norm":
-            return emap(sp.sqrt, obj(np.sum(x * x, axis=axis, keepdims=keep)))
+            return emap(np_fn["sqrt"], obj(self._sum(x * x, axis, keep)))
         if f == "logsumexp":
-            return emap(sp.log, obj(np.sum(emap(sp.exp, x), axis=axis, keepdims=keep)))
+            return emap(np_fn["log"], obj(self._sum(emap(np_fn["exp"], x), axis, keep)))
         if f == "softmax":
-            e = emap(sp.exp, x)
-            return obj(e / obj(np.sum(e, axis=axis, keepdims=True)))
+            e = emap(np_fn["exp"], x)
+            return obj(e / obj(self._sum(e, axis, True)))
         if f == "maximum":
             a, b = np.broadcast_arrays(x, obj(args[1]))
             out = np.empty(a.shape, dtype=object)
             for idx in np.ndindex(a.shape):
-                out[idx] = sp.Max(a[idx], b[idx])
+                out[idx] = np_fn["maximum"](a[idx], b[idx])
             return out
         if f == "transpose":
             return x.T
@@ -481,9 +500,9 @@ class SympyBackend:
         if f == "trace":
             return obj(np.trace(x))
         if f == "det":
-            return obj(self._matrix(x).det(method="berkowitz"))
+            return obj(self._det(x))
         if f == "logdet":
-            return obj(sp.log(self._matrix(x).det(method="berkowitz")))
+            return obj(np_fn["log"](self._det(x)))
         if f == "inv":
             m = self._matrix(x)
             d = m.det(method="berkowitz")

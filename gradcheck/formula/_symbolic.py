@@ -8,6 +8,10 @@ zero is a proof at that size for every value of the data.
 
 Matrix-level: see :mod:`._matrix`; sympy's matrix derivative is compared with the
 element-wise one at two concrete sizes before it is believed.
+
+The zero tests, node count, matrix-level differentiation and the screen's tolerance are
+``gradcheck.symbolic``'s (:mod:`gradcheck.symbolic._prove`), the layout conversion the
+core's (:mod:`gradcheck._layout`): one engine for ``verify`` and ``symbolic.prove``.
 """
 
 from __future__ import annotations
@@ -19,8 +23,18 @@ from typing import Any
 
 import numpy as np
 
-from ..core._errors import FormulaError
+from ..core._errors import FormulaError, ShapeMismatchError
+from ..core._layout import to_numerator
+from ..symbolic._prove import (
+    DEFAULT_MAX_OPS,
+    DEFAULT_SCREEN_RTOL,
+    _dag_size,
+    _matrix_diff,
+    _matrix_zero,
+    _simplify_zero,
+)
 from ._eval import Env, SympyBackend, emap, evaluate, obj
+from ._points import draw_point
 from ._spec import Spec
 
 __all__ = ["SymbolicCheck", "MatrixCheck", "symbolic_check", "matrix_check", "elementwise", "MAX_SYMBOLS"]
@@ -34,9 +48,9 @@ MAX_PROOF_NODES = 2500
 """Largest difference (in expression-tree nodes) the exact proof attempts: the entries of a
 2-3-1 XNOR net (up to 2,000 nodes) cancel in under a second each; a three-layer net's
 exceed it, and ``cancel`` on them did not finish in minutes (they are left "agrees")."""
-AGREE_RTOL = 1e-9
-"""Numerical agreement of two exact expressions evaluated in float64: anything above a few
-hundred ulps of the scale is a real difference, not rounding."""
+AGREE_RTOL = DEFAULT_SCREEN_RTOL
+"""Numerical agreement of two exact expressions evaluated in float64: ``prove``'s screen, one
+number for both oracles (anything above it is a real difference, not rounding)."""
 
 
 @dataclass(frozen=True)
@@ -169,7 +183,7 @@ def elementwise(spec: Spec, dims: Mapping[str, int], kind: str) -> Elementwise:
             claim[k] = str(exc)
             continue
         c = emap(lambda e: sp.sympify(e).xreplace(ties), c) if ties else emap(sp.sympify, c)
-        claim[k] = _to_numerator(spec, c, out.shape, s.shape, kind)
+        claim[k] = _claim_numerator(spec, c, out.shape, s.shape, kind)
     return Elementwise(sizes=dict(dims), symbols=symbols, derivative=derivative, claim=claim)
 
 
@@ -185,76 +199,61 @@ def _symmetric_ties(spec: Spec, symbols: Mapping[str, np.ndarray]) -> dict[Any, 
     return ties
 
 
-def _to_numerator(spec: Spec, c: np.ndarray, out: tuple[int, ...], par: tuple[int, ...], kind: str) -> np.ndarray | str:
-    want = par if kind == "grad" else out + par
+def _claim_numerator(
+    spec: Spec, c: np.ndarray, out: tuple[int, ...], par: tuple[int, ...], kind: str
+) -> np.ndarray | str:
+    """The claim in numerator layout, converted by the core's one rule (:func:`gradcheck._layout.to_numerator`),
+    or why its shape does not fit."""
     if kind == "grad":
-        return c if c.shape == want else f"claimed shape {c.shape}, derivative shape {want}"
-    if spec.order is not None:
-        osz, psz = int(np.prod(out)), int(np.prod(par))
-        two = (osz, psz) if spec.layout == "numerator" else (psz, osz)
-        if c.shape != two:
-            return f"claimed shape {c.shape}, vec-Jacobian shape {two}"
-        m = c if spec.layout == "numerator" else c.T
-        full = np.empty(want, dtype=object)
-        for i in range(osz):
-            o = np.unravel_index(i, out, order=spec.order) if out else ()
-            for j in range(psz):
-                p = np.unravel_index(j, par, order=spec.order) if par else ()
-                full[tuple(o) + tuple(p)] = m[i, j]
-        return full
-    if spec.layout == "denominator":
-        if c.shape != par + out:
-            return f"claimed shape {c.shape}, denominator-layout shape {par + out}"
-        axes = tuple(range(len(par), len(par) + len(out))) + tuple(range(len(par)))
-        return np.transpose(c, axes)
-    return c if c.shape == want else f"claimed shape {c.shape}, numerator-layout shape {want}"
+        return c if c.shape == par else f"claimed shape {c.shape}, derivative shape {par}"
+    if spec.order is None:
+        # to_numerator passes a wrongly shaped array through for its caller to report; here that
+        # would let a numerator-shaped claim pass as denominator layout, so the shape is checked first
+        want = par + out if spec.layout == "denominator" else out + par
+        if c.shape != want:
+            return f"claimed shape {c.shape}, {spec.layout}-layout shape {want}"
+    try:
+        return to_numerator(c, out, par, layout=spec.layout, order=spec.order, where="the claimed Jacobian")
+    except ShapeMismatchError as exc:
+        return str(exc)
 
 
 def _numeric(exprs: Sequence[Any], symbols: Mapping[str, np.ndarray], point: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Evaluate sympy expressions at a point by substitution (exact expressions, float64 values)."""
+    """Exact expressions at a point, by ``gradcheck.symbolic``'s evaluation (:meth:`Context.value`:
+    the point's floats substituted exactly); NaN where an entry has no real value there (a
+    singular matrix drawn as a value, a complex result)."""
     import sympy as sp
 
-    subs = {}
+    from ..symbolic._array import Context
+    from ..symbolic._backend import get_backend
+
+    at: dict[Any, float] = {}
     for k, arr in symbols.items():
         v = np.asarray(point[k], dtype=float)
         for idx in np.ndindex(arr.shape):
-            subs[arr[idx]] = sp.Float(float(v[idx]))
+            at[arr[idx]] = float(v[idx])
+    ctx = Context(backend=get_backend("sympy"), point=at)
     out = []
     for e in exprs:
         try:
-            val = complex(sp.sympify(e).xreplace(subs).evalf())
-            out.append(val.real if abs(val.imag) <= 1e-12 * max(1.0, abs(val.real)) else np.nan)
-        except (TypeError, ValueError):
+            out.append(ctx.value(sp.sympify(e)))
+        except Exception:  # no real value at this point: left to the exact proof
             out.append(np.nan)
     return np.asarray(out, dtype=float)
 
 
 def _point(spec: Spec, dims: Mapping[str, int], seed: int) -> dict[str, np.ndarray]:
-    from ._verify import draw_point
-
     shapes = spec.concrete(dims)
     p = draw_point(spec, shapes, np.random.default_rng(seed))
     return p
-
-
-def _nodes(e: Any, cap: int) -> int:
-    """Size of an expression tree, counted up to ``cap + 1``."""
-    import sympy as sp
-
-    n = 0
-    for n, _ in enumerate(sp.preorder_traversal(e), start=1):
-        if n > cap:
-            break
-    return n
 
 
 def _entry_text(e: Any, limit: int = 300) -> str:
     """An entry as text; printing a derivative of a deep net takes seconds, so large ones are summarised."""
     import sympy as sp
 
-    for k, _ in enumerate(sp.preorder_traversal(sp.sympify(e))):
-        if k > limit:
-            return f"(an expression of more than {limit} nodes)"
+    if _dag_size(sp.sympify(e), tree=True) > limit + 1:
+        return f"(an expression of more than {limit} nodes)"
     s = str(e)
     return s if len(s) <= 160 else s[:157] + "..."
 
@@ -331,6 +330,8 @@ def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, 
                 seconds=time.monotonic() - start,
             )
     # 2. exactly: cancel each difference to zero
+    import sympy as sp
+
     unproved = 0
     total = 0
     for k, d in ew.derivative.items():
@@ -340,7 +341,9 @@ def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, 
             if time.monotonic() > deadline:
                 unproved += 1
                 continue
-            if not _is_zero(d[idx] - c[idx], deadline):
+            ok, _, _ = _simplify_zero(sp.sympify(d[idx] - c[idx]), DEFAULT_MAX_OPS, max_tree=MAX_PROOF_NODES,
+                                      atoms=False, deadline=deadline)
+            if not ok:
                 unproved += 1
     where = ", ".join(f"{n}={v}" for n, v in ew.sizes.items()) or "the given shapes"
     if unproved == 0:
@@ -359,28 +362,6 @@ def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, 
         shown,
         seconds=time.monotonic() - start,
     )
-
-
-def _is_zero(e: Any, deadline: float) -> bool:
-    """Exactly zero? ``together`` then ``cancel`` treats each exp(...) as one generator, which
-    is fast (expanding first splits exp(a + b) into products and took seconds per entry of a
-    sigmoid layer); ``simplify`` is tried on small leftovers only."""
-    import sympy as sp
-
-    e = sp.sympify(e)
-    if e == 0:
-        return True
-    if _nodes(e, MAX_PROOF_NODES) > MAX_PROOF_NODES:
-        return False  # cancel() on the derivative of a deep net runs for minutes and cannot be interrupted
-    try:
-        z = sp.cancel(sp.together(e))
-        if z == 0:
-            return True
-        if sp.count_ops(z) < 150 and time.monotonic() < deadline:
-            return sp.simplify(z) == 0
-    except Exception:  # sympy's simplifier raising is "not proved", never a verdict
-        return False
-    return False
 
 
 # --------------------------------------------------------------------------- matrix level
@@ -422,9 +403,7 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
         mb = MatrixBackend(msyms, dsyms)
         env = Env({}, spec.defs, {}, text=spec.loss_text)
         loss = to_matrix(spec.loss, env, mb)
-        if isinstance(loss, sp.MatrixExpr):  # x^T A x is 1x1; its trace differentiates to a gradient, not a 4-D array
-            loss = sp.Trace(loss)
-        derivs = {k: loss.diff(msyms[k]) for k in spec.grads}
+        derivs = {k: _matrix_diff(loss, msyms[k]) for k in spec.grads}
     except Unsupported as exc:
         return MatrixCheck("unsupported", f"not attempted: {exc}")
     except Exception as exc:  # sympy's matrix calculus raising means it cannot handle the formula
@@ -462,7 +441,7 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
                 dims=from_sizes,
             )
         claims[k] = str(g)
-        proved = proved and _matrix_zero(derivs[k], g)
+        proved = proved and _matrix_zero(derivs[k] - g)
     if proved:
         return MatrixCheck(
             "proved",
@@ -563,16 +542,3 @@ def _matrix_value(
     if isinstance(val, (sp.MatrixBase, sp.MatrixExpr)):
         return np.array(sp.Matrix(val).evalf().tolist(), dtype=float)
     return np.asarray(float(sp.sympify(val).evalf()))
-
-
-def _matrix_zero(d: Any, g: Any) -> bool:
-    import sympy as sp
-
-    try:
-        z = d - g
-        if isinstance(z, sp.MatrixExpr):
-            z = z.doit().expand()
-            return bool(z == 0 or isinstance(z, sp.ZeroMatrix) or getattr(z, "is_ZeroMatrix", False))
-        return sp.simplify(sp.expand(z)) == 0
-    except Exception:  # "could not reduce" is not a verdict
-        return False

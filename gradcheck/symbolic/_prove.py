@@ -162,14 +162,44 @@ def _atoms_to_symbols(expr: Any, table: dict) -> Any:
     return go(expr)
 
 
-def _simplify_zero(d: Any, max_ops: int) -> tuple[bool | None, Any, str]:
-    """(True, 0, how) when d simplifies to 0; (False, simplified, how) when not; None: too large."""
+MAX_SIMPLIFY_NODES = 200
+"""Distinct subexpressions above which ``simplify()`` is not tried on what ``cancel`` left: on
+larger expressions it took minutes."""
+
+
+def _simplify_zero(d: Any, max_ops: int, *, max_tree: int | None = None, atoms: bool = True,
+                   deadline: float | None = None) -> tuple[bool | None, Any, str]:
+    """(True, 0, how) when d simplifies to 0; (False, simplified, how) when not; None: too large.
+
+    The one zero test of both symbolic oracles. ``atoms`` (``prove``) first replaces each
+    function application by a symbol (exp of a sum by a product of atoms) and expands, so that
+    sigmoid identities cancel as rational functions. Without it (``gradcheck verify``, whose
+    entries are sympy's own derivatives of a formula written out in full) ``cancel`` takes each
+    exp(..) as one generator: on a 2-layer sigmoid net that proved 9 entries in 0.1 s where the
+    atom route ran past 8 s per entry. ``max_tree`` bounds the expression written out as a tree,
+    the size ``cancel`` works on; ``deadline`` (``time.monotonic()``) stops before ``simplify``.
+    """
+    import time
+
     import sympy as sp
 
     if d == 0:
         return True, d, "identical"
     if _dag_size(d) > max_ops:  # count_ops walks a tree: exponential on shared subexpressions
         return None, d, f"difference has more than max_ops={max_ops} distinct subexpressions"
+    if max_tree is not None and _dag_size(d, tree=True) > max_tree:
+        return None, d, f"difference written out has more than {max_tree} nodes"
+    if not atoms:
+        try:
+            c = sp.cancel(sp.together(d))
+            if c == 0:
+                return True, c, "cancel(together(..))"
+            if _dag_size(c) > MAX_SIMPLIFY_NODES or (deadline is not None and time.monotonic() > deadline):
+                return False, c, "cancel(together(..))"
+            s = sp.simplify(c)
+        except Exception:  # sympy's simplifier raising is "not shown", never a verdict
+            return False, d, "sympy raised"
+        return s == 0, s, "simplify"
     table: dict = {}
     r = _atoms_to_symbols(d, table)
     if _dag_size(r) > max_ops:
@@ -182,7 +212,7 @@ def _simplify_zero(d: Any, max_ops: int) -> tuple[bool | None, Any, str]:
     if c == 0:
         return True, c, "cancel(together(..))"
     c = c.xreplace(back)
-    if _dag_size(c) > 200:  # simplify() on large expressions takes minutes
+    if _dag_size(c) > MAX_SIMPLIFY_NODES:  # simplify() on large expressions takes minutes
         return False, c, "cancel(together(..))"
     s = sp.simplify(c)
     if s == 0:
@@ -190,17 +220,25 @@ def _simplify_zero(d: Any, max_ops: int) -> tuple[bool | None, Any, str]:
     return False, s, "simplify"
 
 
-def _dag_size(expr: Any) -> int:
-    """Distinct subexpressions (the DAG's size), without walking shared ones twice."""
-    seen: set = set()
+def _dag_size(expr: Any, *, tree: bool = False) -> int:
+    """Distinct subexpressions (the DAG's size), without walking shared ones twice; with ``tree``,
+    the size of the expression written out (each occurrence counted, as ``preorder_traversal``
+    would, but in time linear in the DAG)."""
+    size: dict = {}
     stack = [expr]
     while stack:
-        e = stack.pop()
-        if e in seen:
+        e = stack[-1]
+        if e in size:
+            stack.pop()
             continue
-        seen.add(e)
-        stack.extend(a for a in getattr(e, "args", ()) if a not in seen)
-    return len(seen)
+        args = getattr(e, "args", ())
+        todo = [a for a in args if a not in size]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        size[e] = 1 + sum(size[a] for a in args)
+    return size[expr] if tree else len(size)
 
 
 def _entry_value(expr: Any, ctx: Context) -> float:
@@ -559,7 +597,10 @@ def matrix_derivative(build: MatrixBuilder, wrt: str, *, dims: Sequence[str], si
     "proved for all sizes" only when sympy derived it in symbolic dimensions and it equals the
     element-wise derivative at every one of at least two sizes.
 
-    A formula parser calls it with ``build`` made from the parsed expression tree.
+    ``gradcheck verify`` (formula/) shares its differentiation (:func:`_matrix_diff`) and its
+    zero test (:func:`_matrix_zero`), but checks sympy's answer at concrete sizes numerically
+    against its own element-wise derivative (reused from its element-wise oracle), not by
+    ``as_explicit``, which takes minutes on an inverse of symbols.
     """
     import sympy as sp
 
@@ -579,18 +620,14 @@ def matrix_derivative(build: MatrixBuilder, wrt: str, *, dims: Sequence[str], si
                 made[name] = sp.MatrixSymbol(name, rows, cols)
             return made[name]
 
-        e = builder(M, **dimvals)
-        if getattr(e, "shape", None) == (1, 1):  # x^T A x is a 1x1 matrix: its trace is the scalar
-            e = sp.Trace(e)
-        return e, made
+        return _scalar_form(builder(M, **dimvals)), made
 
     try:
         expr, made = run(build, dsyms)
         if wrt not in made:
             raise InvalidArgumentError(f"matrix_derivative: wrt={wrt!r} is not a matrix the builder made "
                                        f"({sorted(made)})")
-        D = expr.diff(made[wrt])
-        D = D.doit() if hasattr(D, "doit") else D
+        D = _matrix_diff(expr, made[wrt])
     except InvalidArgumentError:
         raise
     except Exception as exc:
@@ -621,14 +658,38 @@ def matrix_derivative(build: MatrixBuilder, wrt: str, *, dims: Sequence[str], si
     return MatrixDerivative(Status.PROVED, D, scope, tuple(checked), "", hand_ok if hand is not None else None)
 
 
-def _matrix_zero(e: Any) -> bool:
+def _scalar_form(e: Any) -> Any:
+    """A scalar matrix expression as sympy differentiates it: x^T A x is a 1x1 matrix, and the
+    derivative of its trace is a gradient where the 1x1 matrix's would be a 4-D array."""
     import sympy as sp
 
+    return sp.Trace(e) if getattr(e, "shape", None) == (1, 1) else e
+
+
+def _matrix_diff(expr: Any, X: Any) -> Any:
+    """sympy's matrix-level derivative of a scalar expression by the ``MatrixSymbol`` (or
+    scalar symbol) ``X``, evaluated (``doit``); not yet trusted: see :func:`matrix_derivative`."""
+    D = _scalar_form(expr).diff(X)
+    return D.doit() if hasattr(D, "doit") else D
+
+
+def _matrix_zero(e: Any) -> bool:
+    """Is a matrix-level expression (or a scalar one, such as a trace) zero for all sizes?
+
+    ``expand`` after ``doit`` decides the polynomial identities of matrix products (most
+    claims); ``simplify`` is tried only on what that leaves. Used by :func:`matrix_derivative`
+    and by ``gradcheck verify``'s matrix-level oracle; sympy raising is "not shown", never a verdict.
+    """
+    import sympy as sp
+
+    def zero(z: Any) -> bool:
+        return bool(z == 0 or isinstance(z, sp.ZeroMatrix) or getattr(z, "is_ZeroMatrix", False))
+
     try:
-        z = sp.simplify(sp.expand(e.doit()))
+        z = sp.expand(e.doit() if hasattr(e, "doit") else e)
+        return zero(z) or zero(sp.simplify(z))
     except Exception:
         return False
-    return bool(z == 0 or isinstance(z, sp.ZeroMatrix) or getattr(z, "is_ZeroMatrix", False))
 
 
 def _explicit_scalar(e: Any) -> Any:

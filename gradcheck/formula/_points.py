@@ -1,0 +1,59 @@
+"""Random points for the oracles: well-conditioned values of each name's structure.
+
+Below both ``_verify`` (finite differences) and ``_symbolic`` (the point where a claim is
+first evaluated), so neither has to import the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from ._spec import Spec
+
+__all__ = ["draw_value", "draw_point"]
+
+
+def draw_value(shape: tuple[int, ...], structure: str | None, rng: np.random.Generator) -> np.ndarray:
+    """A well-conditioned random value: matrices as U diag(s) V^T with singular values in [0.5, 2]."""
+    if structure == "positive":
+        return rng.uniform(0.5, 2.0, size=shape)
+    if structure == "unit":
+        return rng.uniform(0.1, 0.9, size=shape)
+    if structure == "sign":
+        return rng.choice([-1.0, 1.0], size=shape)
+    if structure == "onehot":
+        out = np.zeros(shape)
+        if out.ndim == 0:
+            return np.asarray(1.0)
+        rows = out.reshape(-1, shape[-1])
+        rows[np.arange(rows.shape[0]), rng.integers(0, shape[-1], size=rows.shape[0])] = 1.0
+        return rows.reshape(shape)
+    if structure in ("spd", "symmetric"):
+        n = shape[0]
+        q, _ = np.linalg.qr(rng.normal(size=(n, n)))
+        lam = rng.uniform(0.5, 2.0, size=n)
+        if structure == "symmetric":
+            lam = lam * rng.choice([-1.0, 1.0], size=n)
+        return (q * lam) @ q.T
+    if len(shape) == 2 and min(shape) > 1:
+        m, n = shape
+        u, _ = np.linalg.qr(rng.normal(size=(m, m)))
+        v, _ = np.linalg.qr(rng.normal(size=(n, n)))
+        s = rng.uniform(0.5, 2.0, size=min(m, n)) * rng.choice([-1.0, 1.0], size=min(m, n))
+        return (u[:, : len(s)] * s) @ v[:, : len(s)].T
+    return rng.normal(size=shape)
+
+
+def draw_point(
+    spec: Spec, shapes: Mapping[str, tuple[int, ...]], rng: np.random.Generator, positive: bool = False
+) -> dict[str, np.ndarray]:
+    out = {}
+    for name, shape in shapes.items():
+        if name in spec.values:
+            out[name] = spec.values[name].copy()
+            continue
+        kind = spec.structure.get(name) or ("positive" if positive else None)
+        out[name] = draw_value(shape, kind, rng)
+    return out
