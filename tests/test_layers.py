@@ -46,7 +46,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "gradcheck.report": frozenset({ROOT_UNIT, "gradcheck.core", "gradcheck.judge", "gradcheck.registry",
                                    "gradcheck.symbolic"}),
     "gradcheck.formula": frozenset({ROOT_UNIT, "gradcheck.core", "gradcheck.ops", "gradcheck.symbolic",
-                                    "gradcheck.report"}),
+                                    "gradcheck.oracles", "gradcheck.judge", "gradcheck.report"}),
     "gradcheck.cli": frozenset({ROOT_UNIT, "gradcheck.registry", "gradcheck.report", "gradcheck.formula"}),  # verify too
     "gradcheck.__main__": frozenset({"gradcheck.cli"}),
     "gradcheck.formula.__main__": frozenset({"gradcheck.cli"}),
@@ -75,7 +75,11 @@ PRIVATE_SEAMS: dict[str, dict[str, str]] = {
                           "gradcheck.symbolic._array": "verify's interpreter takes the element-wise table, sums, "
                                                        "matmul and determinant of symbolic's arrays",
                           "gradcheck.symbolic._backend": "the sympy backend both translations run on",
-                          "gradcheck.core._layout": "the one Jacobian layout conversion"},
+                          "gradcheck.core._layout": "the one Jacobian layout conversion",
+                          "gradcheck.judge._compare": "verify's symbolic screen is judged by the one judge",
+                          "gradcheck.oracles._seam": "the exact derivative handed to the judge as an estimate",
+                          "gradcheck.core._options": "the judge's fixed tolerance, as an Options",
+                          "gradcheck.core._status": "the judge's status codes"},
     "gradcheck.pytest_plugin": {"gradcheck.core._recording": "the listener the engine emits each check to",
                                 "gradcheck.core._naming": "the naming rule the engine itself uses",
                                 "gradcheck.judge._headline": "the one-line failure headline assert_* raises with"},
