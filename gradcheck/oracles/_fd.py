@@ -21,6 +21,12 @@ right and left slopes (measured by :func:`_jump`, to far better than either slop
 exceeds its error bar at two steps, the entry is a *kink*: the left and right slopes
 are kept so the comparison can accept any subgradient between them. Elsewhere the jump
 and its bar are kept too, since a kink below detection cannot be excluded.
+
+Refinement can also be led astray by rounding the noise probe missed: one term of a sum
+rounded on a coarse grid (``log(1 - s)`` at a saturated s) looks like a kink to a stencil
+that does not know its noise, and ever smaller steps land on one stair, where f does not
+move and the estimate is 0. Such an entry's noise is measured along it alone, its floor
+raised, and it is estimated again at its base step (:func:`_frozen`).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -340,6 +346,8 @@ class _Block:
     jump: np.ndarray  # right minus left slope
     jump_error: np.ndarray  # its bar: a smaller jump cannot be told from none
     jump_noise: np.ndarray  # the rounding part of jump_error
+    moved_left: np.ndarray  # some value left of x differs from f(x) (:func:`_stairs`)
+    moved_right: np.ndarray  # and right of it
 
     @property
     def kink(self) -> np.ndarray:
@@ -363,7 +371,8 @@ class _Block:
             return np.full_like(value, np.nan)
 
         state = np.zeros(value.shape, dtype=int)
-        return cls(value, truncation, rounding, nan(), nan(), state, nan(), nan(), nan(), nan())
+        return cls(value, truncation, rounding, nan(), nan(), state, nan(), nan(), nan(), nan(),
+                   np.ones(value.shape, dtype=bool), np.ones(value.shape, dtype=bool))
 
 
 @dataclass(frozen=True)
@@ -372,10 +381,14 @@ class _Site:
 
     ev: Evaluator
     f0: np.ndarray  # (m, 1)
-    floor: np.ndarray  # (m, 1) absolute noise besides ulps of f
+    floor: np.ndarray  # (m, k) absolute noise besides ulps of f, per output row and coordinate
     param: int
     eps: float
     safety: float
+
+    def at(self, cols: np.ndarray) -> _Site:
+        """The site seen by columns ``cols`` of ``floor`` only (a pass over some coordinates)."""
+        return replace(self, floor=self.floor[:, cols])
 
     def noise(self, f: np.ndarray) -> np.ndarray:
         """Noise bound of function values ``f`` (shape ``(m, k)``)."""
@@ -461,7 +474,8 @@ def estimate(ev: Evaluator, f0: np.ndarray, floor: np.ndarray | float, plan: Pla
     eps = ev.params.eps
     out: list[OracleEstimate] = []
     for p, h0 in enumerate(plan.steps):
-        site = _Site(ev, f0[:, None], floor, p, eps, plan.safety)
+        # One column per coordinate: a staircase found at one entry raises that entry's floor alone.
+        site = _Site(ev, f0[:, None], np.repeat(floor, h0.size, axis=1), p, eps, plan.safety)
         coords = _Coords(np.arange(h0.size), h0.copy(), np.zeros(h0.size, dtype=bool))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             block = _pass(site, plan.method, coords.idx, h0)
@@ -531,8 +545,10 @@ def _refine(site: _Site, method: str, block: _Block, coords: _Coords, resolve_rt
     smaller, and stops otherwise.
     """
     h = coords.step.copy()
+    h0, refined0 = h.copy(), coords.refined.copy()
     active = np.ones(h.size, dtype=bool)
     seen = np.zeros(h.size, dtype=int)  # smaller steps that showed the kink's jump again
+    both = (block.moved_left & block.moved_right).any(axis=0)  # a stencil moved f on both sides of x
     for _ in range(MAX_REFINE):
         unclean = (block.state == Stencil.UNCLEAN).any(axis=0)
         kink = block.kink.any(axis=0)
@@ -543,6 +559,12 @@ def _refine(site: _Site, method: str, block: _Block, coords: _Coords, resolve_rt
         h = refine(h)
         cols = np.flatnonzero(todo)
         sub = _pass(site, method, coords.idx[cols], h[cols])
+        stairy = np.zeros(cols.size, dtype=bool)
+        frozen = _frozen(sub, both[cols])
+        if frozen.any():
+            idx = coords.idx[cols[frozen]]
+            noise = _entry_noise(site, idx, h0[cols[frozen]] / abs(_NOISE_T[0]))
+            stairy[frozen] = (noise > site.at(idx).noise(site.f0)).any(axis=0)
         old_err = block.error[:, cols].max(axis=0)
         new_err = sub.error.max(axis=0)
         at = block.kink[:, cols]
@@ -568,11 +590,70 @@ def _refine(site: _Site, method: str, block: _Block, coords: _Coords, resolve_rt
         accept = sharper | (~confirmed & (unclean[cols] | kink[cols] | new_unclean | (new_err <= old_err)))
         # A smaller step never trades a finite estimate for a non-finite one.
         accept &= np.isfinite(sub.value).all(axis=0) | ~np.isfinite(block.value[:, cols]).all(axis=0)
+        # A stencil on a staircase is noise: a smaller step only sees fewer, relatively taller stairs.
+        accept &= ~stairy
         taken = block.take(cols, sub, accept)
         coords.step[taken] = h[taken]
         coords.refined[taken] = True
         seen[cols[~confirmed]] = 0
         active[cols[~accept & (~confirmed | settled)]] = False
+        both[taken] |= (sub.moved_left & sub.moved_right)[:, accept].any(axis=0)
+        if stairy.any():
+            _back_to_base(site, method, block, coords, cols[stairy], noise[:, stairy[frozen]], h0, refined0)
+            active[cols[stairy]] = False
+
+
+def _frozen(sub: _Block, both: np.ndarray) -> np.ndarray:
+    """Columns where ``sub`` (a pass at smaller steps) did not move f at any point, on either side
+    of x, though a coarser stencil moved it on both (``both``): flat at the finer step only.
+
+    Two causes: a stair of rounding around x (``log(1 - s)`` at s = 1 - 7.6e-10, stairs 1.5e-7
+    wide in z: frozen at h = 1.1e-8 and 1.8e-7, moving at 2.9e-6), where the estimate 0 is
+    wrong whatever the slope, or a region where f is flat, between kinks closer than the coarser
+    step, where 0 is right. :func:`_entry_noise` tells them apart. A kink's flat side alone (a
+    dead ReLU) never moved on both sides, and is not looked at.
+    """
+    return (~sub.moved_left & ~sub.moved_right).any(axis=0) & both
+
+
+def _entry_noise(site: _Site, idx: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """The noise bound (``NOISE_SIGMAS`` measured deviations) of f along each coordinate ``idx``
+    alone: :func:`measure_noise`'s differences, at ``x + t step`` for its offsets t in -6..6.
+
+    At ``step`` = a sixth of the base step (1.2e-4 in the sigmoid case) a stair of 1.5e-7 in z
+    is crossed 250 times between points, so the roundings are independent, and a sum of
+    staircases shows its whole noise (six ``log(1 - s)`` terms err by up to 4e-7 together,
+    more than one stair). A smooth part leaves its third derivative times ``step ** 3`` (~1e-12
+    there); a flat region ending in a kink spoils only the 3 or 4 differences next to it, which
+    the median ignores.
+    """
+    ts = np.array([t for t in _NOISE_T if t != 0])
+    k = idx.size
+    vals = site.values(np.tile(idx, ts.size), np.repeat(ts, k) * np.tile(step, ts.size))
+    table = vals.reshape(vals.shape[0], ts.size, k).transpose(1, 0, 2)
+    table = np.insert(table, NOISE_POINTS // 2, np.broadcast_to(site.f0, table.shape[1:]), axis=0)
+    sigma = np.max([_robust_sigma(table.reshape(NOISE_POINTS, -1), j) for j in (3, 4)], axis=0)
+    # A probe that left the domain (NaN) says nothing: the stencil's own floor stays.
+    return NOISE_SIGMAS * np.nan_to_num(sigma.reshape(table.shape[1:]), nan=0.0)
+
+
+def _back_to_base(site: _Site, method: str, block: _Block, coords: _Coords, cols: np.ndarray,
+                  noise: np.ndarray, h0: np.ndarray, refined0: np.ndarray) -> None:
+    """Columns ``cols`` found on a staircase of rounding ``noise`` per value: raise their floor to
+    it, and re-estimate them at the step refinement started from, for good.
+
+    Refinement took the stencil's irregularity for a kink nearby; it was the staircase, whose
+    rounding the noise probe had missed (at its step of 1e-10 a stair 1.5e-7 wide never moves,
+    and the other terms of the sum keep the probe's values distinct). With the floor raised,
+    the coarser stencil's bars carry that rounding, ``noise / h``: 16 times less per coarser
+    step, where each finer one divided fewer stairs by a smaller step.
+    """
+    idx = coords.idx[cols]
+    site.floor[:, idx] = np.maximum(site.floor[:, idx], noise)
+    redo = _pass(site, method, idx, h0[cols])
+    block.take(cols, redo, np.ones(cols.size, dtype=bool))
+    coords.step[cols] = h0[cols]
+    coords.refined[cols] = refined0[cols]
 
 
 def _widen(site: _Site, block: _Block, coords: _Coords, widen_rtol: float) -> None:
@@ -622,6 +703,7 @@ def _pass(site: _Site, method: str, idx: np.ndarray, h: np.ndarray) -> _Block:
     """One stencil over coordinates ``idx`` at steps ``h``: h and h/2 (forward, central) or
     h, h/2 and h/4 (richardson: the third step only where the first two show truncation or a
     kink, :func:`_settled`); complex step at h."""
+    site = site.at(idx)
     if method == "complex":
         return _complex(site, idx, h)
     levels = [_Level.forward(site, idx, level_step(h, k)) for k in range(2)]
@@ -635,8 +717,9 @@ def _pass(site: _Site, method: str, idx: np.ndarray, h: np.ndarray) -> _Block:
     if settled.all():
         return two
     cols = np.flatnonzero(~settled)
-    third = _Level.forward(site, idx[cols], level_step(h[cols], 2)).with_minus(site, idx[cols])
-    three = _central(site, [lv.columns(cols) for lv in levels] + [third])
+    some = site.at(cols)
+    third = _Level.forward(some, idx[cols], level_step(h[cols], 2)).with_minus(some, idx[cols])
+    three = _central(some, [lv.columns(cols) for lv in levels] + [third])
     two.take(cols, three, np.ones(cols.size, dtype=bool))
     return two
 
@@ -723,7 +806,20 @@ def _central(site: _Site, levels: list[_Level]) -> _Block:
     # powers of h too, which Richardson's even-power extrapolation neither removes nor sees
     # in its error bar. The jump serves to find kinks, not to bound them.
     return _Block(value, trunc, rnd, sides.left, sides.right, state, sides.err_l + sides.err_r, jump.value,
-                  jump.error, jump.noise)
+                  jump.error, jump.noise, *_stairs(f0, levels))
+
+
+def _stairs(f0: np.ndarray, levels: list[_Level]) -> tuple[np.ndarray, np.ndarray]:
+    """Per entry, whether f moved on the stencil's left side (any value differs from f0 to the
+    bit) and on its right side.
+
+    A stencil that does not move at all on either side, at a step where a coarser one moved on
+    both, may stand on a stair (:func:`_frozen`); a kink's flat side (a dead ReLU) never moved
+    at the coarser step either, and so is told apart.
+    """
+    left = np.any([lv.f_minus != f0 for lv in levels], axis=0)
+    right = np.any([lv.f_plus != f0 for lv in levels], axis=0)
+    return left, right
 
 
 @dataclass
