@@ -21,6 +21,12 @@ right and left slopes (measured by :func:`_jump`, to far better than either slop
 exceeds its error bar at two steps, the entry is a *kink*: the left and right slopes
 are kept so the comparison can accept any subgradient between them. Elsewhere the jump
 and its bar are kept too, since a kink below detection cannot be excluded.
+
+Refinement can also be led astray by rounding the noise probe missed: one term of a sum
+rounded on a coarse grid (``log(1 - s)`` at a saturated s) looks like a kink to a stencil
+that does not know its noise, and ever smaller steps land on one stair, where f does not
+move and the estimate is 0. Such an entry's noise is measured along it alone, its floor
+raised, and it is estimated again at its base step (:func:`_frozen`, :func:`_frozen_base`).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from __future__ import annotations
 import math
 import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
@@ -341,6 +347,8 @@ class _Block:
     jump: np.ndarray  # right minus left slope
     jump_error: np.ndarray  # its bar: a smaller jump cannot be told from none
     jump_noise: np.ndarray  # the rounding part of jump_error
+    moved_left: np.ndarray  # some value left of x differs from f(x) (:func:`_moved`)
+    moved_right: np.ndarray  # and right of it
 
     @property
     def kink(self) -> np.ndarray:
@@ -364,7 +372,8 @@ class _Block:
             return np.full_like(value, np.nan)
 
         state = np.zeros(value.shape, dtype=int)
-        return cls(value, truncation, rounding, nan(), nan(), state, nan(), nan(), nan(), nan())
+        return cls(value, truncation, rounding, nan(), nan(), state, nan(), nan(), nan(), nan(),
+                   np.ones(value.shape, dtype=bool), np.ones(value.shape, dtype=bool))
 
 
 @dataclass(frozen=True)
@@ -373,10 +382,14 @@ class _Site:
 
     ev: Evaluator
     f0: np.ndarray  # (m, 1)
-    floor: np.ndarray  # (m, 1) absolute noise besides ulps of f
+    floor: np.ndarray  # (m, k) absolute noise besides ulps of f, per output row and coordinate
     param: int
     eps: float
     safety: float
+
+    def at(self, cols: np.ndarray) -> _Site:
+        """The site seen by columns ``cols`` of ``floor`` only (a pass over some coordinates)."""
+        return replace(self, floor=self.floor[:, cols])
 
     def noise(self, f: np.ndarray) -> np.ndarray:
         """Noise bound of function values ``f`` (shape ``(m, k)``)."""
@@ -462,7 +475,8 @@ def estimate(ev: Evaluator, f0: np.ndarray, floor: np.ndarray | float, plan: Pla
     eps = ev.params.eps
     out: list[OracleEstimate] = []
     for p, h0 in enumerate(plan.steps):
-        site = _Site(ev, f0[:, None], floor, p, eps, plan.safety)
+        # One column per coordinate: a staircase found at one entry raises that entry's floor alone.
+        site = _Site(ev, f0[:, None], np.repeat(floor, h0.size, axis=1), p, eps, plan.safety)
         coords = _Coords(np.arange(h0.size), h0.copy(), np.zeros(h0.size, dtype=bool))
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             block = _pass(site, plan.method, coords.idx, h0)
@@ -474,6 +488,7 @@ def estimate(ev: Evaluator, f0: np.ndarray, floor: np.ndarray | float, plan: Pla
 def _refined(site: _Site, plan: Plan, block: _Block, coords: _Coords, domain: np.ndarray) -> OracleEstimate:
     """Refine and widen ``block`` as the plan says; the estimate the judge gets."""
     if plan.refine and plan.method in ("central", "richardson"):
+        _frozen_base(site, plan.method, block, coords)
         _refine(site, plan.method, block, coords, plan.resolve_rtol)
     if plan.widen_rtol is not None and plan.method == "richardson":
         _widen(site, block, coords, plan.widen_rtol)
@@ -532,8 +547,10 @@ def _refine(site: _Site, method: str, block: _Block, coords: _Coords, resolve_rt
     smaller, and stops otherwise.
     """
     h = coords.step.copy()
+    h0, refined0 = h.copy(), coords.refined.copy()
     active = np.ones(h.size, dtype=bool)
     seen = np.zeros(h.size, dtype=int)  # smaller steps that showed the kink's jump again
+    probed = np.zeros(h.size, dtype=bool)
     for _ in range(MAX_REFINE):
         unclean = (block.state == Stencil.UNCLEAN).any(axis=0)
         kink = block.kink.any(axis=0)
@@ -544,6 +561,14 @@ def _refine(site: _Site, method: str, block: _Block, coords: _Coords, resolve_rt
         h = refine(h)
         cols = np.flatnonzero(todo)
         sub = _pass(site, method, coords.idx[cols], h[cols])
+        # Each entry's noise is probed once: rounding it missed is found the first time it misleads.
+        stairy = np.zeros(cols.size, dtype=bool)
+        frozen = _frozen(block, sub, cols)
+        suspect = frozen.any(axis=0) & ~probed[cols]
+        if suspect.any():
+            probed[cols[suspect]] = True
+            stairy[suspect] = _back_to_base(site, method, block, coords, cols[suspect], frozen[:, suspect],
+                                            FROZEN_REACH * h0[cols[suspect]], h0, refined0)
         old_err = block.error[:, cols].max(axis=0)
         new_err = sub.error.max(axis=0)
         at = block.kink[:, cols]
@@ -569,11 +594,150 @@ def _refine(site: _Site, method: str, block: _Block, coords: _Coords, resolve_rt
         accept = sharper | (~confirmed & (unclean[cols] | kink[cols] | new_unclean | (new_err <= old_err)))
         # A smaller step never trades a finite estimate for a non-finite one.
         accept &= np.isfinite(sub.value).all(axis=0) | ~np.isfinite(block.value[:, cols]).all(axis=0)
+        # A stencil on a staircase is noise: a smaller step only sees fewer, relatively taller stairs.
+        accept &= ~stairy
         taken = block.take(cols, sub, accept)
         coords.step[taken] = h[taken]
         coords.refined[taken] = True
         seen[cols[~confirmed]] = 0
         active[cols[~accept & (~confirmed | settled)]] = False
+        active[cols[stairy]] = False
+
+
+FROZEN_REACH = 20.0
+"""Where a stencil never moved f, f is looked at up to 20 base steps either side of x: ``log(1 -
+s)`` at z = 30 moves in stairs of 1.2e-3 in z, ~4e-3 in w, which the base step of 7.4e-4 never
+leaves; 20 steps cross about four, with a point or two on each. An f flat wider still is taken as
+flat (its slope then below its noise / (20 h0))."""
+
+
+def _frozen(block: _Block, sub: _Block, cols: np.ndarray) -> np.ndarray:
+    """Rows and columns of ``sub`` (a pass at smaller steps over columns ``cols`` of ``block``) where f did
+    not move at any of its points though the coarser stencil moved it: a stair of rounding
+    around x, where the estimate 0 is wrong whatever the slope (``log(1 - s)`` at s = 1 - 7.6e-10,
+    stairs 1.5e-7 wide in z: frozen at h = 1.8e-7, moving at 2.9e-6), or a region where f is
+    flat (a dead ReLU), where 0 is right. :func:`_back_to_base` tells them apart.
+    """
+    return ~sub.moved_left & ~sub.moved_right & (block.moved_left[:, cols] | block.moved_right[:, cols])
+
+
+def _stairs_at(site: _Site, idx: np.ndarray, rows: np.ndarray, reach: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per coordinate ``idx``: whether f, along it alone, is far noisier than the noise assumed
+    there (:data:`STAIR_MARGIN`) in one of ``rows`` (``(m, k)``, the outputs that froze), and
+    that noise bound there (``NOISE_SIGMAS`` deviations, shape ``(m, k)``; 0 in other rows).
+
+    :func:`_entry_probe` at two spacings, ``reach / 6`` (:data:`FROZEN_REACH`) and 4 times less,
+    and the smaller reading. Rounding reads alike at both (a saturated ``log(1 - s)`` at z = 25:
+    1.3e-5 and 3.6e-6, its stairs 1e-5 wide in z crossed 70 and 17 times between points, against
+    an assumed 1e-14); what kinks leave in the differences shrinks with the spacing (a slope jump
+    J crossed adds about J times it), and a smooth part's share with its cube. Stairs apart from
+    x count at either spacing.
+    """
+    wide = reach / abs(_NOISE_T[0])
+    sig_w, q_w = _entry_probe(site, idx, wide)
+    sig_n, q_n = _entry_probe(site, idx, wide / 4)
+    sigma = np.fmin(sig_w, sig_n)
+    noise = np.where(rows, NOISE_SIGMAS * np.fmax(sigma, np.fmax(q_w, q_n) / math.sqrt(12.0)), 0.0)
+    return (noise > STAIR_MARGIN * site.at(idx).noise(site.f0)).any(axis=0), noise
+
+
+STAIR_MARGIN = 4.0
+"""Noise along an entry counts as a staircase the probe missed above 4 times the noise assumed:
+those are orders of magnitude apart (``log(1 - s)`` at z = 20: 1e-7 against 1e-14), while the
+same rounding read along one entry and along a random direction differs by less than 2 (13
+points each); below, raising the floor would only loosen the bars of an entry that froze
+honestly (a structural zero of a Jacobian, a dead unit) by what the probe already saw."""
+
+ENTRY_QUANTILE = 0.3
+"""The entry probe reads noise from the 30% quantile of its normalised differences, not the
+median: a cluster of kinks near x (a ReLU net whose pre-activations are 1e-5, all 12 kinks of a
+unit within 6e-5 of x) spoils the j + 1 differences whose points straddle it, 5 of the 9 fourth
+differences, and so the median; it leaves the lowest 4 alone. Of a normal deviate's modulus the
+30% quantile is 0.385 sigma."""
+
+_QUANTILE_SCALE = 0.3853
+
+
+def _entry_probe(site: _Site, idx: np.ndarray, step: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """f along each coordinate ``idx`` alone at ``x + t step``, for :func:`measure_noise`'s offsets t
+    in -6..6: the deviation its third and fourth differences measure, and the height of a stair
+    seen apart from x (0 where there is none), both of shape ``(m, k)``.
+
+    Where the points cross many stairs the differences measure them (:data:`ENTRY_QUANTILE`:
+    kinks near x spoil some); where they cross few the
+    differences are mostly 0, but f is flat, jumps, and is flat again, and does so twice or more:
+    such a jump between ties is a stair. One flat stretch apart from x (every ReLU input of a
+    unit dead there) makes at most one; so does f flat around x, between two kinks.
+    """
+    ts = np.array([t for t in _NOISE_T if t != 0])
+    k = idx.size
+    vals = site.values(np.tile(idx, ts.size), np.repeat(ts, k) * np.tile(step, ts.size))
+    table = vals.reshape(vals.shape[0], ts.size, k).transpose(1, 0, 2)
+    table = np.insert(table, NOISE_POINTS // 2, np.broadcast_to(site.f0, table.shape[1:]), axis=0)
+    flat = table.reshape(NOISE_POINTS, -1)
+    sigma = np.max([np.quantile(np.abs(_NOISE_W[j] @ flat), ENTRY_QUANTILE, axis=0) / _QUANTILE_SCALE
+                    for j in (3, 4)], axis=0)
+    sigma = np.nan_to_num(sigma.reshape(table.shape[1:]), nan=0.0)  # a probe that left the domain says nothing
+    gaps = np.abs(np.diff(table, axis=0))
+    tie = gaps == 0
+    jump = np.zeros_like(tie)
+    jump[1:-1] = (gaps[1:-1] > 0) & tie[:-2] & tie[2:]
+    q = np.where(jump, gaps, np.inf).min(axis=0)
+    return sigma, np.where(jump.sum(axis=0) >= 2, q, 0.0)
+
+
+def _back_to_base(site: _Site, method: str, block: _Block, coords: _Coords, cols: np.ndarray, rows: np.ndarray,
+                  reach: np.ndarray, h0: np.ndarray, refined0: np.ndarray) -> np.ndarray:
+    """Measure the noise along columns ``cols`` in ``rows`` (:func:`_stairs_at`); where it is far
+    above the noise assumed, re-estimate them at the step refinement started from with their floor raised to it,
+    and keep that, for good, where it comes out clean. Returns the columns kept (a mask).
+
+    Refinement took the stencil's irregularity for a kink nearby; if it was a staircase, whose
+    rounding the noise probe had missed (at its step of 1e-10 a stair 1.5e-7 wide never moves,
+    and the other terms of the sum keep the probe's values distinct), the base stencil is clean
+    once its bars carry that rounding, ``noise / h``: 16 times less per coarser step, where each
+    finer one divided fewer stairs by a smaller step. Where it is not clean a kink is there after
+    all (a ReLU net's loss of 5e-9 rounds at 1e-21, above its 4 ulps, 5e-24: noise, but not what
+    made the stencil unclean), and refinement goes on as before.
+    """
+    kept = np.zeros(cols.size, dtype=bool)
+    noisy, noise = _stairs_at(site, coords.idx[cols], rows, reach)
+    if not noisy.any():
+        return kept
+    cols, noise = cols[noisy], noise[:, noisy]
+    idx = coords.idx[cols]
+    before = site.floor[:, idx].copy()
+    site.floor[:, idx] = np.maximum(before, noise)
+    redo = _pass(site, method, idx, h0[cols])
+    clean = (redo.state == Stencil.SMOOTH).all(axis=0)
+    site.floor[:, idx[~clean]] = before[:, ~clean]
+    taken = block.take(cols, redo, clean)
+    coords.step[taken] = h0[taken]
+    coords.refined[taken] = refined0[taken]
+    kept[np.flatnonzero(noisy)[clean]] = True
+    return kept
+
+
+def _frozen_base(site: _Site, method: str, block: _Block, coords: _Coords) -> None:
+    """Re-estimate, in place, entries whose base stencil never moved f, where f is a staircase
+    wider than the stencil (``log(1 - s)`` at z = 30: stairs 4e-3 wide in w, the base step 7.4e-4;
+    the estimate 0 had a bar of 7e-10 against a slope of 0.19).
+
+    f at ``x +- FROZEN_REACH h0`` first (2 evaluations): an unused parameter or a dead unit stays
+    frozen there too and costs nothing more; where f moved, :func:`_stairs_at` decides.
+    """
+    frozen = ~block.moved_left & ~block.moved_right & (coords.step != 0)
+    cols = np.flatnonzero(frozen.any(axis=0))
+    if not cols.size:
+        return
+    idx, h = coords.idx[cols], FROZEN_REACH * coords.step[cols]
+    far = site.values(np.concatenate([idx, idx]), np.concatenate([h, -h]))
+    moved = (far != site.f0).reshape(far.shape[0], 2, -1).any(axis=1)  # per row, at either end
+    rows = frozen[:, cols] & moved
+    keep = rows.any(axis=0)
+    if keep.any():
+        _back_to_base(site, method, block, coords, cols[keep], rows[:, keep], FROZEN_REACH * coords.step[cols[keep]],
+                      coords.step.copy(), coords.refined.copy())
 
 
 def _widen(site: _Site, block: _Block, coords: _Coords, widen_rtol: float) -> None:
@@ -623,6 +787,7 @@ def _pass(site: _Site, method: str, idx: np.ndarray, h: np.ndarray) -> _Block:
     """One stencil over coordinates ``idx`` at steps ``h``: h and h/2 (forward, central) or
     h, h/2 and h/4 (richardson: the third step only where the first two show truncation or a
     kink, :func:`_settled`); complex step at h."""
+    site = site.at(idx)
     if method == "complex":
         return _complex(site, idx, h)
     levels = [_Level.forward(site, idx, level_step(h, k)) for k in range(2)]
@@ -636,8 +801,9 @@ def _pass(site: _Site, method: str, idx: np.ndarray, h: np.ndarray) -> _Block:
     if settled.all():
         return two
     cols = np.flatnonzero(~settled)
-    third = _Level.forward(site, idx[cols], level_step(h[cols], 2)).with_minus(site, idx[cols])
-    three = _central(site, [lv.columns(cols) for lv in levels] + [third])
+    some = site.at(cols)
+    third = _Level.forward(some, idx[cols], level_step(h[cols], 2)).with_minus(some, idx[cols])
+    three = _central(some, [lv.columns(cols) for lv in levels] + [third])
     two.take(cols, three, np.ones(cols.size, dtype=bool))
     return two
 
@@ -724,7 +890,19 @@ def _central(site: _Site, levels: list[_Level]) -> _Block:
     # powers of h too, which Richardson's even-power extrapolation neither removes nor sees
     # in its error bar. The jump serves to find kinks, not to bound them.
     return _Block(value, trunc, rnd, sides.left, sides.right, state, sides.err_l + sides.err_r, jump.value,
-                  jump.error, jump.noise)
+                  jump.error, jump.noise, *_moved(f0, levels))
+
+
+def _moved(f0: np.ndarray, levels: list[_Level]) -> tuple[np.ndarray, np.ndarray]:
+    """Per entry, whether f moved on the stencil's left side (any value differs from f0 to the
+    bit) and on its right side.
+
+    A stencil that does not move at all, where a coarser one moved, or whose base step never
+    moved f where a wider look does, may stand on a stair (:func:`_frozen`, :func:`_frozen_base`).
+    """
+    left = np.any([lv.f_minus != f0 for lv in levels], axis=0)
+    right = np.any([lv.f_plus != f0 for lv in levels], axis=0)
+    return left, right
 
 
 @dataclass
