@@ -200,8 +200,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--verbose", action="store_true", help="print every false FAIL")
+    ap.add_argument("--reference", choices=("both", "loss", "grad"), default="both")
     args = ap.parse_args()
-    for with_grad in (False, True):
+    for with_grad in {"both": (False, True), "loss": (False,), "grad": (True,)}[args.reference]:
         t0 = time.perf_counter()
         out = run(args.seeds, with_grad, args.verbose)
         ref = "grad=" if with_grad else "loss only"

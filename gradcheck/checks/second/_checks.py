@@ -103,7 +103,7 @@ def check_hessian(
     else:
         f = FlatLoss(loss, ps, fname)
         f0 = f(f.x0)
-        ref = unresolved_wide(judge_matrix(claim, from_loss(f, f0, lay, s), safety), claim)
+        ref = unresolved_wide(judge_matrix(claim, from_loss(f, f0, lay, s, claim.matrix), safety), claim)
         if not kinks:
             ref = replace(ref, status=np.where(ref.status == Status.KINK, Status.MISMATCH, ref.status))
         n_eval = f.n_evaluations
