@@ -34,6 +34,7 @@ from gradcheck.checks.second import (
     check_hessian,
     check_hvp,
 )
+from gradcheck.judge._headline import headline
 
 # Importing the module registers its derivations; keep them out of the registry the rest of
 # the suite sees (it lists the built-ins exactly) unless they are built in already.
@@ -390,7 +391,10 @@ def test_check_gauss_newton() -> None:
     wrong_jac = check_gauss_newton(residual, lambda V: 2 * jac(V), out_hessian, gn, W)
     assert wrong_jac.status == "jacobian_wrong" and "residual Jacobian" in str(wrong_jac)
     bad_hout = check_gauss_newton(residual, jac, lambda z: 2 * out_hessian(z), gn, W, out_loss=out_loss)
-    assert bad_hout.status == "jacobian_wrong" and "out_hessian is not the Hessian of out_loss" in str(bad_hout)
+    # the Jacobian passed: out_hessian is named, not the Jacobian (it was "jacobian_wrong", above a passing check)
+    assert bad_hout.status == "out_hessian_wrong" and "out_hessian is not the Hessian of out_loss" in str(bad_hout)
+    assert bad_hout.first_order.ok and "residual Jacobian passed" in str(bad_hout).split("\n", 1)[0]
+    assert "the out_hessian it is built on is wrong" in headline(bad_hout), headline(bad_hout)
     off = gn(W)
     off[0, 1, 0, 1] *= 1 + 1e-5
     assert not check_gauss_newton(residual, jac, out_hessian, lambda V: off, W).ok
@@ -646,3 +650,4 @@ def test_noise_probe_is_not_the_kink_it_crosses() -> None:
     f = FlatLoss(c.loss, ps, "loss")
     f0 = f(f.x0)
     assert measure_noise(f, f0, np.random.default_rng(0), ps.eps) < 1e-13 * abs(f0)
+
