@@ -651,3 +651,47 @@ def test_noise_probe_is_not_the_kink_it_crosses() -> None:
     f0 = f(f.x0)
     assert measure_noise(f, f0, np.random.default_rng(0), ps.eps) < 1e-13 * abs(f0)
 
+
+def test_hvp_of_a_piecewise_linear_loss_with_a_zero_block_passes_like_the_hessian() -> None:
+    # the zero part's own scale is rounding, so no bar was ever 1e-4 of it: inconclusive at every point
+    rng = np.random.default_rng(2)
+    X, v = rng.normal(size=(6, 3)), rng.normal(size=6)
+    loss = lambda p: float(v @ np.maximum(X @ p["a"], 0) + 0.5 * np.sum(p["b"] ** 2))
+    zero3 = np.zeros(3)
+    hess = {("a", "a"): np.zeros((3, 3)), ("a", "b"): np.zeros((3, 2)), ("b", "a"): np.zeros((2, 3)),
+            ("b", "b"): np.eye(2)}
+    for seed in range(3):
+        p = {"a": rng.normal(size=3), "b": rng.normal(size=2)}
+        assert np.min(np.abs(X @ p["a"])) > 1e-2
+        assert check_hessian(loss, lambda q: hess, p).ok
+        r = check_hvp(loss, lambda q, d: {"a": zero3.copy(), "b": d["b"].copy()}, p, seed=seed)
+        assert r.ok, str(r)
+        # and a slip in the zero block is still caught there
+        slip = check_hvp(loss, lambda q, d: {"a": 1e-3 * d["a"], "b": d["b"].copy()}, p, seed=seed)
+        assert slip.status == "mismatch", str(slip)
+    w = rng.normal(size=3)
+    r = check_hvp(lambda u: float(v @ np.maximum(X @ u, 0)), lambda u, d: np.zeros(3), w)
+    assert r.ok and any("zero along every vector" in n for n in r.notes), str(r)
+
+
+@pytest.mark.parametrize("with_grad", [True, False], ids=["grad", "loss-only"])
+def test_hvp_headline_names_both_parts_when_both_cross_blocks_are_wrong(with_grad: bool) -> None:
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(5, 5))
+    H = A @ A.T + np.eye(5)
+    p = {"a": rng.normal(size=3), "b": rng.normal(size=2)}
+    flat = lambda q: np.concatenate([q["a"], q["b"]])
+    loss = lambda q: float(0.5 * flat(q) @ H @ flat(q) + np.sum(np.cos(flat(q))))
+    grad = lambda q: (lambda g: {"a": g[:3], "b": g[3:]})(H @ flat(q) - np.sin(flat(q)))
+
+    def hvp(q: Any, d: Any) -> dict[str, np.ndarray]:
+        Hx = H - np.diag(np.cos(flat(q)))
+        Hx[:3, 3:] *= 1.5  # both cross blocks wrong
+        Hx[3:, :3] *= 1.5
+        out = Hx @ flat(d)
+        return {"a": out[:3], "b": out[3:]}
+
+    r = check_hvp(loss, hvp, p, grad=grad if with_grad else None, vectors=4)
+    head = headline(r)
+    assert r.status == "mismatch" and "'a' and 'b'" in head and "only" not in head, head
+    assert "('b', 'a')" in r.diagnosis[0]  # the vector moving only 'a' pins that block
