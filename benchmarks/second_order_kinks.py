@@ -18,6 +18,19 @@ complex step. ``check_hessian`` and ``check_hvp`` are run without ``grad=`` (sec
 differences of the loss) and with it. Counts: for the correct claims pass / inconclusive /
 kink-reported (not a mismatch, some entry a kink) / FAIL; for the slips (one entry off by 1e-3
 relative, the cross block transposed, the whole matrix doubled) how many are caught.
+
+Measured (3 seeds, 72 correct claims per check; pass / inconclusive / kink / FAIL):
+
+    loss only, before:  check_hessian 0 / 34 / 1 / 37   check_hvp 0 / 45 / 3 / 24
+                        slips caught: one entry 1e-3 69/72, transposed block 72/72, factor 2 72/72
+    loss only, after:   check_hessian 0 / 3 / 69 / 0    check_hvp 0 / 2 / 70 / 0
+                        slips caught: one entry 1e-3 61/72, transposed block 72/72, factor 2 72/72
+    grad= (unchanged):  check_hessian 47 / 5 / 20 / 0   check_hvp 48 / 3 / 21 / 0
+                        slips caught: one entry 1e-3 70/72, transposed block 72/72, factor 2 72/72
+
+Before, every FAIL was invented (a transposed layout, "1 entry wrong", "only the part for 'W2'"):
+straddled at every level, the stencil agrees on the mean of the two sides. After, the one-entry
+slips missed are those on an entry whose stencil straddles the kink (a kink, not judged).
 """
 
 from __future__ import annotations
