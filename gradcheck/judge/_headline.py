@@ -31,7 +31,7 @@ def headline(result: Any) -> str:
     first = str(result.summary() if hasattr(result, "summary") else result).split("\n", 1)[0]
     first = _without_run_details(first)
     first_order = getattr(result, "first_order", None)
-    if "not judged" in first and first_order is not None and hasattr(first_order, "params"):
+    if "not judged" in first and first_order is not None and hasattr(first_order, "params") and not first_order.ok:
         return f"{first}: {_grad_headline(first_order).split(': ', 1)[1]}"  # what is wrong in it
     parts = list(getattr(result, "blocks", {}).values()) or list(getattr(result, "vectors", ()))
     wrong = [b for b in parts if getattr(b, "n_mismatched", 0)]

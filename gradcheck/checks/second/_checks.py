@@ -103,7 +103,7 @@ def check_hessian(
     else:
         f = FlatLoss(loss, ps, fname)
         f0 = f(f.x0)
-        ref = unresolved_wide(judge_matrix(claim, from_loss(f, f0, lay, s), safety), claim)
+        ref = unresolved_wide(judge_matrix(claim, from_loss(f, f0, lay, s, claim.matrix), safety), claim)
         if not kinks:
             ref = replace(ref, status=np.where(ref.status == Status.KINK, Status.MISMATCH, ref.status))
         n_eval = f.n_evaluations
@@ -157,7 +157,9 @@ def check_gauss_newton(
     parts = gn_parts(GaussNewton(residual, jac, out_hessian, out_loss), lay, s, check_hessian)
     jres = parts.jacobian
     if parts.matrix is None or parts.bound is None:
-        return not_judged("gauss_newton", "jacobian_wrong", fname, jres, parts.notes[0])
+        # name the part really wrong: a wrong out_hessian beside a Jacobian that passed is no Jacobian's fault
+        status = "out_hessian_wrong" if parts.wrong == "out_hessian" else "jacobian_wrong"
+        return not_judged("gauss_newton", status, fname, jres, parts.notes[0])
     n = lay.n
     # the product is exact to rounding: its error estimate is the rounding bound, every entry ok so far
     ref = Reference(parts.matrix, parts.bound, np.zeros((n, n)), np.full((n, n), int(Status.OK)),

@@ -52,6 +52,7 @@ class GNParts:
     bound: np.ndarray | None
     jacobian: GradCheckResult
     notes: tuple[str, ...]
+    wrong: str | None = None  # with no matrix: the part found wrong, "jac" or "out_hessian"
 
 
 def gn_parts(parts: GaussNewton, lay: Layout, settings: Settings,
@@ -63,7 +64,8 @@ def gn_parts(parts: GaussNewton, lay: Layout, settings: Settings,
     res = check_jacobian(parts.residual, parts.jac, ps.pack(ps.copies()), method=s.method, safety=s.safety,
                          step=s.step, typical=s.typical, max_entries=3, name=fn_name(parts.residual, None))
     if not res.ok:
-        return GNParts(None, None, res, (f"the residual Jacobian {fn_name(parts.jac, None)} is wrong (see below)",))
+        return GNParts(None, None, res, (f"the residual Jacobian {fn_name(parts.jac, None)} is wrong (see below)",),
+                       "jac")
     r = np.asarray(call(parts.residual, ps, fn_name(parts.residual, None)), dtype=np.float64)
     m = r.size
     J = np.concatenate([param_of(res, lay, n).analytic.reshape(m, -1) for n in lay.names], axis=1)
@@ -74,7 +76,8 @@ def gn_parts(parts: GaussNewton, lay: Layout, settings: Settings,
         need_callable("out_loss", parts.out_loss, "out_loss(r) -> scalar")
         hres = check_hessian(parts.out_loss, lambda _r: H.reshape(r.shape * 2), r.copy(), safety=s.safety)
         if hres.status == "mismatch":
-            return GNParts(None, None, res, (f"out_hessian is not the Hessian of out_loss at r:\n{hres.summary(3)}",))
+            return GNParts(None, None, res, (f"out_hessian is not the Hessian of out_loss at r:\n{hres.summary(3)}",),
+                           "out_hessian")
         notes.append(
             "out_hessian checked against second differences of out_loss"
             if hres.ok

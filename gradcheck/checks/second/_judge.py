@@ -99,12 +99,21 @@ def judge_vector(claim: np.ndarray, value: np.ndarray, error: np.ndarray, found:
     """Tolerances and statuses of one Hv, parameter by parameter (a parameter's part of Hv is
     the scale of its entries). Where the reference ``found`` a kink or nothing clean, that
     stands; an entry whose tolerance exceeds RESOLVE x its scale is unresolved even if it
-    mismatches (the bar, not the claim, is what is wide)."""
-    tol, status = np.empty_like(value), np.empty(value.shape, dtype=int)
+    mismatches (the bar, not the claim, is what is wide). As for the matrix (:func:`unresolved_wide`),
+    a part of zeros is held to 1e-3 of the whole Hv's scale, no finer, and an Hv that is zero
+    throughout (a piecewise-linear loss) is left to its rounding: its own scale is rounding,
+    so no bar could ever be 1e-4 of it."""
+    tol, status, scale = np.empty_like(value), np.empty(value.shape, dtype=int), np.empty_like(value)
+    judged = {}
     for n in lay.names:
         sl = lay.slices[n]
         j = _judged(claim[sl].reshape(1, -1), value[sl].reshape(1, -1), error[sl].reshape(1, -1), safety, lay.ps.eps)
-        wide = j.tolerance[0] > RESOLVE * j.scale[0]
-        tol[sl] = j.tolerance[0]
-        status[sl] = np.where(found[sl] != Status.OK, found[sl], np.where(wide, Status.UNRESOLVED, j.status[0]))
+        judged[n] = j
+        tol[sl], scale[sl] = j.tolerance[0], j.scale[0]
+    significant = (found == Status.OK) & (np.abs(value) > tol)  # rounding-level values are zeros
+    overall = max(float(np.abs(value[significant]).max(initial=0.0)), float(np.abs(claim).max()))
+    for n in lay.names:
+        sl = lay.slices[n]
+        wide = (tol[sl] > RESOLVE * np.maximum(scale[sl], 1e-3 * overall)) & (overall > 0)
+        status[sl] = np.where(found[sl] != Status.OK, found[sl], np.where(wide, Status.UNRESOLVED, judged[n].status[0]))
     return tol, status

@@ -104,7 +104,8 @@ def hessian_result(kind: str, claim: Claim, ref: Reference, max_entries: int, *,
     if kinks:
         all_notes.append(
             f"{kinks} entr{'y' if kinks == 1 else 'ies'} at kinks: the one-sided first derivatives of the "
-            f"gradient differ there, so the Hessian does not exist at this point; not judged"
+            f"gradient differ there (or a kink lies inside the second-difference stencil), so the Hessian does "
+            f"not exist at this point or cannot be resolved from both sides of it; not judged"
         )
     ok = status == Status.OK
     zero_numeric = np.all(np.abs(ref.value[ok]) <= ref.tol[ok])

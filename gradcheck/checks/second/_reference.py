@@ -139,9 +139,50 @@ def with_jumps(grad: Callable[[Any], Any], lay: Layout, ref: Reference, typical:
     return ref, 4 * lay.n + 1
 
 
-def from_loss(f: FlatLoss, f0: float, lay: Layout, settings: Settings) -> Reference:
+def _label(lay: Layout, i: int, j: int) -> str:
+    """Entry (i, j) of the flat matrix as its block and the index within it."""
+    def where(k: int) -> tuple[str, tuple[int, ...]]:
+        n = next(nm for nm in lay.names if lay.slices[nm].start <= k < lay.slices[nm].stop)
+        return n, tuple(int(x) for x in np.unravel_index(k - lay.slices[n].start, lay.shapes[n]))
+
+    (a, ia), (b, ib) = where(i), where(j)
+    return f"({a!r}, {b!r}) {ia + ib}" if len(lay.names) > 1 else str(ia + ib)
+
+
+SIDE_MATCH = 1e-2
+"""A claim within this fraction of a one-sided second difference is said to match that side: the
+differences are taken at half the base step (5e-3 of the coordinate's scale), so they carry an
+error of about that much of the scale times the third derivative. They inform; they do not judge."""
+
+
+def _straddle_note(lay: Layout, kinks: list[tuple[int, int, tuple[float, float] | None]],
+                   claimed: np.ndarray | None, shown: int = 3) -> str:
+    """Which entries' stencils straddled a kink, and the claim beside the one-sided second
+    differences where the line has them (diagonal entries)."""
+    names = ", ".join(_label(lay, i, j) for i, j, _ in kinks[:shown]) + (", ..." if len(kinks) > shown else "")
+    text = (f"{len(kinks)} entr{'y' if len(kinks) == 1 else 'ies'} of the upper triangle straddle a kink inside "
+            f"the second-difference stencil ({names}): the first or second derivative jumps there, the "
+            "central differences mix its two sides, so they are kinks, not judged")
+    sided = [(i, j, sd) for i, j, sd in kinks if sd is not None]
+    if claimed is not None and sided:
+        parts = []
+        for i, j, (left, right) in sided[:shown]:
+            c = float(claimed[i, j])
+            near = [n for n, v in (("left", left), ("right", right))
+                    if abs(c - v) <= SIDE_MATCH * max(abs(left), abs(right), abs(c))]
+            how = f"matches the {' and '.join(near)} side" if near else (
+                "between them" if min(left, right) <= c <= max(left, right) else "outside both")
+            parts.append(f"{_label(lay, i, j)} claimed {c:.6g}, one-sided {left:.6g} (left) / {right:.6g} "
+                         f"(right): {how}")
+        text += "; the claim against the one-sided second differences: " + "; ".join(parts)
+    return text
+
+
+def from_loss(f: FlatLoss, f0: float, lay: Layout, settings: Settings, claimed: np.ndarray | None = None) -> Reference:
     """Second differences of the loss, entry by entry over the upper triangle; statuses are
-    the stencil's (ok, kink, unresolved), tolerances are left to the judge."""
+    the stencil's (ok, kink, unresolved), tolerances are left to the judge. An entry whose
+    stencil straddles a kink is one; the note names them and, on the diagonal, sets the
+    ``claimed`` value beside the one-sided second differences."""
     eps = lay.ps.eps
     noise = measure_noise(f, f0, np.random.default_rng(settings.seed), eps)
     step = settings.step
@@ -149,6 +190,7 @@ def from_loss(f: FlatLoss, f0: float, lay: Layout, settings: Settings) -> Refere
     n = lay.n
     value, error = np.zeros((n, n)), np.zeros((n, n))
     status = np.zeros((n, n), dtype=int)
+    straddling: list[tuple[int, int, tuple[float, float] | None]] = []
     for i in range(n):
         ui = np.zeros(n)
         ui[i] = s[i]
@@ -159,8 +201,13 @@ def from_loss(f: FlatLoss, f0: float, lay: Layout, settings: Settings) -> Refere
             value[i, j] = value[j, i] = est.value / (s[i] * s[j])
             error[i, j] = error[j, i] = est.error / (s[i] * s[j])
             status[i, j] = status[j, i] = est.status
+            if est.status == Status.KINK and est.jump == 0.0:  # a kink inside the stencil, not one at x
+                sides = None if est.sides is None else (est.sides[0] / s[i] ** 2, est.sides[1] / s[i] ** 2)
+                straddling.append((i, j, sides))
     # 1e-300: only keeps a loss of exactly 0 from dividing by zero in the note
     notes = (f"loss noise measured at {noise:.3g} ({noise / max(abs(f0), 1e-300):.2g} of the loss value)",)
+    if straddling:
+        notes += (_straddle_note(lay, straddling, claimed),)
     return Reference(
         value,
         error,

@@ -21,13 +21,16 @@ from ...judge._result import json_float as _num
 
 __all__ = ["STATUSES", "BlockResult", "HVPCheckResult", "HessianCheckResult", "VectorResult"]
 
-STATUSES = ("ok", "mismatch", "kink", "kink_mismatch", "inconclusive", "gradient_wrong", "jacobian_wrong")
+STATUSES = ("ok", "mismatch", "kink", "kink_mismatch", "inconclusive", "gradient_wrong", "jacobian_wrong",
+            "out_hessian_wrong")
 """Overall statuses: ``ok``; ``mismatch`` (some entry wrong); ``inconclusive`` (no entry wrong
 but some could not be resolved, so there is no evidence for ``ok``); ``gradient_wrong`` /
 ``jacobian_wrong`` (the first-order part given to build the reference is itself wrong, so
-the second-order claim was not judged). Per entry, the labels of :class:`gradcheck.core._status.Status`
-as for gradients: ``ok``, ``mismatch``, ``kink`` (the second derivative does not exist there:
-the one-sided first derivatives differ), ``unresolved`` (no evidence either way)."""
+the second-order claim was not judged); ``out_hessian_wrong`` (check_gauss_newton: the residual
+Jacobian passed, but ``out_hessian`` is not the Hessian of ``out_loss``, so G was not judged).
+Per entry, the labels of :class:`gradcheck.core._status.Status` as for gradients: ``ok``,
+``mismatch``, ``kink`` (the second derivative does not exist there: the one-sided first
+derivatives differ), ``unresolved`` (no evidence either way)."""
 
 
 def _entry_line(e: Entry) -> str:
@@ -158,8 +161,12 @@ class HessianCheckResult:
 
     def summary(self, max_entries: int = 5) -> str:
         what = "check_hessian" if self.kind == "hessian" else "check_gauss_newton"
+        if self.status == "out_hessian_wrong":  # the Jacobian passed: its summary would only mislead
+            head = (f"{what} of {self.function}: not judged: the out_hessian it is built on is wrong "
+                    f"(the residual Jacobian passed)")
+            return "\n".join([head, *(f"note: {n}" for n in self.notes)])
         if self.status in ("gradient_wrong", "jacobian_wrong"):
-            part = "gradient" if self.status == "gradient_wrong" else "residual Jacobian (or out_hessian)"
+            part = "gradient" if self.status == "gradient_wrong" else "residual Jacobian"
             head = f"{what} of {self.function}: not judged: the {part} it is built on is wrong"
             body = [self.first_order.summary(max_entries)] if self.first_order is not None else []
             return "\n".join([head, *body, *(f"note: {n}" for n in self.notes)])
