@@ -18,10 +18,7 @@ import gradcheck
 PACKAGE = Path(gradcheck.__file__).resolve().parent
 MAX_POSITIONAL = 7
 
-ALLOWED: dict[str, str] = {
-    "symbolic/_prove.py::_check_size": "symbolic/_prove.py is being rewritten in another branch at the same time; "
-                                       "its state goes into a dataclass there, not in a conflicting edit here",
-}
+ALLOWED: dict[str, str] = {}
 """``path::function`` -> why it keeps more than MAX_POSITIONAL positional parameters."""
 
 

@@ -567,8 +567,9 @@ def _refine(site: _Site, method: str, block: _Block, coords: _Coords, resolve_rt
         suspect = frozen.any(axis=0) & ~probed[cols]
         if suspect.any():
             probed[cols[suspect]] = True
-            stairy[suspect] = _back_to_base(site, method, block, coords, cols[suspect], frozen[:, suspect],
-                                            FROZEN_REACH * h0[cols[suspect]], h0, refined0)
+            stairy[suspect] = _back_to_base(site, method, block, coords,
+                                            _Frozen(cols[suspect], frozen[:, suspect],
+                                                    FROZEN_REACH * h0[cols[suspect]], h0, refined0))
         old_err = block.error[:, cols].max(axis=0)
         new_err = sub.error.max(axis=0)
         at = block.kink[:, cols]
@@ -686,8 +687,19 @@ def _entry_probe(site: _Site, idx: np.ndarray, step: np.ndarray) -> tuple[np.nda
     return sigma, np.where(jump.sum(axis=0) >= 2, q, 0.0)
 
 
-def _back_to_base(site: _Site, method: str, block: _Block, coords: _Coords, cols: np.ndarray, rows: np.ndarray,
-                  reach: np.ndarray, h0: np.ndarray, refined0: np.ndarray) -> np.ndarray:
+@dataclass(frozen=True)
+class _Frozen:
+    """Entries whose stencil froze: their columns, the output rows that froze, how far to look for
+    the loss moving, and the steps (and refinement flags) refinement started from."""
+
+    cols: np.ndarray
+    rows: np.ndarray
+    reach: np.ndarray
+    h0: np.ndarray
+    refined0: np.ndarray
+
+
+def _back_to_base(site: _Site, method: str, block: _Block, coords: _Coords, frozen: _Frozen) -> np.ndarray:
     """Measure the noise along columns ``cols`` in ``rows`` (:func:`_stairs_at`); where it is far
     above the noise assumed, re-estimate them at the step refinement started from with their floor raised to it,
     and keep that, for good, where it comes out clean. Returns the columns kept (a mask).
@@ -700,8 +712,9 @@ def _back_to_base(site: _Site, method: str, block: _Block, coords: _Coords, cols
     all (a ReLU net's loss of 5e-9 rounds at 1e-21, above its 4 ulps, 5e-24: noise, but not what
     made the stencil unclean), and refinement goes on as before.
     """
+    cols, h0, refined0 = frozen.cols, frozen.h0, frozen.refined0
     kept = np.zeros(cols.size, dtype=bool)
-    noisy, noise = _stairs_at(site, coords.idx[cols], rows, reach)
+    noisy, noise = _stairs_at(site, coords.idx[cols], frozen.rows, frozen.reach)
     if not noisy.any():
         return kept
     cols, noise = cols[noisy], noise[:, noisy]
@@ -736,8 +749,9 @@ def _frozen_base(site: _Site, method: str, block: _Block, coords: _Coords) -> No
     rows = frozen[:, cols] & moved
     keep = rows.any(axis=0)
     if keep.any():
-        _back_to_base(site, method, block, coords, cols[keep], rows[:, keep], FROZEN_REACH * coords.step[cols[keep]],
-                      coords.step.copy(), coords.refined.copy())
+        _back_to_base(site, method, block, coords,
+                      _Frozen(cols[keep], rows[:, keep], FROZEN_REACH * coords.step[cols[keep]], coords.step.copy(),
+                              coords.refined.copy()))
 
 
 def _widen(site: _Site, block: _Block, coords: _Coords, widen_rtol: float) -> None:

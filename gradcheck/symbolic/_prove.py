@@ -638,7 +638,7 @@ def matrix_derivative(build: MatrixBuilder, wrt: str, *, dims: Sequence[str], si
         H, _ = run(hand, dsyms)
     checked, hand_ok = [], True
     for size in sizes:
-        ok, hok, why = _check_size(build, hand, run, wrt, D, H, dsyms, size)
+        ok, hok, why = _check_size(build, hand, run, wrt, D, dsyms, size)
         if not ok:
             return MatrixDerivative(Status.DISPROVED, D, f"sympy's matrix-level derivative is wrong at {dict(size)}: "
                                     f"{why}", tuple(checked), why, None)
@@ -705,7 +705,7 @@ def _explicit_scalar(e: Any) -> Any:
 
 
 def _check_size(build: MatrixBuilder, hand: MatrixBuilder | None, run: Callable[..., Any], wrt: str, D: Any,
-                H: Any, dsyms: dict, size: Mapping[str, int]) -> tuple[bool, bool | None, str]:
+                dsyms: dict, size: Mapping[str, int]) -> tuple[bool, bool | None, str]:
     import sympy as sp
 
     expr_c, made_c = run(build, size)
