@@ -15,7 +15,10 @@ the derivative is the one of the branch active at that point (and is not cached)
 from __future__ import annotations
 
 import contextvars
+import linecache
 import math
+import os
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +41,10 @@ class Context:
     point: dict[Any, float] = field(default_factory=dict)
     comparisons: int = 0
     near_ties: int = 0
-    floats: list[tuple[float, Any]] = field(default_factory=list)
+    floats: list[tuple[float, Any, str]] = field(default_factory=list)
+    """Every symbolic value frozen into a Python float: (the float, its expression, the user's line).
+    The run may only use the expression of a float it returns as is (``return float(loss)``);
+    any other frozen float is a constant whose derivative was lost, so the run is n/a."""
     rational: bool = False
     """Turn float operands into exact rationals (proofs: float data must not round)."""
     _subs: dict | None = None
@@ -96,6 +102,68 @@ def _ctx() -> Context:
             "(comparisons and float() need the point those set)"
         )
     return ctx
+
+
+_OWN_DIRS = (os.path.dirname(os.path.abspath(np.__file__)) + os.sep,
+             os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep)
+
+
+def culprit(tb: Any) -> tuple[str, str]:
+    """``(numpy function, user's line)`` where an exception raised while tracing left user code.
+
+    The function is what numpy dispatched to SymArray (``func`` of ``__array_function__``,
+    ``ufunc`` of ``__array_ufunc__``) or else the numpy frame just inside the user's innermost
+    frame; either is "" when it cannot be told."""
+    frames = []
+    while tb is not None:
+        frames.append((tb.tb_frame, tb.tb_lineno))
+        tb = tb.tb_next
+    users = [i for i, (f, _) in enumerate(frames) if _is_user(f.f_code.co_filename)]
+    if not users:
+        return "", ""
+    i = users[-1]
+    line = _describe(frames[i][0].f_code.co_filename, frames[i][1])
+    name = ""
+    for f, _ in frames[i + 1:]:
+        if f.f_code.co_name == "__array_function__" and "func" in f.f_locals:
+            func = f.f_locals["func"]
+            name = f"{getattr(func, '__module__', None) or 'numpy'}.{getattr(func, '__name__', func)}"
+            break
+        if f.f_code.co_name == "__array_ufunc__" and "ufunc" in f.f_locals:
+            name = f"numpy.{f.f_locals['ufunc'].__name__}"
+            break
+    if not name and i + 1 < len(frames):
+        f = frames[i + 1][0]
+        mod = f.f_globals.get("__name__", "")
+        if mod.startswith("numpy"):
+            name = f"{mod}.{f.f_code.co_name}"
+    if name.startswith("numpy."):
+        sub = next((m for m in ("linalg.", "fft.", "random.") if name.startswith("numpy." + m)), "")
+        name = "numpy." + sub + name.rsplit(".", 1)[1]
+    return name.replace("numpy.", "np.", 1), line
+
+
+def _is_user(filename: str) -> bool:
+    path = os.path.abspath(filename)
+    return not (path.startswith(_OWN_DIRS) or filename.startswith("<frozen") or filename.endswith(".pyx")
+                or any(d in path for d in ("site-packages", "dist-packages")))
+
+
+def _describe(filename: str, lineno: int | None) -> str:
+    src = linecache.getline(filename, lineno or 0).strip()
+    return f"{os.path.basename(filename)}:{lineno}" + (f": {src}" if src else "")
+
+
+def user_line() -> str:
+    """``file:line: source`` of the innermost calling frame outside gradcheck and numpy.
+
+    Names a line so an n/a says *where* the code left the symbolic world, not just that it did."""
+    f = sys._getframe(1)
+    while f is not None:
+        if _is_user(f.f_code.co_filename):
+            return _describe(f.f_code.co_filename, f.f_lineno)
+        f = f.f_back
+    return ""
 
 
 def _short(expr: Any, n: int = 80) -> str:
@@ -382,22 +450,33 @@ class SymArray(np.ndarray):
             yield self[i]
 
     def __float__(self) -> float:
-        """The value at the point; the expression is remembered, so ``float(loss)`` still works."""
+        """The value at the point, recorded with the user's line.
+
+        The expression is recovered only when the loss returns this very float (``return
+        float(loss)``); a float used further on is a frozen constant, and the run becomes n/a
+        (see ``Context.floats``) rather than differentiate around it."""
         if self.size != 1:
             raise SymbolicUnsupportedError(f"float() of a symbolic array of shape {self.shape}")
         ctx = _ctx()
         expr = self.reshape(-1).view(np.ndarray)[0]
         v = ctx.value(expr)
-        ctx.floats.append((v, expr))
+        ctx.floats.append((v, expr, user_line()))
         return v
 
     def __int__(self) -> int:
         raise SymbolicUnsupportedError("int() of a symbolic value: the derivative cannot pass through it")
 
+    def __index__(self) -> int:
+        raise SymbolicUnsupportedError("a symbolic value used as an index: the derivative cannot pass through it")
+
     def __bool__(self) -> bool:
+        """``if s:`` on a symbolic scalar is a branch decided at the point, counted like a comparison."""
         if self.size != 1:
-            return bool(self.view(np.ndarray).any())
-        return bool(self.__float__() != 0)
+            raise SymbolicUnsupportedError(
+                f"the truth value of a symbolic array of shape {self.shape} (numpy raises too); use .any()/.all()")
+        ctx = _ctx()
+        ctx.comparisons += 1
+        return ctx.value(self.reshape(-1).view(np.ndarray)[0]) != 0
 
     @property
     def real(self) -> SymArray:  # real symbols: the real part is the array itself
