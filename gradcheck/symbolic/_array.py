@@ -264,7 +264,6 @@ _HINTS = {
     "arctan2": "write np.arctan(y / x) on the branch you need",
     "hypot": "write np.sqrt(a**2 + b**2)",
     "heaviside": "write (z > 0) * 1.0 (decided at the point)",
-    "clip": "write np.minimum(np.maximum(z, lo), hi)",
 }
 
 
@@ -445,6 +444,15 @@ class SymArray(np.ndarray):
     def __getitem__(self, key: Any) -> Any:
         return _wrap(super().__getitem__(key))
 
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """``y[0] = expr``: store the expression, not a 0-d array nested inside the entry."""
+        if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype == object:
+            value = value.view(np.ndarray)[()]
+        super().__setitem__(key, value)
+
+    def clip(self, *args: Any, **kwargs: Any) -> Any:
+        return _clip(self, *args, **kwargs)
+
     def __iter__(self) -> Iterator[Any]:
         for i in range(len(self)):
             yield self[i]
@@ -565,6 +573,41 @@ def _det(a: Any) -> Any:
     return _wrap(symengine.DenseMatrix(ra.tolist()).det())
 
 
+def _slogdet(a: Any) -> Any:
+    """(sign, log|det|): the sign is decided at the point (a comparison), log|det| stays symbolic."""
+    ctx = _ctx()
+    d = _raw(_det(a))[()]
+    v = ctx.value(d)
+    ctx.comparisons += 1
+    sign = float(np.sign(v))
+    logabs = _wrap(ctx.backend.log(d if v > 0 else -d)) if v != 0 else -np.inf
+    try:
+        from numpy.linalg._linalg import SlogdetResult
+
+        return SlogdetResult(sign, logabs)
+    except ImportError:  # numpy < 2 returns a plain tuple
+        return sign, logabs
+
+
+_NO = getattr(np, "_NoValue", None)
+
+
+def _clip(a: Any, a_min: Any = _NO, a_max: Any = _NO, out: Any = None, *, min: Any = _NO, max: Any = _NO,
+          **kwargs: Any) -> Any:
+    """np.clip as np.minimum(np.maximum(a, lo), hi): symbolic Max/Min, whose kinks the graph knows."""
+    lo = a_min if a_min is not _NO else min
+    hi = a_max if a_max is not _NO else max
+    r = _wrap(_obj(_raw(a)))
+    if lo is not _NO and lo is not None:
+        r = np.maximum(r, lo)
+    if hi is not _NO and hi is not None:
+        r = np.minimum(r, hi)
+    if out is not None:
+        out[...] = r
+        return out
+    return r
+
+
 def _outer(a: Any, b: Any, out: Any = None) -> Any:
     return _wrap(_obj(_raw(a)).ravel()[:, None] * _obj(_raw(b)).ravel()[None, :])
 
@@ -573,6 +616,7 @@ _FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.outer: _outer,
     np.zeros_like: _like(0), np.ones_like: _like(1), np.empty_like: _like(0), np.full_like: _full_like,
     np.linalg.norm: _norm, np.dot: _dot, np.linalg.inv: _inv, np.linalg.solve: _solve, np.linalg.det: _det,
+    np.linalg.slogdet: _slogdet, np.clip: _clip,
 }
 _NUMERIC_FUNCTIONS = {np.argmax, np.argmin, np.argsort, np.isclose, np.allclose}
 _REFUSED = {np.sort, np.median, np.percentile, np.quantile, np.unique, np.round, np.around, np.floor,

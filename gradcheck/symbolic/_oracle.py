@@ -145,10 +145,10 @@ def _refuse_frozen(ctx: Context, what: str) -> None:
     if ctx.floats:
         line = ctx.floats[0][2]
         raise SymbolicUnsupportedError(
-            f"{what} converted symbols to numbers: float() {'at ' + line if line else 'of an intermediate'} froze "
-            "a symbolic value into a constant whose derivative is lost (math.* functions, float() or .item() of "
-            "an intermediate). Keep it an array: np.sum(...) rather than float(np.sum(...)), np.exp rather than "
-            "math.exp")
+            f"{what} converted symbols to numbers{' at ' + line if line else ''}: a symbolic value became a "
+            "float constant whose derivative is lost (float(), math.* functions, or a write into a float "
+            "array such as np.zeros(n)). Keep it an array: np.sum(...) rather than float(np.sum(...)), np.exp "
+            "rather than math.exp, np.zeros_like(x) for a buffer")
 
 
 # --------------------------------------------------------------------------- fingerprints (cache keys)
