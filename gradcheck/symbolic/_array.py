@@ -19,6 +19,7 @@ import linecache
 import math
 import os
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,11 +88,56 @@ class active:
 
     def __enter__(self) -> Context:
         self._token = _CTX.set(self.ctx)
+        _float_casts(+1)
         return self.ctx
 
     def __exit__(self, *exc: object) -> None:
         assert self._token is not None
+        _float_casts(-1)
         _CTX.reset(self._token)
+
+
+# np.asarray(z, dtype=np.float64) opens many a careful loss (a stable sigmoid). numpy casts an
+# object array to float in C, calling float() on each symbol, with no hook a subclass can
+# override; so while a symbolic run is active, numpy's array constructors are wrapped to keep a
+# SymArray whose requested dtype is a float (the symbols already stand for float64 values).
+# Any other argument goes to numpy unchanged. Counted, so nested or concurrent runs install once.
+_CASTS_LOCK = threading.Lock()
+_CASTS_DEPTH = 0
+_CASTS_ORIGINAL: dict[str, Callable[..., Any]] = {}
+
+
+def _keeps_symbols(dtype: Any) -> bool:
+    return dtype is None or np.dtype(dtype).kind == "f" or np.dtype(dtype) == object
+
+
+def _symbolic_cast(name: str, orig: Callable[..., Any]) -> Callable[..., Any]:
+    copies = name == "array"
+
+    def cast(a: Any, dtype: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(a, SymArray) and not args and _keeps_symbols(dtype) and \
+                set(kwargs) <= {"copy", "order", "subok", "ndmin"} and not kwargs.get("ndmin"):
+            return a.copy() if copies and kwargs.get("copy", True) else a
+        return orig(a, dtype, *args, **kwargs)
+
+    cast.__wrapped__ = orig  # type: ignore[attr-defined]
+    cast.__name__ = cast.__qualname__ = name
+    cast.__doc__ = orig.__doc__
+    return cast
+
+
+def _float_casts(step: int) -> None:
+    global _CASTS_DEPTH
+    with _CASTS_LOCK:
+        _CASTS_DEPTH += step
+        if step > 0 and _CASTS_DEPTH == 1:
+            for name in ("asarray", "asanyarray", "array", "ascontiguousarray"):
+                _CASTS_ORIGINAL[name] = getattr(np, name)
+                setattr(np, name, _symbolic_cast(name, _CASTS_ORIGINAL[name]))
+        elif step < 0 and _CASTS_DEPTH == 0:
+            for name, orig in _CASTS_ORIGINAL.items():
+                setattr(np, name, orig)
+            _CASTS_ORIGINAL.clear()
 
 
 def _ctx() -> Context:
