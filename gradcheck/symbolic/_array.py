@@ -481,7 +481,9 @@ class SymArray(np.ndarray):
         if func in _NUMERIC_FUNCTIONS:
             return func(*[_numeric(_raw(a)) if isinstance(a, SymArray) else a for a in args], **kwargs)
         if func.__module__.startswith("numpy.linalg") or func in _REFUSED:
-            raise _unsupported(f"{func.__module__.replace('numpy.', '')}.{func.__name__}".lstrip("."))
+            mod = func.__module__ or ""
+            sub = mod.split(".", 1)[1] if mod.startswith("numpy.") and not mod.startswith("numpy._") else ""
+            raise _unsupported(f"{sub}.{func.__name__}".lstrip("."))
         out = super().__array_function__(func, types, args, kwargs)
         # numpy's own implementation may have dropped the subclass (np.asarray inside)
         return _wrap(out) if isinstance(out, np.ndarray) and out.dtype == object else out
