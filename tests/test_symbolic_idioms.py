@@ -166,3 +166,17 @@ def test_if_on_a_symbolic_scalar_is_a_branch_decided_at_the_point() -> None:
     assert r.ok
     d = symbolic.gradient(loss, X, cache=False)
     assert any("comparisons" in n for n in d.notes)
+
+
+def test_numpy_constructors_are_numpy_s_own_outside_a_symbolic_run() -> None:
+    """np.asarray & co. keep a SymArray only while a run is active; afterwards they are numpy's again."""
+    before = (np.asarray, np.asanyarray, np.array, np.ascontiguousarray)
+    seen = []
+
+    def loss(x: np.ndarray) -> object:
+        seen.append(np.asarray(np.ones(2), dtype=np.float32).dtype)  # other arguments: numpy's answer
+        return np.sum(np.asarray(x, dtype=np.float64) ** 2)
+
+    assert gc.check_grad(loss, lambda x: 2 * x, X, oracle="symbolic").ok
+    assert (np.asarray, np.asanyarray, np.array, np.ascontiguousarray) == before
+    assert seen and all(d == np.float32 for d in seen)
