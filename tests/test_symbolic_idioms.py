@@ -180,3 +180,12 @@ def test_numpy_constructors_are_numpy_s_own_outside_a_symbolic_run() -> None:
     assert gc.check_grad(loss, lambda x: 2 * x, X, oracle="symbolic").ok
     assert (np.asarray, np.asanyarray, np.array, np.ascontiguousarray) == before
     assert seen and all(d == np.float32 for d in seen)
+
+
+def test_prove_names_a_float_frozen_in_the_hand_gradient() -> None:
+    """x * float(np.sum(x**2)) is right at every point but a constant times x to a prover: n/a, naming the line."""
+    def grad(x: np.ndarray) -> np.ndarray:
+        return x * float(np.sum(x ** 2))
+
+    proof = symbolic.prove(lambda x: np.sum(x ** 2) ** 2 / 4, grad, X)
+    assert str(proof).startswith("proof (n/a)") and THIS in str(proof) and "converted symbols" in str(proof)
