@@ -15,7 +15,11 @@ the derivative is the one of the branch active at that point (and is not cached)
 from __future__ import annotations
 
 import contextvars
+import linecache
 import math
+import os
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +42,10 @@ class Context:
     point: dict[Any, float] = field(default_factory=dict)
     comparisons: int = 0
     near_ties: int = 0
-    floats: list[tuple[float, Any]] = field(default_factory=list)
+    floats: list[tuple[float, Any, str]] = field(default_factory=list)
+    """Every symbolic value frozen into a Python float: (the float, its expression, the user's line).
+    The run may only use the expression of a float it returns as is (``return float(loss)``);
+    any other frozen float is a constant whose derivative was lost, so the run is n/a."""
     rational: bool = False
     """Turn float operands into exact rationals (proofs: float data must not round)."""
     _subs: dict | None = None
@@ -81,11 +88,56 @@ class active:
 
     def __enter__(self) -> Context:
         self._token = _CTX.set(self.ctx)
+        _float_casts(+1)
         return self.ctx
 
     def __exit__(self, *exc: object) -> None:
         assert self._token is not None
+        _float_casts(-1)
         _CTX.reset(self._token)
+
+
+# np.asarray(z, dtype=np.float64) opens many a careful loss (a stable sigmoid). numpy casts an
+# object array to float in C, calling float() on each symbol, with no hook a subclass can
+# override; so while a symbolic run is active, numpy's array constructors are wrapped to keep a
+# SymArray whose requested dtype is a float (the symbols already stand for float64 values).
+# Any other argument goes to numpy unchanged. Counted, so nested or concurrent runs install once.
+_CASTS_LOCK = threading.Lock()
+_CASTS_DEPTH = 0
+_CASTS_ORIGINAL: dict[str, Callable[..., Any]] = {}
+
+
+def _keeps_symbols(dtype: Any) -> bool:
+    return dtype is None or np.dtype(dtype).kind == "f" or np.dtype(dtype) == object
+
+
+def _symbolic_cast(name: str, orig: Callable[..., Any]) -> Callable[..., Any]:
+    copies = name == "array"
+
+    def cast(a: Any, dtype: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(a, SymArray) and not args and _keeps_symbols(dtype) and \
+                set(kwargs) <= {"copy", "order", "subok", "ndmin"} and not kwargs.get("ndmin"):
+            return a.copy() if copies and kwargs.get("copy", True) else a
+        return orig(a, dtype, *args, **kwargs)
+
+    cast.__wrapped__ = orig  # type: ignore[attr-defined]
+    cast.__name__ = cast.__qualname__ = name
+    cast.__doc__ = orig.__doc__
+    return cast
+
+
+def _float_casts(step: int) -> None:
+    global _CASTS_DEPTH
+    with _CASTS_LOCK:
+        _CASTS_DEPTH += step
+        if step > 0 and _CASTS_DEPTH == 1:
+            for name in ("asarray", "asanyarray", "array", "ascontiguousarray"):
+                _CASTS_ORIGINAL[name] = getattr(np, name)
+                setattr(np, name, _symbolic_cast(name, _CASTS_ORIGINAL[name]))
+        elif step < 0 and _CASTS_DEPTH == 0:
+            for name, orig in _CASTS_ORIGINAL.items():
+                setattr(np, name, orig)
+            _CASTS_ORIGINAL.clear()
 
 
 def _ctx() -> Context:
@@ -96,6 +148,68 @@ def _ctx() -> Context:
             "(comparisons and float() need the point those set)"
         )
     return ctx
+
+
+_OWN_DIRS = (os.path.dirname(os.path.abspath(np.__file__)) + os.sep,
+             os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep)
+
+
+def culprit(tb: Any) -> tuple[str, str]:
+    """``(numpy function, user's line)`` where an exception raised while tracing left user code.
+
+    The function is what numpy dispatched to SymArray (``func`` of ``__array_function__``,
+    ``ufunc`` of ``__array_ufunc__``) or else the numpy frame just inside the user's innermost
+    frame; either is "" when it cannot be told."""
+    frames = []
+    while tb is not None:
+        frames.append((tb.tb_frame, tb.tb_lineno))
+        tb = tb.tb_next
+    users = [i for i, (f, _) in enumerate(frames) if _is_user(f.f_code.co_filename)]
+    if not users:
+        return "", ""
+    i = users[-1]
+    line = _describe(frames[i][0].f_code.co_filename, frames[i][1])
+    name = ""
+    for f, _ in frames[i + 1:]:
+        if f.f_code.co_name == "__array_function__" and "func" in f.f_locals:
+            func = f.f_locals["func"]
+            name = f"{getattr(func, '__module__', None) or 'numpy'}.{getattr(func, '__name__', func)}"
+            break
+        if f.f_code.co_name == "__array_ufunc__" and "ufunc" in f.f_locals:
+            name = f"numpy.{f.f_locals['ufunc'].__name__}"
+            break
+    if not name and i + 1 < len(frames):
+        f = frames[i + 1][0]
+        mod = f.f_globals.get("__name__", "")
+        if mod.startswith("numpy"):
+            name = f"{mod}.{f.f_code.co_name}"
+    if name.startswith("numpy."):
+        sub = next((m for m in ("linalg.", "fft.", "random.") if name.startswith("numpy." + m)), "")
+        name = "numpy." + sub + name.rsplit(".", 1)[1]
+    return name.replace("numpy.", "np.", 1), line
+
+
+def _is_user(filename: str) -> bool:
+    path = os.path.abspath(filename)
+    return not (path.startswith(_OWN_DIRS) or filename.startswith("<frozen") or filename.endswith(".pyx")
+                or any(d in path for d in ("site-packages", "dist-packages")))
+
+
+def _describe(filename: str, lineno: int | None) -> str:
+    src = linecache.getline(filename, lineno or 0).strip()
+    return f"{os.path.basename(filename)}:{lineno}" + (f": {src}" if src else "")
+
+
+def user_line() -> str:
+    """``file:line: source`` of the innermost calling frame outside gradcheck and numpy.
+
+    Names a line so an n/a says *where* the code left the symbolic world, not just that it did."""
+    f = sys._getframe(1)
+    while f is not None:
+        if _is_user(f.f_code.co_filename):
+            return _describe(f.f_code.co_filename, f.f_lineno)
+        f = f.f_back
+    return ""
 
 
 def _short(expr: Any, n: int = 80) -> str:
@@ -196,7 +310,6 @@ _HINTS = {
     "arctan2": "write np.arctan(y / x) on the branch you need",
     "hypot": "write np.sqrt(a**2 + b**2)",
     "heaviside": "write (z > 0) * 1.0 (decided at the point)",
-    "clip": "write np.minimum(np.maximum(z, lo), hi)",
 }
 
 
@@ -368,7 +481,9 @@ class SymArray(np.ndarray):
         if func in _NUMERIC_FUNCTIONS:
             return func(*[_numeric(_raw(a)) if isinstance(a, SymArray) else a for a in args], **kwargs)
         if func.__module__.startswith("numpy.linalg") or func in _REFUSED:
-            raise _unsupported(f"{func.__module__.replace('numpy.', '')}.{func.__name__}".lstrip("."))
+            mod = func.__module__ or ""
+            sub = mod.split(".", 1)[1] if mod.startswith("numpy.") and not mod.startswith("numpy._") else ""
+            raise _unsupported(f"{sub}.{func.__name__}".lstrip("."))
         out = super().__array_function__(func, types, args, kwargs)
         # numpy's own implementation may have dropped the subclass (np.asarray inside)
         return _wrap(out) if isinstance(out, np.ndarray) and out.dtype == object else out
@@ -377,27 +492,47 @@ class SymArray(np.ndarray):
     def __getitem__(self, key: Any) -> Any:
         return _wrap(super().__getitem__(key))
 
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """``y[0] = expr``: store the expression, not a 0-d array nested inside the entry."""
+        if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype == object:
+            value = value.view(np.ndarray)[()]
+        super().__setitem__(key, value)
+
+    def clip(self, *args: Any, **kwargs: Any) -> Any:
+        return _clip(self, *args, **kwargs)
+
     def __iter__(self) -> Iterator[Any]:
         for i in range(len(self)):
             yield self[i]
 
     def __float__(self) -> float:
-        """The value at the point; the expression is remembered, so ``float(loss)`` still works."""
+        """The value at the point, recorded with the user's line.
+
+        The expression is recovered only when the loss returns this very float (``return
+        float(loss)``); a float used further on is a frozen constant, and the run becomes n/a
+        (see ``Context.floats``) rather than differentiate around it."""
         if self.size != 1:
             raise SymbolicUnsupportedError(f"float() of a symbolic array of shape {self.shape}")
         ctx = _ctx()
         expr = self.reshape(-1).view(np.ndarray)[0]
         v = ctx.value(expr)
-        ctx.floats.append((v, expr))
+        ctx.floats.append((v, expr, user_line()))
         return v
 
     def __int__(self) -> int:
         raise SymbolicUnsupportedError("int() of a symbolic value: the derivative cannot pass through it")
 
+    def __index__(self) -> int:
+        raise SymbolicUnsupportedError("a symbolic value used as an index: the derivative cannot pass through it")
+
     def __bool__(self) -> bool:
+        """``if s:`` on a symbolic scalar is a branch decided at the point, counted like a comparison."""
         if self.size != 1:
-            return bool(self.view(np.ndarray).any())
-        return bool(self.__float__() != 0)
+            raise SymbolicUnsupportedError(
+                f"the truth value of a symbolic array of shape {self.shape} (numpy raises too); use .any()/.all()")
+        ctx = _ctx()
+        ctx.comparisons += 1
+        return ctx.value(self.reshape(-1).view(np.ndarray)[0]) != 0
 
     @property
     def real(self) -> SymArray:  # real symbols: the real part is the array itself
@@ -486,6 +621,41 @@ def _det(a: Any) -> Any:
     return _wrap(symengine.DenseMatrix(ra.tolist()).det())
 
 
+def _slogdet(a: Any) -> Any:
+    """(sign, log|det|): the sign is decided at the point (a comparison), log|det| stays symbolic."""
+    ctx = _ctx()
+    d = _raw(_det(a))[()]
+    v = ctx.value(d)
+    ctx.comparisons += 1
+    sign = float(np.sign(v))
+    logabs = _wrap(ctx.backend.log(d if v > 0 else -d)) if v != 0 else -np.inf
+    try:
+        from numpy.linalg._linalg import SlogdetResult
+
+        return SlogdetResult(sign, logabs)
+    except ImportError:  # numpy < 2 returns a plain tuple
+        return sign, logabs
+
+
+_NO = getattr(np, "_NoValue", None)
+
+
+def _clip(a: Any, a_min: Any = _NO, a_max: Any = _NO, out: Any = None, *, min: Any = _NO, max: Any = _NO,
+          **kwargs: Any) -> Any:
+    """np.clip as np.minimum(np.maximum(a, lo), hi): symbolic Max/Min, whose kinks the graph knows."""
+    lo = a_min if a_min is not _NO else min
+    hi = a_max if a_max is not _NO else max
+    r = _wrap(_obj(_raw(a)))
+    if lo is not _NO and lo is not None:
+        r = np.maximum(r, lo)
+    if hi is not _NO and hi is not None:
+        r = np.minimum(r, hi)
+    if out is not None:
+        out[...] = r
+        return out
+    return r
+
+
 def _outer(a: Any, b: Any, out: Any = None) -> Any:
     return _wrap(_obj(_raw(a)).ravel()[:, None] * _obj(_raw(b)).ravel()[None, :])
 
@@ -494,6 +664,7 @@ _FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.outer: _outer,
     np.zeros_like: _like(0), np.ones_like: _like(1), np.empty_like: _like(0), np.full_like: _full_like,
     np.linalg.norm: _norm, np.dot: _dot, np.linalg.inv: _inv, np.linalg.solve: _solve, np.linalg.det: _det,
+    np.linalg.slogdet: _slogdet, np.clip: _clip,
 }
 _NUMERIC_FUNCTIONS = {np.argmax, np.argmin, np.argsort, np.isclose, np.allclose}
 _REFUSED = {np.sort, np.median, np.percentile, np.quantile, np.unique, np.round, np.around, np.floor,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..core._errors import InvalidArgumentError, ParameterError, SymbolicUnsupportedError
-from ._array import Context, SymArray, active, as_expression, symbolic_array
+from ._array import Context, SymArray, active, as_expression, culprit, symbolic_array
 from ._backend import Backend, get_backend
 from ._graph import AtTies, Graph, Shift, one_sided, reverse, stabilize, tied_nodes, topo, walk_values
 from ._program import Program, emit_program
@@ -89,41 +89,66 @@ def _point(sym: Mapping[str, SymArray], params: Mapping[str, np.ndarray]) -> dic
 
 
 def call_on_symbols(fn: Callable[..., Any], arg: Any, ctx: Context, what: str) -> Any:
-    """Call user code on symbolic arrays; every failure becomes a named error."""
+    """Call user code on symbolic arrays; every failure becomes a named error.
+
+    The reason names the numpy function and the user's line where tracing stopped, so an n/a
+    says what to rewrite (``np.clip is not supported (loss.py:12: y = np.clip(z, 0, 1))``)."""
     with active(ctx):
         try:
             out = fn(arg)
-        except SymbolicUnsupportedError:
+        except SymbolicUnsupportedError as exc:
+            func, line = culprit(exc.__traceback__)
+            if line and line not in str(exc):
+                raise SymbolicUnsupportedError(f"{exc} (at {line})") from exc
             raise
-        except TypeError as exc:
+        except Exception as exc:
+            func, line = culprit(exc.__traceback__)
+            where = f" ({line})" if line else ""
             msg = str(exc)
-            if "convert" in msg and ("float" in msg or "complex" in msg or "int" in msg) or "no callable" in msg:
+            if isinstance(exc, TypeError) and ("convert" in msg and ("float" in msg or "complex" in msg
+                                                                     or "int" in msg) or "no callable" in msg) \
+                    or isinstance(exc, RuntimeError) and "cannot be evaluated" in msg:  # symengine's float()
                 raise SymbolicUnsupportedError(
-                    f"{what} turned a symbolic value into a number ({msg}). Typical causes: np.asarray(x, "
+                    f"{what} turned a symbolic value into a number{where} ({msg}). Typical causes: np.asarray(x, "
                     "dtype=float) or np.array(x) on the input (use x as given, or np.asanyarray), math.exp/"
                     "math.log (use np.exp/np.log), or writing symbols into a float array (create it with "
                     "np.zeros_like(x))"
                 ) from exc
-            raise SymbolicUnsupportedError(f"{what} raised on symbolic input: {type(exc).__name__}: {msg}") from exc
-        except Exception as exc:
-            raise SymbolicUnsupportedError(
-                f"{what} raised on symbolic input: {type(exc).__name__}: {exc}") from exc
+            head = f"{func} is not supported on symbols" if func else f"{what} raised on symbolic input"
+            raise SymbolicUnsupportedError(f"{head}{where}: {type(exc).__name__}: {msg}") from exc
     return out
 
 
 def _scalar_expr(value: Any, ctx: Context, what: str) -> Any:
+    """The loss's expression; n/a when a value was frozen into a float on the way.
+
+    ``return float(loss)`` is recovered: the very float object returned is the last one
+    recorded, and it is the only one. Any other frozen float may sit in the expression as a
+    constant whose derivative is lost, and a verdict on that would be mistaken."""
+    floats = ctx.floats
     if isinstance(value, (float, np.floating)) and not isinstance(value, SymArray):
-        for v, expr in reversed(ctx.floats):
-            if v == float(value):
-                return expr
-        raise SymbolicUnsupportedError(
-            f"{what} returned the number {float(value)!r}, not an expression: it converted symbols to "
-            "numbers on the way (math.* functions, float() of an intermediate). Return the numpy value")
+        if len(floats) == 1 and value is floats[0][0]:
+            return floats[0][1]
+        if not floats:
+            raise SymbolicUnsupportedError(
+                f"{what} returned the number {float(value)!r}, not an expression: it converted symbols to "
+                "numbers on the way (math.* functions, float() of an intermediate). Return the numpy value")
+    _refuse_frozen(ctx, what)
     expr = as_expression(value)
     if expr is None:
         raise SymbolicUnsupportedError(f"{what} returned an array of shape {np.shape(value)}, not a scalar; "
                                        "use jacobian() for array-valued functions")
     return expr
+
+
+def _refuse_frozen(ctx: Context, what: str) -> None:
+    if ctx.floats:
+        line = ctx.floats[0][2]
+        raise SymbolicUnsupportedError(
+            f"{what} converted symbols to numbers{' at ' + line if line else ''}: a symbolic value became a "
+            "float constant whose derivative is lost (float(), math.* functions, or a write into a float "
+            "array such as np.zeros(n)). Keep it an array: np.sum(...) rather than float(np.sum(...)), np.exp "
+            "rather than math.exp, np.zeros_like(x) for a buffer")
 
 
 # --------------------------------------------------------------------------- fingerprints (cache keys)
@@ -219,6 +244,7 @@ def _run_on_symbols(fn: Callable[..., Any], params: dict[str, np.ndarray], singl
     value = call_on_symbols(fn, next(iter(syms.values())) if single else syms, ctx, what)
     if kind == "grad":
         return syms, [_scalar_expr(value, ctx, what)], (), ctx
+    _refuse_frozen(ctx, what)
     arr = value.view(np.ndarray) if isinstance(value, np.ndarray) else np.asarray(value, dtype=object)
     return syms, list(arr.reshape(-1)), arr.shape, ctx
 

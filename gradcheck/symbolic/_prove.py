@@ -29,7 +29,7 @@ from ..core._errors import InvalidArgumentError
 from ._array import Context, SymArray
 from ._backend import get_backend
 from ._graph import reverse, topo, walk_values
-from ._oracle import _params, _scalar_expr, call_on_symbols, symbolic_params
+from ._oracle import _params, _refuse_frozen, _scalar_expr, call_on_symbols, symbolic_params
 from ._oracle import _point as point_of
 from ._result import MatrixDerivative, ParamProof, Proof, Status, SymbolicDerivative
 
@@ -431,7 +431,10 @@ def _prove(loss: Callable[..., Any], grad: Callable[..., Any], params: Any, *, m
         else:
             out = value.view(np.ndarray) if isinstance(value, np.ndarray) else np.asarray(value, dtype=object)
             roots, out_shape = list(out.reshape(-1)), out.shape
+            _refuse_frozen(ctx, f"{what}: loss")
+        ctx.floats.clear()  # the loss's own returned float(), recovered above
         hand_raw = call_on_symbols(grad, arg, ctx, f"{what}: grad")
+        _refuse_frozen(ctx, f"{what}: grad")  # a frozen hand entry is a constant: no proof either way
     except Exception as exc:
         return _na_proof(p, f"does not run on symbols: {exc}")
     hand = {next(iter(p)): hand_raw} if single else hand_raw
