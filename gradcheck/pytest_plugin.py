@@ -100,9 +100,10 @@ class _Check:
         return case_verdict(self.result.ok, self.expected, self.result.verdict == "inconclusive")
 
     def max_rel_error(self) -> float | None:
-        if self.result is None:
+        params = getattr(self.result, "params", None)  # a check along directions has no entry-wise params
+        if not params:
             return None
-        return max((p.max_rel_error for p in self.result.params.values()), default=None)
+        return max((p.max_rel_error for p in params.values()), default=None)
 
 
 class _TestChecks:
@@ -167,8 +168,15 @@ class _TestChecks:
             "nodeid": self.item.nodeid, "index": i, "call": c.call, "function": c.function,
             "expected_correct": c.expected, "verdict": c.verdict(), "error": c.error,
             "in_failed_test": self.test_failed,
-            "result": c.result.to_dict(arrays=True) if full and c.result is not None else None,
+            "result": _result_dict(c.result) if full and c.result is not None else None,
         } for i, c in enumerate(self.checks)]
+
+
+def _result_dict(result: Any) -> dict[str, Any]:
+    """A result as JSON, with every entry where it has entries (a check along directions has none)."""
+    from . import DirectionalResult  # the core is loaded: it made ``result``
+
+    return result.to_dict() if isinstance(result, DirectionalResult) else result.to_dict(arrays=True)
 
 
 class GradcheckSession:

@@ -37,6 +37,7 @@ def files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (tmp_path / "exits_text_for_gradcheck.py").write_text("import sys\nsys.exit('no GPU here')\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.chdir(tmp_path)
+    registry.derivations()  # loaded before the snapshot: restoring an unloaded (empty) one would empty it for good
     saved = dict(registry._REGISTRY)
     yield tmp_path
     registry._REGISTRY.clear()
@@ -191,10 +192,10 @@ def test_the_help_checker_finds_an_argument_without_help() -> None:
 
 
 @pytest.mark.parametrize(("command", "codes"), [
-    (["report"], ["0", "1", "2", "130"]),
-    (["report", "merge"], ["0", "1", "2", "130"]),
-    (["list"], ["0", "2", "130"]),
-    (["verify"], ["0", "1", "2", "130"]),
+    (["report"], ["0", "1", "2", "130", "3"]),
+    (["report", "merge"], ["0", "1", "2", "130", "3"]),
+    (["list"], ["0", "2", "130", "3"]),
+    (["verify"], ["0", "1", "2", "130", "3"]),
 ])
 def test_every_command_help_ends_with_its_exit_statuses(command: list[str], codes: list[str],
                                                          capsys: pytest.CaptureFixture[str]) -> None:
@@ -207,3 +208,16 @@ def test_every_command_help_ends_with_its_exit_statuses(command: list[str], code
 
 def test_no_parser_accepts_abbreviations() -> None:
     assert all(not p.allow_abbrev for p in parsers(build_parser()))
+
+
+def test_a_bug_exits_3_not_1(monkeypatch, capsys) -> None:
+    """1 means "a gradient is wrong" to a CI job; a crash of gradcheck itself must not read so."""
+    import gradcheck.cli as cli
+
+    def broken(args, argv):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "_cmd_list", broken)
+    assert cli.main(["list"]) == 3
+    err = capsys.readouterr().err
+    assert "RuntimeError: boom" in err and "internal error (exit 3)" in err

@@ -103,3 +103,48 @@ def test_a_small_check_is_unchanged_by_the_prediction() -> None:
     entries = gradcheck.check_grad(_sq, _sq_grad, x, mode="entries")
     assert isinstance(auto, GradCheckResult) and auto.to_dict() == entries.to_dict()
     assert not any("predicted" in n or "mode=" in n for n in auto.notes)
+
+
+# --------------------------------------------------------------------------- callers that expect entries
+def test_the_report_checks_entry_by_entry_whatever_the_clock_predicts(monkeypatch, tmp_path) -> None:
+    """A report's rows must not depend on the machine's load: a loss predicted slow stays per entry there."""
+    import json
+
+    from gradcheck.cli import main
+
+    _slow_clock(monkeypatch, 60.0)
+    assert main(["report", "--only", "least_squares.*", "--seeds", "1", "--sizes", "default", "--format", "json",
+                 "--out", str(tmp_path), "--no-progress", "-q"]) == 0
+    report = json.loads((tmp_path / "gradcheck-report.json").read_text(encoding="utf-8"))
+    cases = [c for s in report["subjects"] for c in s["cases"]]
+    assert cases and all(c["verdict"] == "pass" and "directional" not in (c.get("result") or {}) for c in cases)
+
+
+def test_a_report_case_takes_a_check_made_along_directions(monkeypatch) -> None:
+    """Where a caller's check did go directional (the pytest session's report), the report shows it as such."""
+    from gradcheck.report import Case
+
+    _slow_clock(monkeypatch, 60.0)
+    result = gradcheck.check_grad(_sq, _sq_grad, np.linspace(1.0, 2.0, 2_000))
+    assert isinstance(result, DirectionalResult)
+    case = Case(label="slow", seed=0, sizes={}, size_variant="default", expected_correct=True, result=result)
+    assert case.verdict == "pass" and case.directional is not None and case.max_rel_error is None
+
+
+def test_the_pytest_fixture_records_a_check_made_along_directions(pytester) -> None:
+    pytester.makeconftest(
+        "import itertools\n"
+        "import pytest\n"
+        "from gradcheck.core import _evaluator\n"
+        "@pytest.fixture(autouse=True)\n"
+        "def slow(monkeypatch):\n"
+        "    ticks = itertools.count(0.0, 60.0)\n"
+        "    monkeypatch.setattr(_evaluator, 'perf_counter', lambda: next(ticks))\n")
+    pytester.makepyfile(
+        "import numpy as np\n"
+        "def test_slow(gradcheck):\n"
+        "    gradcheck.assert_grad(lambda x: np.sum(x**2), lambda x: 2*x, np.linspace(1.0, 2.0, 2_000))\n")
+    result = pytester.runpytest_subprocess("--gradcheck-report=out", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert '"kind": "directional"' in (pytester.path / "out" / "gradcheck-report.json").read_text(encoding="utf-8")

@@ -161,24 +161,32 @@ EXIT_REPORT = """exit status:
   2    usage error: a bad option or value, an unknown derivation, a --module
        that cannot be imported (or raises or calls sys.exit on import), an
        --out that cannot be written, a malformed SOURCE_DATE_EPOCH
-  130  interrupted (Ctrl-C); no report file is replaced"""
+  130  interrupted (Ctrl-C); no report file is replaced
+  3    internal error: a bug in gradcheck (the traceback is printed; please
+       report it)"""
 EXIT_MERGE = """exit status:
   0    every expected result held in the merged report
   1    the --fail-on policy the shards ran with is violated
   2    usage error: a file that is not a shard's JSON, shards that overlap,
        are missing or come from different runs, an --out that cannot be
        written
-  130  interrupted (Ctrl-C); no report file is replaced"""
+  130  interrupted (Ctrl-C); no report file is replaced
+  3    internal error: a bug in gradcheck (the traceback is printed; please
+       report it)"""
 EXIT_LIST = """exit status:
   0    the list was printed
   2    usage error: an --only that matches nothing, a --module that cannot
        be imported
-  130  interrupted (Ctrl-C)"""
+  130  interrupted (Ctrl-C)
+  3    internal error: a bug in gradcheck (the traceback is printed; please
+       report it)"""
 EXIT_VERIFY = """exit status:
   0    right (with --sheet: every formula as its sheet expects)
   1    wrong or inconclusive (with --sheet: a formula not as expected)
   2    usage or parse error: a bad option, formula, shape or sheet
-  130  interrupted (Ctrl-C)"""
+  130  interrupted (Ctrl-C)
+  3    internal error: a bug in gradcheck (the traceback is printed; please
+       report it)"""
 MERGE_WORDS = ("report", "merge")
 """``gradcheck report merge ...``: recognised as one command before argparse sees the rest, so that
 a bad ``report`` option is not taken for a misspelt ``merge`` positional."""
@@ -491,3 +499,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         kept = "; existing report files were left as they were" if getattr(args, "out", None) else ""
         print(f"\n{PROG} {args.command}: interrupted{kept}", file=sys.stderr)
         return 130
+    except Exception:  # a bug, not a verdict: exit 1 would read as "a gradient is wrong" in CI
+        traceback.print_exc()
+        print(f"{PROG} {args.command}: internal error (exit 3): the traceback above is a bug in gradcheck, "
+              "not a verdict on your gradients", file=sys.stderr)
+        return 3

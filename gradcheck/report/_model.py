@@ -259,6 +259,10 @@ class Case:
         object.__setattr__(self, "sizes", MappingProxyType(dict(self.sizes)))
         if self.result is None and self.error is None:
             raise ValueError("a Case needs a result, or an error message saying why there is none")
+        from .. import DirectionalResult
+
+        if isinstance(self.result, DirectionalResult):  # check_grad chose directions (a slow loss, 1e5 entries)
+            object.__setattr__(self, "result", DirectionalSummary.from_result(self.result))
         ok = None if self.result is None else self.result.ok
         unsure = self.result is not None and self.result.verdict == "inconclusive"
         verdict = "skipped" if self.skipped else case_verdict(ok, self.expected_correct, unsure)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ._model import Case, Report, Subject
+from ._model import Case, DirectionalSummary, Report, Subject
 from ._run import make_report
 from ._serial import result_from_dict
 
@@ -26,7 +26,11 @@ def sort_records(records: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]
 
 
 def _case(rec: Mapping[str, Any]) -> Case:
-    result = result_from_dict(rec["result"]) if rec.get("result") is not None else None
+    data = rec.get("result")
+    if data is not None and data.get("kind") == "directional":  # check_grad chose directions for a slow loss
+        result = DirectionalSummary(data)
+    else:
+        result = result_from_dict(data) if data is not None else None
     return Case(label=f"call {int(rec['index']) + 1}: {rec['call']}", seed=None, sizes={}, size_variant="-",
                 expected_correct=rec.get("expected_correct"), result=result, error=rec.get("error"))
 
@@ -38,7 +42,7 @@ def subjects_from_records(records: Iterable[Mapping[str, Any]]) -> list[Subject]
     subjects = []
     for (nodeid, function), recs in groups.items():
         expectations = {r.get("expected_correct") for r in recs}
-        kinds = {r["result"]["kind"] for r in recs if r.get("result") is not None} or {"grad"}
+        kinds = {r["result"]["kind"] for r in recs if r.get("result") is not None} - {"directional"} or {"grad"}
         subjects.append(Subject(
             name=f"{nodeid} [{function}]", kind=sorted(kinds)[0],
             expected_correct=expectations.pop() if len(expectations) == 1 else None,
