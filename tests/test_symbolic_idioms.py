@@ -189,3 +189,31 @@ def test_prove_names_a_float_frozen_in_the_hand_gradient() -> None:
 
     proof = symbolic.prove(lambda x: np.sum(x ** 2) ** 2 / 4, grad, X)
     assert str(proof).startswith("proof (n/a)") and THIS in str(proof) and "converted symbols" in str(proof)
+
+
+def test_numpy_constructors_take_numpy_s_own_keywords_during_a_run() -> None:
+    """While a run is active numpy is wrapped for every thread: its keyword spellings must still work."""
+    seen = {}
+
+    def loss(x):
+        seen["array"] = np.array(object=[1.0, 2.0], dtype=float)
+        seen["asarray"] = np.asarray(a=[3.0], dtype=np.float32)
+        return np.sum(np.asarray(x, dtype=np.float64) ** 2)
+
+    d = symbolic.gradient(loss, np.array([1.0, -2.0]))
+    assert d.status == "ok" or str(d.status).endswith("OK")
+    assert seen["array"].tolist() == [1.0, 2.0] and seen["asarray"].dtype == np.float32
+    assert not getattr(np.asarray, "_gradcheck_cast", False)  # restored after the run
+
+
+def test_a_wrapper_left_behind_is_not_wrapped_again() -> None:
+    """An interrupted removal (Ctrl-C, a proof's time limit) leaves numpy wrapped; the next run unwraps it."""
+    from gradcheck.symbolic import _array
+
+    original = np.asarray
+    np.asarray = _array._symbolic_cast("asarray", original)
+    try:
+        symbolic.gradient(lambda x: np.sum(x ** 2), np.array([1.0, 2.0]))
+        assert np.asarray is original
+    finally:
+        np.asarray = original

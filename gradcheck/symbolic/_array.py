@@ -113,31 +113,48 @@ def _keeps_symbols(dtype: Any) -> bool:
 
 def _symbolic_cast(name: str, orig: Callable[..., Any]) -> Callable[..., Any]:
     copies = name == "array"
+    # numpy's own parameter names: ``np.array(object=...)``, ``np.asarray(a=...)``
+    first = "object" if name == "array" else "a"
 
-    def cast(a: Any, dtype: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(a, SymArray) and not args and _keeps_symbols(dtype) and \
-                set(kwargs) <= {"copy", "order", "subok", "ndmin"} and not kwargs.get("ndmin"):
+    def cast(*args: Any, **kwargs: Any) -> Any:
+        a = args[0] if args else kwargs.get(first)
+        dtype = args[1] if len(args) > 1 else kwargs.get("dtype")
+        rest = set(kwargs) - {first, "dtype"}
+        if (isinstance(a, SymArray) and len(args) <= 2 and _CTX.get() is not None and _keeps_symbols(dtype)
+                and rest <= {"copy", "order", "subok", "ndmin"} and not kwargs.get("ndmin")):
             return a.copy() if copies and kwargs.get("copy", True) else a
-        return orig(a, dtype, *args, **kwargs)
+        return orig(*args, **kwargs)  # everything else exactly as numpy would take it
 
     cast.__wrapped__ = orig  # type: ignore[attr-defined]
+    cast._gradcheck_cast = True  # type: ignore[attr-defined]
     cast.__name__ = cast.__qualname__ = name
     cast.__doc__ = orig.__doc__
     return cast
 
 
+_CAST_NAMES = ("asarray", "asanyarray", "array", "ascontiguousarray")
+
+
 def _float_casts(step: int) -> None:
+    """Install (``step`` 1) or remove (-1) the wrappers, counted. Installing unwraps a wrapper left
+    behind by an interrupted removal (Ctrl-C, a proof's time limit), so numpy is never wrapped twice;
+    the count moves only after the installation, so an interrupted one is redone by the next run."""
     global _CASTS_DEPTH
     with _CASTS_LOCK:
-        _CASTS_DEPTH += step
-        if step > 0 and _CASTS_DEPTH == 1:
-            for name in ("asarray", "asanyarray", "array", "ascontiguousarray"):
-                _CASTS_ORIGINAL[name] = getattr(np, name)
-                setattr(np, name, _symbolic_cast(name, _CASTS_ORIGINAL[name]))
-        elif step < 0 and _CASTS_DEPTH == 0:
-            for name, orig in _CASTS_ORIGINAL.items():
-                setattr(np, name, orig)
-            _CASTS_ORIGINAL.clear()
+        if step > 0:
+            if _CASTS_DEPTH == 0:
+                for name in _CAST_NAMES:
+                    current = getattr(np, name)
+                    orig = current.__wrapped__ if getattr(current, "_gradcheck_cast", False) else current
+                    _CASTS_ORIGINAL[name] = orig
+                    setattr(np, name, _symbolic_cast(name, orig))
+            _CASTS_DEPTH += 1
+        else:
+            _CASTS_DEPTH = max(_CASTS_DEPTH - 1, 0)
+            if _CASTS_DEPTH == 0:
+                for name, orig in _CASTS_ORIGINAL.items():
+                    setattr(np, name, orig)
+                _CASTS_ORIGINAL.clear()
 
 
 def _ctx() -> Context:
