@@ -209,3 +209,17 @@ def test_headline_of_a_hessian_on_a_wrong_gradient_says_what_is_wrong_in_it() ->
                                  name="cube", grad=lambda x: 2 * x**2)
     assert _first_line(info).startswith("check_hessian of cube: not judged: the gradient it is built on is wrong: "
                                         "'params' wrong in 2 of 2 entries")
+
+
+def test_a_hessian_headline_quotes_the_wrong_entries_error() -> None:
+    """A Hessian 10% too large is off by 1/11 in its wrong entries, not by 1: its zeros are claimed
+    exactly while second differences put rounding there, which is 100% of nothing."""
+    M = np.diag([2.0, 3.0, 1.5, 0.5])
+
+    def loss(x):
+        return 0.5 * x @ M @ x + np.sum(np.cos(x))
+
+    with pytest.raises(gradcheck.GradientMismatch) as info:
+        gradcheck.assert_hessian(loss, lambda x: 1.1 * (M - np.diag(np.cos(x))), np.array([0.3, -0.7, 0.2, 1.1]))
+    headline = str(info.value).split("\n", 1)[0]
+    assert "4 of 16 entries" in headline and "max rel err 0.091" in headline, headline
