@@ -27,9 +27,6 @@ from typing import Any
 
 __all__ = ["BUDGET_S", "Prediction", "predict", "choose", "announce", "quiet", "describe_s"]
 
-"""The clock the evaluator times the base point's calls with (a module attribute so that a
-test can make the loss look slow without sleeping)."""
-
 BUDGET_S = 30.0
 """A check predicted to take longer than 30 s is said to on stderr, and with ``mode`` not
 given it is made along directions when those are much cheaper. 30 s: a unit test that
@@ -42,12 +39,23 @@ DIRECTIONAL_MUST_SAVE = 2.0
 per-entry check's stronger promise (every entry to a relative 1e-6 of itself) is worth the
 time, and the prediction is no finer than a factor of 2."""
 
-EVALS_PER_ENTRY = {"forward": 2.0, "central": 4.0, "richardson": 6.0, "complex": 4.0, "auto": 6.0}
-"""Loss evaluations per entry, in units of one real evaluation, measured on smooth losses
-(2.0, 4.0, 6.0 real evaluations per entry for forward, central, richardson; refinement
-adds a few percent). Complex step makes 1.02 evaluations per entry, but a complex evaluation
-costs about 4 real ones (four real multiplications per complex one). ``auto`` is counted as
-richardson, which it falls back to where complex step is unusable: an upper bound."""
+EVALS_PER_ENTRY = {"forward": 2, "central": 4, "richardson": 6, "complex": 1, "auto": 1}
+"""Loss evaluations per entry, measured on smooth losses: 2, 4, 6 for forward, central, richardson
+(refinement adds a few percent), 1.02 for complex step, and ``auto``'s complex step where the loss
+allows it. The progress bar counts these; the prediction weighs them (:func:`real_evaluations`)."""
+
+COMPLEX_EVALUATION_COST = 4.0
+"""A complex evaluation costs about 4 real ones (four real multiplications per complex one)."""
+
+
+def real_evaluations(method: str) -> float:
+    """Per entry, in units of one real evaluation: complex step's one evaluation weighs 4; ``auto``
+    counts as richardson, which it falls back to where complex step is unusable (an upper bound)."""
+    if method == "auto":
+        return float(EVALS_PER_ENTRY["richardson"])
+    per = float(EVALS_PER_ENTRY.get(method, EVALS_PER_ENTRY["richardson"]))
+    return per * COMPLEX_EVALUATION_COST if method == "complex" else per
+
 
 OVERHEAD_PER_EVAL_S = 10e-6
 """The per-entry schemes' own bookkeeping per evaluation beyond the loss (the perturbation, the
@@ -78,7 +86,7 @@ class Prediction:
     directional_s: float
 
     def entries_detail(self) -> str:
-        per = EVALS_PER_ENTRY.get(self.method, 6.0)
+        per = real_evaluations(self.method)
         spread = f" / {self.workers} workers" if self.workers > 1 else ""
         return (f"{self.n_entries:,} entries x {per:g} evaluations ({self.method}) x {describe_s(self.eval_s)}"
                 f"{spread}")
@@ -118,7 +126,7 @@ def predict(n_entries: int, n_params: int, method: str, eval_s: float,
     random direction (``directions``, 8 by default), per parameter and the gradient's own; workers do not shorten it.
     """
     k = worker_count(workers)
-    per = EVALS_PER_ENTRY.get(method, 6.0)
+    per = real_evaluations(method)
     entries_s = n_entries * per * (eval_s + OVERHEAD_PER_EVAL_S) / k
     lines = directions + n_params + 1
     evals = lines * DIRECTIONAL_EVALS_PER_LINE + DIRECTIONAL_FIXED_EVALS

@@ -193,16 +193,13 @@ def _announce_entries(kind: Kind, ctx: Context, pred: _cost.Prediction) -> None:
                      f"({pred.entries_detail()}); faster: {' or '.join(faster)}")
 
 
-EVALS_PER_ENTRY = {"forward": 2, "central": 4, "richardson": 6, "complex": 1, "auto": 1}
-"""What the bar expects per entry (refinement may add some; the bar then runs on to the end)."""
-
-
 def _progress(ctx: Context) -> Progress:
     """A bar on stderr over the loss evaluations, for checks that run longer than a couple of seconds."""
     bar = Progress(enabled=ctx.options.progress)
     if bar.enabled:
         n = sum(ctx.params.sizes)
-        total = EVALS_PER_ENTRY.get(ctx.options.method, 6) * n + ctx.evaluator.n_evaluations
+        # refinement may add some evaluations; the bar then runs on to the end
+        total = _cost.EVALS_PER_ENTRY.get(ctx.options.method, 6) * n + ctx.evaluator.n_evaluations
         label = f"evaluations of {ctx.evaluator.fn_name} ({n:,} entries, {ctx.options.method})"
         ctx.evaluator.progress = lambda done: bar.update(done, max(total, done), label)
     return bar

@@ -167,7 +167,7 @@ class Options:
 
     @classmethod
     def validated(cls, **given: Any) -> Options:
-        """Options from keyword arguments, each checked, numbers normalised to float."""
+        """Options from keyword arguments, each checked (numbers are kept as given: ints and numpy scalars pass)."""
         opts = cls(**given)
         opts._check()
         return opts

@@ -76,7 +76,7 @@ REFINE_FACTOR = 1.0 / 16.0
 """A stencil that is not clean, or not precise enough, is looked at again with steps 16 times
 smaller: a kink at distance d from x leaves the stencil once the step is below d, and 16 gets
 there fast (six looks reach 16^-6 = 6e-8 of the first step; a kink 1e-5 from x, under a first
-step of 1e-3, is outside the stencil from the second look on, at 3.9e-6), while a smooth
+step of 1e-3, is still inside it at the second look, 6.25e-5, and outside from the third, 3.9e-6), while a smooth
 estimate's rounding, noise / h, grows only 16-fold per look and its h^2 truncation falls
 256-fold (h^6 after two extrapolations: 1.7e7-fold). It is also four stencil halvings exactly,
 so the refined stencil's h is the old one's h/16, a power of two apart, and exact."""

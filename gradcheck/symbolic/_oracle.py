@@ -109,10 +109,10 @@ def call_on_symbols(fn: Callable[..., Any], arg: Any, ctx: Context, what: str) -
                                                                      or "int" in msg) or "no callable" in msg) \
                     or isinstance(exc, RuntimeError) and "cannot be evaluated" in msg:  # symengine's float()
                 raise SymbolicUnsupportedError(
-                    f"{what} turned a symbolic value into a number{where} ({msg}). Typical causes: np.asarray(x, "
-                    "dtype=float) or np.array(x) on the input (use x as given, or np.asanyarray), math.exp/"
-                    "math.log (use np.exp/np.log), or writing symbols into a float array (create it with "
-                    "np.zeros_like(x))"
+                    f"{what} turned a symbolic value into a number{where} ({msg}). Typical causes: float() or "
+                    "np.float64() of an intermediate, math.exp/math.log (use np.exp/np.log), np.array with "
+                    "arguments beyond dtype/copy/order (ndmin=...), or writing symbols into a float array "
+                    "(create it with np.zeros_like(x))"
                 ) from exc
             head = f"{func} is not supported on symbols" if func else f"{what} raised on symbolic input"
             raise SymbolicUnsupportedError(f"{head}{where}: {type(exc).__name__}: {msg}") from exc

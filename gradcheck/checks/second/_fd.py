@@ -16,7 +16,7 @@ estimate is kept; the truncation estimate is measured, so a wide step cannot hid
 
 Holds :class:`FlatLoss` (the loss over one flat vector), the noise probe and the stencil;
 outcomes are :class:`gradcheck.core._status.Status` codes. May import gradcheck's ``_errors``,
-``_params`` and ``_status``; nothing of this subpackage.
+``_params``, ``_status`` and the finite-difference kernel ``oracles._stencil``; nothing of this subpackage.
 """
 
 from __future__ import annotations

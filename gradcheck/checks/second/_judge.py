@@ -7,7 +7,7 @@ unresolved. Second order adds one rule of its own: an entry whose tolerance is w
 ``RESOLVE`` of its scale is no evidence, and is unresolved too. The judge's kink rule (the
 one-sided slopes are the oracle) does not apply: at a kink of the gradient no second
 derivative exists, and the references mark such entries themselves. May import
-gradcheck's ``_compare``, ``_oracle``, ``_options``, ``_result``, ``_status`` and this
+gradcheck's ``_compare``, ``_seam``, ``_options``, ``_result``, ``_status`` and this
 subpackage's ``_layout`` and ``_reference``.
 """
 
