@@ -77,6 +77,8 @@ USAGE_ERRORS = [
     (["report", "--module", "exits_zero_for_gradcheck"],
      "--module='exits_zero_for_gradcheck': importing it called sys.exit(0) at exits_zero_for_gradcheck.py:3"),
     (["list", "--module", "exits_text_for_gradcheck"], "importing it called sys.exit('no GPU here')"),
+    (["list", "--module", ""], "--module='': expected a module name"),
+    (["report", "--module", " "], "--module=' ': expected a module name"),
     # verify: duplicates (the last one silently won) and conflicting structures
     (["verify", *LS, "--shape", "A=3,3"], "--shape A= is given twice ('2,2' and '3,3')"),
     (["verify", *LS, "--grad", "A=3*A"], "--grad A= is given twice ('2*A' and '3*A')"),

@@ -286,6 +286,9 @@ def _derivations(args: argparse.Namespace) -> list[Any]:
     from .. import InvalidArgumentError, registry
     from ..report import select
 
+    empty = [m for m in args.module or () if not m.strip()]
+    if empty:  # an empty value from a CI variable left unset: a silent no-op would check nothing of it
+        raise UsageError(f"--module={empty[0]!r}: expected a module name (pkg.mod, or mymod for ./mymod.py)")
     modules = parse_list(args.module)
     if modules:
         _cwd_on_path()
