@@ -38,6 +38,7 @@ from ..oracles._fd_oracle import scales as fd_scales
 from ..oracles._seam import Context, Oracle, OracleEstimate, OracleRun
 from ..oracles._symbolic import Symbolic, SymbolicUnavailable
 from . import _cost
+from ._witnesses import escalate, fd_witness_name
 from .directional._engine import DIRECTIONAL_METHODS
 
 if TYPE_CHECKING:
@@ -119,6 +120,57 @@ def _measure_rounding(deriv: Callable[[Any], Any], ctx: Context, kind: Kind,
     m = int(np.prod(ctx.evaluator.out_shape)) if kind == "jacobian" else 1
     shapes = {n: (m, ps.arrays[n].size) for n in ps.names}
     return measure(_deriv_caller(deriv, ctx, kind), ps.arrays, sc, analytic, shapes)
+
+
+def _rounding_hi(deriv: Callable[[Any], Any], ctx: Context, kind: Kind,
+                 analytic: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """The analytic side's actual rounding error where it can be read off: the same derivative
+    code run on ``np.longdouble`` copies (11 more bits on x86), per entry ``|g - g_long|``.
+
+    The measurement by small moves (:mod:`gradcheck.judge._rounding`) cannot see a value on a
+    lattice: a saturated ``1 - s`` does not move under a relative move of 1e-10, yet holds
+    only 7 digits. An exact witness judges entries at a few ulps, so it needs the real error;
+    a slip in the formula is in both evaluations and stays visible. None where the platform's
+    long double is float64, a parameter is not float64, the derivative does not follow its
+    input's dtype (linear algebra, an explicit cast) or the layout is converted.
+    """
+    ps = ctx.params
+    if np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps or any(
+            ps.arrays[n].dtype != np.float64 for n in ps.names):
+        return None
+    if kind == "jacobian" and (ctx.options.layout != "numerator" or ctx.options.order is not None):
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            raw = ps.call_on_copies(deriv, "", {n: ps.arrays[n].astype(np.longdouble) for n in ps.names})
+    except Exception:  # a derivative that cannot run in long double: no reading, not an error
+        return None
+    got = {ps.names[0]: raw} if ps.single and not isinstance(raw, Mapping) else raw
+    if not isinstance(got, Mapping):
+        return None
+    out: dict[str, np.ndarray] = {}
+    for n in ps.names:
+        v = got.get(n)
+        if not isinstance(v, np.ndarray) or v.dtype != np.longdouble or v.size != analytic[n].size:
+            return None
+        with np.errstate(all="ignore"):
+            d = np.abs(v.reshape(-1).astype(np.longdouble) - analytic[n].reshape(-1).astype(np.longdouble))
+        out[n] = d.astype(np.float64).reshape(analytic[n].shape)
+    return out
+
+
+def _exact_kw(kw: Mapping[str, Any], hi: np.ndarray | None) -> dict[str, Any]:
+    """What the judge needs to judge against an exact witness: each entry on the row's own scale
+    (not in the loss's units, which would make a small entry's sign immaterial), with the analytic
+    side's rounding read off in long double (twice it, beside the measured bound). Without that
+    reading the loss's resolution still bounds what counts, as for finite differences."""
+    if hi is None:
+        return {**kw, "coord_scale": None}
+    base = kw["rounding"]
+    rounding = 2 * hi.reshape(base.shape) if base is not None else None
+    if rounding is not None:
+        rounding = np.maximum(rounding, base)
+    return {**kw, "coord_scale": None, "loss_resolution": None, "rounding": rounding}
 
 
 def _judge_kw(ctx: Context, rounding: Rounding | None) -> dict[str, dict[str, Any]]:
@@ -221,14 +273,30 @@ def _checked(kind: Kind, ctx: Context, deriv: Callable[[Any], Any], opts: Option
             witness = Symbolic().run(ctx)
         except SymbolicUnavailable as exc:
             witness = f"n/a: {exc}"
-    ctx.evaluator.finish()
     out_shape = ctx.evaluator.out_shape if kind == "jacobian" else ()
-    results, notes = {}, ctx.notes
+    first = run.method if opts.oracle != "symbolic" else None
+    results: dict[str, ParamResult] = {}
     for k, (pname, est) in enumerate(zip(ctx.params.names, run.estimates, strict=True)):
         a2 = analytic[pname].reshape(est.value.shape)
         results[pname] = _param_result(ctx, pname, a2, est, out_shape, kw[pname])
+        results[pname] = dataclasses.replace(results[pname], witness=fd_witness_name(first) if first else run.method)
         if witness is not None:
             results[pname] = _with_witness(ctx, results[pname], a2, witness, k, kw[pname])
+    if opts.oracle == "auto" and oracle is None:
+
+        hi: dict[str, np.ndarray] | None | bool = False  # read once, when a witness first needs it
+
+        def build(pname: str, est: OracleEstimate, by: str) -> ParamResult:
+            nonlocal hi
+            if hi is False:
+                hi = _rounding_hi(deriv, ctx, kind, analytic)
+            a2 = analytic[pname].reshape(est.value.shape)
+            own = _exact_kw(kw[pname], hi.get(pname) if isinstance(hi, dict) else None)
+            return _param_result(ctx, pname, a2, est, out_shape, own, by=by)
+
+        results = escalate(ctx, run, results, build)
+    ctx.evaluator.finish()
+    notes = ctx.notes
     for pname, est in zip(ctx.params.names, run.estimates, strict=True):
         if not np.any(analytic[pname]) and not np.any(est.value):
             notes.append(
@@ -237,11 +305,13 @@ def _checked(kind: Kind, ctx: Context, deriv: Callable[[Any], Any], opts: Option
             )
     if opts.kinks and run.method in ("forward", "complex"):
         notes.append(f"method={run.method!r} has no one-sided pair of slopes: kinks are not detected")
+    settled = sorted({p.witness for p in results.values() if p.trail and p.verdict != "inconclusive" and p.witness})
+    method = run.method + (f" (settled by {', '.join(settled)} where it could not)" if settled else "")
     return GradCheckResult(
         ok=all(r.ok for r in results.values()),
         kind=kind,
         function=ctx.evaluator.fn_name,
-        method=run.method,
+        method=method,
         params=results,
         n_evaluations=ctx.evaluator.n_evaluations,
         value=float(ctx.f0[0]) if kind == "grad" else None,
@@ -286,13 +356,15 @@ def _tolerance(j: Judgement, opts: Options, eps: float, unmeasured: str | None =
 
 
 def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEstimate,
-                  out_shape: tuple[int, ...], kw: Mapping[str, Any]) -> ParamResult:
+                  out_shape: tuple[int, ...], kw: Mapping[str, Any], by: str | None = None) -> ParamResult:
+    """The parameter judged against one witness's estimate (``by`` names a witness other than
+    the finite differences the context ran: their joint kink test then does not apply)."""
     ps, opts = ctx.params, ctx.options
     eps = ps.eps
     j = judge(analytic, est, eps=eps, options=opts, rounding=kw["rounding"], coord_scale=kw["coord_scale"],
               loss_resolution=kw["loss_resolution"])
     pshape = ps.arrays[pname].shape
-    joint = joint_kinks(ctx, pname, analytic, est, j) if opts.kinks and not opts.fixed else []
+    joint = joint_kinks(ctx, pname, analytic, est, j) if opts.kinks and not opts.fixed and by is None else []
     for jk in joint:
         j.status[jk.row, list(jk.entries)] = Status.KINK_MISMATCH
         j.ratio[jk.row, list(jk.entries)] = np.maximum(j.ratio[jk.row, list(jk.entries)],
@@ -333,7 +405,7 @@ def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEst
         arrays = EntryArrays(analytic=analytic.reshape(full), numeric=est.value.reshape(full),
                              error_estimate=est.error.reshape(full), tolerances=j.tolerance.reshape(full),
                              abs_errors=j.abs_error.reshape(full), status=j.status.reshape(full))
-    why = None if bad.any() else _why_inconclusive(ctx, pname, j, est)
+    why = None if bad.any() else _why_inconclusive(ctx, pname, j, est, by)
     return ParamResult(
         name=pname,
         shape=pshape,
@@ -359,7 +431,8 @@ def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEst
     )
 
 
-def _why_inconclusive(ctx: Context, pname: str, j: Judgement, est: OracleEstimate) -> str | None:
+def _why_inconclusive(ctx: Context, pname: str, j: Judgement, est: OracleEstimate,
+                      by: str | None = None) -> str | None:
     """Why this parameter cannot be called right (None when it can), and what would help."""
     ps, opts = ctx.params, ctx.options
     shape = ps.arrays[pname].shape
@@ -378,6 +451,8 @@ def _why_inconclusive(ctx: Context, pname: str, j: Judgement, est: OracleEstimat
                 f"pass a smaller typical=")
     if opts.fixed or opts.resolution is None or j.resolution <= opts.resolution:
         return None
+    if by is not None:
+        return f"{by}: resolution {j.resolution:.2g} is coarser than the {opts.resolution:g} asked for"
     return (f"resolution {j.resolution:.2g} is coarser than the {opts.resolution:g} asked for, so a mistake that "
             f"small could pass unseen; {_hints(ctx, pname)}")
 
@@ -398,9 +473,12 @@ def _hints(ctx: Context, pname: str) -> str:
         hints.append("the default step (step=None)")
     if opts.method in ("forward", "central"):
         hints.append("the default method='richardson'")
-    if _complex_untried(opts.method):
+    if _complex_untried(opts.method) and opts.oracle != "auto":
         hints.append("method='complex' or 'auto' (complex step subtracts nothing: exact to rounding, where the loss "
                      "is complex-analytic)")
+    if opts.oracle not in ("auto", "both", "symbolic"):
+        hints.append("oracle='auto' (complex step and the exact symbolic derivative where finite differences "
+                     "cannot settle)")
     hints.append("a point where the gradient is not tiny beside the loss")
     return "to make it conclusive: " + "; ".join(hints) + "; or accept it with resolution=None"
 
@@ -425,7 +503,7 @@ def check_grad(
     structure: Mapping[str, str] | None = None,
     mode: str = "auto",
     directional: Mapping[str, Any] | None = None,
-    oracle: str = "fd",
+    oracle: str = "auto",
     workers: int | cf.Executor | None = None,
     progress: bool | None = None,
 ) -> GradCheckResult | DirectionalResult:
@@ -487,7 +565,13 @@ def check_grad(
         Further options of :func:`gradcheck.check_grad_directional` (``directions=``,
         ``workers=``, ``budget_s=`` ...).
     oracle:
-        ``"fd"`` (default) finite differences; ``"symbolic"`` the exact derivative of the same
+        ``"auto"`` (default): finite differences first; a parameter they leave inconclusive, or
+        can judge only in the loss's units, is settled by the strongest witness that can: complex
+        step (where the loss is complex-analytic and has no kink there), then the exact symbolic
+        derivative (50-digit arithmetic; code that runs on symbols, up to 2000 entries). A witness
+        decides only where it agrees with finite differences within both bars; each parameter
+        names its witness (``ParamResult.witness``) and what was asked before it (``trail``).
+        ``"fd"``: finite differences only; ``"symbolic"`` the exact derivative of the same
         loss code run on sympy symbols (numpy code or code written against ``gradcheck.ops``);
         ``"both"``: finite differences, and the exact derivative as a second witness whose
         verdict each parameter reports (``ParamResult.symbolic``: ``pass``, ``FAIL: ...`` or
@@ -524,7 +608,7 @@ def check_grad(
             result = _with_choice(result, f"{n:,} parameter entries, above {AUTO_DIRECTIONAL_ABOVE:,}", None)
         return result
     switch: Switch | None = None
-    if mode == "auto" and oracle == "fd" and not structure and directions_fit:
+    if mode == "auto" and oracle in ("auto", "fd") and not structure and directions_fit:
         def switch(ctx: Context, pred: _cost.Prediction) -> DirectionalResult:
             why = (f"the per-entry check was predicted to take about {_cost.describe_s(pred.entries_s)} "
                    f"({pred.entries_detail()}), over the {_cost.BUDGET_S:g} s budget; along directions about "
@@ -678,7 +762,7 @@ def check_jacobian(
     name: str | None = None,
     resolution: float | None = DEFAULT_RESOLUTION,
     keep_arrays: bool | None = None,
-    oracle: str = "fd",
+    oracle: str = "auto",
     workers: int | cf.Executor | None = None,
     progress: bool | None = None,
 ) -> GradCheckResult:

@@ -37,10 +37,12 @@ KEEP_ARRAYS_UP_TO = 1_000_000
 """By default a result keeps its per-entry arrays (for plots and heat maps) up to this many
 derivative entries; a larger check keeps its summary and the named entries only."""
 
-ORACLES = ("fd", "symbolic", "both")
-"""``fd``: finite differences (any code). ``symbolic``: the exact derivative of the same loss
-code run on sympy symbols. ``both``: finite differences for the verdict's numbers, and the
-exact derivative as a second witness whose verdict is reported per parameter."""
+ORACLES = ("auto", "fd", "symbolic", "both")
+"""``auto`` (default): finite differences, and for the parameters they cannot settle the
+strongest witness that can (complex step, the exact symbolic derivative; see
+:mod:`gradcheck.checks._witnesses`). ``fd``: finite differences only (any code). ``symbolic``:
+the exact derivative of the same loss code run on sympy symbols. ``both``: finite differences
+for the verdict's numbers, and the exact derivative as a second witness whose verdict is reported per parameter."""
 
 DEFAULT_RESOLUTION = 1e-6
 """The relative error a check must be able to see to call a gradient right: a parameter
@@ -161,7 +163,7 @@ class Options:
     refine: bool = True
     keep_arrays: bool | None = None
     resolution: float | None = DEFAULT_RESOLUTION
-    oracle: str = "fd"
+    oracle: str = "auto"
     workers: Any = None  # None, an int (local processes) or a concurrent.futures.Executor
     progress: bool | None = None  # a bar on stderr: None = on a terminal and not in CI
 
