@@ -22,7 +22,7 @@ from ..core._errors import GradientMismatch, InvalidArgumentError, NonFiniteErro
 from ..core._evaluator import Evaluator
 from ..core._layout import to_numerator
 from ..core._naming import display_name
-from ..core._options import DEFAULT_RESOLUTION, DEFAULT_SAFETY, METHODS, Layout, Options, check_options
+from ..core._options import DEFAULT_SAFETY, METHODS, Layout, Options, check_options, resolution_for
 from ..core._parallel import Workers
 from ..core._params import ParamSet, format_index
 from ..core._progress import Progress
@@ -67,6 +67,7 @@ def _start(kind: Kind, fn: Callable[[Any], Any], params: Any, opts: Options) -> 
     _callable(fn, "loss" if kind == "grad" else "fn")
     ps = ParamSet(params, single_name=ps_single_name(kind))
     opts.check_typical_keys(ps.names)
+    opts = dataclasses.replace(opts, resolution=resolution_for(opts.resolution, ps.eps))
     ev = Evaluator(fn, ps, scalar=kind == "grad", fn_name=_name(fn, opts.name))
     f0, spread = ev.base()
     if opts.workers is not None and opts.oracle != "symbolic":
@@ -74,6 +75,31 @@ def _start(kind: Kind, fn: Callable[[Any], Any], params: Any, opts: Options) -> 
                              scalar=ev.scalar, fn_name=ev.fn_name, out_shape=ev.out_shape)
     notes = [f"{n}: {ps.infos[n].note}" for n in ps.names if ps.infos[n].note]
     return Context(params=ps, evaluator=ev, f0=f0, spread=spread, options=opts, notes=notes)
+
+
+def _reference(ctx: Context, kind: Kind) -> Context | str:
+    """A float64 twin of a lower-precision check, or why there is none.
+
+    A float32 loss differenced in float32 resolves no finer than about 1e-3 of a gradient, so
+    a correct float32 gradient could never pass. The same loss run on upcast copies, where it
+    follows its input's dtype (numpy code does unless it casts), is the float64 function the
+    user's float32 gradient approximates; differences of it are the reference, and the float32
+    gradient's own rounding is measured on its side (:mod:`gradcheck.judge._rounding`).
+    """
+    ps, ev = ctx.params, ctx.evaluator
+    ps64 = ParamSet(ps.pack({n: ps.arrays[n].astype(np.float64) for n in ps.names}),
+                    single_name=ps_single_name(kind))
+    try:
+        with np.errstate(all="ignore"):
+            raw = ps64.call_on_copies(ev.fn, ev.fn_name)
+        dt = np.asarray(raw).dtype
+    except Exception as exc:  # the loss's failure on float64 copies: no reference, the check goes on
+        return f"{ev.fn_name} raised {type(exc).__name__} on float64 copies"
+    if dt.kind == "f" and dt != np.float64:
+        return f"{ev.fn_name} returns {dt} for float64 input (it does not follow its input's dtype)"
+    ref_ev = Evaluator(ev.fn, ps64, scalar=ev.scalar, fn_name=ev.fn_name)
+    f0, spread = ref_ev.base()
+    return Context(params=ps64, evaluator=ref_ev, f0=f0, spread=spread, options=ctx.options, notes=ctx.notes)
 
 
 def ps_single_name(kind: Kind) -> str:
@@ -218,7 +244,7 @@ def _run(kind: Kind, fn: Callable[[Any], Any], deriv: Callable[[Any], Any], para
             _announce_entries(kind, ctx, pred)
         bar = _progress(ctx)
         try:
-            return _checked(kind, ctx, deriv, opts, oracle)
+            return _checked(kind, ctx, deriv, ctx.options, oracle)
         finally:
             bar.close()
     finally:
@@ -260,12 +286,25 @@ def _progress(ctx: Context) -> Progress:
 def _checked(kind: Kind, ctx: Context, deriv: Callable[[Any], Any], opts: Options,
              oracle: Oracle | None) -> GradCheckResult:
     analytic = _analytic(deriv, ctx, kind)
-    kw = _judge_kw(ctx, _measure_rounding(deriv, ctx, kind, analytic))
+    kw_rounding = _measure_rounding(deriv, ctx, kind, analytic)
+    kw = _judge_kw(ctx, kw_rounding)
     witness: OracleRun | str | None = None
     if oracle is None and opts.oracle == "symbolic":
         oracle = Symbolic()
+    fd_ctx = ctx  # where finite differences run: the check's own precision, or a float64 twin
+    if opts.oracle == "auto" and oracle is None and ctx.params.eps > np.finfo(np.float64).eps:
+        ref = _reference(ctx, kind)
+        if isinstance(ref, str):
+            ctx.notes.append(f"no float64 reference: {ref}; judged by differences in its own precision")
+        else:
+            fd_ctx = ref
+            low = sorted({ctx.params.infos[n].dtype for n in ctx.params.names} - {"float64"})
+            ctx.notes.append(f"{'/'.join(low)} gradient judged against finite differences of the loss on float64 "
+                             f"copies, with its own rounding measured; resolution asked: {opts.resolution:.2g}")
+    if fd_ctx is not ctx:
+        kw = _judge_kw(fd_ctx, kw_rounding)
     try:
-        run = (oracle or FiniteDifferences()).run(ctx)
+        run = (oracle or FiniteDifferences()).run(fd_ctx)
     except SymbolicUnavailable as exc:
         raise SymbolicUnsupportedError(f"oracle='symbolic' cannot check {ctx.evaluator.fn_name}: {exc}") from exc
     if opts.oracle == "both":
@@ -275,11 +314,14 @@ def _checked(kind: Kind, ctx: Context, deriv: Callable[[Any], Any], opts: Option
             witness = f"n/a: {exc}"
     out_shape = ctx.evaluator.out_shape if kind == "jacobian" else ()
     first = run.method if opts.oracle != "symbolic" else None
+    first_name = fd_witness_name(first) if first else run.method
+    if fd_ctx is not ctx:
+        first_name += " on float64 copies"
     results: dict[str, ParamResult] = {}
     for k, (pname, est) in enumerate(zip(ctx.params.names, run.estimates, strict=True)):
         a2 = analytic[pname].reshape(est.value.shape)
-        results[pname] = _param_result(ctx, pname, a2, est, out_shape, kw[pname])
-        results[pname] = dataclasses.replace(results[pname], witness=fd_witness_name(first) if first else run.method)
+        results[pname] = _param_result(ctx, pname, a2, est, out_shape, kw[pname], own_fd=fd_ctx is ctx)
+        results[pname] = dataclasses.replace(results[pname], witness=first_name)
         if witness is not None:
             results[pname] = _with_witness(ctx, results[pname], a2, witness, k, kw[pname])
     if opts.oracle == "auto" and oracle is None:
@@ -294,8 +336,10 @@ def _checked(kind: Kind, ctx: Context, deriv: Callable[[Any], Any], opts: Option
             own = _exact_kw(kw[pname], hi.get(pname) if isinstance(hi, dict) else None)
             return _param_result(ctx, pname, a2, est, out_shape, own, by=by)
 
-        results = escalate(ctx, run, results, build)
+        results = escalate(fd_ctx, run, results, build)
     ctx.evaluator.finish()
+    if fd_ctx is not ctx:
+        fd_ctx.evaluator.finish()
     notes = ctx.notes
     for pname, est in zip(ctx.params.names, run.estimates, strict=True):
         if not np.any(analytic[pname]) and not np.any(est.value):
@@ -313,7 +357,7 @@ def _checked(kind: Kind, ctx: Context, deriv: Callable[[Any], Any], opts: Option
         function=ctx.evaluator.fn_name,
         method=method,
         params=results,
-        n_evaluations=ctx.evaluator.n_evaluations,
+        n_evaluations=ctx.evaluator.n_evaluations + (fd_ctx.evaluator.n_evaluations if fd_ctx is not ctx else 0),
         value=float(ctx.f0[0]) if kind == "grad" else None,
         out_shape=ctx.evaluator.out_shape,
         layout=opts.layout if kind == "jacobian" else "gradient (same shape as the parameter)",
@@ -356,15 +400,17 @@ def _tolerance(j: Judgement, opts: Options, eps: float, unmeasured: str | None =
 
 
 def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEstimate,
-                  out_shape: tuple[int, ...], kw: Mapping[str, Any], by: str | None = None) -> ParamResult:
+                  out_shape: tuple[int, ...], kw: Mapping[str, Any], by: str | None = None,
+                  own_fd: bool = True) -> ParamResult:
     """The parameter judged against one witness's estimate (``by`` names a witness other than
-    the finite differences the context ran: their joint kink test then does not apply)."""
+    the finite differences the context ran; ``own_fd=False``: the estimate is not of the context's
+    own evaluator, whose joint kink test then does not apply)."""
     ps, opts = ctx.params, ctx.options
     eps = ps.eps
     j = judge(analytic, est, eps=eps, options=opts, rounding=kw["rounding"], coord_scale=kw["coord_scale"],
               loss_resolution=kw["loss_resolution"])
     pshape = ps.arrays[pname].shape
-    joint = joint_kinks(ctx, pname, analytic, est, j) if opts.kinks and not opts.fixed and by is None else []
+    joint = joint_kinks(ctx, pname, analytic, est, j) if opts.kinks and not opts.fixed and by is None and own_fd else []
     for jk in joint:
         j.status[jk.row, list(jk.entries)] = Status.KINK_MISMATCH
         j.ratio[jk.row, list(jk.entries)] = np.maximum(j.ratio[jk.row, list(jk.entries)],
@@ -498,7 +544,7 @@ def check_grad(
     kinks: bool = True,
     max_entries: int = 5,
     name: str | None = None,
-    resolution: float | None = DEFAULT_RESOLUTION,
+    resolution: float | str | None = "auto",
     keep_arrays: bool | None = None,
     structure: Mapping[str, str] | None = None,
     mode: str = "auto",
@@ -518,7 +564,9 @@ def check_grad(
         the parameter's shape, or a dict with the same keys).
     params:
         One array, or a mapping name -> array. Integer arrays are checked on float64
-        copies; float32 arrays in float32 with float32-sized tolerances (noted in the result).
+        copies. The gradient of float32 parameters is computed in float32 and judged (with
+        ``oracle="auto"``) against differences of the loss on float64 copies, where the loss
+        follows its input's dtype, with the float32 gradient's own rounding measured.
     method:
         Finite-difference scheme, one of :data:`METHODS` (default ``"richardson"``).
     rtol, atol:
@@ -538,7 +586,8 @@ def check_grad(
     name:
         Name of the loss in messages (default: its ``__qualname__``).
     resolution:
-        The relative error the check must be able to see (default 1e-6). A parameter whose
+        The relative error the check must be able to see: ``"auto"`` (default) 1e-6, or 100 ulps
+        of the parameters' precision where that is coarser (1.2e-5 in float32). A parameter whose
         stated resolution is coarser gets the verdict ``inconclusive``, which is not ``ok``;
         ``None`` accepts whatever resolution the check reaches. Ignored with ``rtol``/``atol``.
     keep_arrays:
@@ -760,7 +809,7 @@ def check_jacobian(
     kinks: bool = True,
     max_entries: int = 5,
     name: str | None = None,
-    resolution: float | None = DEFAULT_RESOLUTION,
+    resolution: float | str | None = "auto",
     keep_arrays: bool | None = None,
     oracle: str = "auto",
     workers: int | cf.Executor | None = None,
