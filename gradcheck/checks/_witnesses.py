@@ -146,11 +146,11 @@ def escalate(ctx: Context, fd_run: OracleRun, results: Mapping[str, ParamResult]
     """Parameters finite differences left inconclusive (or judged in loss units only) settled by
     the strongest witness that can; each result names its witness and what was tried."""
     out = dict(results)
-    fd_name = fd_witness_name(fd_run.method)
     resolution = ctx.options.resolution
     need: dict[str, list[str]] = {}
     for name in ctx.params.names:
         p = out[name]
+        fd_name = p.witness or fd_witness_name(fd_run.method)
         if p.verdict == "inconclusive":
             need[name] = [f"{fd_name}: inconclusive"]
         elif (count := loss_units_only(p, resolution)):
@@ -182,7 +182,7 @@ def escalate(ctx: Context, fd_run: OracleRun, results: Mapping[str, ParamResult]
             skip = fd_kinks | est.kink_mask()
             clash = _disagreement(fd_est, est, ctx.options.safety, skip)
             if clash:
-                need[name].append(f"{w.name}: disagrees with {fd_name}: {clash}")
+                need[name].append(f"{w.name}: disagrees with finite differences: {clash}")
                 continue
             p = build(name, est, w.name)
             if p.verdict == "inconclusive":
