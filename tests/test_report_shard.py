@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,15 @@ import pytest
 from gradcheck import InvalidArgumentError, registry
 from gradcheck.cli import main
 from gradcheck.report import parse_shard, plan, shard_filename, shard_units
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _own_proof_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Proofs cached in a directory of this module's own, never the user's cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRADCHECK_CACHE_DIR", str(tmp_path_factory.mktemp("proof-cache")))
+        yield
+
 
 ONLY = ["--only", "least_squares.x,logistic.loss", "--sizes", "default", "--no-progress", "--no-plots", "-q"]
 """Two derivations whose proofs take a fraction of a second, so the symbolic units are sharded too."""

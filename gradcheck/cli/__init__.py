@@ -228,12 +228,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--module", action="append", metavar="PKG.MOD",
                      help="import a module that registers more derivations; repeatable")
     rep.add_argument("--method", choices=METHODS, default=None, help="finite-difference scheme (default: richardson)")
-    rep.add_argument("--oracle", choices=("fd", "both"), default="fd",
-                     help="fd: finite differences (default); both: also the exact sympy derivative in every check and "
-                          "one proof per derivation at its default sizes (minutes more)")
+    rep.add_argument("--oracle", choices=("fd", "both"), default="both",
+                     help="both (default): finite differences and the exact sympy derivative in every check, and one "
+                          "proof per derivation at its default sizes; fd: finite differences only (where they are "
+                          "inconclusive check_grad still asks complex step or the exact derivative)")
     rep.add_argument("--proof-budget", type=float, default=None, metavar="SECONDS",
                      help="with --oracle both: wall time one derivation's proof may take before it is reported n/a "
-                          "(default 120; a proof cut by the clock depends on the machine's load)")
+                          "(default 10; a proof cut by the clock depends on the machine's load)")
+    rep.add_argument("--proof-cache", default=None, metavar="DIR|none",
+                     help="where proofs are kept under a hash of the code they prove, so an unchanged derivation is "
+                          "not proved again (default: $GRADCHECK_CACHE_DIR, else $XDG_CACHE_HOME/gradcheck, else "
+                          "~/.cache/gradcheck; none: prove every time)")
     rep.add_argument("--shard", metavar="I/N", default=None,
                      help="run only the I-th of N stable slices of the checks and write its JSON "
                           "(gradcheck-report.shard-I-of-N.json); combine them with 'gradcheck report merge'")
@@ -362,6 +367,7 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
         FAIL_ON,
         PROOF_BUDGET_S,
         ProgressPrinter,
+        ProofCache,
         headline,
         make_report,
         parse_formats,
@@ -379,7 +385,7 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     sizes = _parse_sizes(args.sizes)
     budget = PROOF_BUDGET_S if args.proof_budget is None else args.proof_budget
     if not 0 < budget < float("inf"):
-        raise UsageError(f"--proof-budget={args.proof_budget!r}: expected a positive number of seconds, e.g. 120")
+        raise UsageError(f"--proof-budget={args.proof_budget!r}: expected a positive number of seconds, e.g. 10")
     try:
         formats = parse_formats(args.format)
         source_date_epoch()  # a malformed value fails now, not after the checks
@@ -397,8 +403,10 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     progress = None if args.no_progress or args.quiet else ProgressPrinter(sys.stderr)
     units = plan(derivations, seeds=seeds, size_variants=sizes, oracle=args.oracle)
     mine = shard_units(units, *shard) if shard is not None else None
+    cache = None if (args.proof_cache or "").strip().lower() == "none" else ProofCache(args.proof_cache or None)
     subjects = run_derivations(derivations, seeds=seeds, size_variants=sizes, options=options, sweep=sweep,
-                               progress=progress, oracle=args.oracle, units=mine, proof_budget_s=budget)
+                               progress=progress, oracle=args.oracle, units=mine, proof_budget_s=budget,
+                               proof_cache=cache if args.oracle == "both" else None)
     report = make_report(subjects, origin="cli", command=shlex.join([PROG, *_without_shard(argv)]), options={
         "only": parse_list(args.only), "seeds": seeds, "size_variants": sizes, "method": args.method or "richardson",
         "modules": parse_list(args.module), "fail_on": args.fail_on, "oracle": args.oracle,

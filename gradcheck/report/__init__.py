@@ -44,6 +44,7 @@ from ._run import (
     step_sweep,
     timestamp,
 )
+from ._proofs import ProofCache, proof_key
 from ._session import session_report
 from ._shard import Merged, merge_shards, parse_shard, read_shard, shard_filename, shard_section, shard_units
 from ._terminal import ProgressPrinter, render_summary, render_table
@@ -72,6 +73,8 @@ __all__ = [
     "PROOF_BUDGET_S",
     "plan",
     "prove_summary",
+    "ProofCache",
+    "proof_key",
     "merge_shards",
     "Merged",
     "parse_shard",

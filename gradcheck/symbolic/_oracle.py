@@ -21,7 +21,7 @@ from ._program import Program, emit_program
 from ._result import Status, SymbolicDerivative
 
 __all__ = ["gradient", "jacobian", "clear_cache", "DEFAULT_MAX_ENTRIES", "DEFAULT_MAX_EXACT_ENTRIES",
-           "symbolic_params", "call_on_symbols", "reference_values"]
+           "symbolic_params", "call_on_symbols", "reference_values", "fingerprint"]
 
 DEFAULT_MAX_ENTRIES = 20_000
 """Derivative entries (parameters x outputs) above which the oracle answers n/a. A 5000-parameter
@@ -210,6 +210,13 @@ def _digest_function(fn: types.FunctionType, h: Any, seen: set, depth: int) -> N
         if name in g:
             h.update(name.encode())
             _digest(g[name], h, seen, depth)
+
+
+def fingerprint(*objs: Any) -> str | None:
+    """A hash of what the result of calling ``objs`` can depend on (their code, closures, defaults,
+    globals, arrays by value), or None for something it cannot read. Two equal fingerprints mean
+    the same code on the same data: the key under which a derivative, or a proof, may be reused."""
+    return _fingerprint(objs[0] if len(objs) == 1 else tuple(objs))
 
 
 def _fingerprint(fn: Any) -> str | None:
