@@ -27,6 +27,7 @@ from ._model import (
     worst_verdict,
 )
 from ._plots import missing_dependency as plots_unavailable
+from ._proofs import ProofCache, proof_key
 from ._run import (
     DEFAULT_SEEDS,
     DEFAULT_SIZE_VARIANTS,
@@ -44,7 +45,6 @@ from ._run import (
     step_sweep,
     timestamp,
 )
-from ._proofs import ProofCache, proof_key
 from ._session import session_report
 from ._shard import Merged, merge_shards, parse_shard, read_shard, shard_filename, shard_section, shard_units
 from ._terminal import ProgressPrinter, render_summary, render_table
