@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--shard", metavar="I/N", default=None,
                      help="run only the I-th of N stable slices of the checks and write its JSON "
                           "(gradcheck-report.shard-I-of-N.json); combine them with 'gradcheck report merge'")
-    rep.add_argument("--no-plots", action="store_true", help="leave the plots (and matplotlib) out of the HTML report")
+    rep.add_argument("--no-plots", action="store_true", help="leave the plots out of the HTML report")
     rep.add_argument("--no-progress", action="store_true", help="no progress output")
     rep.add_argument("--quiet", "-q", action="store_true", help="print only the final verdict line")
     rep.set_defaults(func=_cmd_report)
