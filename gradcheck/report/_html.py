@@ -43,7 +43,7 @@ FULL_TABLE_ID = "all"
 
 CSS = """
 *{box-sizing:border-box}
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1em auto;max-width:76em;color:#222;padding:0 .8em;line-height:1.4}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:1em auto;max-width:110em;color:#222;padding:0 .8em;line-height:1.4}
 h1{margin:.2em 0}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}h3{margin:.2em 0 .4em}
 table{border-collapse:collapse;margin:.4em 0;font-size:.88em}
 th,td{border:1px solid #ddd;padding:.2em .5em;text-align:left;vertical-align:top;overflow-wrap:normal;word-break:normal}
