@@ -165,7 +165,9 @@ def test_html_is_self_contained_with_inline_svg_plots(report: Report) -> None:
     assert "script" not in parser.tags and "link" not in parser.tags and "img" not in parser.tags
     # each derivation: the step sweep and the histogram; the slip's W also a heat map
     assert parser.tags.count("svg") == 5
-    assert all(h.startswith("#") for h in parser.hrefs)  # only in-page links: nothing fetched
+    # only in-page links and embedded data (the heat maps' pixels): nothing fetched
+    assert all(h.startswith(("#", "data:image/png;base64,")) for h in parser.hrefs)
+    assert sum(h.startswith("data:") for h in parser.hrefs) == 1
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in html
     assert '<div class="scroll tall"><table>' in html  # the full table scrolls inside its box on a phone
 

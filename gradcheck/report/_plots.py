@@ -3,7 +3,7 @@
 Why SVG by hand and not matplotlib: a report draws about four figures per derivation, and
 matplotlib took 0.1-0.4 s for each (the whole plotting was 31 of a 40 s run, and all of a
 ``report merge``); these take about a millisecond, need no optional dependency, and scale
-with the page (crisp text at 390 px and at 1400 px, a quarter of the bytes of the PNGs).
+with the page (crisp text at 390 px and at 1400 px; a heat map's entries are one tiny embedded PNG, pixel per entry).
 Each figure is laid out on a fixed grid (:data:`W` x its height, in CSS pixels at full size)
 so that no two texts overlap; its title is the HTML caption around it, so a long title
 wraps instead of running into its neighbour's. Everything drawn was computed by the model
@@ -33,8 +33,6 @@ CHAR_W = 0.62
 LEFT, RIGHT, TOP = 60, 12, 10
 RATIO_DECADES = (-6, 6)
 """The heat maps' shared scale: |analytic - numeric| / tolerance from 1e-6 to 1e6, 1 in the middle."""
-MAX_CELL_TITLES = 600
-"""Cells above which a heat map's cells carry no hover text (each one adds about 60 bytes)."""
 
 
 def _f(x: float) -> str:
@@ -201,14 +199,9 @@ def heatmap_svg(row: ParamRow) -> str | None:
     gw, gh = cell * n_cols, cell * n_rows
     height = TOP + gh + 2 * FONT + 14
     x0, y0 = LEFT, TOP
-    titles = n_rows * n_cols <= MAX_CELL_TITLES
-    body = []
-    for i in range(n_rows):
-        for j in range(n_cols):
-            r = float(m[i, j])
-            tip = f"<title>[{i}, {j}]: {r:.3g}</title>" if titles else ""
-            body.append(f'<rect x="{_f(x0 + j * cell)}" y="{_f(y0 + i * cell)}" width="{_f(cell + 0.3)}" '
-                        f'height="{_f(cell + 0.3)}" fill="{_color(_ratio_t(r))}">{tip}</rect>')
+    pixels = [[_color(_ratio_t(float(m[i, j]))) for j in range(n_cols)] for i in range(n_rows)]
+    body = [f'<image x="{x0}" y="{y0}" width="{_f(gw)}" height="{_f(gh)}" preserveAspectRatio="none" '
+            f'style="image-rendering:pixelated" href="data:image/png;base64,{_png(pixels)}"/>']
     body.append(f'<rect x="{x0}" y="{y0}" width="{_f(gw)}" height="{_f(gh)}" fill="none" stroke="#888"/>')
     for j in _index_ticks(n_cols, gw / (FONT * CHAR_W * 3 + 4)):
         body.append(_text(x0 + (j + 0.5) * cell, y0 + gh + FONT + 2, str(j)))
@@ -230,6 +223,23 @@ def heatmap_svg(row: ParamRow) -> str | None:
         y = y0 + bh * (1 - (dec - lo) / (hi - lo))
         body.append(_text(bx + bar_w + 3, y + FONT / 3, _decade(dec), anchor="start", size=11))
     return _svg(height, body, f"heat map of error / tolerance for {row.name}")
+
+
+def _png(pixels: list[list[str]]) -> str:
+    """A tiny RGB PNG, one pixel per matrix entry, base64: the page scales it up without smoothing.
+    About 1 KB for a 20 x 20 map where one SVG rectangle per entry took 40 KB."""
+    import base64
+    import struct
+    import zlib
+
+    raw = b"".join(b"\x00" + bytes.fromhex("".join(c[1:] for c in row)) for row in pixels)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    head = struct.pack(">IIBBBBB", len(pixels[0]), len(pixels), 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", head) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    return base64.b64encode(png).decode("ascii")
 
 
 def _index_ticks(n: int, room: float) -> list[int]:
