@@ -230,10 +230,10 @@ def _plots(s: Subject) -> str:
 
 
 def _card(s: Subject, plots: bool, open_details: bool = True) -> str:
-    """Everything about one derivation: the finding first, then evidence, facts, entries and plots."""
+    """Everything about one derivation: the finding first, then evidence, entries, facts and plots;
+    folded (``open_details=False``) for the derivations that need nothing from the reader."""
     reason = attention_reason(s) or s.verdict
-    parts = [f'<section class="card c-{reason}" id="{_anchor(s.name)}"><h3><code>{escape(s.name)}</code> '
-             f"{_v(reason)}</h3>"]
+    parts = []
     if reason == "disproved" and s.proof is not None:
         parts.append(f'<p class="finding">Every check passed, but the symbolic proof says: {escape(s.proof.text)}</p>')
     parts += [_param_finding(r) for r in s.params if r.verdict != "pass"]
@@ -251,12 +251,11 @@ def _card(s: Subject, plots: bool, open_details: bool = True) -> str:
     parts.append(_facts(s))
     if plots:
         parts.append(_plots(s))
-    parts.append(f"<details><summary>{len(s.cases)} checks</summary>{_cases(s.cases)}</details></section>")
-    html = "".join(parts)
-    if not open_details:
-        return (f'<details class="card c-{reason}" id="{_anchor(s.name)}"><summary><code>{escape(s.name)}</code> '
-                f"{_v(reason)}</summary>" + html.split("</h3>", 1)[1].removesuffix("</section>") + "</details>")
-    return html
+    parts.append(f"<details><summary>{len(s.cases)} checks</summary>{_cases(s.cases)}</details>")
+    title = f"<code>{escape(s.name)}</code> {_v(reason)}"
+    if open_details:
+        return f'<section class="card c-{reason}" id="{_anchor(s.name)}"><h3>{title}</h3>{"".join(parts)}</section>'
+    return f'<details class="card c-{reason}" id="{_anchor(s.name)}"><summary>{title}</summary>{"".join(parts)}</details>'
 
 
 def _nav(report: Report, attention: list[Subject], slips: list[Subject]) -> str:
