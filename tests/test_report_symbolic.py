@@ -204,3 +204,15 @@ def test_cli_records_the_proof_budget_and_rejects_a_bad_one(tmp_path, capsys) ->
     data = json.loads((tmp_path / "gradcheck-report.json").read_text())
     assert data["options"]["oracle"] == "both" and data["options"]["proof_budget_s"] == 10.0
     assert data["subjects"][0]["symbolic_proof"]["text"] == "proved at this size"
+
+
+def test_proof_keys_are_the_same_in_every_process() -> None:
+    """The cache is on disk: a key that held a memory address (the repr of a lambda's code) would never hit."""
+    import subprocess
+    import sys
+
+    code = ("from gradcheck import registry; from gradcheck.report import proof_key; "
+            "print([proof_key(registry.get(n)) for n in ('row_mlp.sigmoid', 'relu_softmax.ce_mean')])")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            for _ in range(2)}
+    assert len(runs) == 1 and "None" not in runs.pop()

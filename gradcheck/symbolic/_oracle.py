@@ -193,8 +193,7 @@ def _digest_function(fn: types.FunctionType, h: Any, seen: set, depth: int) -> N
     if id(fn) in seen:
         return
     seen.add(id(fn))
-    h.update(code.co_code)
-    h.update(repr(code.co_consts).encode())
+    _digest_code(code, h)
     for cell in fn.__closure__ or ():
         try:
             contents = cell.cell_contents
@@ -217,6 +216,20 @@ def fingerprint(*objs: Any) -> str | None:
     globals, arrays by value), or None for something it cannot read. Two equal fingerprints mean
     the same code on the same data: the key under which a derivative, or a proof, may be reused."""
     return _fingerprint(objs[0] if len(objs) == 1 else tuple(objs))
+
+
+def _digest_code(code: types.CodeType, h: Any) -> None:
+    """Bytecode, names and constants; nested code (lambdas, comprehensions) by its content, never by
+    its repr, which holds a memory address: the fingerprint must be the same in every process, since
+    proofs are cached on disk under it."""
+    h.update(code.co_code)
+    h.update(repr(code.co_names).encode())
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            h.update(f"code {c.co_name}".encode())
+            _digest_code(c, h)
+        else:
+            h.update(repr(c).encode())
 
 
 def _fingerprint(fn: Any) -> str | None:
@@ -285,8 +298,7 @@ def _lift(fn: Any) -> _Lifted | None:
         seen.add(id(f))
         code = f.__code__
         h.update(f"fn{f.__module__}:{code.co_filename}:{code.co_firstlineno}:{code.co_name}".encode())
-        h.update(code.co_code)
-        h.update(repr(code.co_consts).encode())
+        _digest_code(code, h)
         cells = []
         for cell in f.__closure__ or ():
             try:
