@@ -2,7 +2,7 @@
 
     gradcheck report [--only PATTERN,...] [--seeds 0,1,2|N] [--sizes default,x2,large] [--format md,html,json]
                      [--out DIR] [--fail-on mismatch|unexpected|inconclusive|never] [--module pkg.mod] [--method NAME]
-                     [--oracle fd|both] [--proof-budget SECONDS] [--shard I/N]
+                     [--oracle both|fd] [--proof-budget SECONDS] [--proof-cache DIR|none] [--shard I/N]
     gradcheck report merge SHARD.json ... [--out DIR] [--format md,html,json] [--no-plots]
     gradcheck list   [--only PATTERN,...] [--module pkg.mod]
     gradcheck verify --loss EXPR --grad NAME=EXPR --shape NAME=D1,D2 ... | --sheet FILE.toml
