@@ -190,13 +190,15 @@ def _exact_kw(kw: Mapping[str, Any], hi: np.ndarray | None) -> dict[str, Any]:
     (not in the loss's units, which would make a small entry's sign immaterial), with the analytic
     side's rounding read off in long double (twice it, beside the measured bound). Without that
     reading the loss's resolution still bounds what counts, as for finite differences."""
-    if hi is None:
-        return {**kw, "coord_scale": None}
+    # what the loss cannot resolve stays immaterial: a loss flat in float64 (0.0 exactly, logits 60
+    # apart) has a gradient of 1e-26 that its float64 formula rounds to 0, which is no mistake
+    res = np.asarray(kw["loss_resolution"], dtype=float)
+    res = np.where(res > 0, res, MODEL_ULPS * np.finfo(np.float64).eps)
+    out = {**kw, "row_scale": True, "loss_resolution": res}
     base = kw["rounding"]
-    rounding = 2 * hi.reshape(base.shape) if base is not None else None
-    if rounding is not None:
-        rounding = np.maximum(rounding, base)
-    return {**kw, "coord_scale": None, "loss_resolution": None, "rounding": rounding}
+    if hi is not None and base is not None:
+        out["rounding"] = np.maximum(2 * hi.reshape(base.shape), base)
+    return out
 
 
 def _judge_kw(ctx: Context, rounding: Rounding | None) -> dict[str, dict[str, Any]]:
@@ -324,7 +326,8 @@ def _checked(kind: Kind, ctx: Context, deriv: Callable[[Any], Any], opts: Option
         results[pname] = dataclasses.replace(results[pname], witness=first_name)
         if witness is not None:
             results[pname] = _with_witness(ctx, results[pname], a2, witness, k, kw[pname])
-    if opts.oracle == "auto" and oracle is None:
+    if opts.oracle == "auto" and oracle is None and opts.kinks and not opts.fixed:
+        # rtol/atol or kinks=False ask for differences judged the caller's way: no other witness
 
         hi: dict[str, np.ndarray] | None | bool = False  # read once, when a witness first needs it
 
@@ -439,7 +442,7 @@ def _tolerance(j: Judgement, opts: Options, eps: float, unmeasured: str | None =
 
 
 def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEstimate,
-                  out_shape: tuple[int, ...], kw: Mapping[str, Any], by: str | None = None,
+                  out_shape: tuple[int, ...], kw: Mapping[str, Any], *, by: str | None = None,
                   own_fd: bool = True) -> ParamResult:
     """The parameter judged against one witness's estimate (``by`` names a witness other than
     the finite differences the context ran; ``own_fd=False``: the estimate is not of the context's
@@ -447,7 +450,7 @@ def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEst
     ps, opts = ctx.params, ctx.options
     eps = ps.eps
     j = judge(analytic, est, eps=eps, options=opts, rounding=kw["rounding"], coord_scale=kw["coord_scale"],
-              loss_resolution=kw["loss_resolution"])
+              loss_resolution=kw["loss_resolution"], row_scale=kw.get("row_scale", False))
     pshape = ps.arrays[pname].shape
     joint = joint_kinks(ctx, pname, analytic, est, j) if opts.kinks and not opts.fixed and by is None and own_fd else []
     for jk in joint:
@@ -684,7 +687,7 @@ def check_grad(
                              keep_arrays=keep_arrays, oracle=oracle, workers=workers, progress=progress)
     chosen = _directional_mode(mode, params, structure, directional)
     directions_fit = not (opts.fixed or step is not None or not kinks) and method in DIRECTIONAL_METHODS
-    if oracle == "fd" and chosen and (mode == "directional" or directions_fit):
+    if oracle in ("auto", "fd") and chosen and (mode == "directional" or directions_fit):
         if not directions_fit:
             raise InvalidArgumentError(
                 f"mode='directional' takes no rtol/atol/step/kinks=False and no method={method!r} (it takes "

@@ -88,7 +88,7 @@ def analytic_allowance(rounding: np.ndarray | None, scale: np.ndarray, eps: floa
 
 def judge(analytic: np.ndarray, est: OracleEstimate, *, eps: float, options: Options,
           rounding: np.ndarray | None = None, coord_scale: np.ndarray | None = None,
-          loss_resolution: np.ndarray | None = None) -> Judgement:
+          loss_resolution: np.ndarray | None = None, row_scale: bool = False) -> Judgement:
     """Per-entry verdict of ``analytic`` (shape ``(m, n)``) against the oracle's estimate.
 
     ``rounding`` is the measured bound on the analytic side's rounding (``(m, n)``, see
@@ -96,15 +96,26 @@ def judge(analytic: np.ndarray, est: OracleEstimate, *, eps: float, options: Opt
     that put every entry on the loss's own scale; ``loss_resolution`` the ``(m, 1)`` absolute
     resolution of the outputs, below which a derivative error (times ``coord_scale``) is
     immaterial. Without them the judge is the older one:
-    a floor of ``floor_rtol`` of the row's largest entry.
+    a floor of ``floor_rtol`` of the row's largest entry. ``row_scale``: each entry on its row's
+    scale rather than in the loss's units (for an exact witness, whose bars do not grow with the
+    loss's units; ``coord_scale`` then only sets what is immaterial).
     """
     safety, rtol, atol, kinks = options.safety, options.rtol, options.atol, options.kinks
     numeric = est.value
-    scale = entry_scale(analytic, numeric, coord_scale)
+    scale = entry_scale(analytic, numeric, None if row_scale else coord_scale)
     immaterial = None
     if loss_resolution is not None and coord_scale is not None:
         immaterial = np.asarray(loss_resolution, float).reshape(-1, 1) / np.asarray(coord_scale, float).reshape(1, -1)
-    allowance = analytic_allowance(rounding, scale, eps, immaterial)
+        if row_scale:
+            # beside an exact witness only entries the loss cannot see at all are immaterial: a slip of
+            # 1e-8 in a gradient of 2 beside a loss of 1e8 is a slip, a gradient of 1e-26 beside a loss
+            # flat in float64 is not a verdict
+            mag = np.maximum(np.abs(np.nan_to_num(analytic)), np.abs(np.nan_to_num(numeric)))
+            immaterial = np.where(mag <= immaterial, immaterial, 0.0)
+    if row_scale and immaterial is not None:  # entries the loss cannot see: beyond the cap of the row's scale
+        allowance = np.maximum(analytic_allowance(rounding, scale, eps), immaterial)
+    else:
+        allowance = analytic_allowance(rounding, scale, eps, immaterial)
     if not options.fixed:
         bar = safety * est.error
         if kinks and est.jump is not None:
