@@ -9,7 +9,13 @@ units). For those parameters only, :func:`escalate` asks, cheapest first:
    input and passes the analyticity probe; never at an entry where finite differences found a kink
    (its derivative there is the analytic continuation of one branch, not a slope);
 2. **the exact symbolic derivative** of the same code, evaluated in 50-digit arithmetic and rounded
-   once (bar: half an ulp), where the code runs on symbols within its size budget.
+   once (bar: half an ulp), where the code runs on symbols within its size budget;
+3. **complex step in long double**, where the float64 complex step's bar fell short (a loss whose real
+   parts cancel: ``log(1 - s)`` at saturated ``s``) and the loss follows its input's dtype.
+
+A FAIL of finite differences is confirmed by the first witness that can judge its worst entry; a
+complex-step FAIL is checked against the same step in long double at its wrong entries, and by the
+next witness where there is one.
 
 A stronger witness decides only if it agrees with finite differences wherever those resolved an
 entry (within both bars): two conclusive witnesses that disagree mean one of them is wrong (a loss
@@ -95,9 +101,47 @@ def _symbolic(ctx: Context) -> OracleRun:
         raise WitnessUnavailable(str(exc)) from exc
 
 
+LONG_DOUBLE_GAIN = 2.0 ** -11
+"""x86's long double keeps 11 more bits than float64: the error of a long-double complex step is
+about this times that of the float64 one, which their difference measures."""
+
+
+def _complex_long_double(ctx: Context) -> OracleRun:
+    """Complex step in ``np.clongdouble``, where the loss follows its input's dtype: the loss's own
+    cancellation, which complex step reads unchanged at every step, shrinks by 2**-11; the bar is
+    four times that share of its distance from the float64 complex step (which measures the
+    float64 one's error), plus a few long-double ulps of the value."""
+    if np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps:
+        raise WitnessUnavailable("this platform's long double is float64")
+    base = _complex(ctx)
+    ps, ev = ctx.params, ctx.evaluator
+    sc = scales(ps, ctx.options)
+    ld_eps = float(np.finfo(np.longdouble).eps)
+    estimates = []
+    for name, t, e in zip(ps.names, sc, base.estimates, strict=True):
+        value = np.empty_like(e.value)
+        for j in range(ps.arrays[name].size):
+            arrays = {n: ps.arrays[n].astype(np.clongdouble) for n in ps.names}
+            h = np.longdouble(1e-20) * np.longdouble(t[j])
+            arrays[name].reshape(-1)[j] += np.clongdouble(1j) * h
+            try:
+                with np.errstate(all="ignore"):
+                    out = np.asarray(ev.fn(ps.pack(arrays)))
+            except Exception as exc:
+                raise WitnessUnavailable(f"{ev.fn_name} cannot run in long double ({type(exc).__name__})") from exc
+            if out.dtype != np.clongdouble:
+                raise WitnessUnavailable(f"{ev.fn_name} returns {out.dtype} for complex long double input")
+            value[:, j] = (np.imag(out.reshape(-1)) / h).astype(np.float64)
+        error = (4 * LONG_DOUBLE_GAIN * np.abs(value - e.value) + 16 * ld_eps * np.abs(value)
+                 + LONG_DOUBLE_GAIN * e.error)
+        estimates.append(OracleEstimate(value=value, error=error))
+    return OracleRun(method="complex step in long double", estimates=estimates)
+
+
 WITNESSES: tuple[Witness, ...] = (
     Witness("complex step", _complex, kinks=False),
     Witness("symbolic (exact)", _symbolic, kinks=True),
+    Witness("complex step in long double", _complex_long_double, kinks=False),
 )
 """Asked in this order, cheapest first."""
 
@@ -174,6 +218,10 @@ def escalate(ctx: Context, fd_run: OracleRun, results: Mapping[str, ParamResult]
             break
         if fd_run.method == "complex" and w.name == "complex step":
             continue
+        if w.name == "complex step in long double" and not any(
+                "complex step: its FAIL not trusted" in t or "complex step: inconclusive" in t
+                for t in need.values() for t in t):
+            continue  # asked only where the float64 complex step ran and its bar fell short
         try:
             run = w.run(ctx)
         except WitnessUnavailable as exc:
@@ -196,7 +244,8 @@ def escalate(ctx: Context, fd_run: OracleRun, results: Mapping[str, ParamResult]
             same = abs(w_val - worst.numeric) <= ctx.options.safety * (worst.error_estimate + w_err) + \
                 AGREEMENT_ULPS * float(np.spacing(max(abs(w_val), abs(worst.numeric))))
             if seen and same:
-                out[name] = dataclasses.replace(held, trail=(*held.trail, f"confirmed by {w.name} at {worst.index}"))
+                confirmed = f"its FAIL confirmed by {w.name} at {worst.index}"
+                out[name] = dataclasses.replace(held, trail=(*held.trail, confirmed))
                 continue
             # refuted: the parameter is settled as finite differences could not settle it, never by them
             refuted[name] = held
@@ -222,6 +271,9 @@ def escalate(ctx: Context, fd_run: OracleRun, results: Mapping[str, ParamResult]
                 continue
             if p.verdict == "inconclusive":
                 need[name].append(f"{w.name}: inconclusive ({p.inconclusive})")
+                continue
+            if p.verdict == "FAIL" and w.name == "complex step" and (doubt := _complex_in_long_double(ctx, p)):
+                need[name].append(f"{w.name}: its FAIL not trusted ({doubt})")
                 continue
             held = found.get(name)
             if held is not None and held.verdict != p.verdict:
@@ -256,6 +308,38 @@ def escalate(ctx: Context, fd_run: OracleRun, results: Mapping[str, ParamResult]
         out[name] = dataclasses.replace(p, inconclusive=why + (f" [also tried: {tried}]" if tried else ""),
                                         trail=tuple(trail))
     return out
+
+
+def _complex_in_long_double(ctx: Context, p: ParamResult) -> str | None:
+    """Why a complex-step FAIL no other witness could check may be the loss's own rounding, or None.
+
+    Complex step's bar sees the rounding of the imaginary parts only; a loss that is a small
+    difference of large terms in its real parts carries that cancellation into the derivative at
+    every step alike. The same step in extended precision (``np.clongdouble``, where the loss
+    follows its input's dtype) shows it: at the wrong entries the two must agree far better than
+    the analytic value is off. The wrong entries only: a few evaluations."""
+    if np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps or not p.mismatches:
+        return None
+    ps, ev = ctx.params, ctx.evaluator
+    for e in p.mismatches[:3]:
+        flat = int(np.ravel_multi_index(e.index, ps.arrays[p.name].shape)) if e.index else 0
+        arrays = {n: ps.arrays[n].astype(np.clongdouble) for n in ps.names}
+        scale = max(abs(float(ps.arrays[p.name].reshape(-1)[flat])), ctx.options.typical_for(p.name))
+        h = 1e-20 * scale
+        arrays[p.name].reshape(-1)[flat] += np.clongdouble(1j) * np.longdouble(h)
+        try:
+            with np.errstate(all="ignore"):
+                out = ev.fn(ps.pack(arrays))
+        except Exception:  # a loss that cannot run in extended precision: no reading
+            return None
+        out = np.asarray(out)
+        if out.dtype != np.clongdouble or out.size != 1:
+            return None
+        slope = float(np.imag(out.reshape(-1)[0]) / np.longdouble(h))
+        if abs(slope - e.numeric) * 2 > abs(e.analytic - e.numeric):
+            return (f"the same complex step in long double reads {slope:.12g} at {e.index} against "
+                    f"{e.numeric:.12g}: the loss's own rounding moves it as much as the analytic value is off")
+    return None
 
 
 def _maybe_kink(fd: OracleEstimate, p: ParamResult) -> str | None:

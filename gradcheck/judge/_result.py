@@ -291,7 +291,8 @@ class ParamResult:
         witness = f"\n  symbolic: {self.symbolic}" if self.symbolic else ""
         # a verdict settled past the first witness says by which, and what was asked before it
         by = f" by {self.witness}" if self.witness and self.trail else ""
-        before = "".join(f"\n  asked first: {t}" for t in self.trail) if by else ""
+        before = "".join(f"\n  {'' if t.startswith('its FAIL') else 'asked first: '}{t}"
+                         for t in self.trail) if by else ""
         if self.verdict == "pass":
             return f"{head}: ok{by}, {self.n_checked} entries, {errors}{kinks}{before}{witness}"
         if not self.n_mismatched and self.symbolic and self.symbolic.startswith("FAIL"):
