@@ -199,3 +199,67 @@ def test_oracle_fd_keeps_finite_differences_alone():
     p = r.params["params"]
     assert p.trail == () and p.witness == "finite differences (richardson)"
     assert "oracle='auto'" in p.inconclusive
+
+
+def _saturated_bce() -> tuple:
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(6, 3)) * 0.3
+    T = (rng.uniform(size=(6, 4)) < 0.5).astype(float)
+    params = {"W": rng.normal(size=(3, 4)) * 0.2, "b": np.array([20.0, -20.0, 0.3, 21.0])}
+
+    def sig(z):
+        with np.errstate(over="ignore"):
+            return np.where(z >= 0, 1 / (1 + np.exp(-z)), np.exp(z) / (1 + np.exp(z)))
+
+    def loss(p):
+        s = sig(X @ p["W"] + p["b"])
+        return -np.sum(T * np.log(s) + (1 - T) * np.log(1 - s))
+
+    def grad(p):
+        dz = sig(X @ p["W"] + p["b"]) - T
+        return {"W": X.T @ dz, "b": dz.sum(axis=0)}
+
+    return loss, grad, params
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps, reason="long double is float64 here")
+def test_without_the_exact_witness_complex_step_in_long_double_settles_a_cancelling_loss(monkeypatch):
+    """Complex step alone reads this correct gradient 3e-8 off (the real parts of log(1 - s) cancel
+    alike at every step): its FAIL is checked in long double, not trusted, and the long-double step
+    settles the verdict; a 1e-6 slip is still caught by it."""
+    from gradcheck.checks import _witnesses as w
+
+    monkeypatch.setattr(w.escalate, "__defaults__", ((w.WITNESSES[0], w.WITNESSES[2]),))
+    loss, grad, params = _saturated_bce()
+    r = gc.check_grad(loss, grad, params)
+    assert r.verdict == "pass", str(r)
+    assert {p.witness for p in r.params.values()} == {"complex step in long double"}
+    assert any("not trusted" in t for p in r.params.values() for t in p.trail)
+
+    def slipped(p):
+        g = grad(p)
+        return {"W": g["W"], "b": g["b"] * (1 + 1e-6)}
+
+    assert gc.check_grad(loss, slipped, params).params["b"].verdict == "FAIL"
+
+
+def test_directions_take_complex_step_and_name_the_entries_they_cannot_promise():
+    rng = np.random.default_rng(0)
+    n = 20_000
+    x, w = rng.normal(size=n), rng.normal(size=n)
+    w[:10] *= 1e-9  # ten terms a billion times smaller: no direction can promise them 1e-6 of themselves
+    loss = lambda v: np.sum(w * np.tanh(v))  # noqa: E731
+    grad = lambda v: w * (1 - np.tanh(v) ** 2)  # noqa: E731
+    g = grad(x)
+    median = int(np.argsort(np.abs(g))[n // 2])
+
+    def slip(v):
+        out = grad(v).copy()
+        out[median] *= 1 + 1e-6
+        return out
+
+    r = gc.check_grad(loss, grad, x, mode="directional")
+    assert r.verdict == "pass" and r.method == "auto"  # complex step where the probe finds the loss analytic
+    assert any(n.startswith("params: 10 of 20000 entries") and "not promised 1e-06" in n for n in r.notes), r.notes
+    bad = gc.check_grad(loss, slip, x, mode="directional")
+    assert bad.verdict == "FAIL" and (median,) in {e.index for e in bad.mismatches["params"]}
