@@ -207,7 +207,9 @@ def escalate(ctx: Context, fd_run: OracleRun, results: Mapping[str, ParamResult]
     # a FAIL of finite differences is confirmed where a stronger witness can: their bars rest on
     # a model of the loss's rounding, and a loss that is a staircase of its own rounding (log(1 - s)
     # at s = 1 - 1e-9) has fooled it once, reading a correct entry 5% off beside a bar of 2e-6
-    confirm = {n: p for n, p in out.items() if p.verdict == "FAIL" and not p.symbolic}
+    # (not where they found kinks: their one-sided slopes and the joint test of several kinks are the
+    # evidence there, which a witness that judges entry by entry cannot overrule)
+    confirm = {n: p for n, p in out.items() if p.verdict == "FAIL" and not p.symbolic and not p.n_kinks}
     if not need and not confirm:
         return out
     index = {n: k for k, n in enumerate(ctx.params.names)}
