@@ -186,19 +186,22 @@ def _rounding_hi(deriv: Callable[[Any], Any], ctx: Context, kind: Kind,
 
 
 def _exact_kw(kw: Mapping[str, Any], hi: np.ndarray | None) -> dict[str, Any]:
-    """What the judge needs to judge against an exact witness: each entry on the row's own scale
-    (not in the loss's units, which would make a small entry's sign immaterial), with the analytic
-    side's rounding read off in long double (twice it, beside the measured bound). Without that
-    reading the loss's resolution still bounds what counts, as for finite differences."""
-    # what the loss cannot resolve stays immaterial: a loss flat in float64 (0.0 exactly, logits 60
-    # apart) has a gradient of 1e-26 that its float64 formula rounds to 0, which is no mistake
+    """What the judge needs to judge against an exact witness.
+
+    With the analytic side's rounding read off in long double (twice it, beside the measured
+    bound), each entry is judged on its row's own scale, not in the loss's units (which would
+    make a small entry's sign immaterial); only entries the loss cannot see at all stay
+    immaterial (a gradient of 1e-26 beside a loss flat in float64). Without that reading the
+    measured bound can miss a value on a lattice (a softmax output of 1 - 3e-9, whose ``1 - y``
+    keeps 8 digits, does not move under a move of 1e-10), so the entries stay in the loss's
+    units as finite differences judge them: the witness's bar is finer, the allowance the same.
+    """
+    if hi is None or kw["rounding"] is None:
+        return {**kw, "exact": True}
     res = np.asarray(kw["loss_resolution"], dtype=float)
     res = np.where(res > 0, res, MODEL_ULPS * np.finfo(np.float64).eps)
-    out = {**kw, "row_scale": True, "loss_resolution": res}
-    base = kw["rounding"]
-    if hi is not None and base is not None:
-        out["rounding"] = np.maximum(2 * hi.reshape(base.shape), base)
-    return out
+    rounding = np.maximum(2 * hi.reshape(kw["rounding"].shape), kw["rounding"])
+    return {**kw, "row_scale": True, "exact": True, "loss_resolution": res, "rounding": rounding}
 
 
 def _judge_kw(ctx: Context, rounding: Rounding | None) -> dict[str, dict[str, Any]]:
@@ -451,7 +454,8 @@ def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEst
     ps, opts = ctx.params, ctx.options
     eps = ps.eps
     j = judge(analytic, est, eps=eps, options=opts, rounding=kw["rounding"], coord_scale=kw["coord_scale"],
-              loss_resolution=kw["loss_resolution"], row_scale=kw.get("row_scale", False))
+              loss_resolution=kw["loss_resolution"], row_scale=kw.get("row_scale", False),
+              exact=kw.get("exact", False))
     pshape = ps.arrays[pname].shape
     joint = joint_kinks(ctx, pname, analytic, est, j) if opts.kinks and not opts.fixed and by is None and own_fd else []
     for jk in joint:
