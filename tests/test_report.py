@@ -204,6 +204,7 @@ def test_html_opens_with_what_needs_attention_then_the_slips_then_the_full_table
     failing_card = html[card:slips]
     assert "Looks like:" in failing_card and "finite differences" in failing_card and "worst entries" in failing_card
     assert html.index("<h1>") < html.index('href="#attention"') < attention  # the first screen links to it
+    assert html.index("<b>Evidence:</b> 5 parameters: finite differences 3 pass, 1 FAIL, 1 expected fail") < attention
     assert '<a href="#only-fail">' in html and "#only-fail:target~.scroll tr.r:not(.r-fail){display:none}" in html
 
 

@@ -25,6 +25,7 @@ from ._text import (
     counts_line,
     directional_cells,
     directional_header,
+    evidence_line,
     has_settled,
     has_symbolic,
     headline,
@@ -280,6 +281,7 @@ def render_html(report: Report, plots: bool = True) -> str:
     body = [
         f"<h1>{escape(report.title)}</h1>",
         f'<p class="banner {"bad" if failing else "ok"}">{escape(headline(report))}</p>',
+        f'<p class="meta"><b>Evidence:</b> {escape(evidence_line(report))}</p>',
         _nav(report, attention, slips),
         f'<p class="meta">{escape(counts_line(report))} &middot; {escape(env)} &middot; generated at '
         f"{escape(report.generated_at)} &middot; <code>{escape(report.command)}</code></p>",

@@ -17,6 +17,7 @@ from ._text import (
     counts_line,
     directional_cells,
     directional_header,
+    evidence_line,
     has_settled,
     has_symbolic,
     headline,
@@ -152,7 +153,7 @@ def render_markdown(report: Report) -> str:
     slips caught, then the full table (the same order as the HTML page)."""
     icon = "❌" if report.failing(str(report.options.get("fail_on", "mismatch"))) else "✅"
     out = [f"# {report.title}", "", f"{icon} **{headline(report)}**", "",
-           f"{counts_line(report)} · {_meta(report)}", ""]
+           f"{counts_line(report)} · {_meta(report)}", "", f"Evidence: {evidence_line(report)}", ""]
     attention, slips = needs_attention(report), slips_caught(report)
     out += [f"## Needs attention ({len(attention)})", ""]
     if attention:

@@ -12,6 +12,7 @@ from ._text import (
     counts_line,
     directional_cells,
     directional_header,
+    evidence_line,
     has_settled,
     has_symbolic,
     headline,
@@ -77,6 +78,7 @@ def render_summary(report: Report) -> str:
     if rule:
         lines.append(f"tolerance: {rule}; 'tolerance' column: at the worst entry")
     lines.append(f"{counts_line(report)}")
+    lines.append(evidence_line(report))
     lines.append(headline(report))
     return "\n".join(lines)
 

@@ -10,7 +10,7 @@ __all__ = [
     "VERDICT_LABELS", "VERDICT_MEANING", "TABLE_HEADER", "SYMBOLIC_HEADER", "DIRECTIONAL_HEADER",
     "DIRECTIONAL_SYMBOLIC", "SYMBOLIC_NOTE", "DIRECTIONAL_NOTE", "num", "row_cells", "directional_header",
     "directional_cells", "headline", "counts_line", "has_symbolic", "table_header", "short", "proof_line",
-    "ATTENTION", "needs_attention", "slips_caught", "attention_reason", "settled", "code_location",
+    "ATTENTION", "needs_attention", "slips_caught", "attention_reason", "settled", "code_location", "evidence_line",
 ]
 
 VERDICT_LABELS = {
@@ -207,4 +207,27 @@ def headline(report: Report) -> str:
         text = f"OK: all expected results held for {len(report.subjects)} {what} ({report.n_cases} checks)"
     if unexpected:
         text += f"; not failing the run under --fail-on={fail_on}: {', '.join(s.name for s in unexpected)}"
+    return text
+
+
+def evidence_line(report: Report) -> str:
+    """The three witnesses in one line, over every parameter row and derivation, e.g. 'parameters: finite
+    differences 130 pass, 25 expected fail; symbolic 115 pass, 25 FAIL; proofs: 18 proved, 10 disproved, 12 n/a'."""
+    def tally(values: list[str]) -> str:
+        counts: dict[str, int] = {}
+        for v in values:
+            counts[v] = counts.get(v, 0) + 1
+        return ", ".join(f"{n} {k}" for k, n in counts.items())
+
+    rows = report.rows
+    fd = [VERDICT_LABELS[str(r.oracles.get("finite_differences") or r.verdict)] for r in rows]
+    parts = [f"finite differences {tally(fd)}"]
+    symbolic = [short(r.oracles.get("symbolic")) for r in rows if r.oracles.get("symbolic")]
+    if symbolic:
+        parts.append(f"symbolic {tally(symbolic)}")
+    text = f"{len(rows)} parameters: " + "; ".join(parts)
+    proofs = [s.proof.status for s in report.subjects if s.proof is not None]
+    if proofs:
+        order = {"proved": 0, "disproved": 1, "n/a": 2}
+        text += f"; {len(proofs)} proofs: {tally(sorted(proofs, key=order.__getitem__))}"
     return text
