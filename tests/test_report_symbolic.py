@@ -134,7 +134,7 @@ def test_proofs_are_reused_from_the_cache_while_the_code_is_the_same(tmp_path) -
     again = prove_summary(RIGHT, cache=cache)
     assert again == first and cache.hits == 1
     # other code (or another budget) is another key: never a stale proof
-    assert proof_key(WRONG) != proof_key(RIGHT) != proof_key(RIGHT, budget_s=3.0)
+    assert proof_key(WRONG) != proof_key(RIGHT) != proof_key(RIGHT, budget_s=30.0)
     assert prove_summary(WRONG, cache=cache).status == "disproved" and cache.hits == 1
 
 
@@ -202,7 +202,7 @@ def test_cli_records_the_proof_budget_and_rejects_a_bad_one(tmp_path, capsys) ->
     assert data["subjects"][0]["symbolic_proof"] is None
     assert main(fast) == 0  # the default: the symbolic witness and the proof
     data = json.loads((tmp_path / "gradcheck-report.json").read_text())
-    assert data["options"]["oracle"] == "both" and data["options"]["proof_budget_s"] == 10.0
+    assert data["options"]["oracle"] == "both" and data["options"]["proof_budget_s"] == 3.0
     assert data["subjects"][0]["symbolic_proof"]["text"] == "proved at this size"
 
 

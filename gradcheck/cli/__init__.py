@@ -234,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "inconclusive check_grad still asks complex step or the exact derivative)")
     rep.add_argument("--proof-budget", type=float, default=None, metavar="SECONDS",
                      help="with --oracle both: wall time one derivation's proof may take before it is reported n/a "
-                          "(default 10; a proof cut by the clock depends on the machine's load)")
+                          "(default 3; a proof cut by the clock depends on the machine's load, and is cached as n/a "
+                          "for this budget)")
     rep.add_argument("--proof-cache", default=None, metavar="DIR|none",
                      help="where proofs are kept under a hash of the code they prove, so an unchanged derivation is "
                           "not proved again (default: $GRADCHECK_CACHE_DIR, else $XDG_CACHE_HOME/gradcheck, else "
@@ -385,7 +386,7 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     sizes = _parse_sizes(args.sizes)
     budget = PROOF_BUDGET_S if args.proof_budget is None else args.proof_budget
     if not 0 < budget < float("inf"):
-        raise UsageError(f"--proof-budget={args.proof_budget!r}: expected a positive number of seconds, e.g. 10")
+        raise UsageError(f"--proof-budget={args.proof_budget!r}: expected a positive number of seconds, e.g. 3")
     try:
         formats = parse_formats(args.format)
         source_date_epoch()  # a malformed value fails now, not after the checks
