@@ -130,7 +130,7 @@ def _outputs(value: Any, fn_name: str) -> dict[str, torch.Tensor]:
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
-    wide = _WIDE[t.dtype] if t.dtype in _WIDE else torch.float64
+    wide = _WIDE.get(t.dtype, torch.float64)
     return t.detach().to("cpu", wide).numpy().copy()
 
 

@@ -296,8 +296,8 @@ def _low_vjp(prog: Program, opts: RuleOptions, label: str, loss: Callable[[Any],
     safety = float(opts.engine.get("safety", 10.0))
     for n in x:
         side = (est.left[n], est.right[n], est.kink[n])
-        params[n] = _low_param(n, prog, opts, (g1[n], g2[n]), (est.value[n], est.error[n]), side,
-                               baseline[n], safety)
+        params[n] = _low_param(n, prog, opts, runs=(g1[n], g2[n]), reference=(est.value[n], est.error[n]),
+                               sides=side, baseline=baseline[n], safety=safety)
     return GradCheckResult(ok=all(p.ok for p in params.values()), kind="grad", function=label, method=est.method,
                            params=params, n_evaluations=est.n_evaluations, value=None, out_shape=(),
                            layout="gradient (same shape as the parameter)")
@@ -334,7 +334,7 @@ def _ulp(a: np.ndarray, eps: float) -> np.ndarray:
     return eps * np.exp2(np.floor(np.log2(m)))
 
 
-def _low_param(pname: str, prog: Program, opts: RuleOptions, runs: tuple[np.ndarray, np.ndarray],
+def _low_param(pname: str, prog: Program, opts: RuleOptions, *, runs: tuple[np.ndarray, np.ndarray],
                reference: tuple[np.ndarray, np.ndarray], sides: tuple[Any, Any, Any],
                baseline: tuple[str, float], safety: float) -> ParamResult:
     """One input's verdict: its low-precision product against the float64 estimate (flat arrays of one row)."""
@@ -342,13 +342,14 @@ def _low_param(pname: str, prog: Program, opts: RuleOptions, runs: tuple[np.ndar
     a, a2 = (np.asarray(r, float).reshape(1, -1) for r in runs)
     n, err = (np.asarray(r, float).reshape(1, -1) for r in reference)
     shape = prog.inputs[pname.rsplit(".", 1)[0] if pname not in prog.inputs else pname].shape
-    return judge_low(pname, shape, shape, dtype, eps, (a, a2), (n, err), sides, baseline,
-                     opts, safety)
+    return judge_low(pname, shape, shape, dtype, eps, runs=(a, a2), reference=(n, err), sides=sides,
+                     baseline=baseline, opts=opts, safety=safety)
 
 
-def judge_low(pname: str, shape: tuple[int, ...], full: tuple[int, ...], dtype: str, eps: float,
-              runs: tuple[np.ndarray, np.ndarray], reference: tuple[np.ndarray, np.ndarray], sides: tuple[Any, Any, Any],
-              baseline: tuple[str, float], opts: RuleOptions, safety: float = 10.0) -> ParamResult:
+def judge_low(pname: str, shape: tuple[int, ...], full: tuple[int, ...], dtype: str, eps: float, *,
+              runs: tuple[np.ndarray, np.ndarray], reference: tuple[np.ndarray, np.ndarray],
+              sides: tuple[Any, Any, Any], baseline: tuple[str, float], opts: RuleOptions,
+              safety: float = 10.0) -> ParamResult:
     """The per-entry verdict of a low-precision product ``runs[0]`` (``(1, k)``) against the float64 estimate
     ``reference = (value, error)``; ``sides`` the one-sided slopes and kink mask; ``full`` the entries' shape."""
     a, a2 = runs
@@ -542,9 +543,9 @@ def run_jvp(prog: Program, opts: RuleOptions) -> GradCheckResult:
                 dtype, eps = prog.dtypes[p], prog.eps[p]
                 m = j1.size
                 sides = (est.left.reshape(-1), est.right.reshape(-1), est.kink.reshape(-1))
-                one = judge_low(p, xp.shape, (m,), dtype, eps, (j1.reshape(1, -1), j2.reshape(1, -1)),
-                                (est.value.reshape(1, -1), est.error.reshape(1, -1)), sides, baseline, opts,
-                                float(opts.engine.get("safety", 10.0)))
+                one = judge_low(p, xp.shape, (m,), dtype, eps, runs=(j1.reshape(1, -1), j2.reshape(1, -1)),
+                                reference=(est.value.reshape(1, -1), est.error.reshape(1, -1)), sides=sides,
+                                baseline=baseline, opts=opts, safety=float(opts.engine.get("safety", 10.0)))
                 params[p] = one
                 n_evals += est.n_evaluations
         per_draw.append(GradCheckResult(
