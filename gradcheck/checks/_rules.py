@@ -29,7 +29,13 @@ from typing import Any
 import numpy as np
 
 from ..core import _recording
-from ..core._errors import GradientMismatch, InvalidArgumentError, MutatingFunctionError, ParameterError
+from ..core._errors import (
+    GradientMismatch,
+    InvalidArgumentError,
+    LossRaisedError,
+    MutatingFunctionError,
+    ParameterError,
+)
 from ..core._naming import display_name
 from ..core._params import ParamSet, format_index
 from ..judge._result import VERDICT_ORDER, Entry, EntryArrays, GradCheckResult, ParamResult
@@ -49,12 +55,20 @@ rule's own layout)."""
 @contextlib.contextmanager
 def quiet() -> Iterator[None]:
     """Checks made inside are not told to the listeners (the pytest plugin): the rule's combined result is,
-    once, by its caller. Listeners subscribed meanwhile are kept."""
+    once, by its caller. Listeners subscribed meanwhile are kept.
+
+    A write the rule made to its cotangent or tangent is found inside the engine's call of the product,
+    which reports whatever that call raises as the derivative having raised; it is the rule's own error, and
+    is raised as itself."""
     with _recording._lock:
         saved = dict(_recording._listeners)
         _recording._listeners.clear()
     try:
         yield
+    except LossRaisedError as exc:
+        if isinstance(exc.__cause__, MutatingFunctionError):
+            raise exc.__cause__ from None
+        raise
     finally:
         with _recording._lock:
             _recording._listeners.update(saved)
@@ -145,12 +159,20 @@ def check_vjp(f: Callable[[Any], Any], vjp: Callable[[Any, Any], Any], x: Any, *
     for k in range(k_draws):
         w = {n: rng.standard_normal(outs.arrays[n].shape) for n in outs.names}
         loss, grad = _vjp_pair(f, vjp, outs, w, vjp_name)
+        if inputs.single:  # a bare array is named ``x`` here, as in the signature
+            loss, grad = _named_x(loss, grad)
         with quiet():
-            results.append(check_grad(loss, grad, x, mode="entries", name=f"<w{k}, {f_name}>", **opts))
+            results.append(check_grad(loss, grad, {"x": x} if inputs.single else x,
+                                      mode="entries", name=f"<w{k}, {f_name}>", **opts))
         labels.append(f"cotangent {k + 1} of {k_draws} (seed {seed})")
     result = combine(results, f"{vjp_name} (VJP of {f_name})", labels)
     _recording.emit(result)
     return result
+
+
+def _named_x(loss: Callable[[Any], float], grad: Callable[[Any], Any]) -> tuple[Callable[[Any], float],
+                                                                             Callable[[Any], Any]]:
+    return (lambda p: loss(p["x"])), (lambda p: {"x": grad(p["x"])})
 
 
 def _vjp_pair(f: Callable[[Any], Any], vjp: Callable[[Any, Any], Any], outs: ParamSet, w: dict[str, np.ndarray],
