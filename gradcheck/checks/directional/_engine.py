@@ -45,7 +45,7 @@ import numpy as np
 
 from ...core._errors import InvalidArgumentError, LossRaisedError
 from ...core._evaluator import ComplexUnsupported, Evaluator
-from ...core._options import DEFAULT_RESOLUTION, check_options
+from ...core._options import check_options, resolution_for
 from ...core._params import ParamSet
 from ...core._progress import Progress
 from ...judge._compare import DEFAULT_SAFETY, floor_rtol
@@ -279,7 +279,7 @@ class DirectionalOptions:
     max_named: int = 5
     typical: float | Mapping[str, float] = 1.0
     safety: float = DEFAULT_SAFETY
-    target: float | None = DEFAULT_RESOLUTION
+    target: float | str | None = "auto"
     sample: int = 32
     per_entry: int | None = None
     workers: Any = None  # None, an int (local processes) or a concurrent.futures.Executor
@@ -657,7 +657,7 @@ def check_grad_directional(
     max_named: int = 5,
     typical: float | Mapping[str, float] = 1.0,
     safety: float = DEFAULT_SAFETY,
-    target: float | None = DEFAULT_RESOLUTION,
+    target: float | str | None = "auto",
     sample: int = 32,
     per_entry: int | None = None,
     workers: int | cf.Executor | None = None,
@@ -691,8 +691,9 @@ def check_grad_directional(
     safety:
         Multiplier on every error estimate (default 10).
     target:
-        The relative error the verdict must resolve, in (0, 1] (default 1e-6); coarser bars make
-        it ``inconclusive``. None accepts whatever resolution the directions reach (as
+        The relative error the verdict must resolve, in (0, 1]; ``"auto"`` (default) 1e-6, or 100
+        ulps of a lower precision (1.2e-5 in float32); coarser bars make it ``inconclusive``. None
+        accepts whatever resolution the directions reach (as
         ``check_grad``'s ``resolution=None``): the directions and their bars do not depend on
         it, only whether a coarse result may pass.
     sample:
@@ -741,12 +742,9 @@ def run_directional(
     grad_name = getattr(grad, "__qualname__", None) or type(grad).__name__
     analytic = _analytic(grad, ps, grad_name)
     notes = [f"{n}: {ps.infos[n].note}" for n in ps.names if ps.infos[n].note]
-    if target is not None and 10 * floor_rtol(ps.eps) > target:
-        notes.append(
-            f"parameters in {'float32' if ps.eps < 1e-3 else 'float16'}: the target {target:g} was raised to "
-            f"{10 * floor_rtol(ps.eps):.2g}, ten times the relative floor of that precision"
-        )
-        target = 10 * floor_rtol(ps.eps)
+    # "auto" follows the parameters' precision; a number is honoured as given, finer or coarser
+    # than the precision allows (a target out of reach ends inconclusive, saying so)
+    target = resolution_for(target, ps.eps)
     offsets, start = [], 0
     for n in ps.names:
         offsets.append((n, start, start + ps.arrays[n].size))
