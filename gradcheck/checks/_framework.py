@@ -424,6 +424,9 @@ def judge_low(pname: str, shape: tuple[int, ...], full: tuple[int, ...], dtype: 
                                   atol=None, eps=eps, max=float(tol.max()), median=float(np.median(tol)),
                                   rounding=what, baseline=what, multiplier=opts.multiplier,
                                   baseline_error=base_err, floor_ulps=opts.floor_ulps, dtype=dtype)
+    # A report reads the tolerance back as the engine's own Tolerance (its fields only): ``rounding`` carries
+    # the whole rule, so that what the report prints after "rounding not measured:" is this rule.
+    tolerance = dataclasses.replace(tolerance, rounding=f"{dtype} against float64: {tolerance.describe()}")
     arrays = EntryArrays(analytic=a.reshape(full), numeric=n.reshape(full), error_estimate=err.reshape(full),
                          tolerances=tol.reshape(full), abs_errors=diff.reshape(full), status=status.reshape(full))
     return ParamResult(
