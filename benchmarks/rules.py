@@ -303,8 +303,9 @@ def run_gradcheck_torch(rule: Rule, dtype: str, cotangents: int) -> Outcome:
         r = gt.check_vjp(rule.fn, rule.make(_torch_dtype(dtype)), cotangents=cotangents)
     except gradcheck.GradcheckError as exc:
         return Outcome(f"raised {type(exc).__name__}", _named_in(str(exc), rule.bad_input), time.perf_counter() - t0)
-    failed = {n for n, p in r.params.items() if p.verdict != "pass"}
-    return Outcome(r.verdict, failed == {rule.bad_input} if rule.bad_input else None, time.perf_counter() - t0,
+    failed = {n.split(".")[0] for n, p in r.params.items() if p.verdict != "pass"}  # z.real, z.imag: input z
+    return Outcome(r.verdict, failed == {rule.bad_input.split(".")[0]} if rule.bad_input else None,
+                   time.perf_counter() - t0,
                    "; ".join(f"{n}: {r.params[n].diagnosis or r.params[n].inconclusive}" for n in sorted(failed)))
 
 

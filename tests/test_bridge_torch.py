@@ -327,7 +327,7 @@ def test_one_record_per_check_and_the_result_serialises() -> None:
         _recording.unlisten(handle)
     assert seen == [r]
     back = gradcheck.GradCheckResult.from_dict(json.loads(r.to_json(arrays=True)))
-    assert back.verdict == r.verdict and back.params["b"].n_checked == 16
+    assert back.verdict == r.verdict and back.params["b"].n_checked == 2 * 16  # two cotangents, 16 entries each
     assert json.loads(r.to_json())["params"]["a"]["tolerance"]["multiplier"] == 2.0
     assert "4 ulps of float16" in back.params["a"].tolerance.describe()  # what a report prints, read back
 

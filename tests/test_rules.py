@@ -30,7 +30,8 @@ def jvp(x, v):
 def test_a_right_vjp_passes_with_its_draws_reported() -> None:
     r = gradcheck.check_vjp(f, vjp, X, seed=3)
     assert r.ok and set(r.params) == {"a", "b"}
-    assert sum("cotangent" in n and "seed 3" in n for n in r.notes) == 3
+    assert "3 Gaussian draws of np.random.default_rng(3)" in r.notes[0]
+    assert r.params["a"].derivative_shape == (3, 3) and r.params["b"].derivative_shape == (3, 4)  # draw, entry
     assert all(p.resolution < 1e-6 for p in r.params.values())
 
 
@@ -41,6 +42,7 @@ def test_a_vjp_that_ignores_its_cotangent_is_caught_on_that_input() -> None:
 
     r = gradcheck.check_vjp(f, bad, X)
     assert not r.ok and r.params["a"].ok and r.params["b"].failed
+    assert {e.index[0] for e in r.params["b"].mismatches} <= {0, 1, 2} and len(r.params["b"].mismatches[0].index) == 2
 
 
 def test_a_transposed_vjp_is_caught_and_named() -> None:
@@ -55,6 +57,11 @@ def test_a_transposed_vjp_is_caught_and_named() -> None:
     r = gradcheck.check_vjp(g, wrong, RNG.standard_normal((3, 3)))
     assert r.failed and r.params["x"].n_mismatched > 0
     assert gradcheck.check_vjp(g, lambda W, w: np.cos(W) * (w @ M.T), RNG.standard_normal((3, 3))).ok
+
+
+def test_a_product_of_the_wrong_shape_is_named() -> None:
+    with pytest.raises(gradcheck.ShapeMismatchError, match=r"input 'x' has shape \(2, 3\), expected \(3, 2\) \(the transpose"):
+        gradcheck.check_vjp(np.sin, lambda x, w: (np.cos(x) * w).T, np.ones((3, 2)))
 
 
 def test_a_vjp_writing_to_its_cotangent_is_refused() -> None:

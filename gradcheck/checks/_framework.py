@@ -218,38 +218,47 @@ def _draw_cotangent(rng: np.random.Generator, prog: Program, complex_out: Mappin
 
 # --------------------------------------------------------------------------- the VJP
 def run_vjp(prog: Program, opts: RuleOptions) -> GradCheckResult:
-    """Check ``prog``'s VJP along ``opts.draws`` cotangents; emit and return the combined result."""
-    from ._first_order import check_grad
+    """Check ``prog``'s VJP along ``opts.draws`` cotangents at once (row ``j`` of each input's Jacobian is its
+    product with cotangent ``j``: every evaluation of the callable serves every draw); emit the result."""
+    from ._first_order import check_jacobian
 
     rng = np.random.default_rng(opts.seed)
     y0 = prog.forward64(dict(prog.inputs))
     complex_out = {n: bool(np.iscomplexobj(y0[n])) for n in prog.outputs}
-    results, labels = [], []
-    for k in range(opts.draws):
-        w = _draw_cotangent(rng, prog, complex_out)
-        missing: set[str] = set()
+    ws = [_draw_cotangent(rng, prog, complex_out) for _ in range(opts.draws)]
+    missing: set[str] = set()
 
-        def loss(params: Mapping[str, np.ndarray], w: Arrays = w) -> float:
-            return _inner(w, prog.forward64(_join(params, prog)))
+    def fn(params: Mapping[str, np.ndarray]) -> np.ndarray:
+        y = prog.forward64(_join(params, prog))
+        return np.array([_inner(w, y) for w in ws])
 
-        def grad(params: Mapping[str, np.ndarray], w: Arrays = w, missing: set[str] = missing) -> Arrays:
-            return _split_product(prog.vjp(_join(params, prog), w), prog, missing)
+    def jac(params: Mapping[str, np.ndarray]) -> Arrays:
+        return _stacked(prog.vjp(_join(params, prog), w) for w in ws)
 
-        x = _split(prog.inputs)
-        g1, g2 = grad(x), grad(x)
-        label = f"<w{k}, {prog.name}>"
-        if not prog.low:
-            with quiet():
-                r = check_grad(loss, grad, x, mode="entries", keep_arrays=True, name=label, **_engine(opts))
-            params = {n: _nondeterminism(p, g1[n], g2[n], opts.nondeterminism) for n, p in r.params.items()}
-            r = dataclasses.replace(r, params=params)
-        else:
-            r = _low_vjp(prog, opts, label, loss, grad, (g1, g2), w)
-        r = _named_slips(r, prog, missing)
-        results.append(r)
-        labels.append(f"cotangent {k + 1} of {opts.draws} (seed {opts.seed})")
-    result = combine(results, f"backward of {prog.name}", labels, list(prog.notes) + _precision_note(prog))
-    result = dataclasses.replace(result, ok=all(p.ok for p in result.params.values()))
+    def _stacked(products: Any) -> Arrays:
+        rows = [_split_product(g, prog, missing) for g in products]
+        return {n: np.stack([row[n] for row in rows]) for n in rows[0]}
+
+    x = _split(prog.inputs)
+    j1, j2 = jac(x), jac(x)
+    label = f"<w, {prog.name}>"
+    if not prog.low:
+        with quiet():
+            r = check_jacobian(fn, jac, x, keep_arrays=True, name=label, **_engine(opts))
+        r = dataclasses.replace(r, params={n: _nondeterminism(p, j1[n], j2[n], opts.nondeterminism)
+                                           for n, p in r.params.items()})
+    else:
+        reference = None
+        if prog.reference_vjp is not None:
+            reference = _stacked(prog.reference_vjp(dict(prog.inputs), w) for w in ws)
+        r = _low_vjp(prog, opts, label, (fn, jac), (j1, j2), reference)
+    r = _named_slips(r, prog, missing)
+    notes = [*prog.notes, *_precision_note(prog), f"cotangents: {opts.draws} Gaussian draws of "
+             f"np.random.default_rng({opts.seed}), rounded to the outputs' dtypes", *r.notes]
+    from ._rules import vjp_layout
+
+    result = dataclasses.replace(r, function=f"backward of {prog.name}", layout=vjp_layout(opts.draws),
+                                 notes=tuple(dict.fromkeys(notes)), ok=all(p.ok for p in r.params.values()))
     _recording.emit(result)
     return result
 
@@ -269,38 +278,39 @@ def _precision_note(prog: Program) -> list[str]:
             f"differences of the callable run in float64 on upcast copies"]
 
 
-def _low_vjp(prog: Program, opts: RuleOptions, label: str, loss: Callable[[Any], float],
-             grad: Callable[[Any], Arrays], runs: tuple[Arrays, Arrays], w: Arrays) -> GradCheckResult:
-    """A low-precision VJP against the float64 estimate, with the baseline tolerance."""
-    from ._first_order import numerical_grad
+def _low_vjp(prog: Program, opts: RuleOptions, label: str, pair: tuple[Callable[[Any], Any], Callable[[Any], Any]],
+             runs: tuple[Arrays, Arrays], reference: Arrays | None) -> GradCheckResult:
+    """The low-precision VJPs against the float64 estimate of the same stacked Jacobian, with the baseline
+    tolerance."""
+    from ._first_order import numerical_jacobian
 
+    fn, jac = pair
     x = _split(prog.inputs)
-    est = numerical_grad(loss, x, **{k: v for k, v in opts.engine.items()
-                                     if k in ("method", "step", "typical", "safety")})
+    est = numerical_jacobian(fn, x, **{k: v for k, v in opts.engine.items() if k in ("method", "step", "typical",
+                                                                                   "safety")})
     g1, g2 = runs
-
-    def at(points: Arrays) -> Arrays:
-        return grad(_split(points))
-
-    rounding = _measured_rounding(prog, at, g1)
-    baseline: dict[str, tuple[str, float]] = {}
-    if prog.reference_vjp is not None:
-        ref = _split_product(prog.reference_vjp(dict(prog.inputs), w), prog, set())
-        for n in x:
-            baseline[n] = ("the reference= kernel in the same dtype",
-                           float(np.max(np.abs(ref[n] - est.value[n]))))
-    else:
-        for n in x:
-            baseline[n] = ("the rule's own rounding, measured", float(np.max(rounding[n])))
+    k = opts.draws
+    rounding = _measured_rounding(prog, lambda points: jac(_split(points)), g1)
     params = {}
     safety = float(opts.engine.get("safety", 10.0))
     for n in x:
-        side = (est.left[n], est.right[n], est.kink[n])
-        params[n] = _low_param(n, prog, opts, runs=(g1[n], g2[n]), reference=(est.value[n], est.error[n]),
-                               sides=side, baseline=baseline[n], safety=safety)
-    return GradCheckResult(ok=all(p.ok for p in params.values()), kind="grad", function=label, method=est.method,
-                           params=params, n_evaluations=est.n_evaluations, value=None, out_shape=(),
-                           layout="gradient (same shape as the parameter)")
+        if reference is not None:
+            baseline = ("the reference= kernel in the same dtype", float(np.max(np.abs(reference[n] - est.value[n]))))
+        else:
+            baseline = ("the rule's own rounding, measured", float(np.max(rounding[n])))
+        dtype, eps = _param_dtype(prog, n)
+        shape = x[n].shape
+
+        def rows(a: Any, shape: tuple[int, ...] = shape) -> np.ndarray:
+            return np.asarray(a, float).reshape(k, -1)
+
+        params[n] = judge_low(n, shape, (k, *shape), dtype, eps, runs=(rows(g1[n]), rows(g2[n])),
+                              reference=(rows(est.value[n]), rows(est.error[n])),
+                              sides=(rows(est.left[n]), rows(est.right[n]), rows(est.kink[n]).astype(bool)),
+                              baseline=baseline, opts=opts, safety=safety)
+    return GradCheckResult(ok=all(p.ok for p in params.values()), kind="jacobian", function=label,
+                           method=est.method, params=params, n_evaluations=est.n_evaluations, value=None,
+                           out_shape=(k,), layout="")
 
 
 def _param_dtype(prog: Program, pname: str) -> tuple[str, float]:
@@ -332,18 +342,6 @@ def _ulp(a: np.ndarray, eps: float) -> np.ndarray:
     rms = float(np.sqrt(np.mean(mag**2))) or 1.0
     m = np.maximum(mag, rms)
     return eps * np.exp2(np.floor(np.log2(m)))
-
-
-def _low_param(pname: str, prog: Program, opts: RuleOptions, *, runs: tuple[np.ndarray, np.ndarray],
-               reference: tuple[np.ndarray, np.ndarray], sides: tuple[Any, Any, Any],
-               baseline: tuple[str, float], safety: float) -> ParamResult:
-    """One input's verdict: its low-precision product against the float64 estimate (flat arrays of one row)."""
-    dtype, eps = _param_dtype(prog, pname)
-    a, a2 = (np.asarray(r, float).reshape(1, -1) for r in runs)
-    n, err = (np.asarray(r, float).reshape(1, -1) for r in reference)
-    shape = prog.inputs[pname.rsplit(".", 1)[0] if pname not in prog.inputs else pname].shape
-    return judge_low(pname, shape, shape, dtype, eps, runs=(a, a2), reference=(n, err), sides=sides,
-                     baseline=baseline, opts=opts, safety=safety)
 
 
 def judge_low(pname: str, shape: tuple[int, ...], full: tuple[int, ...], dtype: str, eps: float, *,
@@ -449,7 +447,7 @@ def _nondeterminism(p: ParamResult, g1: np.ndarray, g2: np.ndarray, allowed: flo
         return dataclasses.replace(p, note="; ".join(filter(None, [
             p.note, f"nondeterministic: two runs at the same point differ by up to {float(spread.max()):.3g} "
                     f"(accepted: nondeterminism={allowed:g})"])))
-    shape = p.shape
+    shape = p.derivative_shape
     numeric = p.numeric.reshape(-1) if p.numeric is not None else np.full(spread.shape, math.nan)
     entries = []
     for flat in np.argsort(-spread, kind="stable")[: 5]:
@@ -524,9 +522,7 @@ def run_jvp(prog: Program, opts: RuleOptions) -> GradCheckResult:
                     r = check_jacobian(fn, jac, np.zeros(1), keep_arrays=True, name=label, **_engine(opts))
                 one = along_tangent(r.params["x"], p, xp.shape)
                 j1, j2 = jac(np.zeros(1)), jac(np.zeros(1))
-                one = _nondeterminism(dataclasses.replace(one, shape=one.derivative_shape), j1, j2,
-                                      opts.nondeterminism)
-                params[p] = dataclasses.replace(one, shape=xp.shape)
+                params[p] = _nondeterminism(one, j1, j2, opts.nondeterminism)
                 n_evals += r.n_evaluations
             else:
                 est = numerical_jacobian(fn, np.zeros(1), **{key: val for key, val in opts.engine.items()

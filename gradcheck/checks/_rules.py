@@ -30,11 +30,14 @@ import numpy as np
 
 from ..core import _recording
 from ..core._errors import (
+    GradcheckError,
     GradientMismatch,
+    GradientStructureError,
     InvalidArgumentError,
     LossRaisedError,
     MutatingFunctionError,
     ParameterError,
+    ShapeMismatchError,
 )
 from ..core._naming import display_name
 from ..core._params import ParamSet, format_index
@@ -57,16 +60,16 @@ def quiet() -> Iterator[None]:
     """Checks made inside are not told to the listeners (the pytest plugin): the rule's combined result is,
     once, by its caller. Listeners subscribed meanwhile are kept.
 
-    A write the rule made to its cotangent or tangent is found inside the engine's call of the product,
-    which reports whatever that call raises as the derivative having raised; it is the rule's own error, and
-    is raised as itself."""
+    A write the rule made to its cotangent or tangent, or a product of the wrong shape, is found inside the
+    engine's call of the product, which reports whatever that call raises as the derivative having raised;
+    it is the rule's own error, named by this module, and is raised as itself."""
     with _recording._lock:
         saved = dict(_recording._listeners)
         _recording._listeners.clear()
     try:
         yield
     except LossRaisedError as exc:
-        if isinstance(exc.__cause__, MutatingFunctionError):
+        if isinstance(exc.__cause__, GradcheckError):
             raise exc.__cause__ from None
         raise
     finally:
@@ -140,14 +143,16 @@ def check_vjp(f: Callable[[Any], Any], vjp: Callable[[Any, Any], Any], x: Any, *
 
     ``f(x)`` returns an array or a mapping name -> array (real); ``x`` is an array or a mapping name -> array.
     ``vjp(x, w)`` takes a cotangent ``w`` in the structure of ``f(x)`` and returns ``sum_i w_i d f_i / d x`` in
-    the structure of ``x``. Each of ``cotangents`` Gaussian draws of ``w`` (``np.random.default_rng(seed)``,
-    output by output, in order) is judged as the gradient of ``<w, f(x)>`` by :func:`gradcheck.check_grad`
-    (``options`` are its options); the result holds per input the most severe verdict over the draws, and
-    which draw it was. ``vjp`` must not write to ``x`` nor to ``w`` (:class:`MutatingFunctionError`).
+    the structure of ``x``. ``cotangents`` Gaussian draws of ``w`` (``np.random.default_rng(seed)``, output by
+    output, in order) are judged at once, as the Jacobian of ``x -> (<w_1, f(x)>, ..., <w_k, f(x)>)`` whose
+    row ``j`` is the product with ``w_j`` (:func:`gradcheck.check_jacobian`, whose options ``options`` are):
+    every evaluation of ``f`` serves every draw. Per input, entry ``(j, i...)`` of the result is entry
+    ``i...`` of the product with cotangent ``j``. ``vjp`` must not write to ``x`` nor to ``w``
+    (:class:`MutatingFunctionError`).
     """
     opts = _options(options, "check_vjp")
     k_draws, seed = draw_count("cotangents", cotangents), _seed(seed)
-    from ._first_order import _callable, check_grad
+    from ._first_order import _callable, check_jacobian
 
     _callable(f, "f")
     _callable(vjp, "vjp")
@@ -155,47 +160,71 @@ def check_vjp(f: Callable[[Any], Any], vjp: Callable[[Any, Any], Any], x: Any, *
     inputs = ParamSet(x, single_name="x")
     outs = _outputs(f(inputs.pack(inputs.copies())), f_name)
     rng = np.random.default_rng(seed)
-    results, labels = [], []
-    for k in range(k_draws):
-        w = {n: rng.standard_normal(outs.arrays[n].shape) for n in outs.names}
-        loss, grad = _vjp_pair(f, vjp, outs, w, vjp_name)
-        if inputs.single:  # a bare array is named ``x`` here, as in the signature
-            loss, grad = _named_x(loss, grad)
-        with quiet():
-            results.append(check_grad(loss, grad, {"x": x} if inputs.single else x,
-                                      mode="entries", name=f"<w{k}, {f_name}>", **opts))
-        labels.append(f"cotangent {k + 1} of {k_draws} (seed {seed})")
-    result = combine(results, f"{vjp_name} (VJP of {f_name})", labels)
+    ws = [{n: rng.standard_normal(outs.arrays[n].shape) for n in outs.names} for _ in range(k_draws)]
+    fn, jac = _vjp_pair(f, vjp, inputs, outs, ws, vjp_name)
+    with quiet():
+        r = check_jacobian(fn, jac, {"x": x} if inputs.single else x, name=f"<w, {f_name}>", **opts)
+    result = dataclasses.replace(r, function=f"{vjp_name} (VJP of {f_name})", layout=vjp_layout(k_draws),
+                                 notes=(f"cotangents: {k_draws} Gaussian draws of np.random.default_rng({seed})",
+                                        *r.notes))
     _recording.emit(result)
     return result
 
 
-def _named_x(loss: Callable[[Any], float], grad: Callable[[Any], Any]) -> tuple[Callable[[Any], float],
-                                                                             Callable[[Any], Any]]:
-    return (lambda p: loss(p["x"])), (lambda p: {"x": grad(p["x"])})
+def vjp_layout(k: int) -> str:
+    return (f"VJP: row j of each input is its product with cotangent j (of {k}), entry (j, i...) its entry i..."
+            if k > 1 else "VJP: row 0 of each input is its product with the cotangent")
 
 
-def _vjp_pair(f: Callable[[Any], Any], vjp: Callable[[Any, Any], Any], outs: ParamSet, w: dict[str, np.ndarray],
-              vjp_name: str) -> tuple[Callable[[Any], float], Callable[[Any], Any]]:
-    """``<w, f(x)>`` and the rule's product with ``w`` (on a copy of ``w``, checked for writes)."""
-    def loss(params: Any) -> float:
-        y = f(params)
+def _vjp_pair(f: Callable[[Any], Any], vjp: Callable[[Any, Any], Any], inputs: ParamSet, outs: ParamSet,
+              ws: list[dict[str, np.ndarray]], vjp_name: str) -> tuple[Callable[[Any], Any], Callable[[Any], Any]]:
+    """``x -> (<w_j, f(x)>)_j`` and the rule's products with every ``w_j`` stacked as its Jacobian (each
+    on a copy of ``w_j``, checked for writes)."""
+    def user(params: Any) -> Any:
+        return params["x"] if inputs.single else params
+
+    def fn(params: Any) -> np.ndarray:
+        y = f(user(params))
         parts = y if isinstance(y, Mapping) and not outs.single else {outs.names[0]: y}
-        return float(sum(np.vdot(w[n], np.asarray(parts[n], dtype=float)) for n in outs.names))
+        return np.array([sum(np.vdot(w[n], np.asarray(parts[n], dtype=float)) for n in outs.names) for w in ws])
 
-    def grad(params: Any) -> Any:
-        mine = {n: v.copy() for n, v in w.items()}
-        value = vjp(params, outs.pack(mine))
-        for n in outs.names:
-            if not np.array_equal(mine[n], w[n]):
-                flat = int(np.flatnonzero((mine[n] != w[n]).ravel())[0])
-                raise MutatingFunctionError(
-                    f"{vjp_name} modified its cotangent: output {n!r} changed at index "
-                    f"{format_index(w[n].shape, flat)} (a rule must not write to the vector it is given: "
-                    f"in a graph that vector may be shared)")
-        return value
+    def jac(params: Any) -> dict[str, np.ndarray]:
+        rows = []
+        for w in ws:
+            mine = {n: v.copy() for n, v in w.items()}
+            value = vjp(user(params), outs.pack(mine))
+            for n in outs.names:
+                if not np.array_equal(mine[n], w[n]):
+                    flat = int(np.flatnonzero((mine[n] != w[n]).ravel())[0])
+                    raise MutatingFunctionError(
+                        f"{vjp_name} modified its cotangent: output {n!r} changed at index "
+                        f"{format_index(w[n].shape, flat)} (a rule must not write to the vector it is given: "
+                        f"in a graph that vector may be shared)")
+            rows.append(product_rows(value, inputs, vjp_name))
+        return {n: np.stack([row[n] for row in rows]) for n in inputs.names}
 
-    return loss, grad
+    return fn, jac
+
+
+def product_rows(value: Any, inputs: ParamSet, who: str) -> dict[str, np.ndarray]:
+    """A rule's product as one array per input, each of its input's shape (named errors otherwise)."""
+    parts = {inputs.names[0]: value} if inputs.single else value
+    if not isinstance(parts, Mapping):
+        raise GradientStructureError(f"{who} returned {type(value).__name__}, expected a mapping with keys "
+                                     f"{inputs.names}")
+    missing = [n for n in inputs.names if n not in parts]
+    if missing:
+        raise GradientStructureError(f"{who} returned no product for input(s) {missing}")
+    out = {}
+    for n in inputs.names:
+        arr = np.asarray(parts[n], dtype=float)
+        want = inputs.arrays[n].shape
+        if arr.shape != want:
+            hint = " (the transpose's shape)" if len(want) == 2 and arr.shape == want[::-1] else ""
+            raise ShapeMismatchError(f"{who}: the product for input {n!r} has shape {arr.shape}, expected "
+                                     f"{want}{hint}")
+        out[n] = arr
+    return out
 
 
 # --------------------------------------------------------------------------- check_jvp
@@ -263,15 +292,11 @@ def _flat(value: Any, outs: ParamSet, what: str) -> np.ndarray:
     parts = value if isinstance(value, Mapping) and not outs.single else {outs.names[0]: value}
     missing = [n for n in outs.names if n not in parts]
     if missing:
-        from ..core._errors import GradientStructureError
-
         raise GradientStructureError(f"{what} returned no output {missing}; f returns {outs.names}")
     chunks = []
     for n in outs.names:
         arr = np.asarray(parts[n], dtype=float)
         if arr.size != outs.arrays[n].size:
-            from ..core._errors import ShapeMismatchError
-
             raise ShapeMismatchError(f"{what}: output {n!r} has shape {arr.shape}, expected {outs.arrays[n].shape}")
         chunks.append(arr.ravel())
     return np.concatenate(chunks)
