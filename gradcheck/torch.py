@@ -118,14 +118,13 @@ class _Callable:
         args = list(others)
         for name, i in self.positions.items():
             args[i] = values[name]
-        with _fork(self.devices):
-            _reseed(self.random_seed, self.devices)
-            if self.module is not None:
-                module = self.widened() if wide else self.module
-                own = dict(module.named_parameters())
-                swap = {n: values[n] for n in self.params if n in own}
-                return torch.func.functional_call(module, swap, tuple(args))
-            return self.fn(*args)
+        _reseed(self.random_seed, self.devices)  # the caller's state is restored once, by the check's session
+        if self.module is not None:
+            module = self.widened() if wide else self.module
+            own = dict(module.named_parameters())
+            swap = {n: values[n] for n in self.params if n in own}
+            return torch.func.functional_call(module, swap, tuple(args))
+        return self.fn(*args)
 
 
 def _outputs(value: Any, fn_name: str) -> dict[str, torch.Tensor]:
@@ -195,7 +194,7 @@ def _program(fn: Any, inputs: Any, name: str | None, random_seed: int, reference
                                 True), fn_name)
         return {k: _to_numpy(v) for k, v in out.items()}
 
-    with torch.no_grad():
+    with torch.no_grad(), _fork(call.devices):
         y_native = _outputs(call({n: t.clone() for n, t in native.items()}, [
             a.clone() if isinstance(a, torch.Tensor) else a for a in others], False), fn_name)
     out_dtypes = {k: v.dtype for k, v in y_native.items()}
@@ -216,9 +215,8 @@ def _program(fn: Any, inputs: Any, name: str | None, random_seed: int, reference
         cot_kept = {k: c.clone() for k, c in cot.items()}
         grads: tuple[Any, ...] = (None,) * len(mine)
         if live:
-            with _fork(call.devices):
-                _reseed(random_seed, call.devices)
-                grads = torch.autograd.grad([out[k] for k in live], list(mine.values()),
+            _reseed(random_seed, call.devices)
+            grads = torch.autograd.grad([out[k] for k in live], list(mine.values()),
                                             grad_outputs=[cot[k] for k in live], allow_unused=True)
         for k in live:
             _unchanged(cot_kept[k], cot[k], f"{who}'s backward modified grad_output (the cotangent of output {k!r}) "
@@ -258,7 +256,7 @@ def _program(fn: Any, inputs: Any, name: str | None, random_seed: int, reference
         jvp=lambda x, v: tangent(call, x, v, fn_name),
         reference_vjp=(lambda x, w: product(ref, x, w, ref_name)) if ref is not None else None,
         reference_jvp=(lambda x, v: tangent(ref, x, v, ref_name)) if ref is not None else None,
-        convention="torch",
+        convention="torch", session=lambda: _fork(call.devices),
         notes=[f"random ops: torch.manual_seed({random_seed}) before every evaluation"],
     )
 

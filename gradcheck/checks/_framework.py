@@ -24,6 +24,7 @@ small, which is then added to the tolerance and reported.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 from collections.abc import Callable, Mapping
@@ -98,6 +99,9 @@ class Program:
     round_in: Callable[[Arrays], Arrays] | None = None
     convention: str = "torch"  # complex gradients: d/dRe + i d/dIm ("torch") or its conjugate ("jax")
     notes: list[str] = field(default_factory=list)
+    session: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext
+    """Entered around the whole check: a framework's global state the evaluations change (torch's random
+    generators, reseeded before each evaluation) is restored once, at the end."""
 
     @property
     def low(self) -> bool:
@@ -220,6 +224,13 @@ def _draw_cotangent(rng: np.random.Generator, prog: Program, complex_out: Mappin
 def run_vjp(prog: Program, opts: RuleOptions) -> GradCheckResult:
     """Check ``prog``'s VJP along ``opts.draws`` cotangents at once (row ``j`` of each input's Jacobian is its
     product with cotangent ``j``: every evaluation of the callable serves every draw); emit the result."""
+    with prog.session():
+        result = _run_vjp(prog, opts)
+    _recording.emit(result)
+    return result
+
+
+def _run_vjp(prog: Program, opts: RuleOptions) -> GradCheckResult:
     from ._first_order import check_jacobian
 
     rng = np.random.default_rng(opts.seed)
@@ -257,10 +268,8 @@ def run_vjp(prog: Program, opts: RuleOptions) -> GradCheckResult:
              f"np.random.default_rng({opts.seed}), rounded to the outputs' dtypes", *r.notes]
     from ._rules import vjp_layout
 
-    result = dataclasses.replace(r, function=f"backward of {prog.name}", layout=vjp_layout(opts.draws),
-                                 notes=tuple(dict.fromkeys(notes)), ok=all(p.ok for p in r.params.values()))
-    _recording.emit(result)
-    return result
+    return dataclasses.replace(r, function=f"backward of {prog.name}", layout=vjp_layout(opts.draws),
+                               notes=tuple(dict.fromkeys(notes)), ok=all(p.ok for p in r.params.values()))
 
 
 def _engine(opts: RuleOptions) -> dict[str, Any]:
@@ -494,6 +503,13 @@ def _named_slips(r: GradCheckResult, prog: Program, missing: set[str]) -> GradCh
 # --------------------------------------------------------------------------- the JVP
 def run_jvp(prog: Program, opts: RuleOptions) -> GradCheckResult:
     """Check ``prog``'s forward-mode rule along ``opts.draws`` tangents per input; emit and return the result."""
+    with prog.session():
+        result = _run_jvp(prog, opts)
+    _recording.emit(result)
+    return result
+
+
+def _run_jvp(prog: Program, opts: RuleOptions) -> GradCheckResult:
     from ._first_order import check_jacobian, numerical_jacobian
 
     if prog.jvp is None:
@@ -557,9 +573,7 @@ def run_jvp(prog: Program, opts: RuleOptions) -> GradCheckResult:
     notes = list(prog.notes) + _precision_note(prog)
     if len(outs) > 1:
         notes.append("entries index the outputs flattened and concatenated in order: " + ", ".join(outs))
-    result = combine(per_draw, f"forward-mode rule of {prog.name}", labels, notes)
-    _recording.emit(result)
-    return result
+    return combine(per_draw, f"forward-mode rule of {prog.name}", labels, notes)
 
 
 def _round_tangent(prog: Program, name: str, v: np.ndarray) -> np.ndarray:
