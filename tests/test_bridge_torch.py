@@ -339,3 +339,16 @@ def test_assert_vjp_and_bad_options() -> None:
         gt.check_vjp(TanhMatmul.apply, _inputs(), multiplier=0.5)
     with pytest.raises(gradcheck.ParameterError, match="nothing to check"):
         gt.check_vjp(lambda n: torch.ones(3) * n, (torch.tensor(3),))
+
+
+class IgnoresGradOutput(Sigmoid16):
+    @staticmethod
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return y * (1 - y)  # the chain rule's g left out
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16], ids=str)
+def test_a_backward_that_ignores_grad_output_is_diagnosed(dtype) -> None:
+    r = gt.check_vjp(IgnoresGradOutput.apply, (_x16().detach().to(dtype),), cotangents=2)
+    assert r.failed and r.params["x"].diagnosis.startswith("the product is not linear in the cotangent")

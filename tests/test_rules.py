@@ -145,3 +145,10 @@ def test_assert_vjp_raises_with_the_result() -> None:
     with pytest.raises(gradcheck.GradientMismatch) as info:
         gradcheck.assert_vjp(f, lambda x, w: {"a": 0 * x["a"], "b": w}, X)
     assert info.value.result.failed
+
+
+def test_a_vjp_that_ignores_its_cotangent_is_diagnosed_as_not_linear() -> None:
+    r = gradcheck.check_vjp(np.sin, lambda x, w: np.cos(x), np.array([0.2, 0.4, 0.9]))
+    assert r.failed and r.params["x"].diagnosis.startswith("the product is not linear in the cotangent")
+    wrong_factor = gradcheck.check_vjp(np.sin, lambda x, w: 2 * np.cos(x) * w, np.array([0.2, 0.4, 0.9]))
+    assert "not linear" not in wrong_factor.params["x"].diagnosis

@@ -263,6 +263,13 @@ def _run_vjp(prog: Program, opts: RuleOptions) -> GradCheckResult:
         if prog.reference_vjp is not None:
             reference = _stacked(prog.reference_vjp(dict(prog.inputs), w) for w in ws)
         r = _low_vjp(prog, opts, label, (fn, jac), (j1, j2), reference)
+    if r.failed:
+        from ._rules import not_linear
+
+        base = dict(prog.inputs)
+        once = _split_product(prog.vjp(base, ws[0]), prog, set())
+        twice = _split_product(prog.vjp(base, {n: 2 * v for n, v in ws[0].items()}), prog, set())
+        r = dataclasses.replace(r, params=not_linear(r.params, once, twice, "the backward"))
     r = _named_slips(r, prog, missing)
     notes = [*prog.notes, *_precision_note(prog), f"cotangents: {opts.draws} Gaussian draws of "
              f"np.random.default_rng({opts.seed}), rounded to the outputs' dtypes", *r.notes]

@@ -164,11 +164,36 @@ def check_vjp(f: Callable[[Any], Any], vjp: Callable[[Any, Any], Any], x: Any, *
     fn, jac = _vjp_pair(f, vjp, inputs, outs, ws, vjp_name)
     with quiet():
         r = check_jacobian(fn, jac, {"x": x} if inputs.single else x, name=f"<w, {f_name}>", **opts)
+    if r.failed:
+        def once(w: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            return product_rows(vjp(inputs.pack(inputs.copies()), outs.pack({n: v.copy() for n, v in w.items()})),
+                                inputs, vjp_name)
+
+        r = dataclasses.replace(r, params=not_linear(r.params, once(ws[0]), once({n: 2 * v for n, v in
+                                                                                   ws[0].items()}), vjp_name))
     result = dataclasses.replace(r, function=f"{vjp_name} (VJP of {f_name})", layout=vjp_layout(k_draws),
                                  notes=(f"cotangents: {k_draws} Gaussian draws of np.random.default_rng({seed})",
                                         *r.notes))
     _recording.emit(result)
     return result
+
+
+def not_linear(params: Mapping[str, ParamResult], once: Mapping[str, np.ndarray], twice: Mapping[str, np.ndarray],
+               who: str) -> dict[str, ParamResult]:
+    """Each failed input whose product with ``2 w`` (``twice``) is not twice its product with ``w``
+    (``once``), diagnosed as such: a VJP is linear in its cotangent, and a rule that leaves the cotangent
+    out of a term (or adds one that does not depend on it) is not. Scaling by 2 is exact in binary floating
+    point, so a linear rule passes this to its last bits; the 1e-2 margin is for rules that round in 16 bits."""
+    out = dict(params)
+    for n, p in params.items():
+        a, b = np.asarray(once[n], float), np.asarray(twice[n], float)
+        top = float(np.max(np.abs(2 * a))) if a.size else 0.0
+        if p.failed and np.max(np.abs(b - 2 * a), initial=0.0) > 1e-2 * max(top, float(np.max(np.abs(b)))):
+            out[n] = dataclasses.replace(p, diagnosis=(
+                f"the product is not linear in the cotangent: {who}(x, 2 w) is not 2 x {who}(x, w) for input "
+                f"{n!r} (the cotangent, grad_output, left out of a term, or a term added that does not depend "
+                f"on it?)"))
+    return out
 
 
 def vjp_layout(k: int) -> str:
