@@ -34,14 +34,22 @@ except ImportError as exc:  # say what to install, not just which module is miss
         "pip install 'gradcheck[jax]' (or jax and jaxlib themselves)"
     ) from exc
 
-from .checks._framework import DEFAULT_MULTIPLIER, FLOOR_ULPS, Program, RuleOptions, run_jvp, run_vjp
+from .checks._framework import (
+    DEFAULT_MULTIPLIER,
+    FLOOR_ULPS,
+    Program,
+    RuleOptions,
+    derivation_parts,
+    run_jvp,
+    run_vjp,
+)
 from .checks._rules import DEFAULT_DRAWS
 from .core._errors import GradientMismatch, InvalidArgumentError, ParameterError
 from .core._naming import display_name
 from .core._params import format_index
 from .judge._result import GradCheckResult
 
-__all__ = ["check_vjp", "check_jvp", "assert_vjp", "assert_jvp"]
+__all__ = ["check_vjp", "check_jvp", "assert_vjp", "assert_jvp", "register"]
 
 
 @contextlib.contextmanager
@@ -223,3 +231,20 @@ def assert_jvp(fn: Callable[..., Any], primals: Any, **options: Any) -> GradChec
     """:func:`check_jvp`, raising :class:`gradcheck.GradientMismatch` unless it passes."""
     __tracebackhide__ = True
     return _raise_unless_ok(check_jvp(fn, primals, **options), options.get("max_entries", 5))
+
+
+def register(*, name: str, fn: Callable[..., Any], make: Callable[..., Any], replace: bool = False,
+             **metadata: Any) -> Any:
+    """Register ``fn``'s VJP as a derivation of :mod:`gradcheck.registry` (see
+    :func:`gradcheck.torch.register`): ``make(rng, **sizes)`` returns ``fn``'s arguments."""
+    from . import registry
+
+    factory, loss, grad = derivation_parts(lambda primals: _program(fn, primals, name, None), make)
+
+    def problem(rng: Any, **sizes: Any) -> Any:
+        params, data = factory(rng, **sizes)
+        return registry.Problem(params=params, data=data)
+
+    problem.__signature__ = factory.__signature__  # type: ignore[attr-defined]
+    registry.register(name=name, loss=loss, grad=grad, replace=replace, **metadata)(problem)
+    return registry.get(name)

@@ -41,14 +41,22 @@ except ImportError as exc:  # say what to install, not just which module is miss
         "pip install 'gradcheck[torch]' (or torch itself)"
     ) from exc
 
-from .checks._framework import DEFAULT_MULTIPLIER, FLOOR_ULPS, Program, RuleOptions, run_jvp, run_vjp
+from .checks._framework import (
+    DEFAULT_MULTIPLIER,
+    FLOOR_ULPS,
+    Program,
+    RuleOptions,
+    derivation_parts,
+    run_jvp,
+    run_vjp,
+)
 from .checks._rules import DEFAULT_DRAWS
 from .core._errors import GradientMismatch, InvalidArgumentError, MutatingFunctionError, ParameterError
 from .core._naming import display_name
 from .core._params import format_index
 from .judge._result import GradCheckResult
 
-__all__ = ["check_vjp", "check_jvp", "assert_vjp", "assert_jvp"]
+__all__ = ["check_vjp", "check_jvp", "assert_vjp", "assert_jvp", "register"]
 
 _WIDE = {torch.float16: torch.float64, torch.bfloat16: torch.float64, torch.float32: torch.float64,
          torch.float64: torch.float64, torch.complex64: torch.complex128, torch.complex128: torch.complex128}
@@ -315,3 +323,29 @@ def assert_jvp(fn: Callable[..., Any], inputs: Any, **options: Any) -> GradCheck
     """:func:`check_jvp`, raising :class:`gradcheck.GradientMismatch` unless it passes."""
     __tracebackhide__ = True
     return _raise_unless_ok(check_jvp(fn, inputs, **options), options.get("max_entries", 5))
+
+
+def register(*, name: str, fn: Callable[..., Any], make: Callable[..., Any], random_seed: int = 0,
+             replace: bool = False, **metadata: Any) -> Any:
+    """Register ``fn``'s backward as a derivation of :mod:`gradcheck.registry`, so that ``gradcheck report``
+    (``--module`` of the module that calls this) checks and reports it beside the others.
+
+    ``make(rng, **sizes)`` returns ``fn``'s inputs drawn from ``rng`` (its keyword defaults are the
+    derivation's sizes); each problem adds a cotangent drawn from the same ``rng``. The report checks the
+    float64 rule (inputs upcast); ``metadata`` are :func:`gradcheck.registry.register`'s (``source=``,
+    ``expected_correct=``, ``tags=`` ...). Returns the :class:`gradcheck.registry.Derivation`.
+    """
+    from . import registry
+
+    def build(inputs: Any) -> Program:
+        return _program(fn, inputs, name, random_seed, None)
+
+    factory, loss, grad = derivation_parts(build, make)
+
+    def problem(rng: Any, **sizes: Any) -> Any:
+        params, data = factory(rng, **sizes)
+        return registry.Problem(params=params, data=data)
+
+    problem.__signature__ = factory.__signature__  # type: ignore[attr-defined]
+    registry.register(name=name, loss=loss, grad=grad, replace=replace, **metadata)(problem)
+    return registry.get(name)

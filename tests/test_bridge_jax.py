@@ -95,3 +95,10 @@ def test_custom_jvp_rules_and_x64_left_as_it_was() -> None:
 def test_assert_vjp_raises() -> None:
     with pytest.raises(gradcheck.GradientMismatch):
         gj.assert_vjp(_softplus(factor_w=0.5), (X, W), cotangents=1)
+
+
+def test_a_rule_registered_as_a_derivation() -> None:
+    d = gj.register(name="tests.jax.softplus_bad", fn=_softplus(factor_w=2.0),
+                    make=lambda rng, n=5: (rng.standard_normal(n), rng.standard_normal(n)), replace=True)
+    r = d.check(seed=0)
+    assert r.params["x"].ok and r.params["w"].failed

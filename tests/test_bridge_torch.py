@@ -352,3 +352,18 @@ class IgnoresGradOutput(Sigmoid16):
 def test_a_backward_that_ignores_grad_output_is_diagnosed(dtype) -> None:
     r = gt.check_vjp(IgnoresGradOutput.apply, (_x16().detach().to(dtype),), cotangents=2)
     assert r.failed and r.params["x"].diagnosis.startswith("the product is not linear in the cotangent")
+
+
+def test_a_rule_registered_as_a_derivation_is_checked_by_the_registry() -> None:
+    def make(rng, n=4):
+        a = torch.from_numpy(rng.standard_normal((3, n)))
+        b = torch.from_numpy(rng.standard_normal((n, n)) / 2)
+        return a.requires_grad_(), b.requires_grad_()
+
+    right = gt.register(name="tests.torch.tanh_matmul", fn=TanhMatmul.apply, make=make, replace=True)
+    wrong = gt.register(name="tests.torch.tanh_matmul_transposed", fn=TransposedB.apply, make=make, replace=True,
+                        expected_correct=False)
+    assert right.sizes == {"n": 4}
+    assert right.check(seed=1).ok
+    r = wrong.check(seed=1, sizes={"n": 5})
+    assert r.params["a"].ok and r.params["b"].failed

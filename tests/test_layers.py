@@ -43,8 +43,8 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "gradcheck.mutations": frozenset({ROOT_UNIT, "gradcheck.core", "gradcheck.registry"}),
     "gradcheck.strategies": frozenset({"gradcheck.core", "gradcheck.registry"}),
     # the framework bridges (optional extras): a torch or jax callable turned into the engine's Program
-    "gradcheck.torch": frozenset({"gradcheck.core", "gradcheck.judge", "gradcheck.checks"}),
-    "gradcheck.jax": frozenset({"gradcheck.core", "gradcheck.judge", "gradcheck.checks"}),
+    "gradcheck.torch": frozenset({"gradcheck.core", "gradcheck.judge", "gradcheck.checks", "gradcheck.registry"}),
+    "gradcheck.jax": frozenset({"gradcheck.core", "gradcheck.judge", "gradcheck.checks", "gradcheck.registry"}),
     # the applications: public names only, private ones through PRIVATE_SEAMS
     "gradcheck.report": frozenset({ROOT_UNIT, "gradcheck.core", "gradcheck.judge", "gradcheck.registry",
                                    "gradcheck.symbolic"}),

@@ -598,3 +598,33 @@ def _flat_out(y: Mapping[str, np.ndarray]) -> np.ndarray:
         else:
             parts.append(a.astype(float).ravel())
     return np.concatenate(parts) if parts else np.zeros(0)
+
+
+# --------------------------------------------------------------------------- as a registered derivation
+def derivation_parts(build: Callable[..., Program],
+                     make: Callable[..., Any]) -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """``(factory, loss, grad)`` for :func:`gradcheck.registry.register`: a rule as a derivation, so that
+    ``gradcheck report`` and the registry's other users check it like any other. The factory draws the
+    callable's inputs with ``make(rng, **sizes)`` (its sizes are the derivation's) and a cotangent from the
+    same generator; the loss is ``<w, f(x)>`` run in float64, the gradient the rule's product with ``w``
+    (the float64 check: a report has no low-precision row)."""
+    import inspect
+
+    def factory(rng: np.random.Generator, **sizes: Any) -> tuple[Arrays, dict[str, Any]]:
+        prog = build(make(rng, **sizes))
+        y0 = prog.forward64(dict(prog.inputs))
+        w = {n: rng.standard_normal(np.shape(y0[n])) + (1j * rng.standard_normal(np.shape(y0[n]))
+                                                         if np.iscomplexobj(y0[n]) else 0.0) for n in y0}
+        return _split(prog.inputs), {"program": prog, "w": prog.round_out(w)}
+
+    factory.__signature__ = inspect.signature(make)  # type: ignore[attr-defined]  # the sizes are make's
+
+    def loss(params: Mapping[str, np.ndarray], data: Mapping[str, Any], xp: Any = None) -> float:
+        prog = data["program"]
+        return _inner(data["w"], prog.forward64(_join(params, prog)))
+
+    def grad(params: Mapping[str, np.ndarray], data: Mapping[str, Any]) -> Arrays:
+        prog = data["program"]
+        return _split_product(prog.vjp(_join(params, prog), data["w"]), prog, set())
+
+    return factory, loss, grad
