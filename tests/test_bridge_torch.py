@@ -367,3 +367,18 @@ def test_a_rule_registered_as_a_derivation_is_checked_by_the_registry() -> None:
     assert right.check(seed=1).ok
     r = wrong.check(seed=1, sizes={"n": 5})
     assert r.params["a"].ok and r.params["b"].failed
+
+
+class HalfOnly(Sigmoid16):
+    @staticmethod
+    def forward(ctx, x):
+        if x.dtype != torch.float16:
+            raise TypeError("this kernel takes float16 only")
+        y = torch.sigmoid(x)
+        ctx.save_for_backward(y)
+        return y
+
+
+def test_a_callable_that_cannot_run_in_float64_says_so() -> None:
+    with pytest.raises(gradcheck.LossRaisedError, match="cannot run in float64 on upcast copies"):
+        gt.check_vjp(HalfOnly.apply, (_x16(),))

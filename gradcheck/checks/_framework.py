@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..core import _recording
-from ..core._errors import InvalidArgumentError
+from ..core._errors import InvalidArgumentError, LossRaisedError
 from ..core._status import Status
 from ..judge._compare import relative_error
 from ..judge._diagnose import diagnose
@@ -234,7 +234,7 @@ def _run_vjp(prog: Program, opts: RuleOptions) -> GradCheckResult:
     from ._first_order import check_jacobian
 
     rng = np.random.default_rng(opts.seed)
-    y0 = prog.forward64(dict(prog.inputs))
+    y0 = float64_outputs(prog)
     complex_out = {n: bool(np.iscomplexobj(y0[n])) for n in prog.outputs}
     ws = [_draw_cotangent(rng, prog, complex_out) for _ in range(opts.draws)]
     missing: set[str] = set()
@@ -277,6 +277,18 @@ def _run_vjp(prog: Program, opts: RuleOptions) -> GradCheckResult:
 
     return dataclasses.replace(r, function=f"backward of {prog.name}", layout=vjp_layout(opts.draws),
                                notes=tuple(dict.fromkeys(notes)), ok=all(p.ok for p in r.params.values()))
+
+
+def float64_outputs(prog: Program) -> Arrays:
+    """The callable's outputs in float64 at the upcast inputs: the reference's first evaluation, where a
+    callable that cannot run in float64 (a kernel written for one dtype) says so rather than fail later."""
+    try:
+        return prog.forward64(dict(prog.inputs))
+    except Exception as exc:
+        raise LossRaisedError(
+            f"{prog.name} cannot run in float64 on upcast copies of its inputs ({type(exc).__name__}: {exc}); "
+            f"the reference is finite differences of that float64 run, so this check needs it (a kernel with a "
+            f"float64 path, or its plain implementation checked in float64)") from exc
 
 
 def _engine(opts: RuleOptions) -> dict[str, Any]:
@@ -521,6 +533,7 @@ def _run_jvp(prog: Program, opts: RuleOptions) -> GradCheckResult:
 
     if prog.jvp is None:
         raise InvalidArgumentError(f"{prog.name} has no forward-mode rule to check")
+    float64_outputs(prog)
     rng = np.random.default_rng(opts.seed)
     per_draw, labels = [], []
     for k in range(opts.draws):
