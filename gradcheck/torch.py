@@ -190,21 +190,25 @@ def _program(fn: Any, inputs: Any, name: str | None, random_seed: int, reference
             raise ParameterError(f"input {n!r} has a non-finite entry at index {format_index(tuple(t.shape), flat)}")
     native = {n: t.detach().clone() for n, t in originals.items()}
     device = {n: t.device for n, t in originals.items()}
-    others = [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in args]
+    # the arguments that are not checked (the checked ones are replaced in every call), as private copies
+    others = [None if i in chosen else a.detach().clone() if isinstance(a, torch.Tensor) else a
+              for i, a in enumerate(args)]
     wide_others = [a.to(_WIDE[a.dtype]) if _differentiable(a) else a for a in others]
+
+    def fresh(rest: list[Any]) -> list[Any]:
+        """Copies of the unchecked tensors for one call: a write to one cannot leak into the next call."""
+        return [a.clone() if isinstance(a, torch.Tensor) else a for a in rest]
     call = _Callable(fn, args, positions, list(params), random_seed)
     ref = _Callable(reference, args, positions, list(params), random_seed) if reference is not None else None
 
     def forward64(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         values = {n: torch.from_numpy(np.asarray(x[n])).to(device[n]) for n in native}
         with torch.no_grad():
-            out = _outputs(call(values, [a.clone() if isinstance(a, torch.Tensor) else a for a in wide_others],
-                                True), fn_name)
+            out = _outputs(call(values, fresh(wide_others), True), fn_name)
         return {k: _to_numpy(v) for k, v in out.items()}
 
     with torch.no_grad(), _fork(call.devices):
-        y_native = _outputs(call({n: t.clone() for n, t in native.items()}, [
-            a.clone() if isinstance(a, torch.Tensor) else a for a in others], False), fn_name)
+        y_native = _outputs(call({n: t.clone() for n, t in native.items()}, fresh(others), False), fn_name)
     out_dtypes = {k: v.dtype for k, v in y_native.items()}
     out_shapes = {k: tuple(v.shape) for k, v in y_native.items()}
 
@@ -216,7 +220,7 @@ def _program(fn: Any, inputs: Any, name: str | None, random_seed: int, reference
         at = leaves(x)
         kept = {n: t.clone() for n, t in at.items()}
         mine = {n: t.clone().requires_grad_(True) for n, t in at.items()}
-        rest = [a.clone() if isinstance(a, torch.Tensor) else a for a in others]
+        rest = fresh(others)
         out = _outputs(caller(mine, rest, False), who)
         live = [k for k in out if out[k].requires_grad]
         cot = {k: torch.from_numpy(np.asarray(w[k])).to(out[k].device, out[k].dtype) for k in live}
@@ -240,8 +244,7 @@ def _program(fn: Any, inputs: Any, name: str | None, random_seed: int, reference
         with forward_ad.dual_level():
             duals = {n: forward_ad.make_dual(t, torch.from_numpy(np.asarray(v[n])).to(t.device, t.dtype))
                      for n, t in at.items()}
-            out = _outputs(caller(duals, [a.clone() if isinstance(a, torch.Tensor) else a for a in others], False),
-                           who)
+            out = _outputs(caller(duals, fresh(others), False), who)
             res = {}
             for k, o in out.items():
                 tan = forward_ad.unpack_dual(o).tangent
