@@ -186,17 +186,22 @@ def _rounding_hi(deriv: Callable[[Any], Any], ctx: Context, kind: Kind,
 
 
 def _exact_kw(kw: Mapping[str, Any], hi: np.ndarray | None) -> dict[str, Any]:
-    """What the judge needs to judge against an exact witness: each entry on the row's own scale
-    (not in the loss's units, which would make a small entry's sign immaterial), with the analytic
-    side's rounding read off in long double (twice it, beside the measured bound). Without that
-    reading the loss's resolution still bounds what counts, as for finite differences."""
-    if hi is None:
-        return {**kw, "coord_scale": None}
-    base = kw["rounding"]
-    rounding = 2 * hi.reshape(base.shape) if base is not None else None
-    if rounding is not None:
-        rounding = np.maximum(rounding, base)
-    return {**kw, "coord_scale": None, "loss_resolution": None, "rounding": rounding}
+    """What the judge needs to judge against an exact witness.
+
+    With the analytic side's rounding read off in long double (twice it, beside the measured
+    bound), each entry is judged on its row's own scale, not in the loss's units (which would
+    make a small entry's sign immaterial); only entries the loss cannot see at all stay
+    immaterial (a gradient of 1e-26 beside a loss flat in float64). Without that reading the
+    measured bound can miss a value on a lattice (a softmax output of 1 - 3e-9, whose ``1 - y``
+    keeps 8 digits, does not move under a move of 1e-10), so the entries stay in the loss's
+    units as finite differences judge them: the witness's bar is finer, the allowance the same.
+    """
+    if hi is None or kw["rounding"] is None:
+        return {**kw, "exact": True}
+    res = np.asarray(kw["loss_resolution"], dtype=float)
+    res = np.where(res > 0, res, MODEL_ULPS * np.finfo(np.float64).eps)
+    rounding = np.maximum(2 * hi.reshape(kw["rounding"].shape), kw["rounding"])
+    return {**kw, "row_scale": True, "exact": True, "loss_resolution": res, "rounding": rounding}
 
 
 def _judge_kw(ctx: Context, rounding: Rounding | None) -> dict[str, dict[str, Any]]:
@@ -324,7 +329,8 @@ def _checked(kind: Kind, ctx: Context, deriv: Callable[[Any], Any], opts: Option
         results[pname] = dataclasses.replace(results[pname], witness=first_name)
         if witness is not None:
             results[pname] = _with_witness(ctx, results[pname], a2, witness, k, kw[pname])
-    if opts.oracle == "auto" and oracle is None:
+    if opts.oracle == "auto" and oracle is None and opts.kinks and not opts.fixed:
+        # rtol/atol or kinks=False ask for differences judged the caller's way: no other witness
 
         hi: dict[str, np.ndarray] | None | bool = False  # read once, when a witness first needs it
 
@@ -351,7 +357,8 @@ def _checked(kind: Kind, ctx: Context, deriv: Callable[[Any], Any], opts: Option
             )
     if opts.kinks and run.method in ("forward", "complex"):
         notes.append(f"method={run.method!r} has no one-sided pair of slopes: kinks are not detected")
-    settled = sorted({p.witness for p in results.values() if p.trail and p.verdict != "inconclusive" and p.witness})
+    settled = sorted({p.witness for p in results.values()
+                      if p.trail and p.verdict != "inconclusive" and p.witness and p.witness != first_name})
     method = run.method + (f" (settled by {', '.join(settled)} where it could not)" if settled else "")
     return GradCheckResult(
         ok=all(r.ok for r in results.values()),
@@ -439,7 +446,7 @@ def _tolerance(j: Judgement, opts: Options, eps: float, unmeasured: str | None =
 
 
 def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEstimate,
-                  out_shape: tuple[int, ...], kw: Mapping[str, Any], by: str | None = None,
+                  out_shape: tuple[int, ...], kw: Mapping[str, Any], *, by: str | None = None,
                   own_fd: bool = True) -> ParamResult:
     """The parameter judged against one witness's estimate (``by`` names a witness other than
     the finite differences the context ran; ``own_fd=False``: the estimate is not of the context's
@@ -447,7 +454,8 @@ def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEst
     ps, opts = ctx.params, ctx.options
     eps = ps.eps
     j = judge(analytic, est, eps=eps, options=opts, rounding=kw["rounding"], coord_scale=kw["coord_scale"],
-              loss_resolution=kw["loss_resolution"])
+              loss_resolution=kw["loss_resolution"], row_scale=kw.get("row_scale", False),
+              exact=kw.get("exact", False))
     pshape = ps.arrays[pname].shape
     joint = joint_kinks(ctx, pname, analytic, est, j) if opts.kinks and not opts.fixed and by is None and own_fd else []
     for jk in joint:
@@ -684,7 +692,7 @@ def check_grad(
                              keep_arrays=keep_arrays, oracle=oracle, workers=workers, progress=progress)
     chosen = _directional_mode(mode, params, structure, directional)
     directions_fit = not (opts.fixed or step is not None or not kinks) and method in DIRECTIONAL_METHODS
-    if oracle == "fd" and chosen and (mode == "directional" or directions_fit):
+    if oracle in ("auto", "fd") and chosen and (mode == "directional" or directions_fit):
         if not directions_fit:
             raise InvalidArgumentError(
                 f"mode='directional' takes no rtol/atol/step/kinks=False and no method={method!r} (it takes "
@@ -724,7 +732,10 @@ def _directional(loss: Callable[[Any], Any], grad: Callable[[Any], Any], params:
     at check_grad's boundary (``resolution`` becomes ``target`` unchanged, None included)."""
     from .directional._engine import DirectionalOptions, run_directional
 
-    dopts = DirectionalOptions(method=opts.method, typical=opts.typical, safety=opts.safety,
+    # with the default witnesses, directions take complex step where the loss is complex-analytic: its
+    # bars, some 1e-16 of a direction's sum, resolve a relative 1e-10 slip in one median entry of 1e5
+    method = "auto" if opts.oracle == "auto" and opts.method == "richardson" else opts.method
+    dopts = DirectionalOptions(method=method, typical=opts.typical, safety=opts.safety,
                                max_named=opts.max_entries, target=opts.resolution,
                                **{"workers": opts.workers, "progress": opts.progress, **dict(directional or {})})
     return run_directional(loss, grad, params, dopts, opts.name)
@@ -737,11 +748,11 @@ def _with_choice(result: DirectionalResult, why: str, pred: _cost.Prediction | N
     to = f"to a relative {result.target:g} of its own value" if result.target is not None else "against its own value"
     notes = (
         f"mode='directional' was chosen (mode not given): {why}",
-        f"this verdict does not keep the per-entry promise (every entry {to}): its resolution, "
-        f"{result.resolution:.2g}, is relative to each parameter's largest |g_i s_i|, so a "
-        f"small entry's error is seen only when it is that large beside the largest one, and an error spread over "
-        f"many entries is missed with probability <= {result.miss_probability:.2g}; mode='entries' checks every "
-        f"entry{entries}",
+        f"this verdict keeps the per-entry promise (every entry {to}) only where an entry's |g_i s_i| is large "
+        f"enough beside its parameter's largest: its resolution, {result.resolution:.2g}, is relative to that "
+        f"largest term (the entries it cannot promise are counted in a note, where there are any), and an error "
+        f"spread over many entries is missed with probability <= {result.miss_probability:.2g}; mode='entries' "
+        f"checks every entry{entries}",
     )
     return dataclasses.replace(result, notes=tuple(result.notes) + notes)
 

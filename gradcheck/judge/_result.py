@@ -290,8 +290,10 @@ class ParamResult:
         kinks = f", {self.n_kinks} at kinks (valid one-sided slopes)" if self.n_kinks else ""
         witness = f"\n  symbolic: {self.symbolic}" if self.symbolic else ""
         # a verdict settled past the first witness says by which, and what was asked before it
-        by = f" by {self.witness}" if self.witness and self.trail else ""
-        before = "".join(f"\n  asked first: {t}" for t in self.trail) if by else ""
+        first = (self.witness or "").startswith("finite differences")
+        by = f" by {self.witness}" if self.witness and self.trail and not first else ""
+        before = "".join(f"\n  {'' if t.startswith('its FAIL') else 'asked first: '}{t}"
+                         for t in self.trail) if self.trail and self.verdict != "inconclusive" else ""
         if self.verdict == "pass":
             return f"{head}: ok{by}, {self.n_checked} entries, {errors}{kinks}{before}{witness}"
         if not self.n_mismatched and self.symbolic and self.symbolic.startswith("FAIL"):

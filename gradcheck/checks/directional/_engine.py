@@ -983,6 +983,7 @@ def _finish(
     mismatches, n_bad = _named(tally.outcomes, offsets, shapes, plan.max_named)
     res_by, resolution, miss_rtol = _resolution(checks, chk.g, chk.s, offsets, plan.n_dirs)
     verdict, reason = _conclude(checks, mismatches, plan, tally, resolution, res_by)
+    tally.notes.extend(_unpromised(chk.g, chk.s, offsets, res_by, plan.target))
     return DirectionalResult(
         ok=verdict == "pass",
         verdict=verdict,
@@ -1039,6 +1040,31 @@ def _effective_tol(c: DirectionCheck) -> float:
     """What an error must exceed to be seen along ``c``: its tolerance, plus the kink's interval."""
     width = abs(c.right - c.left) if c.state == "kink" and c.left is not None and c.right is not None else 0.0
     return c.tolerance + width
+
+
+def _unpromised(g: np.ndarray, s: np.ndarray, offsets: list[tuple[str, int, int]], res_by: Mapping[str, float],
+                target: float | None) -> list[str]:
+    """Per parameter, the entries whose own value the directions cannot promise to ``target``.
+
+    A parameter's resolution is relative to its largest ``|g_i s_i|``: an entry whose term is a
+    thousandth of that is resolved to a thousand times less of its own value. The per-entry check
+    promises every entry; here the result says which entries are not promised, and why."""
+    if target is None:
+        return []
+    out = []
+    gs = np.abs(g * s)
+    for name, a, b in offsets:
+        top, res = float(gs[a:b].max(initial=0.0)), res_by.get(name, math.inf)
+        if top == 0 or not math.isfinite(res):
+            continue
+        own = gs[a:b]
+        weak = (own > 0) & (res * top > target * own)
+        k = int(weak.sum())
+        if k:
+            out.append(f"{name}: {k} of {b - a} entries ({100 * k / (b - a):.2g}%) are not promised {target:g} of "
+                       f"their own value: their |g_i s_i| is below {res / target:.2g} of the largest (resolution "
+                       f"{res:.2g} of it); a relative error of {target:g} there may pass (mode='entries' checks each)")
+    return out
 
 
 def _resolution(
