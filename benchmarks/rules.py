@@ -306,7 +306,8 @@ def run_gradcheck_torch(rule: Rule, dtype: str, cotangents: int) -> Outcome:
     failed = {n.split(".")[0] for n, p in r.params.items() if p.verdict != "pass"}  # z.real, z.imag: input z
     return Outcome(r.verdict, failed == {rule.bad_input.split(".")[0]} if rule.bad_input else None,
                    time.perf_counter() - t0,
-                   "; ".join(f"{n}: {p.diagnosis or p.inconclusive}" for n, p in r.params.items() if p.verdict != "pass"))
+                   "; ".join(f"{n}: {p.diagnosis or p.inconclusive}" for n, p in r.params.items()
+                             if p.verdict != "pass"))
 
 
 def _named_in(message: str, bad: str | None) -> bool | None:
