@@ -215,13 +215,14 @@ class Dropout(torch.autograd.Function):
         return g * mask
 
 
-def test_a_random_op_is_checked_on_one_mask_and_the_callers_rng_is_left_alone() -> None:
+def test_a_random_op_is_checked_on_one_mask_and_the_callers_rng_and_threads_are_left_alone() -> None:
     x = torch.randn(6, dtype=torch.float64, requires_grad=True)
     torch.manual_seed(123)
-    state = torch.random.get_rng_state()
+    state, threads = torch.random.get_rng_state(), torch.get_num_threads()
     r = gt.check_vjp(Dropout.apply, (x,), cotangents=1)
     assert r.ok, str(r)
     assert torch.equal(torch.random.get_rng_state(), state)
+    assert torch.get_num_threads() == threads  # the check runs on one thread, and gives the caller's back
 
 
 class Affine(torch.nn.Module):
