@@ -16,7 +16,8 @@ that dtype and is judged against the float64 reference with a tolerance from a s
 (:mod:`gradcheck.checks._framework`). The rule is run twice at the point (a nondeterministic backward is
 reported with its spread), every evaluation is made after ``torch.manual_seed(random_seed)`` inside
 ``torch.random.fork_rng`` (a dropout mask is the same in every evaluation, and the caller's random state is
-left as it was), and a write to an input or to ``grad_output`` is a :class:`gradcheck.MutatingFunctionError`.
+left as it was), on one CPU thread (the caller's count is given back), and a write to an input or to
+``grad_output`` is a :class:`gradcheck.MutatingFunctionError`.
 The caller's tensors are never handed to ``fn``: it gets copies.
 
 Complex inputs follow torch's convention (``d/dRe + i d/dIm`` of a real loss); a gradient in the conjugate
