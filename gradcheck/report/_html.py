@@ -70,6 +70,7 @@ dl{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:.15em 1em;ma
 dt{font-weight:600;color:#555}dd{margin:0;min-width:0}
 details{margin:.4em 0}summary{cursor:pointer}
 span.f{display:block;scroll-margin-top:.5em}
+@media (max-width:600px){body{padding:0 .4em}.card{padding:.4em .5em}dl{grid-template-columns:1fr}dt{margin-top:.3em}}
 """
 _FILTERS = ("fail", "error", "unexpected_pass", "inconclusive", "mismatch", "expected_fail", "pass")
 
