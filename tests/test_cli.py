@@ -17,7 +17,7 @@ import gradcheck
 from gradcheck import registry
 from gradcheck.cli import main, parse_seeds
 
-FAST = ["--seeds", "1", "--sizes", "default", "--no-progress", "--no-plots"]
+FAST = ["--seeds", "1", "--sizes", "default", "--no-progress", "--no-plots", "--oracle", "fd"]  # the symbolic default: tests/test_report_symbolic.py
 
 
 @pytest.fixture

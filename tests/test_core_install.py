@@ -122,11 +122,13 @@ def test_commands_run_without_the_extras(args: tuple[str, ...], expected: str) -
 
 
 def test_the_main_job_runs_without_the_extras(tmp_path: Path) -> None:
-    """The README's first command, on one derivation: the report is written, its HTML saying why it has no plots."""
+    """The README's first command, on one derivation: the report is written with its plots (SVG, no optional
+    package) and its symbolic witness and proofs (sympy without symengine)."""
     done = _gradcheck("report", "--only", "least_squares.*", "--seeds", "1", "--sizes", "default", "--out",
-                      str(tmp_path), "--no-progress", cwd=tmp_path)
+                      str(tmp_path), "--no-progress", "--proof-cache", str(tmp_path / "cache"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "OK: all expected results held" in done.stdout
     html = (tmp_path / "gradcheck-report.html").read_text(encoding="utf-8")
-    assert "pip install &#x27;gradcheck[report]&#x27;" in html
-    assert json.loads((tmp_path / "gradcheck-report.json").read_text(encoding="utf-8"))["subjects"]
+    assert "<svg" in html and "Plots left out" not in html
+    subjects = json.loads((tmp_path / "gradcheck-report.json").read_text(encoding="utf-8"))["subjects"]
+    assert subjects and all(s["symbolic_proof"]["status"] == "proved" for s in subjects)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import base64
+import dataclasses
 import json
 import os
 import stat
 import sys
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from gradcheck import check_grad, registry
-from gradcheck.cli import main
+from gradcheck.registry import Derivation, Problem
 from gradcheck.report import (
     FAIL_ON,
     REPORT_SCHEMA_VERSION,
@@ -31,6 +32,15 @@ from gradcheck.report import (
 )
 from gradcheck.report._serial import result_from_dict
 from gradcheck.report._terminal import ProgressPrinter, render_table
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _own_proof_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Proofs cached in a directory of this module's own, never the user's cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRADCHECK_CACHE_DIR", str(tmp_path_factory.mktemp("proof-cache")))
+        yield
+
 
 GOLDEN = ("least_squares.x", "sigmoid_layer.published_dW_numerator")
 
@@ -147,32 +157,116 @@ class _Collector(HTMLParser):
             self.hrefs.append(d["href"] or "")
 
 
-def test_html_is_self_contained_with_embedded_pngs(report: Report) -> None:
-    pytest.importorskip("matplotlib")
+def test_html_is_self_contained_with_inline_svg_plots(report: Report) -> None:
     html = render(report, ["html"])["html"]
     parser = _Collector()
     parser.feed(html)
     parser.close()
-    assert "script" not in parser.tags and "link" not in parser.tags
-    assert len(parser.srcs) == 2
-    for src in parser.srcs:
-        assert src.startswith("data:image/png;base64,")
-        assert base64.b64decode(src.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
-    assert all(h.startswith("#") for h in parser.hrefs)  # only in-page links: nothing fetched
-    assert "http://" not in html and "https://" not in html
+    assert "script" not in parser.tags and "link" not in parser.tags and "img" not in parser.tags
+    # each derivation: the step sweep and the histogram; the slip's W also a heat map
+    assert parser.tags.count("svg") == 5
+    # only in-page links and embedded data (the heat maps' pixels): nothing fetched
+    assert all(h.startswith(("#", "data:image/png;base64,")) for h in parser.hrefs)
+    assert sum(h.startswith("data:") for h in parser.hrefs) == 1
+    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in html
+    assert '<div class="scroll tall"><table>' in html  # the full table scrolls inside its box on a phone
 
 
 def test_html_without_plots_says_so(report: Report) -> None:
     html = render(report, ["html"], plots=False)["html"]
-    assert "<img" not in html and "Plots left out" in html
+    assert "<svg" not in html and "Plots left out" in html
 
 
-def test_plot_png_is_deterministic(report: Report) -> None:
-    pytest.importorskip("matplotlib")
-    from gradcheck.report._plots import subject_figure_png
+def test_plots_are_deterministic_and_small(report: Report) -> None:
+    first, second = render(report, ["html"])["html"], render(report, ["html"])["html"]
+    assert first == second and len(first) < 120_000
 
-    first, second = subject_figure_png(report.subjects[1]), subject_figure_png(report.subjects[1])
-    assert first is not None and first == second and len(first) < 200_000
+
+FAILING = Derivation(name="t.wrong_but_expected_right", make=lambda rng, n=3: Problem(params={"W": rng.normal(size=(n, 3))}),
+                     loss=lambda p, d, xp=None: np.sum(p["W"] ** 3), derivative=lambda p, d: {"W": 3 * p["W"] ** 2 + 0.5},
+                     sizes={"n": 3})
+
+
+@pytest.fixture(scope="module")
+def failing() -> Report:
+    ds = [registry.get("least_squares.x"), FAILING, registry.get("sigmoid_layer.published_dW_numerator")]
+    subjects = run_derivations(ds, seeds=(0,), size_variants=("default",))
+    return make_report(subjects, origin="cli", command="t", options={"seeds": [0], "fail_on": "mismatch"})
+
+
+def test_html_opens_with_what_needs_attention_then_the_slips_then_the_full_table(failing: Report) -> None:
+    html = render(failing, ["html"])["html"]
+    attention, card = html.index('id="attention"'), html.index('id="s-t-wrong-but-expected-right"')
+    slips, slip_card = html.index('id="slips"'), html.index('id="s-sigmoid-layer-published-dW-numerator"')
+    table = html.index('id="all"')
+    assert attention < card < slips < slip_card < table
+    # the failing card carries its diagnosis, the evidence side by side and its worst entries, all before the table
+    failing_card = html[card:slips]
+    assert "Looks like:" in failing_card and "finite differences" in failing_card and "worst entries" in failing_card
+    assert html.index("<h1>") < html.index('href="#attention"') < attention  # the first screen links to it
+    assert html.index("<b>Evidence:</b> 5 parameters: finite differences 3 pass, 1 FAIL, 1 expected fail") < attention
+    assert '<a href="#only-fail">' in html and "#only-fail:target~.scroll tr.r:not(.r-fail){display:none}" in html
+
+
+def test_markdown_follows_the_same_order(failing: Report) -> None:
+    md = render(failing, ["md"])["md"]
+    assert md.index("## Needs attention (1)") < md.index("### `t.wrong_but_expected_right` — ❌ FAIL") \
+        < md.index("## Published slips caught (1)") < md.index("### `sigmoid_layer.published_dW_numerator`") \
+        < md.index("## All results") < md.index("| derivation | parameter |")
+
+
+def test_nothing_needs_attention_says_so(report: Report) -> None:
+    html, md = render(report, ["html", "md"]).values()
+    assert "Needs attention (0)" in html and "Nothing: every derivation expected to be correct passed" in html
+    assert "## Needs attention (0)" in md
+
+
+def _overlaps(a: tuple[str, float, float, float, float], b: tuple[str, float, float, float, float]) -> bool:
+    return a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]
+
+
+def test_no_text_of_a_plot_overlaps_another_or_leaves_the_figure(failing: Report) -> None:
+    """Every text of every figure (titles are the HTML captions; ticks, axis labels, colour-bar labels, legends),
+    with a generous width per character, against every other one: heat maps of every shape included."""
+    import re
+
+    from gradcheck.report._plots import W, heatmap_svg, text_boxes
+
+    html = render(failing, ["html"])["html"]
+    svgs = re.findall(r"<svg .*?</svg>", html)
+    for shape in [(2, 2), (3, 3), (4, 60), (60, 4), (25, 25), (1000, 3)]:  # heat maps of other shapes too
+        row = failing.subjects[1].params[0]
+        svgs.append(heatmap_svg(dataclasses.replace(row, heatmap=np.full(shape, 2.0))) or "")
+    assert len(svgs) > 8
+    for svg in svgs:
+        height = float(re.search(r'viewBox="0 0 \d+ ([\d.]+)"', svg).group(1))
+        boxes = text_boxes(svg)
+        assert boxes
+        for i, a in enumerate(boxes):
+            assert a[1] >= -0.5 and a[3] <= W + 0.5 and a[2] >= -0.5 and a[4] <= height + 0.5, a
+            for b in boxes[i + 1:]:
+                assert not _overlaps(a, b), (a, b)
+    # each heat map is a figure of its own, with its own caption: no two titles share a line
+    assert html.count("|analytic - numeric| / tolerance per entry") == 2
+
+
+def test_index_axes_have_integer_ticks_and_the_colour_bar_sits_beside_the_map(failing: Report) -> None:
+    from gradcheck.report._plots import heatmap_svg, text_boxes
+
+    row = next(r for r in failing.subjects[1].params if r.heatmap is not None)
+    boxes = text_boxes(heatmap_svg(row) or "")
+    bar = [b for b in boxes if b[0] in ("1e-6", "1e6")]
+    assert len(bar) == 2
+    ticks = [b for b in boxes if b[3] < bar[0][1] and any(ch.isdigit() for ch in b[0])]
+    assert len(ticks) == 6 and all(t[0] in "012" for t in ticks)  # rows and columns 0, 1, 2: never -0.5 or 0.5
+    assert all(0 < b[1] - max(t[3] for t in ticks) < 60 for b in bar)  # the bar's labels right beside the map
+
+
+def test_source_is_the_code_file_and_line(report: Report) -> None:
+    slip = report.subjects[1]
+    assert slip.info["code"]["loss"].startswith("reference_nets/sigmoid_column.py:")
+    html = render(report, ["html"])["html"]
+    assert "reference_nets/sigmoid_column.py:" in html
 
 
 def test_write_is_atomic_when_interrupted(report: Report, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -223,30 +317,13 @@ def test_progress_bar_on_a_terminal() -> None:
 
 
 # --------------------------------------------------------------------------- without matplotlib
-@pytest.fixture
-def no_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
-    """matplotlib unimportable, as without the ``report`` extra (a None entry makes import raise ImportError)."""
+def test_plots_need_no_optional_package(report: Report, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plots are SVG written by gradcheck: matplotlib (once the ``report`` extra's) is never imported."""
     for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-
-
-def test_html_without_matplotlib_renders_and_says_plots_need_the_report_extra(report: Report, no_matplotlib: None) -> None:
     html = render(report, ["html"])["html"]
-    assert "<img" not in html
-    assert "Plots left out: matplotlib cannot be imported" in html
-    assert "plots need the `report` extra: pip install &#x27;gradcheck[report]&#x27;" in html
-    assert "least_squares.x" in html and "sigmoid_layer.published_dW_numerator" in html  # the rest of the page is there
-
-
-def test_cli_html_without_matplotlib_writes_the_page_and_exits_0(tmp_path: Path, no_matplotlib: None,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["report", "--only", "least_squares.x", "--format", "html", "--seeds", "1", "--sizes", "default",
-                 "--no-progress", "--out", str(tmp_path)])
-    _, err = capsys.readouterr()
-    assert code == 0
-    assert "the HTML report will have no plots" in err and "gradcheck[report]" in err
-    assert "Plots left out" in (tmp_path / "gradcheck-report.html").read_text()
+    assert "<svg" in html and "Plots left out" not in html
 
 
 # --------------------------------------------------------------------------- file modes and links

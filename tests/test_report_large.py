@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -19,6 +20,15 @@ from gradcheck.report import (
     run_derivations,
 )
 from gradcheck.report._markdown import render_markdown
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _own_proof_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Proofs cached in a directory of this module's own, never the user's cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRADCHECK_CACHE_DIR", str(tmp_path_factory.mktemp("proof-cache")))
+        yield
+
 
 
 def loss(p: dict, d: dict, xp: object = None) -> object:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,15 @@ import pytest
 from gradcheck import InvalidArgumentError, registry
 from gradcheck.cli import main
 from gradcheck.report import parse_shard, plan, shard_filename, shard_units
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _own_proof_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Proofs cached in a directory of this module's own, never the user's cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRADCHECK_CACHE_DIR", str(tmp_path_factory.mktemp("proof-cache")))
+        yield
+
 
 ONLY = ["--only", "least_squares.x,logistic.loss", "--sizes", "default", "--no-progress", "--no-plots", "-q"]
 """Two derivations whose proofs take a fraction of a second, so the symbolic units are sharded too."""
@@ -134,3 +144,20 @@ def test_other_versions_and_whole_reports_are_errors(runs: dict[str, Path], caps
     bad.write_text("{")
     assert f"{bad}: not JSON" in _merge_error([bad], capsys, tmp_path)
     assert "cannot read" in _merge_error([tmp_path / "absent.json"], capsys, tmp_path)
+
+
+def test_merge_recomputes_nothing(runs: dict[str, Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A merge reads what the shards computed (results with their arrays, step sweeps, proofs) and only draws:
+    no check, sweep, proof or symbolic derivative runs again, so it costs a small part of a run."""
+    import gradcheck.report._proofs as proofs
+    import gradcheck.report._run as run
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the merge recomputed something")
+
+    monkeypatch.setattr(registry.Derivation, "check", refuse)
+    monkeypatch.setattr(run, "step_sweep", refuse)
+    monkeypatch.setattr(proofs, "_prove", refuse)
+    monkeypatch.setattr("gradcheck.symbolic.gradient", refuse)
+    assert main(["report", "merge", str(runs["s1"]), str(runs["s2"]), "--out", str(tmp_path), "-q"]) == 0
+    assert "<svg" not in (tmp_path / "gradcheck-report.html").read_text()  # the runs were made with --no-plots

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -11,6 +12,15 @@ from gradcheck import registry
 from gradcheck.registry import Derivation, Problem
 from gradcheck.report import Report, make_report, prove_summary, render_summary, run_derivations
 from gradcheck.report._markdown import render_markdown
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _own_proof_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Proofs cached in a directory of this module's own, never the user's cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GRADCHECK_CACHE_DIR", str(tmp_path_factory.mktemp("proof-cache")))
+        yield
+
 
 A = np.array([[2.0, 1.0, 0.0], [1.0, 3.0, 1.0], [0.0, 1.0, 4.0]])
 
@@ -102,7 +112,30 @@ def test_the_published_sum_loss_slip_fails_the_symbolic_witness() -> None:
 def test_a_proof_over_its_time_budget_is_na_and_says_so() -> None:
     summary = prove_summary(registry.get("relu_softmax.ce_mean"), budget_s=0.05)
     assert summary.status == "n/a"
-    assert summary.text == "n/a: the proof took more than 0.05 s"
+    assert summary.text.startswith("n/a: the proof took more than 0.05 s")
+
+
+def test_a_published_slip_is_disproved_before_any_simplification() -> None:
+    """The disproof screens every entry first: the slip whose proof ran past 120 s is disproved in seconds."""
+    import time
+
+    start = time.perf_counter()
+    summary = prove_summary(registry.get("sigmoid_layer.published_dW_numerator"), budget_s=60)
+    assert summary.status == "disproved" and summary.text.startswith("disproved: counterexample at W[")
+    assert time.perf_counter() - start < 30
+
+
+def test_proofs_are_reused_from_the_cache_while_the_code_is_the_same(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from gradcheck.report import ProofCache, proof_key
+
+    cache = ProofCache(tmp_path)
+    first = prove_summary(RIGHT, cache=cache)
+    assert first.status == "proved" and cache.hits == 0 and len(list((tmp_path / "proofs").iterdir())) == 1
+    again = prove_summary(RIGHT, cache=cache)
+    assert again == first and cache.hits == 1
+    # other code (or another budget) is another key: never a stale proof
+    assert proof_key(WRONG) != proof_key(RIGHT) != proof_key(RIGHT, budget_s=30.0)
+    assert prove_summary(WRONG, cache=cache).status == "disproved" and cache.hits == 1
 
 
 def test_jacobian_derivations_are_proved_too() -> None:
@@ -163,7 +196,23 @@ def test_cli_records_the_proof_budget_and_rejects_a_bad_one(tmp_path, capsys) ->
     data = json.loads((tmp_path / "gradcheck-report.json").read_text())
     assert data["options"]["oracle"] == "both" and data["options"]["proof_budget_s"] == 30.0
     assert data["subjects"][0]["symbolic_proof"]["text"] == "proved at this size"
-    assert main(fast) == 0
+    assert main([*fast, "--oracle", "fd"]) == 0
     data = json.loads((tmp_path / "gradcheck-report.json").read_text())
     assert data["options"]["oracle"] == "fd" and "proof_budget_s" not in data["options"]
     assert data["subjects"][0]["symbolic_proof"] is None
+    assert main(fast) == 0  # the default: the symbolic witness and the proof
+    data = json.loads((tmp_path / "gradcheck-report.json").read_text())
+    assert data["options"]["oracle"] == "both" and data["options"]["proof_budget_s"] == 3.0
+    assert data["subjects"][0]["symbolic_proof"]["text"] == "proved at this size"
+
+
+def test_proof_keys_are_the_same_in_every_process() -> None:
+    """The cache is on disk: a key that held a memory address (the repr of a lambda's code) would never hit."""
+    import subprocess
+    import sys
+
+    code = ("from gradcheck import registry; from gradcheck.report import proof_key; "
+            "print([proof_key(registry.get(n)) for n in ('row_mlp.sigmoid', 'relu_softmax.ce_mean')])")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+            for _ in range(2)}
+    assert len(runs) == 1 and "None" not in runs.pop()

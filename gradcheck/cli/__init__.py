@@ -2,7 +2,7 @@
 
     gradcheck report [--only PATTERN,...] [--seeds 0,1,2|N] [--sizes default,x2,large] [--format md,html,json]
                      [--out DIR] [--fail-on mismatch|unexpected|inconclusive|never] [--module pkg.mod] [--method NAME]
-                     [--oracle fd|both] [--proof-budget SECONDS] [--shard I/N]
+                     [--oracle both|fd] [--proof-budget SECONDS] [--proof-cache DIR|none] [--shard I/N]
     gradcheck report merge SHARD.json ... [--out DIR] [--format md,html,json] [--no-plots]
     gradcheck list   [--only PATTERN,...] [--module pkg.mod]
     gradcheck verify --loss EXPR --grad NAME=EXPR --shape NAME=D1,D2 ... | --sheet FILE.toml
@@ -228,16 +228,22 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--module", action="append", metavar="PKG.MOD",
                      help="import a module that registers more derivations; repeatable")
     rep.add_argument("--method", choices=METHODS, default=None, help="finite-difference scheme (default: richardson)")
-    rep.add_argument("--oracle", choices=("fd", "both"), default="fd",
-                     help="fd: finite differences (default); both: also the exact sympy derivative in every check and "
-                          "one proof per derivation at its default sizes (minutes more)")
+    rep.add_argument("--oracle", choices=("fd", "both"), default="both",
+                     help="both (default): finite differences and the exact sympy derivative in every check, and one "
+                          "proof per derivation at its default sizes; fd: finite differences only (where they are "
+                          "inconclusive check_grad still asks complex step or the exact derivative)")
     rep.add_argument("--proof-budget", type=float, default=None, metavar="SECONDS",
                      help="with --oracle both: wall time one derivation's proof may take before it is reported n/a "
-                          "(default 120; a proof cut by the clock depends on the machine's load)")
+                          "(default 3; a proof cut by the clock depends on the machine's load, and is cached as n/a "
+                          "for this budget)")
+    rep.add_argument("--proof-cache", default=None, metavar="DIR|none",
+                     help="where proofs are kept under a hash of the code they prove, so an unchanged derivation is "
+                          "not proved again (default: $GRADCHECK_CACHE_DIR, else $XDG_CACHE_HOME/gradcheck, else "
+                          "~/.cache/gradcheck; none: prove every time)")
     rep.add_argument("--shard", metavar="I/N", default=None,
                      help="run only the I-th of N stable slices of the checks and write its JSON "
                           "(gradcheck-report.shard-I-of-N.json); combine them with 'gradcheck report merge'")
-    rep.add_argument("--no-plots", action="store_true", help="leave the plots (and matplotlib) out of the HTML report")
+    rep.add_argument("--no-plots", action="store_true", help="leave the plots out of the HTML report")
     rep.add_argument("--no-progress", action="store_true", help="no progress output")
     rep.add_argument("--quiet", "-q", action="store_true", help="print only the final verdict line")
     rep.set_defaults(func=_cmd_report)
@@ -362,6 +368,7 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
         FAIL_ON,
         PROOF_BUDGET_S,
         ProgressPrinter,
+        ProofCache,
         headline,
         make_report,
         parse_formats,
@@ -379,7 +386,7 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     sizes = _parse_sizes(args.sizes)
     budget = PROOF_BUDGET_S if args.proof_budget is None else args.proof_budget
     if not 0 < budget < float("inf"):
-        raise UsageError(f"--proof-budget={args.proof_budget!r}: expected a positive number of seconds, e.g. 120")
+        raise UsageError(f"--proof-budget={args.proof_budget!r}: expected a positive number of seconds, e.g. 3")
     try:
         formats = parse_formats(args.format)
         source_date_epoch()  # a malformed value fails now, not after the checks
@@ -397,8 +404,10 @@ def _cmd_report(args: argparse.Namespace, argv: Sequence[str]) -> int:
     progress = None if args.no_progress or args.quiet else ProgressPrinter(sys.stderr)
     units = plan(derivations, seeds=seeds, size_variants=sizes, oracle=args.oracle)
     mine = shard_units(units, *shard) if shard is not None else None
+    cache = None if (args.proof_cache or "").strip().lower() == "none" else ProofCache(args.proof_cache or None)
     subjects = run_derivations(derivations, seeds=seeds, size_variants=sizes, options=options, sweep=sweep,
-                               progress=progress, oracle=args.oracle, units=mine, proof_budget_s=budget)
+                               progress=progress, oracle=args.oracle, units=mine, proof_budget_s=budget,
+                               proof_cache=cache if args.oracle == "both" else None)
     report = make_report(subjects, origin="cli", command=shlex.join([PROG, *_without_shard(argv)]), options={
         "only": parse_list(args.only), "seeds": seeds, "size_variants": sizes, "method": args.method or "richardson",
         "modules": parse_list(args.module), "fail_on": args.fail_on, "oracle": args.oracle,

@@ -27,6 +27,7 @@ from ._model import (
     worst_verdict,
 )
 from ._plots import missing_dependency as plots_unavailable
+from ._proofs import ProofCache, proof_key
 from ._run import (
     DEFAULT_SEEDS,
     DEFAULT_SIZE_VARIANTS,
@@ -72,6 +73,8 @@ __all__ = [
     "PROOF_BUDGET_S",
     "plan",
     "prove_summary",
+    "ProofCache",
+    "proof_key",
     "merge_shards",
     "Merged",
     "parse_shard",

@@ -8,17 +8,23 @@ from __future__ import annotations
 
 from ._model import ParamRow, Report, Subject
 from ._text import (
+    ATTENTION,
     DIRECTIONAL_NOTE,
     SYMBOLIC_NOTE,
     VERDICT_LABELS,
     VERDICT_MEANING,
+    code_location,
     counts_line,
     directional_cells,
     directional_header,
+    evidence_line,
+    has_settled,
     has_symbolic,
     headline,
+    needs_attention,
     num,
     row_cells,
+    slips_caught,
     table_header,
 )
 
@@ -53,11 +59,11 @@ def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
 
 def _summary_rows(report: Report) -> list[tuple[str, ...]]:
     rows = []
-    symbolic = has_symbolic(report)
+    symbolic, witness = has_symbolic(report), has_settled(report)
     width = len(table_header(report))
     for s in report.subjects:
         for i, r in enumerate(s.params):
-            cells = list(row_cells(r, first=i == 0, symbolic=symbolic))
+            cells = list(row_cells(r, first=i == 0, symbolic=symbolic, witness=witness))
             cells[0] = f"`{cells[0]}`" if cells[0] else ""
             cells[1] = f"`{cells[1]}`"
             cells[2] = _verdict(r.verdict)
@@ -101,10 +107,13 @@ def _entries(row: ParamRow) -> list[str]:
 
 def _subject_section(s: Subject) -> list[str]:
     info = s.info
-    out = [f"### `{s.name}` — {_verdict(s.verdict)}", ""]
+    head = _verdict(s.verdict) if s.verdict in ICONS else s.verdict
+    if s.verdict not in ATTENTION and s.expected_correct and s.proof is not None and s.proof.status == "disproved":
+        head = "❌ DISPROVED: every check passed, but the symbolic proof disagrees"
+    out = [f"### `{s.name}` — {head}", ""]
     facts = [("Equations", info.get("equations")), ("Slip", info.get("slip")),
              ("Corrected in", f"`{info['corrects']}`" if info.get("corrects") else None),
-             ("Source", info.get("source"))]
+             ("Code", code_location(s)), ("Document", info.get("source"))]
     if s.proof is not None:
         facts.append(("Symbolic proof", f"{s.proof.text} ({s.proof.case})"))
     out += [f"- **{k}:** {v}" for k, v in facts if v]
@@ -126,6 +135,8 @@ def _subject_section(s: Subject) -> list[str]:
             out.append(f"  - looks like: {r.diagnosis} ({r.diagnosis_case})")
         if r.oracles.get("symbolic"):
             out.append(f"  - symbolic: {r.oracles['symbolic']}")
+        if r.proof:
+            out.append(f"  - proof: {r.proof}")
         if r.mismatches:
             out += ["", "  <details><summary>worst entries</summary>", ""]
             out += ["  " + line for line in _entries(r)]
@@ -137,15 +148,28 @@ def _subject_section(s: Subject) -> list[str]:
     return out
 
 
-def _noteworthy(report: Report) -> list[Subject]:
-    return [s for s in report.subjects if s.verdict != "pass" or any(c.verdict != "pass" for c in s.cases)]
-
-
 def render_markdown(report: Report) -> str:
-    """The whole report as GitHub-flavoured Markdown."""
+    """The whole report as GitHub-flavoured Markdown: what needs attention first, then the published
+    slips caught, then the full table (the same order as the HTML page)."""
     icon = "❌" if report.failing(str(report.options.get("fail_on", "mismatch"))) else "✅"
     out = [f"# {report.title}", "", f"{icon} **{headline(report)}**", "",
-           f"{counts_line(report)} · {_meta(report)}", ""]
+           f"{counts_line(report)} · {_meta(report)}", "", f"Evidence: {evidence_line(report)}", ""]
+    attention, slips = needs_attention(report), slips_caught(report)
+    out += [f"## Needs attention ({len(attention)})", ""]
+    if attention:
+        for s in attention:
+            out += _subject_section(s)
+    else:
+        out += ["Nothing: every derivation expected to be correct passed, every published slip was caught, and no "
+                "check was inconclusive or raised.", ""]
+    if slips:
+        out += [f"## Published slips caught ({len(slips)})", "",
+                "<details><summary>formulas as a document printed them, failing as they should, with their "
+                "diagnoses</summary>", ""]
+        for s in slips:
+            out += _subject_section(s)
+        out += ["</details>", ""]
+    out += ["## All results", ""]
     out += _table(table_header(report), _summary_rows(report))
     rule = next((r.tolerance_rule for r in report.rows), None)
     out += ["", "Errors are maxima over every seed and size; *tolerance* is the tolerance at the worst entry"
@@ -165,11 +189,6 @@ def render_markdown(report: Report) -> str:
         out += ["", DIRECTIONAL_NOTE, ""]
     used = [v for v in ICONS if any(s.verdict == v for s in report.subjects)]
     out += [" · ".join(f"{_verdict(v)}: {VERDICT_MEANING[v]}" for v in used), ""]
-    noteworthy = _noteworthy(report)
-    if noteworthy:
-        out += ["## Published slips, mismatches, inconclusive checks and errors", ""]
-        for s in noteworthy:
-            out += _subject_section(s)
     out += ["## How this report was made", "", f"```\n{report.command}\n```", "",
             f"Generated at {report.generated_at}.", ""]
     return "\n".join(out)

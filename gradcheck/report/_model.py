@@ -337,6 +337,7 @@ class ParamRow:
     mismatches: tuple[Entry, ...]
     oracles: Mapping[str, str | None]
     proof: str | None = None  # the derivation's proof for this parameter (``--oracle both``)
+    settled_by: tuple[str, ...] = ()  # the witnesses whose numbers the verdicts rest on, over the cases
     heatmap: np.ndarray | None = field(default=None, repr=False, compare=False)
     heatmap_axes: tuple[str, str] = ("row", "column")
     log_rel_errors: np.ndarray | None = field(default=None, repr=False, compare=False)
@@ -377,6 +378,7 @@ class ParamRow:
             oracles=MappingProxyType({"finite_differences": _fd_verdict(prs, expected_correct),
                                       "symbolic": symbolic_verdict([(c.label, p.symbolic) for c, p in prs])}),
             proof=proof,
+            settled_by=tuple(dict.fromkeys(w for _, p in prs if (w := getattr(p, "witness", None)))),
             heatmap=_heatmap(worst, kind),
             heatmap_axes=("output entry", "parameter entry (flattened)") if kind == "jacobian" else ("row", "column"),
             log_rel_errors=np.concatenate([_log_rel_errors(p) for _, p in prs if p.arrays is not None]
@@ -405,6 +407,7 @@ class ParamRow:
             "diagnosis_case": self.diagnosis_case,
             "oracles": dict(self.oracles),
             "proof": self.proof,
+            "settled_by": list(self.settled_by),
         }
 
 

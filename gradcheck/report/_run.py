@@ -12,20 +12,18 @@ directions. ``plan`` and ``shard`` split the work into stable slices (see :mod:`
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import os
 import platform
-import signal
 import sys
-import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from .. import InvalidArgumentError
 from ..registry import SIZE_VARIANTS
-from ._model import Case, DirectionalSummary, ProofSummary, Report, StepSweep, Subject
+from ._model import Case, DirectionalSummary, Report, StepSweep, Subject
+from ._proofs import PROOF_BUDGET_S, ProofCache, prove_summary
 
 __all__ = [
     "DEFAULT_SEEDS",
@@ -56,12 +54,6 @@ only chooses which variants to run."""
 ORACLES: tuple[str, ...] = ("fd", "both")
 """``fd``: finite differences only. ``both``: also the symbolic oracle in every entry-wise check
 (``check_grad(..., oracle="both")``) and one proof per derivation (:func:`prove_summary`)."""
-PROOF_BUDGET_S = 120.0
-"""Wall time one derivation's proof may take before it is given up as n/a. The built-in proofs
-take 0.1-25 s here; the budget is there for a proof that would run for many minutes, not to
-trim ordinary ones, because a proof cut by the clock depends on the machine's load (and two
-runs, or shards and the one-process run, would then disagree)."""
-
 SWEEP_STEPS: tuple[float, ...] = tuple(10.0**k for k in range(-12, 0))  # 1e-12 .. 1e-1, one per decade
 SWEEP_SCHEMES: tuple[str, ...] = ("central", "richardson")
 
@@ -140,84 +132,16 @@ def _directional(derivation: Any, seed: int, sizes: Mapping[str, int], options: 
                                    "check_grad does for gradients only")
     method = options.get("method")
     directional_method = method if method in ("richardson", "central", "complex") else "richardson"
-    result = derivation.check(seed, sizes, name=derivation.name, mode="directional", method=directional_method)
+    # oracle="fd" said outright: under check_grad's default oracle="auto", mode="directional" runs entry by entry
+    result = derivation.check(seed, sizes, name=derivation.name, mode="directional", method=directional_method,
+                              oracle="fd")
     return DirectionalSummary.from_result(result)
-
-
-class _ProofTimeout(BaseException):
-    """Raised in the proving thread by the alarm; a BaseException so sympy's ``except Exception`` lets it pass."""
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    """SIGALRM after ``seconds`` where there is one and this is the main thread; else no limit."""
-    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def alarm(signum: int, frame: Any) -> None:
-        raise _ProofTimeout
-
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
-
-
-def prove_summary(derivation: Any, seed: int = 0, *, budget_s: float = PROOF_BUDGET_S) -> ProofSummary:
-    """:func:`gradcheck.symbolic.prove_derivation` at the default sizes, as the report states it.
-
-    ``proved at this size``; ``disproved: counterexample ...`` (the entry, hand - exact there,
-    and the simplified difference, shortened); ``n/a: why`` (Jacobians, code that does not run
-    on symbols, too many entries, a difference too large to simplify, the time budget spent).
-    """
-    from ..symbolic import prove_derivation
-
-    label = _label(seed, "default", derivation.sizes)
-    try:
-        with _time_limit(budget_s):
-            proof = prove_derivation(derivation, seed=seed)
-    except _ProofTimeout:
-        why = f"n/a: the proof took more than {budget_s:g} s"
-        return ProofSummary("n/a", why, "", label, {})
-    except Exception as exc:  # a proof illustrates; its failure must not hide the checks' verdicts
-        return ProofSummary("n/a", f"n/a: the proof raised {type(exc).__name__}: {exc}", "", label, {})
-    params = {name: _param_proof(p) for name, p in proof.params.items()}
-    status = proof.status.value
-    if status == "proved":
-        text = "proved at this size"
-    elif status == "disproved":
-        text = "disproved: " + next(t for t in params.values() if t.startswith("disproved")).split(": ", 1)[1]
-    else:
-        reasons = list(dict.fromkeys(t for t in params.values() if t.startswith("n/a")))
-        text = reasons[0] if reasons else "n/a"
-    return ProofSummary(status, text, proof.scope, label, params)
-
-
-COUNTEREXAMPLE_CHARS = 160
-"""A simplified difference longer than this is cut: the entry and its value say what is wrong."""
-
-
-def _param_proof(p: Any) -> str:
-    status = p.status.value
-    if status == "proved":
-        return "proved at this size"
-    if status == "disproved":
-        expr = " ".join(str(p.counterexample).split())
-        if len(expr) > COUNTEREXAMPLE_CHARS:
-            expr = expr[:COUNTEREXAMPLE_CHARS] + " ..."
-        where = f"{p.name}{list(p.index)}" if p.index is not None else p.name
-        value = p.reason.split(" at [")[0]  # "hand - exact = -1.61 at [2, 2]": the index is said once, by name
-        return f"disproved: counterexample at {where}: {value}; simplified, hand - exact = {expr}"
-    return f"n/a: {p.reason}" if p.reason else "n/a"
 
 
 def _info(derivation: Any) -> dict[str, Any]:
     return {
         "source": derivation.source,
+        "code": {k: loc for k in ("loss", "derivative") if (loc := code_location(getattr(derivation, k)))},
         "equations": derivation.equations,
         "layout": derivation.layout,
         "description": derivation.description,
@@ -227,6 +151,29 @@ def _info(derivation: Any) -> dict[str, Any]:
         "module": getattr(derivation.make, "__module__", ""),
         "default_sizes": dict(derivation.sizes),
     }
+
+
+def code_location(fn: Any) -> str | None:
+    """``reference_nets/sigmoid_column.py:96``: a function's file, relative to the directory holding its
+    top-level package (the same text on every machine), and first line; None where Python cannot tell."""
+    import inspect
+    from pathlib import Path
+
+    try:
+        fn = inspect.unwrap(fn)
+        path = Path(inspect.getsourcefile(fn) or "")
+        line = inspect.getsourcelines(fn)[1]
+    except (TypeError, OSError):
+        return None
+    top = sys.modules.get((getattr(fn, "__module__", "") or "").split(".")[0])
+    root = Path(getattr(top, "__file__", "") or path).resolve().parent
+    if top is not None and Path(top.__file__ or "").name == "__init__.py":
+        root = root.parent
+    try:
+        shown = path.resolve().relative_to(root).as_posix()
+    except ValueError:
+        shown = path.name
+    return f"{shown}:{line}"
 
 
 def step_sweep(derivation: Any, case: Case, steps: Sequence[float] = SWEEP_STEPS,
@@ -314,11 +261,13 @@ def plan(derivations: Iterable[Any], *, seeds: Sequence[int] = DEFAULT_SEEDS,
 def run_derivations(derivations: Iterable[Any], *, seeds: Sequence[int] = DEFAULT_SEEDS,
                     size_variants: Sequence[str] = DEFAULT_SIZE_VARIANTS, options: Mapping[str, Any] | None = None,
                     sweep: bool = True, progress: Progress | None = None, oracle: str = "fd",
-                    units: Iterable[Unit] | None = None, proof_budget_s: float = PROOF_BUDGET_S) -> list[Subject]:
+                    units: Iterable[Unit] | None = None, proof_budget_s: float = PROOF_BUDGET_S,
+                    proof_cache: ProofCache | None = None) -> list[Subject]:
     """Check every derivation at every seed and size variant; one :class:`Subject` each.
 
     ``oracle="both"`` adds the symbolic witness and one proof per derivation (each given up as
-    n/a after ``proof_budget_s`` seconds of wall time). ``units``
+    n/a after ``proof_budget_s`` seconds of wall time; reused from ``proof_cache`` when the code
+    has not changed, see :mod:`._proofs`). ``units``
     restricts the run to a slice of :func:`plan` (a shard); a derivation none of whose units
     is in the slice is left out, and its step sweep runs with the unit of its first check.
     """
@@ -350,7 +299,8 @@ def run_derivations(derivations: Iterable[Any], *, seeds: Sequence[int] = DEFAUL
         first = next((u for u in mine if u[1] != "proof"), None)
         owns_sweep = first in chosen and cases and cases[0].directional is None
         sw = step_sweep(d, cases[0]) if sweep and owns_sweep else None
-        proof = prove_summary(d, seeds[0], budget_s=proof_budget_s) if (d.name, "proof", "") in chosen else None
+        proof = (prove_summary(d, seeds[0], budget_s=proof_budget_s, cache=proof_cache)
+                 if (d.name, "proof", "") in chosen else None)
         subjects.append(Subject(name=d.name, kind=d.kind, expected_correct=d.expected_correct, cases=tuple(cases),
                                 info=_info(d), sweep=sw, proof=proof))
     return subjects

@@ -12,6 +12,8 @@ from ._text import (
     counts_line,
     directional_cells,
     directional_header,
+    evidence_line,
+    has_settled,
     has_symbolic,
     headline,
     proof_line,
@@ -38,11 +40,11 @@ def render_table(report: Report) -> str:
     """The summary table: one row per parameter of each subject, columns aligned; then the
     directional checks of large sizes, if any, in a table of their own."""
     header = table_header(report)
-    symbolic = has_symbolic(report)
+    symbolic, witness = has_symbolic(report), has_settled(report)
     rows: list[tuple[str, ...]] = [header]
     for s in report.subjects:
         for i, r in enumerate(s.params):
-            rows.append(row_cells(r, first=i == 0, symbolic=symbolic))
+            rows.append(row_cells(r, first=i == 0, symbolic=symbolic, witness=witness))
         for _ in s.errors:
             rows.append((s.name if not s.params else "", "-", VERDICT_LABELS["error"], *("-",) * (len(header) - 3)))
     tables = [_aligned(rows, {3, 4, 5, 6})] if len(rows) > 1 else []
@@ -68,7 +70,7 @@ def render_summary(report: Report) -> str:
             for name, text in c.directional.diagnosis.items():  # type: ignore[union-attr]
                 lines.append(f"{s.name} {name} [{c.label}]: {text}")
         line = proof_line(s)
-        if line and s.proof is not None and s.proof.status == "disproved":
+        if line and s.proof is not None and s.proof.status != "proved":  # a disproof, or why there is no proof
             lines.append(line)
         for c in s.errors:
             lines.append(f"{s.name} [{c.label}]: {c.error}")
@@ -76,6 +78,7 @@ def render_summary(report: Report) -> str:
     if rule:
         lines.append(f"tolerance: {rule}; 'tolerance' column: at the worst entry")
     lines.append(f"{counts_line(report)}")
+    lines.append(evidence_line(report))
     lines.append(headline(report))
     return "\n".join(lines)
 

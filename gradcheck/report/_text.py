@@ -10,6 +10,7 @@ __all__ = [
     "VERDICT_LABELS", "VERDICT_MEANING", "TABLE_HEADER", "SYMBOLIC_HEADER", "DIRECTIONAL_HEADER",
     "DIRECTIONAL_SYMBOLIC", "SYMBOLIC_NOTE", "DIRECTIONAL_NOTE", "num", "row_cells", "directional_header",
     "directional_cells", "headline", "counts_line", "has_symbolic", "table_header", "short", "proof_line",
+    "ATTENTION", "needs_attention", "slips_caught", "attention_reason", "settled", "code_location", "evidence_line",
 ]
 
 VERDICT_LABELS = {
@@ -39,6 +40,8 @@ TABLE_HEADER = ("derivation", "parameter", "verdict", "max abs err", "max rel er
 
 
 SYMBOLIC_HEADER = ("symbolic", "proof")
+SETTLED_HEADER = "settled by"
+"""Column shown when some row was settled past finite differences (``check_grad``'s ``oracle="auto"``)."""
 """Columns added when the report ran ``--oracle both``: the symbolic witness over the checks,
 and the derivation's proof for that parameter at its default sizes."""
 
@@ -63,7 +66,55 @@ def has_symbolic(report: Report) -> bool:
 
 
 def table_header(report: Report) -> tuple[str, ...]:
-    return TABLE_HEADER + (SYMBOLIC_HEADER if has_symbolic(report) else ())
+    return TABLE_HEADER + (SYMBOLIC_HEADER if has_symbolic(report) else ()) + \
+        ((SETTLED_HEADER,) if has_settled(report) else ())
+
+
+def has_settled(report: Report) -> bool:
+    """Whether some row's verdict rests on a witness other than plain finite differences."""
+    return any(not all(w.startswith("finite differences") for w in r.settled_by) for r in report.rows)
+
+
+def settled(row: ParamRow) -> str:
+    """The witnesses a row's verdict rests on, shortened for a cell (``finite differences``, ``complex step``...)."""
+    names = list(dict.fromkeys(w.split(" (")[0] for w in row.settled_by))
+    return ", ".join(names) if names else "-"
+
+
+ATTENTION: tuple[str, ...] = ("fail", "error", "unexpected_pass", "inconclusive", "mismatch")
+"""Subject verdicts a reader must look at, in the order the report shows them."""
+
+
+def attention_reason(subject: Subject) -> str | None:
+    """Why a subject needs attention (its verdict, or a proof that contradicts a passing check), or None."""
+    if subject.verdict in ATTENTION:
+        return subject.verdict
+    if subject.expected_correct and subject.proof is not None and subject.proof.status == "disproved":
+        return "disproved"
+    return None
+
+
+def needs_attention(report: Report) -> list[Subject]:
+    """Subjects that need attention, most severe verdict first (registry order within a verdict)."""
+    order = (*ATTENTION, "disproved")
+    flagged = [(order.index(r), i, s) for i, s in enumerate(report.subjects) if (r := attention_reason(s))]
+    return [s for _, _, s in sorted(flagged, key=lambda t: (t[0], t[1]))]
+
+
+def slips_caught(report: Report) -> list[Subject]:
+    """Published slips that failed as they should: the report's teaching material."""
+    return [s for s in report.subjects if s.verdict == "expected_fail"]
+
+
+def code_location(subject: Subject) -> str | None:
+    """``reference_nets/x.py:12 (loss), :30 (gradient)``: where the derivation's code lives, or None."""
+    code = subject.info.get("code") or {}
+    loss, grad = code.get("loss"), code.get("derivative")
+    if not loss and not grad:
+        return None
+    if loss and grad and loss.split(":")[0] == grad.split(":")[0]:
+        return f"{loss} (loss), :{grad.rsplit(':', 1)[1]} (derivative)"
+    return ", ".join(f"{v} ({k})" for k, v in (("loss", loss), ("derivative", grad)) if v)
 
 
 def short(text: str | None) -> str:
@@ -82,9 +133,11 @@ def num(x: float | None) -> str:
     return f"{x:.3g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
 
 
-def row_cells(row: ParamRow, first: bool = True, symbolic: bool = False) -> tuple[str, ...]:
-    """The summary-table cells of one parameter row (the derivation name only on its first row)."""
+def row_cells(row: ParamRow, first: bool = True, symbolic: bool = False, witness: bool = False) -> tuple[str, ...]:
+    """The summary-table cells of one parameter row (the derivation name only on its first row);
+    ``symbolic`` adds the symbolic and proof cells, ``witness`` the settling witness's."""
     extra = (short(row.oracles.get("symbolic")), short(row.proof)) if symbolic else ()
+    extra += (settled(row),) if witness else ()
     return (
         row.subject if first else "",
         row.name,
@@ -154,4 +207,27 @@ def headline(report: Report) -> str:
         text = f"OK: all expected results held for {len(report.subjects)} {what} ({report.n_cases} checks)"
     if unexpected:
         text += f"; not failing the run under --fail-on={fail_on}: {', '.join(s.name for s in unexpected)}"
+    return text
+
+
+def evidence_line(report: Report) -> str:
+    """The three witnesses in one line, over every parameter row and derivation, e.g. 'parameters: finite
+    differences 130 pass, 25 expected fail; symbolic 115 pass, 25 FAIL; proofs: 18 proved, 10 disproved, 12 n/a'."""
+    def tally(values: list[str]) -> str:
+        counts: dict[str, int] = {}
+        for v in values:
+            counts[v] = counts.get(v, 0) + 1
+        return ", ".join(f"{n} {k}" for k, n in counts.items())
+
+    rows = report.rows
+    fd = [VERDICT_LABELS[str(r.oracles.get("finite_differences") or r.verdict)] for r in rows]
+    parts = [f"finite differences {tally(fd)}"]
+    symbolic = [short(r.oracles.get("symbolic")) for r in rows if r.oracles.get("symbolic")]
+    if symbolic:
+        parts.append(f"symbolic {tally(symbolic)}")
+    text = f"{len(rows)} parameters: " + "; ".join(parts)
+    proofs = [s.proof.status for s in report.subjects if s.proof is not None]
+    if proofs:
+        order = {"proved": 0, "disproved": 1, "n/a": 2}
+        text += f"; {len(proofs)} proofs: {tally(sorted(proofs, key=order.__getitem__))}"
     return text

@@ -13,7 +13,7 @@ See docs/symbolic.md for the kink convention, stable forms, caching and the proo
 
 from ._array import SymArray, symbolic_array
 from ._backend import symengine_available
-from ._oracle import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_EXACT_ENTRIES, clear_cache, gradient, jacobian
+from ._oracle import DEFAULT_MAX_ENTRIES, DEFAULT_MAX_EXACT_ENTRIES, clear_cache, fingerprint, gradient, jacobian
 from ._prove import (
     derivation_gradient,
     disprove,
@@ -43,6 +43,7 @@ __all__ = [
     "SymArray",
     "symbolic_array",
     "clear_cache",
+    "fingerprint",
     "symengine_available",
     "DEFAULT_MAX_ENTRIES",
     "DEFAULT_MAX_EXACT_ENTRIES",

@@ -21,7 +21,7 @@ from ._program import Program, emit_program
 from ._result import Status, SymbolicDerivative
 
 __all__ = ["gradient", "jacobian", "clear_cache", "DEFAULT_MAX_ENTRIES", "DEFAULT_MAX_EXACT_ENTRIES",
-           "symbolic_params", "call_on_symbols", "reference_values"]
+           "symbolic_params", "call_on_symbols", "reference_values", "fingerprint"]
 
 DEFAULT_MAX_ENTRIES = 20_000
 """Derivative entries (parameters x outputs) above which the oracle answers n/a. A 5000-parameter
@@ -193,8 +193,7 @@ def _digest_function(fn: types.FunctionType, h: Any, seen: set, depth: int) -> N
     if id(fn) in seen:
         return
     seen.add(id(fn))
-    h.update(code.co_code)
-    h.update(repr(code.co_consts).encode())
+    _digest_code(code, h)
     for cell in fn.__closure__ or ():
         try:
             contents = cell.cell_contents
@@ -212,6 +211,27 @@ def _digest_function(fn: types.FunctionType, h: Any, seen: set, depth: int) -> N
             _digest(g[name], h, seen, depth)
 
 
+def fingerprint(*objs: Any) -> str | None:
+    """A hash of what the result of calling ``objs`` can depend on (their code, closures, defaults,
+    globals, arrays by value), or None for something it cannot read. Two equal fingerprints mean
+    the same code on the same data: the key under which a derivative, or a proof, may be reused."""
+    return _fingerprint(objs[0] if len(objs) == 1 else tuple(objs))
+
+
+def _digest_code(code: types.CodeType, h: Any) -> None:
+    """Bytecode, names and constants; nested code (lambdas, comprehensions) by its content, never by
+    its repr, which holds a memory address: the fingerprint must be the same in every process, since
+    proofs are cached on disk under it."""
+    h.update(code.co_code)
+    h.update(repr(code.co_names).encode())
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            h.update(f"code {c.co_name}".encode())
+            _digest_code(c, h)
+        else:
+            h.update(repr(c).encode())
+
+
 def _fingerprint(fn: Any) -> str | None:
     h = hashlib.sha1()
     try:
@@ -219,6 +239,98 @@ def _fingerprint(fn: Any) -> str | None:
     except Exception:  # an exotic callable: run uncached rather than guess
         return None
     return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Lifted:
+    """A function whose float data arrays (reached through its closure: cells, dicts, lists, tuples,
+    nested functions) are taken out: ``fingerprint`` hashes everything else, ``arrays`` are the data
+    in a fixed order, ``rebuild(new)`` is the same function closing over ``new`` instead.
+
+    A loss bound to one draw of its data (``Derivation.bind``) and to another have the same
+    fingerprint: the derivative program built with the data as symbols serves both, so a report
+    builds each derivation's derivative once per size, not once per seed."""
+
+    fingerprint: str
+    arrays: tuple[np.ndarray, ...]
+    rebuild: Callable[[list], Any]
+
+
+def _lift(fn: Any) -> _Lifted | None:
+    """``fn`` with its data arrays lifted out, or None (no closure, no float array in it, or
+    something that cannot be fingerprinted)."""
+    if not isinstance(fn, types.FunctionType) or not fn.__closure__:
+        return None
+    h = hashlib.sha1(b"lifted")
+    arrays: list[np.ndarray] = []
+    seen: set = set()
+
+    def walk(obj: Any, depth: int) -> Callable[[list], Any] | None:
+        """Hash ``obj``; a rebuilder when a data array is inside (None: reuse ``obj`` as it is)."""
+        if depth > 12:
+            raise TypeError("too deep to fingerprint")
+        if type(obj) is np.ndarray and obj.dtype.kind == "f" and obj.size:
+            h.update(f"data{obj.shape}{obj.dtype}".encode())
+            k = len(arrays)
+            arrays.append(obj)
+            return lambda new: new[k]
+        if type(obj) is dict and all(isinstance(key, str) for key in obj):
+            h.update(f"dict{len(obj)}".encode())
+            parts = {}
+            for key in sorted(obj):
+                h.update(repr(key).encode())
+                parts[key] = walk(obj[key], depth + 1)
+            if not any(parts.values()):
+                return None
+            return lambda new: {key: (parts[key](new) if parts[key] else v) for key, v in obj.items()}
+        if type(obj) in (list, tuple):
+            h.update(f"{type(obj).__name__}{len(obj)}".encode())
+            items = [walk(x, depth + 1) for x in obj]
+            if not any(items):
+                return None
+            return lambda new: type(obj)(f(new) if f else x for f, x in zip(items, obj, strict=True))
+        if isinstance(obj, types.FunctionType) and obj.__closure__ and id(obj) not in seen:
+            return function(obj, depth)
+        _digest(obj, h, seen, depth)
+        return None
+
+    def function(f: types.FunctionType, depth: int) -> Callable[[list], Any] | None:
+        seen.add(id(f))
+        code = f.__code__
+        h.update(f"fn{f.__module__}:{code.co_filename}:{code.co_firstlineno}:{code.co_name}".encode())
+        _digest_code(code, h)
+        cells = []
+        for cell in f.__closure__ or ():
+            try:
+                cells.append(walk(cell.cell_contents, depth + 1))
+            except ValueError:  # an empty cell
+                h.update(b"empty")
+                cells.append(None)
+        _digest(f.__defaults__ or (), h, seen, depth)
+        if not (f.__module__ or "").startswith("gradcheck."):
+            for name in code.co_names:
+                if name in f.__globals__:
+                    h.update(name.encode())
+                    _digest(f.__globals__[name], h, seen, depth)
+        if not any(cells):
+            return None
+
+        def rebuild(new: list) -> types.FunctionType:
+            closure = tuple(types.CellType(c(new)) if c else cell
+                            for c, cell in zip(cells, f.__closure__ or (), strict=True))
+            g = types.FunctionType(code, f.__globals__, f.__name__, f.__defaults__, closure)
+            g.__kwdefaults__, g.__qualname__, g.__dict__ = f.__kwdefaults__, f.__qualname__, dict(f.__dict__)
+            return g
+
+        return rebuild
+
+    try:
+        rebuild = function(fn, 0)
+    except Exception:  # an exotic closure: the unlifted route decides
+        return None
+    if rebuild is None:
+        return None
+    return _Lifted(h.hexdigest(), tuple(arrays), rebuild)
 
 
 # --------------------------------------------------------------------------- compiled form
@@ -235,12 +347,14 @@ class _Compiled:
     program: Program | None
     notes: tuple[str, ...]
     timings: dict[str, float]
+    n_data: int = 0  # inputs after the parameters' entries that are the data's (see _Lifted)
 
 
 def _run_on_symbols(fn: Callable[..., Any], params: dict[str, np.ndarray], single: bool, kind: str, be: Backend,
-                    what: str) -> tuple[dict[str, SymArray], list, tuple[int, ...], Context]:
+                    what: str, extra_point: Mapping[Any, float] | None = None
+                    ) -> tuple[dict[str, SymArray], list, tuple[int, ...], Context]:
     syms = symbolic_params(params, be, single)
-    ctx = Context(backend=be, point=_point(syms, params))
+    ctx = Context(backend=be, point={**_point(syms, params), **(extra_point or {})})
     value = call_on_symbols(fn, next(iter(syms.values())) if single else syms, ctx, what)
     if kind == "grad":
         return syms, [_scalar_expr(value, ctx, what)], (), ctx
@@ -250,10 +364,22 @@ def _run_on_symbols(fn: Callable[..., Any], params: dict[str, np.ndarray], singl
 
 
 def _build(fn: Callable[..., Any], params: dict[str, np.ndarray], single: bool, kind: str,
-           be: Backend, what: str, max_entries: int) -> tuple[_Compiled, Context]:
-    """Run the code on symbols, then print its reverse-mode program (unless it is too large)."""
+           be: Backend, what: str, max_entries: int, *, lifted: _Lifted | None = None) -> tuple[_Compiled, Context]:
+    """Run the code on symbols, then print its reverse-mode program (unless it is too large).
+
+    With ``lifted``, the code's data arrays are symbols too (inputs of the program after the
+    parameters), so the program is that of every draw of the data of these shapes."""
     t0 = time.perf_counter()
-    syms, roots, out_shape, ctx = _run_on_symbols(fn, params, single, kind, be, what)
+    data_syms: list = []
+    extra: dict = {}
+    if lifted is not None:
+        arrays = [symbolic_array(f"_d{k}", a.shape, be) for k, a in enumerate(lifted.arrays)]
+        for arr, a in zip(arrays, lifted.arrays, strict=True):
+            flat = list(arr.view(np.ndarray).reshape(-1))
+            data_syms += flat
+            extra.update(zip(flat, (float(v) for v in np.asarray(a, dtype=np.float64).reshape(-1)), strict=True))
+        fn = lifted.rebuild(arrays)
+    syms, roots, out_shape, ctx = _run_on_symbols(fn, params, single, kind, be, what, extra)
     wrt = [s for arr in syms.values() for s in arr.view(np.ndarray).reshape(-1)]
     n_out = len(roots) * len(wrt)
     t1 = time.perf_counter()
@@ -261,7 +387,7 @@ def _build(fn: Callable[..., Any], params: dict[str, np.ndarray], single: bool, 
     if n_out <= max_entries:
         roots, shifts = stabilize(be, roots)
         graph = topo(be, roots, set(wrt))
-        program = emit_program(be, graph, roots, wrt, shifts)
+        program = emit_program(be, graph, roots, wrt, shifts, data_syms)
     t2 = time.perf_counter()
     if program is not None:
         program.compile()
@@ -275,9 +401,9 @@ def _build(fn: Callable[..., Any], params: dict[str, np.ndarray], single: bool, 
         notes.append("the code called float() on a symbolic value; its expression was recovered")
     if shifts:
         notes.append(f"{len(shifts)} log-sum-exp forms evaluated with a max shift")
-    inputs = wrt + [s.symbol for s in shifts]
+    inputs = wrt + data_syms + [s.symbol for s in shifts]
     comp = _Compiled(be, syms, inputs, roots, out_shape, n_out, shifts, graph, program, tuple(notes),
-                     {"build": t1 - t0, "differentiate": t2 - t1, "compile": t3 - t2})
+                     {"build": t1 - t0, "differentiate": t2 - t1, "compile": t3 - t2}, len(data_syms))
     return comp, ctx
 
 
@@ -374,25 +500,48 @@ def _derivative(fn: Callable[..., Any], params: Any, req: _Request) -> SymbolicD
         return _na(kind, single, be, f"too large for symbolic at this size: {n_params} parameter entries > "
                    f"max_entries={max_entries}")
     shapes = tuple((k, v.shape) for k, v in p.items())
-    key = None
+    lifted = _lift(fn) if req.cache else None
+    if lifted is not None:  # one program for every draw of the data: built at the first, evaluated at each
+        try:
+            found = _compiled(("lifted", lifted.fingerprint, kind, be.name, shapes, single),
+                              lambda: _build(fn, p, single, kind, be, what, max_entries, lifted=lifted))
+        except Exception:  # data the code needs as numbers (indices, shapes): the route below, data as constants
+            found = None
+        if found is not None:
+            return _answer(found, p, single, req, np.concatenate([a.reshape(-1) for a in lifted.arrays]))
     fp = _fingerprint(fn) if req.cache else None
-    if fp is not None:
-        key = (fp, kind, be.name, shapes, single)
+    key = None if fp is None else (fp, kind, be.name, shapes, single)
+    found = _compiled(key, lambda: _build(fn, p, single, kind, be, what, max_entries))
+    assert found is not None
+    return _answer(found, p, single, req, np.zeros(0))
+
+
+def _compiled(key: Any, build: Callable[[], tuple[_Compiled, Context]]) -> tuple[_Compiled, bool] | None:
+    """The compiled derivative under ``key`` and whether it came from the cache, building it on a miss.
+
+    Not cached when comparisons were decided at the point (masks, np.where): the program holds the
+    branches taken there, which another point may not take."""
     comp = _CACHE.get(key) if key is not None else None
-    cached = comp is not None
-    if comp is None:
-        comp, ctx = _build(fn, p, single, kind, be, what, max_entries)
-        if key is not None and not ctx.comparisons and comp.program is not None:
-            _CACHE[key] = comp
-            while len(_CACHE) > _CACHE_SIZE:
-                _CACHE.popitem(last=False)
-    else:
+    if comp is not None:
         _CACHE.move_to_end(key)
+        return comp, True
+    comp, ctx = build()
+    if key is not None and not ctx.comparisons and comp.program is not None:
+        _CACHE[key] = comp
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return comp, False
+
+
+def _answer(found: tuple[_Compiled, bool], p: dict[str, np.ndarray], single: bool, req: _Request,
+            data: np.ndarray) -> SymbolicDerivative:
+    comp, cached = found
     n_out = comp.n_out
-    if n_out > max_entries or comp.program is None:
-        return _na(kind, single, be, f"too large for symbolic at this size: {n_out} derivative entries > "
-                   f"max_entries={max_entries}")
-    return _evaluate(comp, p, single, req, cached)
+    if n_out > req.max_entries or comp.program is None:
+        be = comp.be
+        return _na(req.kind, single, be, f"too large for symbolic at this size: {n_out} derivative entries > "
+                   f"max_entries={req.max_entries}")
+    return _evaluate(comp, p, single, req, cached, data)
 
 
 def _na(kind: str, single: bool, be: Backend, reason: str) -> SymbolicDerivative:
@@ -400,12 +549,14 @@ def _na(kind: str, single: bool, be: Backend, reason: str) -> SymbolicDerivative
 
 
 def _evaluate(comp: _Compiled, p: dict[str, np.ndarray], single: bool, req: _Request,
-              cached: bool) -> SymbolicDerivative:
+              cached: bool, data: np.ndarray) -> SymbolicDerivative:
+    """The compiled derivative at the parameters ``p`` (and, for a lifted program, the data values
+    ``data``, which the rounding probe leaves unperturbed: they are inputs of the question, not of it)."""
     kind, exact, digits, max_exact_entries = req.kind, req.exact, req.digits, req.max_exact_entries
-    assert comp.program is not None
+    assert comp.program is not None and data.size == comp.n_data
     t0 = time.perf_counter()
     x = np.concatenate([v.reshape(-1) for v in p.values()])
-    out, sh = comp.program.run(np.stack([x, *_perturbed(x)], axis=1))
+    out, sh = comp.program.run(np.stack([np.concatenate([y, data]) for y in (x, *_perturbed(x))], axis=1))
     n_in, n_roots = len(x), len(comp.roots)
     vals = out[:, 0].reshape(n_roots, n_in).copy()
     kink = np.zeros_like(vals, dtype=bool)
@@ -413,7 +564,7 @@ def _evaluate(comp: _Compiled, p: dict[str, np.ndarray], single: bool, req: _Req
     right = np.full_like(vals, np.nan)
     notes = list(comp.notes)
     if comp.graph is not None and comp.graph.kinks:
-        _kinks(comp, np.concatenate([x, sh[:, 0]]), _Slopes(vals, kink, left, right), req.kink_rtol, notes)
+        _kinks(comp, np.concatenate([x, data, sh[:, 0]]), _Slopes(vals, kink, left, right), req.kink_rtol, notes)
     t1 = time.perf_counter()
     exact_vals = None
     err = _rounding(out, vals, kink)
@@ -422,7 +573,7 @@ def _evaluate(comp: _Compiled, p: dict[str, np.ndarray], single: bool, req: _Req
             notes.append(f"exact evaluation skipped: {vals.size} entries > max_exact_entries={max_exact_entries}")
         else:
             try:
-                ex = _exact(comp, x, digits).reshape(n_roots, n_in)
+                ex = _exact(comp, np.concatenate([x, data]), digits).reshape(n_roots, n_in)
             except (ArithmeticError, ValueError, TypeError) as exc:  # mpmath raises where float64 gives inf
                 notes.append(f"exact evaluation failed at this point ({type(exc).__name__}: {exc}); the error "
                              "bound is the float64 one")

@@ -216,10 +216,13 @@ class _Emitter:
         raise SymbolicUnsupportedError(f"cannot print the condition {cond} of a Piecewise")
 
 
-def emit_program(be: Backend, graph: Graph, roots: Sequence[Any], wrt: Sequence[Any], shifts: Sequence[Shift]
-                 ) -> Program:
-    """The program computing d roots[r] / d wrt[j] for every r, j (row-major), and the shifts."""
-    inputs = list(wrt) + [s.symbol for s in shifts]
+def emit_program(be: Backend, graph: Graph, roots: Sequence[Any], wrt: Sequence[Any], shifts: Sequence[Shift],
+                 data: Sequence[Any] = ()) -> Program:
+    """The program computing d roots[r] / d wrt[j] for every r, j (row-major), and the shifts.
+
+    Its inputs are ``wrt``, then ``data`` (symbols the code's data arrays were traced as: read,
+    never differentiated, so one program serves every draw of the data), then the shifts."""
+    inputs = list(wrt) + list(data) + [s.symbol for s in shifts]
     em = _Emitter(be, graph, inputs, shifts)
     for s in sorted(shifts, key=lambda s: s.level):
         em.emit(s.symbol)
