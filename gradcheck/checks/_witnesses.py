@@ -326,8 +326,11 @@ def _complex_in_long_double(ctx: Context, p: ParamResult) -> str | None:
     if np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps or not p.mismatches:
         return None
     ps, ev = ctx.params, ctx.evaluator
+    k = len(p.derivative_shape) - len(p.shape)  # a Jacobian's index leads with the output's
     for e in p.mismatches[:3]:
-        flat = int(np.ravel_multi_index(e.index, ps.arrays[p.name].shape)) if e.index else 0
+        pidx, oidx = e.index[k:], e.index[:k]
+        flat = int(np.ravel_multi_index(pidx, ps.arrays[p.name].shape)) if pidx else 0
+        row = int(np.ravel_multi_index(oidx, p.derivative_shape[:k])) if oidx else 0
         arrays = {n: ps.arrays[n].astype(np.clongdouble) for n in ps.names}
         scale = max(abs(float(ps.arrays[p.name].reshape(-1)[flat])), ctx.options.typical_for(p.name))
         h = 1e-20 * scale
@@ -338,9 +341,9 @@ def _complex_in_long_double(ctx: Context, p: ParamResult) -> str | None:
         except Exception:  # a loss that cannot run in extended precision: no reading
             return None
         out = np.asarray(out)
-        if out.dtype != np.clongdouble or out.size != 1:
+        if out.dtype != np.clongdouble or out.size <= row:
             return None
-        slope = float(np.imag(out.reshape(-1)[0]) / np.longdouble(h))
+        slope = float(np.imag(out.reshape(-1)[row]) / np.longdouble(h))
         if abs(slope - e.numeric) * 2 > abs(e.analytic - e.numeric):
             return (f"the same complex step in long double reads {slope:.12g} at {e.index} against "
                     f"{e.numeric:.12g}: the loss's own rounding moves it as much as the analytic value is off")
