@@ -42,7 +42,8 @@ def test_transposed_matrix_on_non_square_A_is_a_shape_error() -> None:
     r = verify(grads={"x": "2*A@(A@x - b)"}, **LS)
     assert r.verdict == "wrong"
     assert all(p.error_kind == "shape" for p in r.points)
-    assert "(4, 3) @ (4, 1)" in r.diagnosis
+    assert "(4, 3) @ (4, 1)" in r.reasons[0] and "(4, 3) @ (4, 1)" in r.counterexample["error"]
+    assert "A.T in place of A" in r.diagnosis  # the slip named, though the claim cannot even be evaluated
 
 
 def test_claim_of_the_wrong_shape_is_reported_from_the_core() -> None:
@@ -62,12 +63,12 @@ def test_symbolic_shapes_run_at_ones_and_non_square_sizes() -> None:
     r = verify(loss="sum((A@x - b)**2)", grads={"x": "2*A.T@(A@x - b)"}, shapes={"A": "m,n", "x": "n,1", "b": "m,1"},
                points=3)
     sizes = [dict(p.sizes) for p in r.points]
-    assert sizes[0] == {"m": 1, "n": 1}
-    assert any(s["m"] != s["n"] for s in sizes[1:])
+    assert len(sizes) == 4 and sizes[-1] == {"m": 1, "n": 1}  # all-ones is an extra size, drawn last
+    assert all(s["m"] > 1 and s["n"] > 1 for s in sizes[:-1]) and any(s["m"] != s["n"] for s in sizes)
     assert r.ok and r.matrix.status == "proved"
     # at m = n = 1 the slip A for A.T is invisible; the drawn rectangular sizes expose it
     wrong = verify(loss="sum((A@x - b)**2)", grads={"x": "2*A@(A@x - b)"}, shapes={"A": "m,n", "x": "n,1", "b": "m,1"})
-    assert wrong.points[0].ok and not all(p.ok for p in wrong.points) and wrong.verdict == "wrong"
+    assert wrong.points[-1].ok and not all(p.ok for p in wrong.points) and wrong.verdict == "wrong"
 
 
 def test_sympy_matrix_calculus_is_not_trusted_where_it_disagrees() -> None:
@@ -177,7 +178,8 @@ def test_sheet_outcomes_table_and_report(tmp_path: Path, capsys: pytest.CaptureF
     out = capsys.readouterr().out
     assert "FAIL" in out and "expected_fail" in out
     data = json.loads((tmp_path / "out" / "gradcheck_course.verify.json").read_text())
-    assert data["counts"] == {"error": 0, "fail": 1, "unexpected_pass": 0, "expected_fail": 1, "pass": 1}
+    assert data["counts"] == {"error": 0, "fail": 1, "unexpected_pass": 0, "inconclusive": 0, "expected_fail": 1,
+                              "pass": 1}
     assert "## labelled_right_but_wrong" in (tmp_path / "out" / "gradcheck_course.verify.md").read_text()
 
 

@@ -39,7 +39,8 @@ from ..symbolic._prove import (
 )
 from ._eval import Env, SympyBackend, emap, evaluate, obj
 from ._points import draw_point
-from ._spec import Spec
+from ._spec import MATRIX_STRUCTURES, Spec
+from ._stage import stage
 
 __all__ = ["SymbolicCheck", "MatrixCheck", "symbolic_check", "matrix_check", "elementwise", "MAX_SYMBOLS"]
 
@@ -121,9 +122,36 @@ def symbol_array(name: str, shape: tuple[int, ...], structure: str | None, tie: 
         return obj(sp.Symbol(name, **assume))
     out = np.empty(shape, dtype=object)
     for idx in np.ndindex(shape):
-        key = tuple(sorted(idx)) if tie and structure in ("spd", "symmetric") else idx
-        out[idx] = sp.Symbol(f"{name}[{','.join(map(str, key))}]", **assume)
+        key = tuple(sorted(idx)) if tie and structure in ("spd", "symmetric", "symmetric-entries") else idx
+        out[idx] = sp.Integer(0) if tie and not _free(structure, *idx) else \
+            sp.Symbol(f"{name}[{','.join(map(str, key))}]", **assume)
     return out
+
+
+def _free(structure: str | None, i: int, j: int = 0) -> bool:
+    """Whether entry (i, j) of a triangular or diagonal matrix is free (not held at 0)."""
+    return not ((structure == "lower" and j > i) or (structure == "upper" and i > j)
+                or (structure == "diagonal" and i != j))
+
+
+def _free_coordinates(structure: str, d: np.ndarray, claim: bool) -> np.ndarray:
+    """A structured parameter's derivative (``claim=False``: the unconstrained one, at the
+    structured point) or claim, as the core compares them: per free coordinate (i >= j for the
+    symmetric kinds), what moving that coordinate changes the loss by, or what the claim says it does."""
+    n = d.shape[0]
+    out = []
+    for i in range(n):
+        for j in range(n):
+            if not _free(structure if structure not in ("spd", "symmetric", "symmetric-entries") else "lower", i, j):
+                continue
+            if structure in ("spd", "symmetric", "symmetric-entries") and i != j:
+                both = d[i, j] + d[j, i]
+                out.append(d[i, j] if claim and structure == "symmetric-entries" else both)
+            else:
+                out.append(d[i, j])
+    arr = np.empty(len(out), dtype=object)
+    arr[:] = out
+    return arr
 
 
 @dataclass
@@ -179,6 +207,8 @@ def elementwise(spec: Spec, dims: Mapping[str, int], kind: str) -> Elementwise:
                 for p in np.ndindex(s.shape):
                     d[o + p] = sp.diff(out[o], s[p])
         derivative[k] = emap(lambda e: e.xreplace(ties), d) if ties else d
+        kind_k = spec.structure.get(k)
+        structured = kind == "grad" and kind_k in MATRIX_STRUCTURES
         cenv = Env(dict(symbols), spec.defs, dims, text=spec.grads_text[k])
         try:
             infer_shapes(replace(spec, grads={k: spec.grads[k]}, grads_text={k: spec.grads_text[k]}), dims)
@@ -188,18 +218,24 @@ def elementwise(spec: Spec, dims: Mapping[str, int], kind: str) -> Elementwise:
             continue
         c = emap(lambda e: sp.sympify(e).xreplace(ties), c) if ties else emap(sp.sympify, c)
         claim[k] = _claim_numerator(spec, c, out.shape, s.shape, kind)
+        if structured and not isinstance(claim[k], str):
+            derivative[k] = _free_coordinates(kind_k, derivative[k], claim=False)
+            claim[k] = _free_coordinates(kind_k, claim[k], claim=True)
     return Elementwise(sizes=dict(dims), symbols=symbols, derivative=derivative, claim=claim)
 
 
 def _symmetric_ties(spec: Spec, symbols: Mapping[str, np.ndarray]) -> dict[Any, Any]:
     """A symmetric *parameter* is differentiated entry by entry, then evaluated on the symmetric set."""
-    ties = {}
+    ties: dict[Any, Any] = {}
     for k in spec.grads:
-        if spec.structure.get(k) in ("spd", "symmetric"):
+        kind = spec.structure.get(k)
+        if kind in MATRIX_STRUCTURES:
             s = symbols[k]
             for i, j in np.ndindex(s.shape):
-                if i > j:
+                if kind in ("spd", "symmetric", "symmetric-entries") and i > j:
                     ties[s[i, j]] = s[j, i]
+                elif not _free(kind, i, j):
+                    ties[s[i, j]] = 0
     return ties
 
 
@@ -287,6 +323,7 @@ def symbolic_check(
             break
     else:
         return SymbolicCheck("skipped", dict(candidates[0]), f"skipped: {reason}")
+    stage(f"element-wise symbolic: sympy differentiating at {_where(dims)}")
     try:
         ew = elementwise(spec, dims, kind)
     except (FormulaError, ValueError, TypeError, ZeroDivisionError) as exc:
@@ -317,6 +354,7 @@ def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, 
         if isinstance(c, str):
             return SymbolicCheck("wrong", ew.sizes, f"{k!r}: {c}", shown, seconds=time.monotonic() - start)
     # 1. numerically, at the point finite differences used: a wrong claim shows here at once
+    stage(f"element-wise symbolic: evaluating at the drawn point at {_where(ew.sizes)}")
     for k, d in ew.derivative.items():
         c = ew.claim[k]
         dv = _numeric(list(d.ravel()), ew.symbols, point)
@@ -354,6 +392,7 @@ def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, 
         c = np.asarray(ew.claim[k])
         for idx in np.ndindex(d.shape):
             total += 1
+            stage(f"element-wise symbolic: cancelling d/d{k}{list(idx)} to zero at {_where(ew.sizes)}")
             if time.monotonic() > deadline:
                 unproved += 1
                 continue
@@ -407,6 +446,10 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
 
     from ._matrix import MatrixBackend, Unsupported, matrix_symbols, to_matrix
 
+    structured = [k for k in spec.grads if spec.structure.get(k) in MATRIX_STRUCTURES]
+    if structured:
+        return MatrixCheck("unsupported", f"not attempted: {structured[0]!r} is a structured parameter, compared "
+                           "element-wise under its convention")
     if kind != "grad":
         return MatrixCheck(
             "unsupported", "not attempted: Jacobians of array-valued formulas are checked element-wise only"
@@ -419,6 +462,7 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
         mb = MatrixBackend(msyms, dsyms)
         env = Env({}, spec.defs, {}, text=spec.loss_text)
         loss = to_matrix(spec.loss, env, mb)
+        stage("matrix-level: sympy differentiating the matrix expression")
         derivs = {k: _matrix_diff(loss, msyms[k]) for k in spec.grads}
     except Unsupported as exc:
         return MatrixCheck("unsupported", f"not attempted: {exc}")
@@ -434,6 +478,7 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
         if time.monotonic() > deadline:
             return MatrixCheck("unsupported", "not trusted: time budget spent before the size checks", dtext)
         ew = reuse if reuse is not None and reuse.sizes == sizes else None
+        stage(f"matrix-level: comparing sympy's derivative with the element-wise one at {_where(sizes)}")
         verdict = _agrees_at(general, sizes, derivs, msyms, dsyms, kind, ew)
         if verdict is not None:
             return MatrixCheck(
@@ -457,6 +502,7 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
                 dims=from_sizes,
             )
         claims[k] = str(g)
+        stage(f"matrix-level: reducing the difference for {k!r} to zero")
         proved = proved and _matrix_zero(derivs[k] - g)
     if proved:
         return MatrixCheck(
@@ -480,6 +526,10 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
         tuple(checked),
         from_sizes,
     )
+
+
+def _where(sizes: Mapping[str, int]) -> str:
+    return ", ".join(f"{n}={v}" for n, v in sizes.items()) or "the given shapes"
 
 
 def _over(gen: Mapping[str, tuple[Any, ...]]) -> str:
