@@ -38,14 +38,22 @@ def _oracles(spec: Any, kind: str, runs: Sequence[Any], deadline: float) -> tupl
     return sym, mat
 
 
-def _child(conn: Any, spec: Any, kind: str, runs: Sequence[Any], deadline: float) -> None:
+ELEMENTWISE_SHARE = 0.6
+"""Share of the budget the element-wise oracle may hold alone: when it has not answered by then,
+it is stopped and the matrix-level oracle (often quick where the element-wise one is slow: a
+determinant of an inverse of a 4x4 of symbols) gets the rest in a worker of its own."""
+
+
+def _child(conn: Any, spec: Any, kind: str, runs: Sequence[Any], deadline: float, phases: str) -> None:
     listen(lambda text: conn.send(("stage", text)))
     try:
         from ._symbolic import matrix_check, symbolic_check
 
-        stage("element-wise symbolic: choosing a size")
-        sym = symbolic_check(spec, [], kind, runs, deadline)
-        conn.send(("sym", replace(sym, elementwise=None)))
+        sym = None
+        if "sym" in phases:
+            stage("element-wise symbolic: choosing a size")
+            sym = symbolic_check(spec, [], kind, runs, deadline)
+            conn.send(("sym", replace(sym, elementwise=None)))
         stage("matrix-level: translating the formula")
         mat = matrix_check(spec, kind, sym, deadline)
         conn.send(("mat", mat))
@@ -60,6 +68,38 @@ def _can_fork() -> bool:
     return hasattr(os, "fork") and sys.platform != "darwin" and os.environ.get("GRADCHECK_VERIFY_INPROCESS") != "1"
 
 
+def _worker(spec: Any, kind: str, runs: Sequence[Any], deadline: float, phases: str,
+            sym_by: float | None = None) -> dict[str, Any]:
+    """Run the oracles of ``phases`` in a forked child until they answer or the time runs out:
+    ``sym_by`` for the element-wise answer, ``deadline`` + :data:`GRACE` for all."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    parent, child = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(child, spec, kind, runs, deadline, phases), daemon=True)
+    proc.start()
+    child.close()
+    got: dict[str, Any] = {"stage": "element-wise symbolic: starting" if "sym" in phases else "matrix-level: starting"}
+    try:
+        while "mat" not in got and "error" not in got:
+            until = deadline + GRACE if "sym" in got or sym_by is None else min(sym_by, deadline + GRACE)
+            left = until - time.monotonic()
+            if left <= 0 or not parent.poll(left):
+                break
+            try:
+                tag, value = parent.recv()
+            except EOFError:
+                got["error"] = "the worker ended without an answer"
+                break
+            got[tag] = value
+    finally:
+        if proc.is_alive():
+            proc.kill()
+        proc.join(1.0)
+        parent.close()
+    return got
+
+
 def run_oracles(spec: Any, kind: str, runs: Sequence[Any], budget: float) -> tuple[Any, Any, dict[str, Any]]:
     """``(element-wise check, matrix check, account)``; the account holds the seconds spent, the
     budget, and ``ran_out`` (the oracle and stage the budget ran out in) when it did."""
@@ -72,58 +112,27 @@ def run_oracles(spec: Any, kind: str, runs: Sequence[Any], budget: float) -> tup
         sym, mat = _oracles(spec, kind, runs, deadline)
         account["seconds"] = round(time.monotonic() - start, 3)
         return replace(sym, elementwise=None), mat, account
-    import multiprocessing as mp
-
     import sympy  # noqa: F401  (imported here once, so every forked worker inherits it)
 
-    ctx = mp.get_context("fork")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, spec, kind, runs, deadline), daemon=True)
-    proc.start()
-    child.close()
-    sym = mat = None
-    where = "element-wise symbolic: starting"
-    failure = None
-    try:
-        while mat is None and failure is None:
-            left = deadline + GRACE - time.monotonic()
-            if left <= 0 or not parent.poll(left):
-                break
-            try:
-                tag, value = parent.recv()
-            except EOFError:
-                failure = "the worker ended without an answer"
-                break
-            if tag == "stage":
-                where = value
-            elif tag == "sym":
-                sym = value
-            elif tag == "mat":
-                mat = value
-            else:
-                failure = value
-    finally:
-        if proc.is_alive():
-            proc.kill()
-        proc.join(1.0)
-        parent.close()
-    seconds = time.monotonic() - start
-    account["seconds"] = round(seconds, 3)
-    if failure is not None:
-        account["error"] = failure
-    elif mat is None:
-        account["ran_out"] = where
-    oracle = where.split(":")[0]
-    if sym is None:
-        why = (f"ran out of its {budget:g} s budget ({where})" if failure is None
-               else f"skipped: the symbolic worker failed ({failure})")
-        sym = SymbolicCheck("timeout" if failure is None else "skipped", {}, why, seconds=seconds)
+    got = _worker(spec, kind, runs, deadline, "sym+mat", sym_by=start + ELEMENTWISE_SHARE * budget)
+    ran_out = []
+    sym = got.get("sym")
+    if sym is None and "error" not in got:
+        ran_out.append(got["stage"])
+        sym = SymbolicCheck("timeout", {}, f"ran out of its share ({ELEMENTWISE_SHARE * budget:.3g} s) of the "
+                            f"{budget:g} s budget ({got['stage']})", seconds=time.monotonic() - start)
+        got = _worker(spec, kind, runs, deadline, "mat")
+    mat = got.get("mat")
+    if "error" in got:
+        account["error"] = got["error"]
+        if sym is None:
+            sym = SymbolicCheck("skipped", {}, f"skipped: the symbolic worker failed ({got['error']})")
+        if mat is None:
+            mat = MatrixCheck("unsupported", f"not attempted: the symbolic worker failed ({got['error']})")
     if mat is None:
-        if failure is not None:
-            why = f"not attempted: the symbolic worker failed ({failure})"
-        elif oracle == "matrix-level":
-            why = f"ran out of the {budget:g} s budget ({where})"
-        else:
-            why = "not attempted: the element-wise oracle spent the budget"
-        mat = MatrixCheck("timeout" if failure is None and oracle == "matrix-level" else "unsupported", why)
+        ran_out.append(got["stage"])
+        mat = MatrixCheck("timeout", f"ran out of the {budget:g} s budget ({got['stage']})")
+    account["seconds"] = round(time.monotonic() - start, 3)
+    if ran_out:
+        account["ran_out"] = "; ".join(ran_out)
     return sym, mat, account

@@ -146,10 +146,11 @@ def _call(node: Call, env: Env, mb: MatrixBackend) -> Any:
             "det": sp.Determinant,
             "logdet": lambda m: sp.log(sp.Determinant(m)),
         }[f](x)
-    if f in ("exp", "log", "sqrt", "tanh", "log1p"):
+    if f in ("exp", "log", "sqrt", "tanh", "log1p", "sin", "cos", "erf"):
         if mb.is_matrix(x):
             raise Unsupported(f"{node.src}: {f} of a matrix is element-wise")
-        return {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "log1p": lambda v: sp.log(1 + v)}[f](x)
+        return {"exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt, "tanh": sp.tanh, "log1p": lambda v: sp.log(1 + v),
+                "sin": sp.sin, "cos": sp.cos, "erf": sp.erf}[f](x)
     raise Unsupported(f"{node.src}: {f}() has no matrix-calculus form in sympy")
 
 

@@ -19,6 +19,8 @@ def draw_value(shape: tuple[int, ...], structure: str | None, rng: np.random.Gen
     """A well-conditioned random value: matrices as U diag(s) V^T with singular values in [0.5, 2]."""
     if structure == "positive":
         return rng.uniform(0.5, 2.0, size=shape)
+    if structure == "labels":
+        return rng.integers(0, 12, size=shape).astype(np.float64)
     if structure == "unit":
         return rng.uniform(0.1, 0.9, size=shape)
     if structure == "sign":

@@ -24,7 +24,7 @@ from ._points import draw_point
 from ._spec import Spec, infer_shapes
 from ._witness import Compiled
 
-__all__ = ["explain", "rewrite"]
+__all__ = ["explain", "rewrite", "walk"]
 
 MAX_PROBES = 40
 """Rewritten problems tried per wrong parameter: each is one finite-difference check at the
@@ -68,6 +68,11 @@ def _walk(node: Node) -> Iterator[tuple[Node, Node | None]]:
                 kids += [i for i in v if isinstance(i, Node)]
                 kids += [i[1] for i in v if isinstance(i, tuple) and len(i) == 2 and isinstance(i[1], Node)]
         stack.extend((k, n) for k in reversed(kids))
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Every node of a tree, parents first."""
+    return (n for n, _ in _walk(node))
 
 
 def _text(node: Node) -> str:

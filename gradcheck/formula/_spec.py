@@ -21,13 +21,14 @@ from ._parse import Node, free_names, parse
 __all__ = ["STRUCTURES", "MATRIX_STRUCTURES", "CORE_STRUCTURE", "LAYOUTS", "Spec", "make_spec", "parse_shape", "Dim"]
 
 STRUCTURES = ("spd", "symmetric", "symmetric-entries", "lower", "upper", "diagonal", "positive", "onehot", "sign",
-              "unit")
+              "unit", "labels")
 """How a name's values are drawn and, for a parameter, which derivative its claim is.
 ``spd``: symmetric positive definite, eigenvalues in [0.5, 2]; ``symmetric``;
 ``symmetric-entries``; ``lower``/``upper``: triangular, diagonal in [0.5, 2]; ``diagonal``;
 ``positive``: entries in [0.5, 2] (for log, sqrt); ``onehot``: one 1 per row (class labels,
 rows are samples); ``sign``: entries +-1 (labels of a logistic loss); ``unit``: entries in
-(0, 1) (targets of a sigmoid). A parameter declared ``symmetric`` (or ``spd``),
+(0, 1) (targets of a sigmoid); ``labels``: integer class labels (for ``pick``; taken modulo the number
+of classes), held as numbers by the element-wise oracle too. A parameter declared ``symmetric`` (or ``spd``),
 ``symmetric-entries``, ``lower``, ``upper`` or ``diagonal`` moves only along that structure
 and its claim is compared under the core's convention of that name
 (:data:`gradcheck.STRUCTURES`): ``symmetric`` is ``(G + G^T)/2``, ``symmetric-entries`` the

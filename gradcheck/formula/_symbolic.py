@@ -118,6 +118,8 @@ def symbol_array(name: str, shape: tuple[int, ...], structure: str | None, tie: 
     import sympy as sp
 
     assume = {"positive": True} if structure in ("positive", "unit") else {"real": True}
+    if structure == "labels":  # discrete: the proof is for these labels, every other value symbolic
+        return emap(lambda v: sp.Integer(int(v)), np.arange(int(np.prod(shape)), dtype=object).reshape(shape) * 5 % 7)
     if shape == ():
         return obj(sp.Symbol(name, **assume))
     out = np.empty(shape, dtype=object)
@@ -214,6 +216,8 @@ def elementwise(spec: Spec, dims: Mapping[str, int], kind: str) -> Elementwise:
             infer_shapes(replace(spec, grads={k: spec.grads[k]}, grads_text={k: spec.grads_text[k]}), dims)
             c = obj(evaluate(spec.grads[k], cenv, SympyBackend()))
         except FormulaError as exc:
+            if "no exact element-wise form" in exc.reason:
+                raise  # the oracle stands aside: a claim it cannot write is not a wrong claim
             claim[k] = str(exc)
             continue
         c = emap(lambda e: sp.sympify(e).xreplace(ties), c) if ties else emap(sp.sympify, c)
@@ -424,12 +428,13 @@ def _generalise(spec: Spec) -> tuple[dict[str, tuple[Any, ...]], dict[str, str]]
     """Shapes with dimension names: the given names, or one per distinct concrete size > 1."""
     names: dict[int, str] = {}
     letters = iter(["m", "n", "p", "q", "r", "s", "t", "u"])
+    fixed = _literal_sizes(spec)  # eye(4) in the formula: a 4 there is not any size
     used = set(spec.shapes) | set(spec.defs)
     out: dict[str, tuple[Any, ...]] = {}
     for k, shape in spec.shapes.items():
         dims: list[Any] = []
         for d in shape:
-            if isinstance(d, int) and d > 1:
+            if isinstance(d, int) and d > 1 and d not in fixed:
                 if d not in names:
                     name = next(c for c in letters if c not in used and c not in spec.dim_names)
                     names[d] = name
@@ -438,6 +443,19 @@ def _generalise(spec: Spec) -> tuple[dict[str, tuple[Any, ...]], dict[str, str]]
                 dims.append(d)
         out[k] = tuple(dims)
     return out, {v: str(k) for k, v in names.items()}
+
+
+def _literal_sizes(spec: Spec) -> set[int]:
+    """Integer literals the formulas use as sizes (``eye(4)``, ``reshape(x, 2, 3)``)."""
+    from ._parse import Call, Num
+    from ._slips import walk
+
+    out: set[int] = set()
+    for tree in [spec.loss, *spec.grads.values(), *spec.defs.values()]:
+        for n in walk(tree):
+            if isinstance(n, Call) and n.func in ("eye", "ones", "zeros", "reshape"):
+                out |= {int(a.value) for m in n.args for a in walk(m) if isinstance(a, Num)}
+    return out
 
 
 def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: float) -> MatrixCheck:
