@@ -71,10 +71,30 @@ def test_symbolic_shapes_run_at_ones_and_non_square_sizes() -> None:
     assert wrong.points[-1].ok and not all(p.ok for p in wrong.points) and wrong.verdict == "wrong"
 
 
-def test_sympy_matrix_calculus_is_not_trusted_where_it_disagrees() -> None:
+def test_sympy_matrix_calculus_is_not_trusted_where_it_disagrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    # sympy 1.14 alone says d log det X / dX = 0; the chain rule through the determinant gets X^-T
     r = verify(loss="logdet(X)", grads={"X": "inv(X).T"}, shapes={"X": "n,n"})
-    assert r.ok and r.symbolic.status == "proved"
-    assert r.matrix.status == "untrusted" and "element-wise" in r.matrix.message  # sympy 1.14 says 0
+    assert r.ok and r.symbolic.status == "proved" and r.matrix.status == "proved"
+    import sympy as sp
+
+    import gradcheck.formula._symbolic as symbolic
+
+    monkeypatch.setenv("GRADCHECK_VERIFY_INPROCESS", "1")  # the patch must reach the oracle
+    monkeypatch.setattr(symbolic, "chain_diff", lambda e, X: sp.ZeroMatrix(*X.shape))  # what sympy alone said
+    r = verify(loss="logdet(X)", grads={"X": "inv(X).T"}, shapes={"X": "n,n"})
+    assert r.ok and r.matrix.status == "untrusted" and "element-wise" in r.matrix.message
+
+
+def test_matrix_level_proofs_reach_quotients_norms_and_symmetric_data() -> None:
+    for problem in (
+        dict(loss="(x.T@A@x)/(x.T@x)", grads={"x": "2*(A@x - ((x.T@A@x)/(x.T@x))*x)/(x.T@x)"},
+             shapes={"A": "n,n", "x": "n,1"}, structure={"A": "symmetric"}),  # sympy alone drops a term here
+        dict(loss="norm(x - a)", grads={"x": "(x - a)/norm(x - a)"}, shapes={"x": "n,1", "a": "n,1"}),
+        dict(loss="det(A@X@B)", grads={"X": "det(A@X@B)*(B@inv(A@X@B)@A).T"},
+             shapes={"A": "n,n", "X": "n,n", "B": "n,n"}),
+    ):
+        r = verify(**problem)
+        assert r.ok and r.matrix.status == "proved", (problem["loss"], r.matrix.message)
 
 
 def test_structure_spd_changes_the_answer() -> None:

@@ -445,6 +445,48 @@ def _generalise(spec: Spec) -> tuple[dict[str, tuple[Any, ...]], dict[str, str]]
     return out, {v: str(k) for k, v in names.items()}
 
 
+def chain_diff(expr: Any, X: Any) -> Any:
+    """The derivative of a scalar matrix expression by ``X``, with the chain, product and quotient
+    rules applied here over the scalar structure (sums, products, powers, functions, determinants)
+    and sympy's matrix calculus only on the traces they reach: sympy's own derivative of
+    ``Trace(x.T A x)/Trace(x.T x)`` drops the denominator's term, ``sqrt(Trace(...))`` raises, and
+    ``log(Determinant(X))`` comes back 0."""
+    import sympy as sp
+
+    from ..symbolic._prove import _scalar_form
+
+    e = _scalar_form(expr)
+    if not isinstance(X, sp.MatrixSymbol):
+        return _matrix_diff(e, X)
+    zero = sp.ZeroMatrix(*X.shape)
+
+    def d(e: Any) -> Any:
+        if not e.has(X):
+            return zero
+        if isinstance(e, sp.MatrixExpr) and e.shape == (1, 1):
+            e = sp.Trace(e)
+        if e.is_Add:
+            return sp.Add(*[d(a) for a in e.args])
+        if e.is_Mul:
+            args = list(e.args)
+            return sp.Add(*[sp.Mul(*(args[:i] + args[i + 1:])) * d(a) for i, a in enumerate(args) if a.has(X)])
+        if e.is_Pow:
+            base, p = e.args
+            if p.has(X):
+                raise ValueError("a power with the parameter in its exponent")
+            return p * base ** (p - 1) * d(base)
+        if isinstance(e, sp.Function) and len(e.args) == 1 and not isinstance(e.args[0], sp.MatrixExpr):
+            v = sp.Dummy("v")
+            return e.func(v).diff(v).subs(v, e.args[0]) * d(e.args[0])
+        if isinstance(e, sp.Determinant):  # d det M = det M tr(M^-1 dM): the chain through M by a frozen factor
+            m = e.arg
+            c = sp.MatrixSymbol(f"frozen{id(e) % 10**6}", *m.shape)
+            return _matrix_diff(sp.Trace(c.T * m), X).doit().xreplace({c: e * sp.Inverse(m).T})
+        return _matrix_diff(e, X)
+
+    return d(e)
+
+
 def _literal_sizes(spec: Spec) -> set[int]:
     """Integer literals the formulas use as sizes (``eye(4)``, ``reshape(x, 2, 3)``)."""
     from ._parse import Call, Num
@@ -481,7 +523,7 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
         env = Env({}, spec.defs, {}, text=spec.loss_text)
         loss = to_matrix(spec.loss, env, mb)
         stage("matrix-level: sympy differentiating the matrix expression")
-        derivs = {k: _matrix_diff(loss, msyms[k]) for k in spec.grads}
+        derivs = {k: chain_diff(loss, msyms[k]) for k in spec.grads}
     except Unsupported as exc:
         return MatrixCheck("unsupported", f"not attempted: {exc}")
     except Exception as exc:  # sympy's matrix calculus raising means it cannot handle the formula
@@ -521,7 +563,10 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
             )
         claims[k] = str(g)
         stage(f"matrix-level: reducing the difference for {k!r} to zero")
-        proved = proved and _matrix_zero(derivs[k] - g)
+        # data declared symmetric: A.T is A (the guard's points were drawn symmetric too)
+        same = {msyms[n].T: msyms[n] for n, kind in spec.structure.items()
+                if kind in ("spd", "symmetric") and n in msyms and n not in spec.grads and hasattr(msyms[n], "T")}
+        proved = proved and _matrix_zero((derivs[k] - g).xreplace(same) if same else derivs[k] - g)
     if proved:
         return MatrixCheck(
             "proved",
