@@ -444,3 +444,16 @@ def test_sheets_show_tex_and_count_inconclusive(tmp_path: Path) -> None:
     assert "$$\\nabla_x" in render_markdown(sheet, outcomes) and "[\\nabla_x" in __import__(
         "gradcheck.formula", fromlist=["render_table"]).render_table(sheet, outcomes)
     assert cli("--sheet", str(path)) == 4
+
+
+@pytest.mark.parametrize("problem, words", [
+    (dict(loss="a.T@inv(X)@b", grads={"X": "-inv(X)@a@b.T@inv(X)"}, shapes={"a": "n,1", "X": "n,n", "b": "n,1"}),
+     "X.T in place of X at every occurrence"),
+    (dict(loss="sum((U@V.T - R)**2)", grads={"U": "2*(U@V.T - R)@V", "V": "2*(U@V.T - R)@U"},
+          shapes={"U": "m,k", "V": "n,k", "R": "m,n"}), "(U@V.T - R).T in place of U@V.T - R"),
+    (dict(loss="sum(relu(W@x)*g)", grads={"W": "(g*step(W@x))@x"}, shapes={"W": "o,i", "x": "i,1", "g": "o,1"}),
+     "x.T in place of x"),
+])
+def test_transposes_are_named_where_the_claim_cannot_even_be_evaluated(problem: dict, words: str) -> None:
+    r = verify(**problem, symbolic=False)
+    assert r.verdict == "wrong" and words in r.diagnosis, r.diagnosis

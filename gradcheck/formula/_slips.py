@@ -264,18 +264,26 @@ def _variants(claim: Node, probe: Probe) -> Iterator[tuple[str, Node]]:
             continue
         if isinstance(n, Num):
             continue
-        if isinstance(n, Name) and n.id in probe.shapes:  # a rectangle too: the claim may then fit
+        if isinstance(n, Name) and n.id in probe.shapes:  # a rectangle or a column too: the claim may then fit
             shape = probe.shapes[n.id]
-            if len(shape) != 2 or min(shape) < 2:
+            if len(shape) != 2 or max(shape) < 2:
                 continue
         else:
             v = probe.value(n)
-            if v is None or v.ndim != 2 or v.shape[0] != v.shape[1] or v.shape[0] < 2:
+            if v is None or v.ndim != 2 or max(v.shape) < 2:
                 continue
         t = Transpose(n.col, f"{_text(n)}.T", n)
         at = f" at column {n.col}" if isinstance(n, Name) else ""
         yield (f"transposed: the claim agrees with finite differences with {t.src} in place of {n.src}{at}",
                rewrite(claim, lambda m, n=n, t=t: t if m == n else None))
+    # one square name transposed at every occurrence (inv(X) for inv(X).T twice is X for X.T)
+    for name in dict.fromkeys(n.id for n in nodes if isinstance(n, Name)):
+        shape = probe.shapes.get(name, ())
+        if len(shape) == 2 and shape[0] == shape[1] > 1 and sum(isinstance(n, Name) and n.id == name
+                                                                 for n in nodes) > 1:
+            yield (f"transposed: the claim agrees with finite differences with {name}.T in place of {name} at every "
+                   "occurrence", rewrite(claim, lambda m, name=name: Transpose(m.col, f"{name}.T", m)
+                                         if isinstance(m, Name) and m.id == name else None))
     for n in nodes:
         if isinstance(n, Binary) and n.op == "@":
             s = Binary(n.col, f"{_text(n.right)}@{_text(n.left)}", "@", n.right, n.left)
