@@ -35,13 +35,47 @@ from gradcheck import InvalidArgumentError, registry, symbolic  # noqa: E402
 from gradcheck.registry import Problem  # noqa: E402
 
 METHODS = ("richardson", "central", "forward", "complex")
+WITNESSES = ("witness:complex", "witness:symbolic-f64")
+"""Beyond the schemes, the witnesses check_grad asks where differences cannot settle, with the bars they
+decide with: complex step widened by the loss's excess noise (``gradcheck.checks._witnesses``), and the
+symbolic derivative's float64 program with its perturbation bar (the exact witness rounds a 50-digit value
+once: its bar, half an ulp, is true by construction and is not measured here)."""
 
 
 def _halved(d: registry.Derivation) -> dict[str, int]:
     return {k: max(1, v // 2) if k not in ("depth",) else v for k, v in d.sizes.items()}
 
 
+def _witness(d: registry.Derivation, problem: Problem, method: str):
+    """The witness's estimate with the bar it decides with, shaped like numerical_grad's."""
+    from types import SimpleNamespace
+
+    from gradcheck.checks._first_order import _start
+    from gradcheck.checks._witnesses import WitnessUnavailable, _complex
+    from gradcheck.core._options import Options
+    from gradcheck.oracles._symbolic import Symbolic, SymbolicUnavailable
+
+    f, _ = d.bind(problem)
+    ctx = _start(d.kind, f, problem.params, Options.validated())
+    try:
+        run = _complex(ctx) if method == "witness:complex" else Symbolic(exact=False).run(ctx)
+    except (WitnessUnavailable, SymbolicUnavailable):
+        return None
+    ps = ctx.params
+    shape = ctx.evaluator.out_shape if d.kind != "grad" else ()
+
+    def pack(attr: str) -> object:
+        return ps.pack({n: getattr(e, attr).reshape(shape + ps.arrays[n].shape)
+                        for n, e in zip(ps.names, run.estimates, strict=True)})
+
+    kink = ps.pack({n: e.kink_mask().reshape(shape + ps.arrays[n].shape) for n, e in zip(ps.names, run.estimates,
+                                                                                        strict=True)})
+    return SimpleNamespace(value=pack("value"), error=pack("error"), kink=kink)
+
+
 def _estimates(d: registry.Derivation, problem: Problem, method: str):
+    if method.startswith("witness:"):
+        return _witness(d, problem, method)
     f, _ = d.bind(problem)
     run = gradcheck.numerical_grad if d.kind == "grad" else gradcheck.numerical_jacobian
     try:
@@ -80,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                     if not exact.ok:
                         continue
                     n_problems += 1
-                    for method in METHODS:
+                    for method in METHODS + WITNESSES:
                         est = _estimates(d, problem, method)
                         if est is None:
                             continue
@@ -110,12 +144,12 @@ def _accumulate(s: dict, per: dict, name: str, method: str, est, exact) -> None:
 def _print(stats: dict, per: dict, n_problems: int, seconds: float, args: argparse.Namespace) -> None:
     print(f"fd honesty: {n_problems} problems (seeds={args.seeds}, scales={args.scales}, sizes={args.sizes}, "
           f"reference={'mpmath 50 digits' if args.exact else 'symbolic float64'}), {seconds:.0f} s")
-    print(f"{'scheme':<11} {'entries':>8} {'over':>9} {'over10':>9} {'median true/stated':>19} {'p99':>9} "
+    print(f"{'scheme':<21} {'entries':>8} {'over':>9} {'over10':>9} {'median true/stated':>19} {'p99':>9} "
           f"{'kinks':>6}")
-    for method in METHODS:
+    for method in METHODS + WITNESSES:
         s = stats.get(method)
         if not s:
-            print(f"{method:<11} {'-':>8}")
+            print(f"{method:<21} {'-':>8}")
             continue
         true, stated = np.concatenate(s["true"]), np.concatenate(s["stated"])
         pos = stated > 0
@@ -124,13 +158,13 @@ def _print(stats: dict, per: dict, n_problems: int, seconds: float, args: argpar
         over10 = np.mean(true > 10 * stated)
         med = np.median(ratio) if ratio.size else np.nan
         p99 = np.percentile(ratio, 99) if ratio.size else np.nan
-        print(f"{method:<11} {true.size:>8} {over:>9.4f} {over10:>9.5f} {med:>19.3g} {p99:>9.3g} "
+        print(f"{method:<21} {true.size:>8} {over:>9.4f} {over10:>9.5f} {med:>19.3g} {p99:>9.3g} "
               f"{sum(s['kinks']):>6}")
     worst = sorted(((b / n, name, m) for (name, m), (b, n) in per.items() if n and b), reverse=True)[:8]
     if worst:
         print("most often over its stated error (derivation, scheme, fraction):")
         for frac, name, m in worst:
-            print(f"  {name:<40} {m:<11} {frac:.3f}")
+            print(f"  {name:<40} {m:<21} {frac:.3f}")
 
 
 if __name__ == "__main__":

@@ -23,15 +23,17 @@ def wrong_by_2(x: Any) -> Any:
 @pytest.mark.parametrize("options", [{"step": 1e-17}, {"step": 1e-17, "rtol": 1e-3}, {"typical": 1e-320, "step": 1e-17},
                                      {"method": "central", "step": 1e-17}])
 def test_a_step_that_rounds_away_is_inconclusive_not_ok(options: dict[str, Any]) -> None:
-    r = gc.check_grad(expsum, wrong_by_2, np.ones(3), **options)
+    r = gc.check_grad(expsum, wrong_by_2, np.ones(3), oracle="fd", **options)
     assert not r.ok and r.verdict == "inconclusive"
     assert "rounds away" in r.params["params"].inconclusive
     assert "INCONCLUSIVE" in str(r)
 
 
 def test_a_step_rounded_away_in_check_jacobian_is_inconclusive() -> None:
-    r = gc.check_jacobian(lambda x: np.exp(x), lambda x: np.diag(2 * np.exp(x)), np.ones(3), step=1e-17)
+    r = gc.check_jacobian(lambda x: np.exp(x), lambda x: np.diag(2 * np.exp(x)), np.ones(3), step=1e-17, oracle="fd")
     assert r.verdict == "inconclusive"
+    # the default asks a witness that takes no step, and the slip (a factor 2) is caught
+    assert gc.check_jacobian(lambda x: np.exp(x), lambda x: np.diag(2 * np.exp(x)), np.ones(3), step=1e-17).failed
 
 
 def test_a_tiny_step_with_garbage_estimates_is_inconclusive() -> None:
@@ -44,7 +46,8 @@ def test_a_tiny_step_with_garbage_estimates_is_inconclusive() -> None:
 @pytest.mark.parametrize("method", ["complex", "richardson"])
 def test_a_typical_magnitude_below_the_float_range_is_inconclusive(method: str) -> None:
     """At x = 0 the step is a fraction of ``typical``: 1e-320 leaves nothing to divide by."""
-    r = gc.check_grad(lambda x: np.sum(np.exp(x)), wrong_by_2, np.zeros(3), method=method, typical=1e-320)
+    r = gc.check_grad(lambda x: np.sum(np.exp(x)), wrong_by_2, np.zeros(3), method=method, typical=1e-320,
+                      oracle="fd")
     assert r.verdict == "inconclusive", str(r)
 
 
@@ -56,7 +59,8 @@ def test_numerical_grad_raises_rather_than_return_nan() -> None:
 # --------------------------------------------------------------------------- coarse resolution
 def test_float32_cannot_promise_1e6_and_says_what_would() -> None:
     x = np.linspace(0.2, 1.0, 5).astype(np.float32)
-    r = gc.check_grad(lambda v: np.sum(np.sin(v)), lambda v: np.cos(v) * (1 + 1e-5), x)
+    r = gc.check_grad(lambda v: np.sum(np.sin(v)), lambda v: np.cos(v) * (1 + 1e-5), x, oracle="fd",
+                      resolution=1e-6)
     p = r.params["params"]
     assert r.verdict == "inconclusive" and p.resolution > 1e-6
     assert "float64" in p.inconclusive and "resolution=None" in p.inconclusive
@@ -67,8 +71,9 @@ def test_float32_cannot_promise_1e6_and_says_what_would() -> None:
 def test_assert_grad_fails_on_inconclusive_unless_relaxed() -> None:
     x = np.linspace(0.2, 1.0, 5).astype(np.float32)
     with pytest.raises(gc.GradientMismatch, match="to make it conclusive"):
-        gc.assert_grad(lambda v: np.sum(np.sin(v)), lambda v: np.cos(v), x)
-    gc.assert_grad(lambda v: np.sum(np.sin(v)), lambda v: np.cos(v), x, resolution=None)
+        gc.assert_grad(lambda v: np.sum(np.sin(v)), lambda v: np.cos(v), x, oracle="fd")
+    gc.assert_grad(lambda v: np.sum(np.sin(v)), lambda v: np.cos(v), x, oracle="fd", resolution=None)
+    gc.assert_grad(lambda v: np.sum(np.sin(v)), lambda v: np.cos(v), x)  # against the float64 reference
 
 
 def test_a_large_loss_with_a_1e6_slip_is_not_ok() -> None:

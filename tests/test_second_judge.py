@@ -27,9 +27,13 @@ def _sqrt_at_the_domain_edge(step: float) -> object:
 def test_an_unresolved_jacobian_entry_makes_the_hessian_inconclusive_not_a_crash() -> None:
     # Before: the status map had no entry for Status.UNRESOLVED and this raised TypeError.
     r = _sqrt_at_the_domain_edge(1e-17)
-    assert r.status == "inconclusive" and not r.ok, str(r)
     block = r.blocks[("params", "params")]
-    assert block.n_inconclusive > 0 and block.n_mismatched == 0
+    assert block.n_mismatched == 0, str(r)
+    # the step rounds away: inconclusive, unless a witness that takes no step settles the entry
+    assert (r.status == "inconclusive" and not r.ok and block.n_inconclusive > 0) or r.ok, str(r)
+    if r.ok:  # settled by a witness that takes no step (the exact derivative of the gradient code)
+        assert "settled by" in str(r)
+        return
     assert any("no finite estimate" in n for n in r.notes), r.notes
     # every entry that was not judged says so, and none of them passes as "ok"
     judged = block.n_checked - block.n_inconclusive - block.n_kinks

@@ -51,7 +51,8 @@ def _saturated_bce(form: str) -> tuple[Callable, Callable, dict[str, np.ndarray]
 @pytest.mark.parametrize("form", ["asarray", "where"])
 def test_a_saturated_cross_entropy_is_never_called_wrong(form: str) -> None:
     loss, grad, params = _saturated_bce(form)
-    result = gc.check_grad(loss, grad, params)
+    assert not gc.check_grad(loss, grad, params).failed  # whatever witness settles it
+    result = gc.check_grad(loss, grad, params, oracle="fd")  # the differences' own bars, below
     assert not result.failed, result.summary()
     for p in result.inconclusive:
         assert p.inconclusive, p.name

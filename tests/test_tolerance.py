@@ -172,7 +172,7 @@ def test_the_result_says_whether_the_rounding_was_measured() -> None:
     assert r64.params["params"].tolerance.rounding == "measured"
     assert "measured rounding" in r64.params["params"].tolerance.describe()
     r32 = gc.check_grad(lambda v: np.sum(v**2), lambda v: 2 * v, X.astype(np.float32))
-    assert "not measured" in r32.params["params"].tolerance.describe()
+    assert r32.params["params"].tolerance.rounding == "measured"  # by 16-ulp moves in float32
     fixed = gc.check_grad(lsq, lsq_grad, X, rtol=1e-6)
     assert fixed.params["params"].tolerance.rounding is None
 

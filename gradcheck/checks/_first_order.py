@@ -22,7 +22,7 @@ from ..core._errors import GradientMismatch, InvalidArgumentError, NonFiniteErro
 from ..core._evaluator import Evaluator
 from ..core._layout import to_numerator
 from ..core._naming import display_name
-from ..core._options import DEFAULT_RESOLUTION, DEFAULT_SAFETY, METHODS, Layout, Options, check_options
+from ..core._options import DEFAULT_SAFETY, METHODS, Layout, Options, check_options, resolution_for
 from ..core._parallel import Workers
 from ..core._params import ParamSet, format_index
 from ..core._progress import Progress
@@ -38,6 +38,7 @@ from ..oracles._fd_oracle import scales as fd_scales
 from ..oracles._seam import Context, Oracle, OracleEstimate, OracleRun
 from ..oracles._symbolic import Symbolic, SymbolicUnavailable
 from . import _cost
+from ._witnesses import escalate, fd_witness_name
 from .directional._engine import DIRECTIONAL_METHODS
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def _start(kind: Kind, fn: Callable[[Any], Any], params: Any, opts: Options) -> 
     _callable(fn, "loss" if kind == "grad" else "fn")
     ps = ParamSet(params, single_name=ps_single_name(kind))
     opts.check_typical_keys(ps.names)
+    opts = dataclasses.replace(opts, resolution=resolution_for(opts.resolution, ps.eps))
     ev = Evaluator(fn, ps, scalar=kind == "grad", fn_name=_name(fn, opts.name))
     f0, spread = ev.base()
     if opts.workers is not None and opts.oracle != "symbolic":
@@ -73,6 +75,31 @@ def _start(kind: Kind, fn: Callable[[Any], Any], params: Any, opts: Options) -> 
                              scalar=ev.scalar, fn_name=ev.fn_name, out_shape=ev.out_shape)
     notes = [f"{n}: {ps.infos[n].note}" for n in ps.names if ps.infos[n].note]
     return Context(params=ps, evaluator=ev, f0=f0, spread=spread, options=opts, notes=notes)
+
+
+def _reference(ctx: Context, kind: Kind) -> Context | str:
+    """A float64 twin of a lower-precision check, or why there is none.
+
+    A float32 loss differenced in float32 resolves no finer than about 1e-3 of a gradient, so
+    a correct float32 gradient could never pass. The same loss run on upcast copies, where it
+    follows its input's dtype (numpy code does unless it casts), is the float64 function the
+    user's float32 gradient approximates; differences of it are the reference, and the float32
+    gradient's own rounding is measured on its side (:mod:`gradcheck.judge._rounding`).
+    """
+    ps, ev = ctx.params, ctx.evaluator
+    ps64 = ParamSet(ps.pack({n: ps.arrays[n].astype(np.float64) for n in ps.names}),
+                    single_name=ps_single_name(kind))
+    try:
+        with np.errstate(all="ignore"):
+            raw = ps64.call_on_copies(ev.fn, ev.fn_name)
+        dt = np.asarray(raw).dtype
+    except Exception as exc:  # the loss's failure on float64 copies: no reference, the check goes on
+        return f"{ev.fn_name} raised {type(exc).__name__} on float64 copies"
+    if dt.kind == "f" and dt != np.float64:
+        return f"{ev.fn_name} returns {dt} for float64 input (it does not follow its input's dtype)"
+    ref_ev = Evaluator(ev.fn, ps64, scalar=ev.scalar, fn_name=ev.fn_name)
+    f0, spread = ref_ev.base()
+    return Context(params=ps64, evaluator=ref_ev, f0=f0, spread=spread, options=ctx.options, notes=ctx.notes)
 
 
 def ps_single_name(kind: Kind) -> str:
@@ -121,6 +148,62 @@ def _measure_rounding(deriv: Callable[[Any], Any], ctx: Context, kind: Kind,
     return measure(_deriv_caller(deriv, ctx, kind), ps.arrays, sc, analytic, shapes)
 
 
+def _rounding_hi(deriv: Callable[[Any], Any], ctx: Context, kind: Kind,
+                 analytic: Mapping[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+    """The analytic side's actual rounding error where it can be read off: the same derivative
+    code run on ``np.longdouble`` copies (11 more bits on x86), per entry ``|g - g_long|``.
+
+    The measurement by small moves (:mod:`gradcheck.judge._rounding`) cannot see a value on a
+    lattice: a saturated ``1 - s`` does not move under a relative move of 1e-10, yet holds
+    only 7 digits. An exact witness judges entries at a few ulps, so it needs the real error;
+    a slip in the formula is in both evaluations and stays visible. None where the platform's
+    long double is float64, a parameter is not float64, the derivative does not follow its
+    input's dtype (linear algebra, an explicit cast) or the layout is converted.
+    """
+    ps = ctx.params
+    if np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps or any(
+            ps.arrays[n].dtype != np.float64 for n in ps.names):
+        return None
+    if kind == "jacobian" and (ctx.options.layout != "numerator" or ctx.options.order is not None):
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            raw = ps.call_on_copies(deriv, "", {n: ps.arrays[n].astype(np.longdouble) for n in ps.names})
+    except Exception:  # a derivative that cannot run in long double: no reading, not an error
+        return None
+    got = {ps.names[0]: raw} if ps.single and not isinstance(raw, Mapping) else raw
+    if not isinstance(got, Mapping):
+        return None
+    out: dict[str, np.ndarray] = {}
+    for n in ps.names:
+        v = got.get(n)
+        if not isinstance(v, np.ndarray) or v.dtype != np.longdouble or v.size != analytic[n].size:
+            return None
+        with np.errstate(all="ignore"):
+            d = np.abs(v.reshape(-1).astype(np.longdouble) - analytic[n].reshape(-1).astype(np.longdouble))
+        out[n] = d.astype(np.float64).reshape(analytic[n].shape)
+    return out
+
+
+def _exact_kw(kw: Mapping[str, Any], hi: np.ndarray | None) -> dict[str, Any]:
+    """What the judge needs to judge against an exact witness.
+
+    With the analytic side's rounding read off in long double (twice it, beside the measured
+    bound), each entry is judged on its row's own scale, not in the loss's units (which would
+    make a small entry's sign immaterial); only entries the loss cannot see at all stay
+    immaterial (a gradient of 1e-26 beside a loss flat in float64). Without that reading the
+    measured bound can miss a value on a lattice (a softmax output of 1 - 3e-9, whose ``1 - y``
+    keeps 8 digits, does not move under a move of 1e-10), so the entries stay in the loss's
+    units as finite differences judge them: the witness's bar is finer, the allowance the same.
+    """
+    if hi is None or kw["rounding"] is None:
+        return {**kw, "exact": True}
+    res = np.asarray(kw["loss_resolution"], dtype=float)
+    res = np.where(res > 0, res, MODEL_ULPS * np.finfo(np.float64).eps)
+    rounding = np.maximum(2 * hi.reshape(kw["rounding"].shape), kw["rounding"])
+    return {**kw, "row_scale": True, "exact": True, "loss_resolution": res, "rounding": rounding}
+
+
 def _judge_kw(ctx: Context, rounding: Rounding | None) -> dict[str, dict[str, Any]]:
     """Per parameter, what the judge needs beyond the estimate: the measured rounding and
     the coordinates' scales."""
@@ -166,7 +249,7 @@ def _run(kind: Kind, fn: Callable[[Any], Any], deriv: Callable[[Any], Any], para
             _announce_entries(kind, ctx, pred)
         bar = _progress(ctx)
         try:
-            return _checked(kind, ctx, deriv, opts, oracle)
+            return _checked(kind, ctx, deriv, ctx.options, oracle)
         finally:
             bar.close()
     finally:
@@ -208,12 +291,25 @@ def _progress(ctx: Context) -> Progress:
 def _checked(kind: Kind, ctx: Context, deriv: Callable[[Any], Any], opts: Options,
              oracle: Oracle | None) -> GradCheckResult:
     analytic = _analytic(deriv, ctx, kind)
-    kw = _judge_kw(ctx, _measure_rounding(deriv, ctx, kind, analytic))
+    kw_rounding = _measure_rounding(deriv, ctx, kind, analytic)
+    kw = _judge_kw(ctx, kw_rounding)
     witness: OracleRun | str | None = None
     if oracle is None and opts.oracle == "symbolic":
         oracle = Symbolic()
+    fd_ctx = ctx  # where finite differences run: the check's own precision, or a float64 twin
+    if opts.oracle == "auto" and oracle is None and ctx.params.eps > np.finfo(np.float64).eps:
+        ref = _reference(ctx, kind)
+        if isinstance(ref, str):
+            ctx.notes.append(f"no float64 reference: {ref}; judged by differences in its own precision")
+        else:
+            fd_ctx = ref
+            low = sorted({ctx.params.infos[n].dtype for n in ctx.params.names} - {"float64"})
+            ctx.notes.append(f"{'/'.join(low)} gradient judged against finite differences of the loss on float64 "
+                             f"copies, with its own rounding measured; resolution asked: {opts.resolution:.2g}")
+    if fd_ctx is not ctx:
+        kw = _judge_kw(fd_ctx, kw_rounding)
     try:
-        run = (oracle or FiniteDifferences()).run(ctx)
+        run = (oracle or FiniteDifferences()).run(fd_ctx)
     except SymbolicUnavailable as exc:
         raise SymbolicUnsupportedError(f"oracle='symbolic' cannot check {ctx.evaluator.fn_name}: {exc}") from exc
     if opts.oracle == "both":
@@ -221,14 +317,38 @@ def _checked(kind: Kind, ctx: Context, deriv: Callable[[Any], Any], opts: Option
             witness = Symbolic().run(ctx)
         except SymbolicUnavailable as exc:
             witness = f"n/a: {exc}"
-    ctx.evaluator.finish()
     out_shape = ctx.evaluator.out_shape if kind == "jacobian" else ()
-    results, notes = {}, ctx.notes
+    first = run.method if opts.oracle != "symbolic" else None
+    first_name = fd_witness_name(first) if first else run.method
+    if fd_ctx is not ctx:
+        first_name += " on float64 copies"
+    results: dict[str, ParamResult] = {}
     for k, (pname, est) in enumerate(zip(ctx.params.names, run.estimates, strict=True)):
         a2 = analytic[pname].reshape(est.value.shape)
-        results[pname] = _param_result(ctx, pname, a2, est, out_shape, kw[pname])
+        results[pname] = _param_result(ctx, pname, a2, est, out_shape, kw[pname], own_fd=fd_ctx is ctx)
+        results[pname] = dataclasses.replace(results[pname], witness=first_name)
         if witness is not None:
             results[pname] = _with_witness(ctx, results[pname], a2, witness, k, kw[pname])
+    if opts.oracle == "auto" and oracle is None and opts.kinks and not opts.fixed:
+        # rtol/atol or kinks=False ask for differences judged the caller's way: no other witness
+
+        hi: dict[str, np.ndarray] | None | bool = False  # read once, when a witness first needs it
+
+        def build(pname: str, est: OracleEstimate, by: str) -> ParamResult:
+            nonlocal hi
+            if hi is False:
+                hi = _rounding_hi(deriv, ctx, kind, analytic)
+            a2 = analytic[pname].reshape(est.value.shape)
+            own = _exact_kw(kw[pname], hi.get(pname) if isinstance(hi, dict) else None)
+            return _param_result(ctx, pname, a2, est, out_shape, own, by=by)
+
+        results = escalate(fd_ctx, run, results, build)
+        if fd_ctx is not ctx and any(p.verdict == "inconclusive" for p in results.values()):
+            results = _formula_in_float64(kind, fd_ctx, deriv, run, results, analytic)
+    ctx.evaluator.finish()
+    if fd_ctx is not ctx:
+        fd_ctx.evaluator.finish()
+    notes = ctx.notes
     for pname, est in zip(ctx.params.names, run.estimates, strict=True):
         if not np.any(analytic[pname]) and not np.any(est.value):
             notes.append(
@@ -237,18 +357,58 @@ def _checked(kind: Kind, ctx: Context, deriv: Callable[[Any], Any], opts: Option
             )
     if opts.kinks and run.method in ("forward", "complex"):
         notes.append(f"method={run.method!r} has no one-sided pair of slopes: kinks are not detected")
+    settled = sorted({p.witness for p in results.values()
+                      if p.trail and p.verdict != "inconclusive" and p.witness and p.witness != first_name})
+    method = run.method + (f" (settled by {', '.join(settled)} where it could not)" if settled else "")
     return GradCheckResult(
         ok=all(r.ok for r in results.values()),
         kind=kind,
         function=ctx.evaluator.fn_name,
-        method=run.method,
+        method=method,
         params=results,
-        n_evaluations=ctx.evaluator.n_evaluations,
+        n_evaluations=ctx.evaluator.n_evaluations + (fd_ctx.evaluator.n_evaluations if fd_ctx is not ctx else 0),
         value=float(ctx.f0[0]) if kind == "grad" else None,
         out_shape=ctx.evaluator.out_shape,
         layout=opts.layout if kind == "jacobian" else "gradient (same shape as the parameter)",
         notes=tuple(notes),
     )
+
+
+def _formula_in_float64(kind: Kind, ref: Context, deriv: Callable[[Any], Any], run: OracleRun,
+                        results: dict[str, ParamResult], low: Mapping[str, np.ndarray]) -> dict[str, ParamResult]:
+    """A lower-precision gradient still inconclusive against the float64 reference (its own
+    rounding coarser than the resolution asked: sums of terms of 1e4 in float32) is settled by
+    the same gradient code run on the float64 copies, where it follows its input's dtype: a slip
+    in the formula is there too, and is judged at float64's resolution; the lower-precision
+    gradient's distance from it, its rounding, is stated beside the verdict."""
+    try:
+        raw = ref.params.call_on_copies(deriv, _name(deriv, None))
+    except Exception:  # not the check's business: the lower-precision verdict stands
+        return results
+    leaves = list(raw.values()) if isinstance(raw, Mapping) else [raw]
+    if not all(isinstance(v, np.ndarray) and v.dtype == np.float64 for v in leaves):
+        return results
+    a64 = _analytic(deriv, ref, kind)
+    kw64 = _judge_kw(ref, _measure_rounding(deriv, ref, kind, a64))
+    out_shape = ref.evaluator.out_shape if kind == "jacobian" else ()
+    out = dict(results)
+    by = "the same gradient code on float64 copies"
+    for k, name in enumerate(ref.params.names):
+        p = results[name]
+        if p.verdict != "inconclusive":
+            continue
+        est = run.estimates[k]
+        a2 = a64[name].reshape(est.value.shape)
+        q = _param_result(ref, name, a2, est, out_shape, kw64[name], by=by)
+        if q.verdict == "inconclusive":
+            out[name] = dataclasses.replace(p, inconclusive=f"{p.inconclusive} [also tried: {by}: {q.inconclusive}]")
+            continue
+        dev = np.abs(low[name].reshape(a2.shape).astype(np.float64) - a2)
+        rel = float(dev.max() / max(float(np.abs(a2).max()), np.finfo(float).tiny))
+        trail = (*p.trail, f"{p.dtype} gradient differs from {by} by up to {rel:.2g} of its largest entry "
+                           "(its rounding)")
+        out[name] = dataclasses.replace(q, witness=by, trail=trail, dtype=p.dtype, shape=p.shape)
+    return out
 
 
 def _with_witness(ctx: Context, p: ParamResult, analytic: np.ndarray, witness: OracleRun | str,
@@ -286,13 +446,18 @@ def _tolerance(j: Judgement, opts: Options, eps: float, unmeasured: str | None =
 
 
 def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEstimate,
-                  out_shape: tuple[int, ...], kw: Mapping[str, Any]) -> ParamResult:
+                  out_shape: tuple[int, ...], kw: Mapping[str, Any], *, by: str | None = None,
+                  own_fd: bool = True) -> ParamResult:
+    """The parameter judged against one witness's estimate (``by`` names a witness other than
+    the finite differences the context ran; ``own_fd=False``: the estimate is not of the context's
+    own evaluator, whose joint kink test then does not apply)."""
     ps, opts = ctx.params, ctx.options
     eps = ps.eps
     j = judge(analytic, est, eps=eps, options=opts, rounding=kw["rounding"], coord_scale=kw["coord_scale"],
-              loss_resolution=kw["loss_resolution"])
+              loss_resolution=kw["loss_resolution"], row_scale=kw.get("row_scale", False),
+              exact=kw.get("exact", False))
     pshape = ps.arrays[pname].shape
-    joint = joint_kinks(ctx, pname, analytic, est, j) if opts.kinks and not opts.fixed else []
+    joint = joint_kinks(ctx, pname, analytic, est, j) if opts.kinks and not opts.fixed and by is None and own_fd else []
     for jk in joint:
         j.status[jk.row, list(jk.entries)] = Status.KINK_MISMATCH
         j.ratio[jk.row, list(jk.entries)] = np.maximum(j.ratio[jk.row, list(jk.entries)],
@@ -333,7 +498,7 @@ def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEst
         arrays = EntryArrays(analytic=analytic.reshape(full), numeric=est.value.reshape(full),
                              error_estimate=est.error.reshape(full), tolerances=j.tolerance.reshape(full),
                              abs_errors=j.abs_error.reshape(full), status=j.status.reshape(full))
-    why = None if bad.any() else _why_inconclusive(ctx, pname, j, est)
+    why = None if bad.any() else _why_inconclusive(ctx, pname, j, est, by)
     return ParamResult(
         name=pname,
         shape=pshape,
@@ -359,7 +524,8 @@ def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEst
     )
 
 
-def _why_inconclusive(ctx: Context, pname: str, j: Judgement, est: OracleEstimate) -> str | None:
+def _why_inconclusive(ctx: Context, pname: str, j: Judgement, est: OracleEstimate,
+                      by: str | None = None) -> str | None:
     """Why this parameter cannot be called right (None when it can), and what would help."""
     ps, opts = ctx.params, ctx.options
     shape = ps.arrays[pname].shape
@@ -378,7 +544,9 @@ def _why_inconclusive(ctx: Context, pname: str, j: Judgement, est: OracleEstimat
                 f"pass a smaller typical=")
     if opts.fixed or opts.resolution is None or j.resolution <= opts.resolution:
         return None
-    return (f"resolution {j.resolution:.2g} is coarser than the {opts.resolution:g} asked for, so a mistake that "
+    if by is not None:
+        return f"resolution {j.resolution:.2g} is coarser than the {opts.resolution:.2g} asked for"
+    return (f"resolution {j.resolution:.2g} is coarser than the {opts.resolution:.2g} asked for, so a mistake that "
             f"small could pass unseen; {_hints(ctx, pname)}")
 
 
@@ -398,9 +566,12 @@ def _hints(ctx: Context, pname: str) -> str:
         hints.append("the default step (step=None)")
     if opts.method in ("forward", "central"):
         hints.append("the default method='richardson'")
-    if _complex_untried(opts.method):
+    if _complex_untried(opts.method) and opts.oracle != "auto":
         hints.append("method='complex' or 'auto' (complex step subtracts nothing: exact to rounding, where the loss "
                      "is complex-analytic)")
+    if opts.oracle not in ("auto", "both", "symbolic"):
+        hints.append("oracle='auto' (complex step and the exact symbolic derivative where finite differences "
+                     "cannot settle)")
     hints.append("a point where the gradient is not tiny beside the loss")
     return "to make it conclusive: " + "; ".join(hints) + "; or accept it with resolution=None"
 
@@ -420,12 +591,12 @@ def check_grad(
     kinks: bool = True,
     max_entries: int = 5,
     name: str | None = None,
-    resolution: float | None = DEFAULT_RESOLUTION,
+    resolution: float | str | None = "auto",
     keep_arrays: bool | None = None,
     structure: Mapping[str, str] | None = None,
     mode: str = "auto",
     directional: Mapping[str, Any] | None = None,
-    oracle: str = "fd",
+    oracle: str = "auto",
     workers: int | cf.Executor | None = None,
     progress: bool | None = None,
 ) -> GradCheckResult | DirectionalResult:
@@ -440,7 +611,9 @@ def check_grad(
         the parameter's shape, or a dict with the same keys).
     params:
         One array, or a mapping name -> array. Integer arrays are checked on float64
-        copies; float32 arrays in float32 with float32-sized tolerances (noted in the result).
+        copies. The gradient of float32 parameters is computed in float32 and judged (with
+        ``oracle="auto"``) against differences of the loss on float64 copies, where the loss
+        follows its input's dtype, with the float32 gradient's own rounding measured.
     method:
         Finite-difference scheme, one of :data:`METHODS` (default ``"richardson"``).
     rtol, atol:
@@ -460,7 +633,8 @@ def check_grad(
     name:
         Name of the loss in messages (default: its ``__qualname__``).
     resolution:
-        The relative error the check must be able to see (default 1e-6). A parameter whose
+        The relative error the check must be able to see: ``"auto"`` (default) 1e-6, or 100 ulps
+        of the parameters' precision where that is coarser (1.2e-5 in float32). A parameter whose
         stated resolution is coarser gets the verdict ``inconclusive``, which is not ``ok``;
         ``None`` accepts whatever resolution the check reaches. Ignored with ``rtol``/``atol``.
     keep_arrays:
@@ -487,7 +661,13 @@ def check_grad(
         Further options of :func:`gradcheck.check_grad_directional` (``directions=``,
         ``workers=``, ``budget_s=`` ...).
     oracle:
-        ``"fd"`` (default) finite differences; ``"symbolic"`` the exact derivative of the same
+        ``"auto"`` (default): finite differences first; a parameter they leave inconclusive, or
+        can judge only in the loss's units, is settled by the strongest witness that can: complex
+        step (where the loss is complex-analytic and has no kink there), then the exact symbolic
+        derivative (50-digit arithmetic; code that runs on symbols, up to 2000 entries). A witness
+        decides only where it agrees with finite differences within both bars; each parameter
+        names its witness (``ParamResult.witness``) and what was asked before it (``trail``).
+        ``"fd"``: finite differences only; ``"symbolic"`` the exact derivative of the same
         loss code run on sympy symbols (numpy code or code written against ``gradcheck.ops``);
         ``"both"``: finite differences, and the exact derivative as a second witness whose
         verdict each parameter reports (``ParamResult.symbolic``: ``pass``, ``FAIL: ...`` or
@@ -512,7 +692,7 @@ def check_grad(
                              keep_arrays=keep_arrays, oracle=oracle, workers=workers, progress=progress)
     chosen = _directional_mode(mode, params, structure, directional)
     directions_fit = not (opts.fixed or step is not None or not kinks) and method in DIRECTIONAL_METHODS
-    if oracle == "fd" and chosen and (mode == "directional" or directions_fit):
+    if oracle in ("auto", "fd") and chosen and (mode == "directional" or directions_fit):
         if not directions_fit:
             raise InvalidArgumentError(
                 f"mode='directional' takes no rtol/atol/step/kinks=False and no method={method!r} (it takes "
@@ -524,7 +704,7 @@ def check_grad(
             result = _with_choice(result, f"{n:,} parameter entries, above {AUTO_DIRECTIONAL_ABOVE:,}", None)
         return result
     switch: Switch | None = None
-    if mode == "auto" and oracle == "fd" and not structure and directions_fit:
+    if mode == "auto" and oracle in ("auto", "fd") and not structure and directions_fit:
         def switch(ctx: Context, pred: _cost.Prediction) -> DirectionalResult:
             why = (f"the per-entry check was predicted to take about {_cost.describe_s(pred.entries_s)} "
                    f"({pred.entries_detail()}), over the {_cost.BUDGET_S:g} s budget; along directions about "
@@ -552,7 +732,10 @@ def _directional(loss: Callable[[Any], Any], grad: Callable[[Any], Any], params:
     at check_grad's boundary (``resolution`` becomes ``target`` unchanged, None included)."""
     from .directional._engine import DirectionalOptions, run_directional
 
-    dopts = DirectionalOptions(method=opts.method, typical=opts.typical, safety=opts.safety,
+    # with the default witnesses, directions take complex step where the loss is complex-analytic: its
+    # bars, some 1e-16 of a direction's sum, resolve a relative 1e-10 slip in one median entry of 1e5
+    method = "auto" if opts.oracle == "auto" and opts.method == "richardson" else opts.method
+    dopts = DirectionalOptions(method=method, typical=opts.typical, safety=opts.safety,
                                max_named=opts.max_entries, target=opts.resolution,
                                **{"workers": opts.workers, "progress": opts.progress, **dict(directional or {})})
     return run_directional(loss, grad, params, dopts, opts.name)
@@ -565,11 +748,11 @@ def _with_choice(result: DirectionalResult, why: str, pred: _cost.Prediction | N
     to = f"to a relative {result.target:g} of its own value" if result.target is not None else "against its own value"
     notes = (
         f"mode='directional' was chosen (mode not given): {why}",
-        f"this verdict does not keep the per-entry promise (every entry {to}): its resolution, "
-        f"{result.resolution:.2g}, is relative to each parameter's largest |g_i s_i|, so a "
-        f"small entry's error is seen only when it is that large beside the largest one, and an error spread over "
-        f"many entries is missed with probability <= {result.miss_probability:.2g}; mode='entries' checks every "
-        f"entry{entries}",
+        f"this verdict keeps the per-entry promise (every entry {to}) only where an entry's |g_i s_i| is large "
+        f"enough beside its parameter's largest: its resolution, {result.resolution:.2g}, is relative to that "
+        f"largest term (the entries it cannot promise are counted in a note, where there are any), and an error "
+        f"spread over many entries is missed with probability <= {result.miss_probability:.2g}; mode='entries' "
+        f"checks every entry{entries}",
     )
     return dataclasses.replace(result, notes=tuple(result.notes) + notes)
 
@@ -676,9 +859,9 @@ def check_jacobian(
     kinks: bool = True,
     max_entries: int = 5,
     name: str | None = None,
-    resolution: float | None = DEFAULT_RESOLUTION,
+    resolution: float | str | None = "auto",
     keep_arrays: bool | None = None,
-    oracle: str = "fd",
+    oracle: str = "auto",
     workers: int | cf.Executor | None = None,
     progress: bool | None = None,
 ) -> GradCheckResult:

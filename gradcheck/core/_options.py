@@ -19,7 +19,7 @@ import numpy as np
 from ._errors import InvalidArgumentError
 
 __all__ = ["Options", "check_option", "check_options", "RULES", "METHODS", "DEFAULT_SAFETY", "DEFAULT_RESOLUTION",
-           "Layout", "floor_rtol"]
+           "resolution_for", "Layout", "floor_rtol"]
 
 METHODS = ("richardson", "central", "forward", "complex", "auto")
 """``richardson`` (default): central differences at h, h/2, h/4 extrapolated to 6th order,
@@ -37,14 +37,28 @@ KEEP_ARRAYS_UP_TO = 1_000_000
 """By default a result keeps its per-entry arrays (for plots and heat maps) up to this many
 derivative entries; a larger check keeps its summary and the named entries only."""
 
-ORACLES = ("fd", "symbolic", "both")
-"""``fd``: finite differences (any code). ``symbolic``: the exact derivative of the same loss
-code run on sympy symbols. ``both``: finite differences for the verdict's numbers, and the
-exact derivative as a second witness whose verdict is reported per parameter."""
+ORACLES = ("auto", "fd", "symbolic", "both")
+"""``auto`` (default): finite differences, and for the parameters they cannot settle the
+strongest witness that can (complex step, the exact symbolic derivative; see
+:mod:`gradcheck.checks._witnesses`). ``fd``: finite differences only (any code). ``symbolic``:
+the exact derivative of the same loss code run on sympy symbols. ``both``: finite differences
+for the verdict's numbers, and the exact derivative as a second witness whose verdict is reported per parameter."""
 
 DEFAULT_RESOLUTION = 1e-6
 """The relative error a check must be able to see to call a gradient right: a parameter
 whose stated resolution is coarser gets the verdict ``inconclusive``, not ``pass``."""
+
+RESOLUTION_ULPS = 100.0
+"""``resolution="auto"`` (the default) asks for :data:`DEFAULT_RESOLUTION`, or this many ulps of
+the parameters' precision where that is coarser (1.2e-5 in float32): a float32 gradient is
+rounded to some 1e-7 per operation, so 1e-6 is out of its reach however exact the reference."""
+
+
+def resolution_for(resolution: float | str | None, eps: float) -> float | None:
+    """The resolution a check at machine epsilon ``eps`` asks for (``"auto"`` resolved)."""
+    if resolution == "auto":
+        return max(DEFAULT_RESOLUTION, RESOLUTION_ULPS * eps)
+    return resolution  # type: ignore[return-value]
 
 def floor_rtol(eps: float) -> float:
     """Relative floor for the analytic side's rounding where it is not measured: ``max(sqrt(eps), 1e-7)``
@@ -102,8 +116,9 @@ RULES: dict[str, Rule] = {
     "typical": Rule(_typical, "a positive number (or a mapping name -> positive number)"),
     "flag": Rule(lambda v: isinstance(v, bool), "True or False"),
     "automatic flag": Rule(lambda v: v is None or isinstance(v, bool), "True, False or None (automatic)"),
-    "resolution": Rule(lambda v: v is None or (_real(v) and 0 < v <= 1),
-                       f"the relative error the check must resolve, in (0, 1] (default {DEFAULT_RESOLUTION:g}), "
+    "resolution": Rule(lambda v: v is None or v == "auto" or (_real(v) and 0 < v <= 1),
+                       f"the relative error the check must resolve, in (0, 1]; 'auto' (default: "
+                       f"{DEFAULT_RESOLUTION:g}, or {RESOLUTION_ULPS:g} ulps of a lower precision), "
                        "or None to accept whatever resolution the check reaches"),
     "oracle": Rule(lambda v: v in ORACLES, f"one of {', '.join(map(repr, ORACLES))}"),
     "workers": Rule(_workers, "None, an integer >= 1 (processes) or a concurrent.futures.Executor"),
@@ -160,8 +175,8 @@ class Options:
     order: str | None = None
     refine: bool = True
     keep_arrays: bool | None = None
-    resolution: float | None = DEFAULT_RESOLUTION
-    oracle: str = "fd"
+    resolution: float | str | None = "auto"
+    oracle: str = "auto"
     workers: Any = None  # None, an int (local processes) or a concurrent.futures.Executor
     progress: bool | None = None  # a bar on stderr: None = on a terminal and not in CI
 

@@ -226,14 +226,14 @@ def _as_float_copy(name: str, value: Any) -> tuple[np.ndarray, ParamInfo]:
         # untouched (``arr`` is already a copy).
         arr = arr.astype(arr.dtype.newbyteorder("="))
     if kind == "f":
-        if arr.dtype.itemsize < 4:
+        if arr.dtype.itemsize < 4 and arr.dtype != np.float16:
             note = f"{arr.dtype} array checked on a float32 copy"
             arr = arr.astype(np.float32)
         elif arr.dtype.itemsize > 8:
             note = f"{arr.dtype} array checked on a float64 copy"
             arr = arr.astype(np.float64)
-        if arr.dtype == np.float32:
-            note = note or "float32: tolerances scaled to float32 precision"
+        if arr.dtype in (np.float32, np.float16):
+            note = note or f"{arr.dtype}: tolerances scaled to {arr.dtype} precision"
     elif kind in "iu":
         note = f"integer ({arr.dtype}) array checked on a float64 copy"
         arr = arr.astype(np.float64)

@@ -75,6 +75,9 @@ def _grad_headline(result: Any) -> str:
             text += f" in {worst.n_mismatched} of {worst.n_checked} entries, max rel err {worst.max_rel_error:.2g}"
         else:
             text += " by the exact derivative"  # the symbolic witness disproved it, no entry past its tolerance
+        by = getattr(worst, "witness", None)
+        if by and getattr(worst, "trail", ()) and not by.startswith("finite differences"):
+            text += f" by {by}"  # settled past the first witness: the reader should know by which
         if worst.diagnosis:
             text += f" (looks like: {_short(worst.diagnosis)})"
         if unsure:

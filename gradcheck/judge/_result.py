@@ -21,8 +21,9 @@ from ..core._status import STATUS_NAMES
 __all__ = ["Entry", "Tolerance", "EntryArrays", "ParamResult", "GradCheckResult", "Estimate", "STATUS_NAMES",
            "SCHEMA_VERSION", "json_float", "float_or_nan"]
 
-SCHEMA_VERSION = 2
-"""2: per-parameter ``verdict`` and ``inconclusive``, entry status ``unresolved``, arrays ``abs_errors``."""
+SCHEMA_VERSION = 3
+"""2: per-parameter ``verdict`` and ``inconclusive``, entry status ``unresolved``, arrays ``abs_errors``.
+3: per-parameter ``witness`` (what settled the verdict) and ``trail`` (each witness asked, in order)."""
 
 Verdict = Literal["pass", "FAIL", "inconclusive"]
 VERDICT_ORDER = ("FAIL", "inconclusive", "pass")
@@ -192,6 +193,8 @@ class ParamResult:
     note: str = ""
     inconclusive: str | None = None  # why no verdict could be reached, with what would reach one
     symbolic: str | None = None  # the symbolic witness: "pass", "FAIL: ...", "n/a: ..." (None: not asked)
+    witness: str | None = None  # what the verdict's numbers come from: "finite differences (richardson)", ...
+    trail: tuple[str, ...] = ()  # the witnesses asked before it (or in vain), each with its outcome
     arrays: EntryArrays | None = dataclass_field(default=None, repr=False, compare=False)
 
     @property
@@ -255,6 +258,8 @@ class ParamResult:
             "verdict": self.verdict,
             "inconclusive": self.inconclusive,
             "symbolic": self.symbolic,
+            "witness": self.witness,
+            "trail": list(self.trail),
         }
         if arrays and self.arrays is not None:
             d.update(self.arrays.to_dict())
@@ -273,7 +278,8 @@ class ParamResult:
             worst=Entry.from_dict(d["worst"]), mismatches=tuple(Entry.from_dict(e) for e in d["mismatches"]),
             kinks=tuple(Entry.from_dict(e) for e in d["kinks"]), tolerance=Tolerance.from_dict(d["tolerance"]),
             step=float_or_nan(d["step"]), diagnosis=d.get("diagnosis"), note=d.get("note", ""),
-            inconclusive=d.get("inconclusive"), symbolic=d.get("symbolic"), arrays=EntryArrays.from_dict(d, full),
+            inconclusive=d.get("inconclusive"), symbolic=d.get("symbolic"), witness=d.get("witness"),
+            trail=tuple(d.get("trail", ())), arrays=EntryArrays.from_dict(d, full),
         )
 
     def describe(self, max_entries: int = 5) -> str:
@@ -283,16 +289,21 @@ class ParamResult:
                   f"resolution {self.resolution:.2g}")
         kinks = f", {self.n_kinks} at kinks (valid one-sided slopes)" if self.n_kinks else ""
         witness = f"\n  symbolic: {self.symbolic}" if self.symbolic else ""
+        # a verdict settled past the first witness says by which, and what was asked before it
+        first = (self.witness or "").startswith("finite differences")
+        by = f" by {self.witness}" if self.witness and self.trail and not first else ""
+        before = "".join(f"\n  {'' if t.startswith('its FAIL') else 'asked first: '}{t}"
+                         for t in self.trail) if self.trail and self.verdict != "inconclusive" else ""
         if self.verdict == "pass":
-            return f"{head}: ok, {self.n_checked} entries, {errors}{kinks}{witness}"
+            return f"{head}: ok{by}, {self.n_checked} entries, {errors}{kinks}{before}{witness}"
         if not self.n_mismatched and self.symbolic and self.symbolic.startswith("FAIL"):
             return f"{head}: wrong by the exact derivative, {self.n_checked} entries, {errors}{kinks}{witness}"
         if self.verdict == "inconclusive":
             return (f"{head}: INCONCLUSIVE, {self.n_checked} entries, {errors}{kinks}\n  why: {self.inconclusive}"
                     f"{witness}")
         lines = [
-            f"{head}: {self.n_mismatched} of {self.n_checked} entries mismatch"
-            + (f", {self.n_kinks} at kinks" if self.n_kinks else "") + f"; {errors}"
+            f"{head}: {self.n_mismatched} of {self.n_checked} entries mismatch{by}"
+            + (f", {self.n_kinks} at kinks" if self.n_kinks else "") + f"; {errors}{before}"
         ]
         if self.diagnosis:
             lines.append(f"  looks like: {self.diagnosis}")

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-__all__ = ["DELTA", "SIGMAS", "MODEL_ULPS", "Rounding", "measure", "entry_scale"]
+__all__ = ["DELTA", "SIGMAS", "MODEL_ULPS", "Rounding", "measure", "entry_scale", "delta_for"]
 
 DELTA = 2.0 ** -33
 """Relative move of the base point: far above float64's rounding (1e-16), far below float32's (6e-8)."""
@@ -74,19 +74,23 @@ def measure(call: Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
     """Measure the rounding of ``call`` (the analytic derivative on a dict of arrays) at ``arrays``.
 
     ``base`` is its value there, ``scales`` the per-coordinate magnitude ``max(|x|, typical)``
-    (flat), ``shapes`` each parameter's ``(m, n)``. Only float64 parameters are measured:
-    a move of 1e-10 is below the resolution of lower precisions.
+    (flat), ``shapes`` each parameter's ``(m, n)``. Parameters of lower precision are moved by
+    :func:`delta_for` their precision (16 ulps): the same thousands of ulps, the
+    smooth part still far below their rounding.
     """
     names = list(arrays)
-    if any(arrays[n].dtype != np.float64 for n in names):
-        return Rounding({n: None for n in names}, "parameters are not all float64")
+    dtypes = {arrays[n].dtype for n in names}
+    if any(dt.kind != "f" for dt in dtypes):
+        return Rounding({n: None for n in names}, "parameters are not all floating point")
+    delta = delta_for(max(float(np.finfo(dt).eps) for dt in dtypes))
     rng = np.random.default_rng(_SEED)
     sq = {n: np.zeros(shapes[n]) for n in names}
     for _ in range(DIRECTIONS):
         signs = {n: rng.choice((-1.0, 1.0), size=arrays[n].shape) for n in names}
         vals = []
         for sgn in (1.0, -BACK):
-            moved = {n: arrays[n] + sgn * DELTA * scales[n].reshape(arrays[n].shape) * signs[n] for n in names}
+            moved = {n: (arrays[n] + sgn * delta * scales[n].reshape(arrays[n].shape) * signs[n])
+                     .astype(arrays[n].dtype) for n in names}
             try:
                 vals.append(call(moved))
             except Exception as exc:  # the derivative's failure away from the point is not the check's business
@@ -102,6 +106,17 @@ def measure(call: Callable[[Mapping[str, np.ndarray]], Mapping[str, np.ndarray]]
         sigma = np.sqrt(sq[n] / ((BACK**2 + 1.0 + (1.0 + BACK) ** 2) * DIRECTIONS))
         out[n] = SIGMAS * sigma if np.all(np.isfinite(sigma)) else None
     return Rounding(out)
+
+
+def delta_for(eps: float) -> float:
+    """The move for a precision of machine epsilon ``eps``: :data:`DELTA` in float64, else 16 ulps
+    (2**-19 in float32). Enough to draw the rounding of every intermediate anew; small enough that
+    its square, the smooth part left in the second differences, is far below an ulp, and that it
+    crosses no kink 1e-5 away (a ReLU input that a move of 2**-15 crossed measured as 3e-4 of
+    rounding, the cap)."""
+    if eps <= float(np.finfo(np.float64).eps):
+        return DELTA
+    return 16.0 * eps
 
 
 def entry_scale(analytic: np.ndarray, numeric: np.ndarray, coord_scale: np.ndarray | None) -> np.ndarray:

@@ -45,7 +45,7 @@ import numpy as np
 
 from ...core._errors import InvalidArgumentError, LossRaisedError
 from ...core._evaluator import ComplexUnsupported, Evaluator
-from ...core._options import DEFAULT_RESOLUTION, check_options
+from ...core._options import check_options, resolution_for
 from ...core._params import ParamSet
 from ...core._progress import Progress
 from ...judge._compare import DEFAULT_SAFETY, floor_rtol
@@ -279,7 +279,7 @@ class DirectionalOptions:
     max_named: int = 5
     typical: float | Mapping[str, float] = 1.0
     safety: float = DEFAULT_SAFETY
-    target: float | None = DEFAULT_RESOLUTION
+    target: float | str | None = "auto"
     sample: int = 32
     per_entry: int | None = None
     workers: Any = None  # None, an int (local processes) or a concurrent.futures.Executor
@@ -657,7 +657,7 @@ def check_grad_directional(
     max_named: int = 5,
     typical: float | Mapping[str, float] = 1.0,
     safety: float = DEFAULT_SAFETY,
-    target: float | None = DEFAULT_RESOLUTION,
+    target: float | str | None = "auto",
     sample: int = 32,
     per_entry: int | None = None,
     workers: int | cf.Executor | None = None,
@@ -691,8 +691,9 @@ def check_grad_directional(
     safety:
         Multiplier on every error estimate (default 10).
     target:
-        The relative error the verdict must resolve, in (0, 1] (default 1e-6); coarser bars make
-        it ``inconclusive``. None accepts whatever resolution the directions reach (as
+        The relative error the verdict must resolve, in (0, 1]; ``"auto"`` (default) 1e-6, or 100
+        ulps of a lower precision (1.2e-5 in float32); coarser bars make it ``inconclusive``. None
+        accepts whatever resolution the directions reach (as
         ``check_grad``'s ``resolution=None``): the directions and their bars do not depend on
         it, only whether a coarse result may pass.
     sample:
@@ -741,12 +742,9 @@ def run_directional(
     grad_name = getattr(grad, "__qualname__", None) or type(grad).__name__
     analytic = _analytic(grad, ps, grad_name)
     notes = [f"{n}: {ps.infos[n].note}" for n in ps.names if ps.infos[n].note]
-    if target is not None and 10 * floor_rtol(ps.eps) > target:
-        notes.append(
-            f"parameters in {'float32' if ps.eps < 1e-3 else 'float16'}: the target {target:g} was raised to "
-            f"{10 * floor_rtol(ps.eps):.2g}, ten times the relative floor of that precision"
-        )
-        target = 10 * floor_rtol(ps.eps)
+    # "auto" follows the parameters' precision; a number is honoured as given, finer or coarser
+    # than the precision allows (a target out of reach ends inconclusive, saying so)
+    target = resolution_for(target, ps.eps)
     offsets, start = [], 0
     for n in ps.names:
         offsets.append((n, start, start + ps.arrays[n].size))
@@ -985,6 +983,7 @@ def _finish(
     mismatches, n_bad = _named(tally.outcomes, offsets, shapes, plan.max_named)
     res_by, resolution, miss_rtol = _resolution(checks, chk.g, chk.s, offsets, plan.n_dirs)
     verdict, reason = _conclude(checks, mismatches, plan, tally, resolution, res_by)
+    tally.notes.extend(_unpromised(chk.g, chk.s, offsets, res_by, plan.target))
     return DirectionalResult(
         ok=verdict == "pass",
         verdict=verdict,
@@ -1041,6 +1040,31 @@ def _effective_tol(c: DirectionCheck) -> float:
     """What an error must exceed to be seen along ``c``: its tolerance, plus the kink's interval."""
     width = abs(c.right - c.left) if c.state == "kink" and c.left is not None and c.right is not None else 0.0
     return c.tolerance + width
+
+
+def _unpromised(g: np.ndarray, s: np.ndarray, offsets: list[tuple[str, int, int]], res_by: Mapping[str, float],
+                target: float | None) -> list[str]:
+    """Per parameter, the entries whose own value the directions cannot promise to ``target``.
+
+    A parameter's resolution is relative to its largest ``|g_i s_i|``: an entry whose term is a
+    thousandth of that is resolved to a thousand times less of its own value. The per-entry check
+    promises every entry; here the result says which entries are not promised, and why."""
+    if target is None:
+        return []
+    out = []
+    gs = np.abs(g * s)
+    for name, a, b in offsets:
+        top, res = float(gs[a:b].max(initial=0.0)), res_by.get(name, math.inf)
+        if top == 0 or not math.isfinite(res):
+            continue
+        own = gs[a:b]
+        weak = (own > 0) & (res * top > target * own)
+        k = int(weak.sum())
+        if k:
+            out.append(f"{name}: {k} of {b - a} entries ({100 * k / (b - a):.2g}%) are not promised {target:g} of "
+                       f"their own value: their |g_i s_i| is below {res / target:.2g} of the largest (resolution "
+                       f"{res:.2g} of it); a relative error of {target:g} there may pass (mode='entries' checks each)")
+    return out
 
 
 def _resolution(
