@@ -300,7 +300,8 @@ def test_right_formulas_flat_at_the_degenerate_size_are_not_called_wrong() -> No
     rayleigh = verify(loss="(x.T@A@x)/(x.T@x)", grads={"x": "2*(A@x - ((x.T@A@x)/(x.T@x))*x)/(x.T@x)"},
                       shapes={"A": "n,n", "x": "n,1"}, structure={"A": "symmetric"})
     assert rayleigh.verdict == "right", rayleigh.reasons
-    assert [p.status for p in rayleigh.points if p.sizes == {"n": 1}] == ["inconclusive"]
+    # finite differences cannot resolve n = 1 (a witness of the core may settle it): never a mismatch there
+    assert [p.status for p in rayleigh.points if p.sizes == {"n": 1}] in (["inconclusive"], ["agree"])
     layer_norm = verify(loss="sum(g*xh)", grads={"x": "(g - mean(g) - xh*mean(g*xh))/s"},
                         defs={"s": "sqrt(mean((x - mean(x))**2) + eps)", "xh": "(x - mean(x))/s"},
                         shapes={"x": "n,1", "g": "n,1", "eps": ""}, values={"eps": 0.1})
