@@ -136,6 +136,11 @@ def _free(structure: str | None, i: int, j: int = 0) -> bool:
                 or (structure == "diagonal" and i != j))
 
 
+def _free_indices(structure: str, n: int) -> list[tuple[int, int]]:
+    kind = "lower" if structure in ("spd", "symmetric", "symmetric-entries") else structure
+    return [(i, j) for i in range(n) for j in range(n) if _free(kind, i, j)]
+
+
 def _free_coordinates(structure: str, d: np.ndarray, claim: bool) -> np.ndarray:
     """A structured parameter's derivative (``claim=False``: the unconstrained one, at the
     structured point) or claim, as the core compares them: per free coordinate (i >= j for the
@@ -164,6 +169,8 @@ class Elementwise:
     symbols: dict[str, np.ndarray]
     derivative: dict[str, np.ndarray]
     claim: dict[str, np.ndarray | str]  # a string: the claim's shape error
+    coordinates: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    """For a structured parameter, the (i, j) of each free coordinate its derivative is compared on."""
 
 
 def _too_big(spec: Spec, shapes: Mapping[str, tuple[int, ...]]) -> str | None:
@@ -198,6 +205,7 @@ def elementwise(spec: Spec, dims: Mapping[str, int], kind: str) -> Elementwise:
     out = obj(evaluate(spec.loss, env, SympyBackend()))
     derivative: dict[str, np.ndarray] = {}
     claim: dict[str, np.ndarray | str] = {}
+    coordinates: dict[str, list[tuple[int, int]]] = {}
     ties = _symmetric_ties(spec, symbols)
     for k in spec.grads:
         s = symbols[k]
@@ -223,9 +231,10 @@ def elementwise(spec: Spec, dims: Mapping[str, int], kind: str) -> Elementwise:
         c = emap(lambda e: sp.sympify(e).xreplace(ties), c) if ties else emap(sp.sympify, c)
         claim[k] = _claim_numerator(spec, c, out.shape, s.shape, kind)
         if structured and not isinstance(claim[k], str):
+            coordinates[k] = _free_indices(kind_k, derivative[k].shape[0])
             derivative[k] = _free_coordinates(kind_k, derivative[k], claim=False)
             claim[k] = _free_coordinates(kind_k, claim[k], claim=True)
-    return Elementwise(sizes=dict(dims), symbols=symbols, derivative=derivative, claim=claim)
+    return Elementwise(sizes=dict(dims), symbols=symbols, derivative=derivative, claim=claim, coordinates=coordinates)
 
 
 def _symmetric_ties(spec: Spec, symbols: Mapping[str, np.ndarray]) -> dict[Any, Any]:
@@ -370,11 +379,15 @@ def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, 
             gap = np.where(wrong, np.abs(dv - cv), 0.0)
             j = int(np.argmax(gap))
             idx = tuple(int(i) for i in np.unravel_index(j, d.shape))
+            if k in ew.coordinates:  # a structured parameter's free coordinate, by its (i, j)
+                idx, at = ew.coordinates[k][idx[0]], idx
+            else:
+                at = idx
             cex = {
                 "param": k,
                 "index": list(idx),
-                "derivative": _entry_text(d[idx]),
-                "claimed": _entry_text(np.asarray(c)[idx]),
+                "derivative": _entry_text(d[at]),
+                "claimed": _entry_text(np.asarray(c)[at]),
                 "derivative_value": float(dv[j]),
                 "claimed_value": float(cv[j]),
                 "point": {n: np.asarray(v).round(6).tolist() for n, v in point.items() if np.size(v) <= 16},

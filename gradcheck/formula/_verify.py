@@ -303,16 +303,16 @@ def verify(
         ``{name: formula}``: the claimed derivative w.r.t. each parameter. Names with a
         shape but no claim are data, held fixed (and symbols in the symbolic proof).
     shapes:
-        ``{name: "4,3" | "m,n" | (4, 3) | "" (scalar)}``. Dimension names are drawn: first
-        all 1, then distinct small sizes; a dimension name also stands for its size in
-        formulas.
+        ``{name: "4,3" | "m,n" | (4, 3) | "" (scalar)}``. Dimension names are drawn: ``points``
+        distinct small sizes of at least 2, then all 1 as an extra size (never the only
+        witness); a dimension name also stands for its size in formulas.
     seed, points:
         Seed of the first random point, and how many points (and drawn sizes) to check.
     values:
         Fixed values for names (their shapes follow); a parameter's value is its point.
     structure:
         ``{name: "spd" | "symmetric" | "symmetric-entries" | "lower" | "upper" | "diagonal" | "positive" |
-        "onehot" | "sign" | "unit"}``: how values are drawn; a structured matrix *parameter* moves only along
+        "onehot" | "sign" | "unit" | "labels"}``: how values are drawn; a structured matrix *parameter* moves only along
         its structure and its claim is compared under the core's convention of that name
         (:data:`gradcheck.formula.STRUCTURES`).
     defs:
@@ -322,12 +322,16 @@ def verify(
     symbolic:
         Run the symbolic oracles (sympy); ``False`` runs finite differences only.
     time_budget:
-        Seconds the symbolic oracles may spend on proofs before saying "not proved".
+        Seconds the symbolic oracles may spend; they run in a worker stopped when it is
+        spent (where the platform can fork), and the result names the oracle that ran out.
 
     Returns
     -------
     VerifyResult
-        ``verdict`` is ``right``, ``wrong`` or ``inconclusive``; ``str(result)`` explains it.
+        ``verdict`` is ``right`` (every point that resolves agrees, with a witness beyond
+        the all-ones size), ``wrong`` (on evidence: ``diagnosis`` names the slip,
+        ``counterexample`` the smallest failing size) or ``inconclusive`` (nothing
+        resolves); ``str(result)`` explains it.
 
     Raises
     ------
