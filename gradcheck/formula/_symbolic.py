@@ -579,6 +579,9 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
         # data declared symmetric: A.T is A (the guard's points were drawn symmetric too)
         same = {msyms[n].T: msyms[n] for n, kind in spec.structure.items()
                 if kind in ("spd", "symmetric") and n in msyms and n not in spec.grads and hasattr(msyms[n], "T")}
+        if sym is not None and sym.status == "wrong":  # shown different already: no reduction to zero to wait on
+            proved = False
+            continue
         proved = proved and _matrix_zero((derivs[k] - g).xreplace(same) if same else derivs[k] - g)
     if proved:
         return MatrixCheck(
