@@ -12,6 +12,7 @@ Each formula runs in its own process (so a symbolic oracle that never returns is
     PYTHONPATH=. nice python benchmarks/formulas.py                 # this worktree's code
     PYTHONPATH=/path/to/other/checkout nice python benchmarks/formulas.py   # another version's
     python benchmarks/formulas.py --only rayleigh --verbose         # a few, with each verdict
+    python benchmarks/formulas.py --write-sheet all.toml && time gradcheck verify --sheet all.toml   # one process
 
 Figures: right formulas called WRONG (must be 0), wrong formulas caught, INCONCLUSIVE, slips named
 (of the wrong formulas with a named slip), right formulas proved for all sizes at matrix level,
@@ -300,10 +301,16 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=60.0, help="wall-clock limit per formula process (s)")
     ap.add_argument("--verbose", action="store_true", help="print each formula's verdict and diagnosis")
     ap.add_argument("--json", default=None, metavar="FILE", help="write every row to FILE")
+    ap.add_argument("--write-sheet", default=None, metavar="FILE",
+                    help="write the chosen formulas as one TOML sheet (for timing `gradcheck verify --sheet`)")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child is not None:
         child(args.child, args.budget)
+        return
+    if args.write_sheet:
+        with open(args.write_sheet, "w") as fh:
+            fh.write(sheet_text([f for f in FORMULAS if args.only in f.name]))
         return
     rows = []
     chosen = [(i, f) for i, f in enumerate(FORMULAS) if args.only in f.name]
@@ -326,6 +333,24 @@ def main() -> None:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"rows": rows, "formulas": [asdict(f) for _, f in chosen]}, fh, indent=1)
+
+
+def sheet_text(formulas: list[F]) -> str:
+    """The formulas as a TOML sheet (values and structures included), in the sheet's own key order."""
+
+    def table(d: dict[str, Any]) -> str:
+        return "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in d.items()) + " }"
+
+    out = ['[sheet]\ntitle = "benchmarks/formulas.py"\n']
+    for f in formulas:
+        out.append(f"[{f.name}]\nloss = {json.dumps(f.loss)}\ngrads = {table(f.grads)}\nshapes = {table(f.shapes)}")
+        for key in ("defs", "structure", "values"):
+            if getattr(f, key):
+                out.append(f"{key} = {table(getattr(f, key))}")
+        if f.order:
+            out.append(f'order = "{f.order}"')
+        out.append(f'expect = "{f.expect}"\n')
+    return "\n".join(out)
 
 
 def report(rows: list[dict[str, Any]]) -> None:

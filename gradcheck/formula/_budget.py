@@ -44,59 +44,93 @@ it is stopped and the matrix-level oracle (often quick where the element-wise on
 determinant of an inverse of a 4x4 of symbols) gets the rest in a worker of its own."""
 
 
-def _child(conn: Any, spec: Any, kind: str, runs: Sequence[Any], deadline: float, phases: str) -> None:
-    listen(lambda text: conn.send(("stage", text)))
-    try:
-        from ._symbolic import matrix_check, symbolic_check
+def _serve(conn: Any) -> None:
+    """The worker: one job after another (``(spec, kind, points, deadline, phases)``), each
+    answered with ``sym`` then ``mat`` (or ``error``), stages reported as they are entered."""
+    from types import SimpleNamespace
 
-        sym = None
-        if "sym" in phases:
-            stage("element-wise symbolic: choosing a size")
-            sym = symbolic_check(spec, [], kind, runs, deadline)
-            conn.send(("sym", replace(sym, elementwise=None)))
-        stage("matrix-level: translating the formula")
-        mat = matrix_check(spec, kind, sym, deadline)
-        conn.send(("mat", mat))
-    except BaseException as exc:  # reported, never raised in a child the parent waits on
-        conn.send(("error", f"{type(exc).__name__}: {exc}"[:300]))
-    finally:
-        conn.close()
-        os._exit(0)
+    listen(lambda text: conn.send(("stage", text)))
+    from ._symbolic import matrix_check, symbolic_check
+
+    while True:
+        try:
+            spec, kind, points, deadline, phases = conn.recv()
+        except (EOFError, OSError):
+            os._exit(0)
+        runs = [SimpleNamespace(sizes=s, point=p) for s, p in points]
+        try:
+            sym = None
+            if "sym" in phases:
+                stage("element-wise symbolic: choosing a size")
+                sym = symbolic_check(spec, [], kind, runs, deadline)
+                conn.send(("sym", replace(sym, elementwise=None)))
+            stage("matrix-level: translating the formula")
+            conn.send(("mat", matrix_check(spec, kind, sym, deadline)))
+        except Exception as exc:  # reported, never raised in a worker the parent waits on
+            conn.send(("error", f"{type(exc).__name__}: {exc}"[:300]))
 
 
 def _can_fork() -> bool:
     return hasattr(os, "fork") and sys.platform != "darwin" and os.environ.get("GRADCHECK_VERIFY_INPROCESS") != "1"
 
 
-def _worker(spec: Any, kind: str, runs: Sequence[Any], deadline: float, phases: str,
-            sym_by: float | None = None) -> dict[str, Any]:
-    """Run the oracles of ``phases`` in a forked child until they answer or the time runs out:
-    ``sym_by`` for the element-wise answer, ``deadline`` + :data:`GRACE` for all."""
+_worker_state: dict[str, Any] = {}
+"""The live worker of this process (``proc``, ``conn``, ``pid``): forked at the first formula and
+kept for the next ones (its sympy caches warm, no fork per formula), replaced only when stopped."""
+
+
+def _live_worker() -> tuple[Any, Any]:
+    import gc
     import multiprocessing as mp
 
+    w = _worker_state
+    if w.get("pid") == os.getpid() and w["proc"].is_alive():
+        return w["proc"], w["conn"]
+    gc.freeze()  # the worker's collections then leave the parent's objects (and their pages) alone
     ctx = mp.get_context("fork")
-    parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(child, spec, kind, runs, deadline, phases), daemon=True)
+    parent, child = ctx.Pipe(duplex=True)
+    proc = ctx.Process(target=_serve, args=(child,), daemon=True)
     proc.start()
     child.close()
+    w.update(proc=proc, conn=parent, pid=os.getpid())
+    return proc, parent
+
+
+def _stop_worker() -> None:
+    w = _worker_state
+    if w.get("pid") == os.getpid():
+        w["proc"].kill()
+        w["proc"].join(1.0)
+        w["conn"].close()
+    w.clear()
+
+
+def _worker(spec: Any, kind: str, runs: Sequence[Any], deadline: float, phases: str,
+            sym_by: float | None = None) -> dict[str, Any]:
+    """Run the oracles of ``phases`` in the worker until they answer or the time runs out
+    (``sym_by`` for the element-wise answer, ``deadline`` + :data:`GRACE` for all); a worker that
+    ran out is stopped."""
+    proc, conn = _live_worker()
+    points = [(dict(p.sizes), dict(p.point)) for p in runs if p.point]
     got: dict[str, Any] = {"stage": "element-wise symbolic: starting" if "sym" in phases else "matrix-level: starting"}
+    finished = False
     try:
+        conn.send((spec, kind, points, deadline, phases))
         while "mat" not in got and "error" not in got:
             until = deadline + GRACE if "sym" in got or sym_by is None else min(sym_by, deadline + GRACE)
             left = until - time.monotonic()
-            if left <= 0 or not parent.poll(left):
+            if left <= 0 or not conn.poll(left):
                 break
             try:
-                tag, value = parent.recv()
-            except EOFError:
+                tag, value = conn.recv()
+            except (EOFError, OSError):
                 got["error"] = "the worker ended without an answer"
                 break
             got[tag] = value
+        finished = "mat" in got
     finally:
-        if proc.is_alive():
-            proc.kill()
-        proc.join(1.0)
-        parent.close()
+        if not finished:  # ran out, failed or interrupted: the next formula gets a fresh worker
+            _stop_worker()
     return got
 
 
