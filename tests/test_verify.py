@@ -458,3 +458,10 @@ def test_sheets_show_tex_and_count_inconclusive(tmp_path: Path) -> None:
 def test_transposes_are_named_where_the_claim_cannot_even_be_evaluated(problem: dict, words: str) -> None:
     r = verify(**problem, symbolic=False)
     assert r.verdict == "wrong" and words in r.diagnosis, r.diagnosis
+
+
+def test_a_onehot_column_holds_one_label() -> None:
+    # drawn row by row, a (k, 1) column was all ones (k rows of width 1), and softmax(z) - y then wrong
+    r = verify(loss="-sum(y*log(softmax(z)))", grads={"z": "softmax(z) - y"}, shapes={"z": "k,1", "y": "k,1"},
+               structure={"y": "onehot"})
+    assert r.verdict == "right" and all(np.asarray(p.point["y"]).sum() == 1 for p in r.points)

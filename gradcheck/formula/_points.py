@@ -29,6 +29,9 @@ def draw_value(shape: tuple[int, ...], structure: str | None, rng: np.random.Gen
         out = np.zeros(shape)
         if out.ndim == 0:
             return np.asarray(1.0)
+        if out.ndim == 2 and shape[1] == 1:  # a column (k, 1) is one label's indicator, not k rows of width 1
+            out[rng.integers(0, shape[0]), 0] = 1.0
+            return out
         rows = out.reshape(-1, shape[-1])
         rows[np.arange(rows.shape[0]), rng.integers(0, shape[-1], size=rows.shape[0])] = 1.0
         return rows.reshape(shape)

@@ -26,7 +26,7 @@ STRUCTURES = ("spd", "symmetric", "symmetric-entries", "lower", "upper", "diagon
 ``spd``: symmetric positive definite, eigenvalues in [0.5, 2]; ``symmetric``;
 ``symmetric-entries``; ``lower``/``upper``: triangular, diagonal in [0.5, 2]; ``diagonal``;
 ``positive``: entries in [0.5, 2] (for log, sqrt); ``onehot``: one 1 per row (class labels,
-rows are samples); ``sign``: entries +-1 (labels of a logistic loss); ``unit``: entries in
+rows are samples; a column (k, 1) holds one 1); ``sign``: entries +-1 (labels of a logistic loss); ``unit``: entries in
 (0, 1) (targets of a sigmoid); ``labels``: integer class labels (for ``pick``; taken modulo the number
 of classes), held as numbers by the element-wise oracle too. A parameter declared ``symmetric`` (or ``spd``),
 ``symmetric-entries``, ``lower``, ``upper`` or ``diagonal`` moves only along that structure
