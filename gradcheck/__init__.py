@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         numerical_grad,
         numerical_jacobian,
     )
+    from .checks._rules import assert_jvp, assert_vjp, check_jvp, check_vjp
     from .checks.directional._engine import DirectionalResult, DirectionCheck, check_grad_directional
     from .checks.second import (
         BlockResult,
@@ -68,6 +69,7 @@ _LAZY = {
     **dict.fromkeys(("METHODS", "assert_grad", "assert_jacobian", "check_grad", "check_jacobian",
                      "numerical_grad", "numerical_jacobian"), ".checks._first_order"),
     **dict.fromkeys(("Entry", "Estimate", "GradCheckResult", "ParamResult", "Tolerance"), ".judge._result"),
+    **dict.fromkeys(("check_vjp", "check_jvp", "assert_vjp", "assert_jvp"), ".checks._rules"),
     "STRUCTURES": ".core._structure",
     "relative_error": ".judge._compare",
     **dict.fromkeys(("GaussNewton", "assert_gauss_newton", "assert_hessian", "assert_hvp", "check_gauss_newton",
@@ -98,6 +100,10 @@ __all__ = [
     "assert_jacobian",
     "numerical_grad",
     "numerical_jacobian",
+    "check_vjp",
+    "check_jvp",
+    "assert_vjp",
+    "assert_jvp",
     "check_grad_directional",
     "check_hessian",
     "check_hvp",

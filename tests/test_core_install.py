@@ -17,13 +17,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-EXTRAS = ("pytest", "_pytest", "hypothesis", "matplotlib", "xdist", "jsonschema", "symengine")
-"""Packages that come only with an extra (``test``, ``report``, ``symbolic``, ``strategies``)."""
+EXTRAS = ("pytest", "_pytest", "hypothesis", "matplotlib", "xdist", "jsonschema", "symengine", "torch", "jax", "jaxlib")
+"""Packages that come only with an extra (``test``, ``report``, ``symbolic``, ``strategies``, ``torch``, ``jax``)."""
 
 NEEDS_AN_EXTRA = {
     "gradcheck.pytest_plugin": "pytest",  # a pytest plugin: pytest loads it, so pytest is there
     "gradcheck.formula._pytest": "pytest",  # the sheet collector, loaded through the plugin
     "gradcheck.strategies": "hypothesis",  # hypothesis strategies for the user's own property tests
+    "gradcheck.torch": "torch",  # the bridge to torch rules
+    "gradcheck.jax": "jax",  # the bridge to jax rules
 }
 """Modules that exist for an extra's sake; each must say what to install, and nothing else may need one."""
 
@@ -81,6 +83,8 @@ def test_every_module_imports_without_the_extras() -> None:
     for name, package in NEEDS_AN_EXTRA.items():
         assert package in failed[name]
     assert "pip install 'gradcheck[strategies]'" in failed["gradcheck.strategies"]
+    assert "pip install 'gradcheck[torch]'" in failed["gradcheck.torch"]
+    assert "pip install 'gradcheck[jax]'" in failed["gradcheck.jax"]
 
 
 def test_public_names_resolve_without_the_extras() -> None:

@@ -42,6 +42,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
     "gradcheck.registry": frozenset({ROOT_UNIT, "gradcheck.core", "gradcheck.ops"}),
     "gradcheck.mutations": frozenset({ROOT_UNIT, "gradcheck.core", "gradcheck.registry"}),
     "gradcheck.strategies": frozenset({"gradcheck.core", "gradcheck.registry"}),
+    # the framework bridges (optional extras): a torch or jax callable turned into the engine's Program
+    "gradcheck.torch": frozenset({"gradcheck.core", "gradcheck.judge", "gradcheck.checks", "gradcheck.registry"}),
+    "gradcheck.jax": frozenset({"gradcheck.core", "gradcheck.judge", "gradcheck.checks", "gradcheck.registry"}),
     # the applications: public names only, private ones through PRIVATE_SEAMS
     "gradcheck.report": frozenset({ROOT_UNIT, "gradcheck.core", "gradcheck.judge", "gradcheck.registry",
                                    "gradcheck.symbolic"}),
@@ -60,7 +63,7 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 
 INSIDE_THE_ENGINE = frozenset({ROOT_UNIT, "gradcheck.core", "gradcheck.ops", "gradcheck.symbolic",
                                "gradcheck.oracles", "gradcheck.judge", "gradcheck.checks", "gradcheck.registry",
-                               "gradcheck.mutations", "gradcheck.strategies"})
+                               "gradcheck.mutations", "gradcheck.strategies", "gradcheck.torch", "gradcheck.jax"})
 """Units that may import the private modules of the units below them; every other unit only their
 public names and the :data:`PRIVATE_SEAMS`."""
 

@@ -263,3 +263,34 @@ def test_directions_take_complex_step_and_name_the_entries_they_cannot_promise()
     assert any(n.startswith("params: 10 of 20000 entries") and "not promised 1e-06" in n for n in r.notes), r.notes
     bad = gc.check_grad(loss, slip, x, mode="directional")
     assert bad.verdict == "FAIL" and (median,) in {e.index for e in bad.mismatches["params"]}
+
+
+HARD = ["kron_lsq_f32", "kron_nearest_f32", "sigmoid_where_bce_f64", "sigmoid_tanh_bce_f64", "lsq_intercept_dict",
+        "relu_where_1e-05_f32", "total_variation", "softmax_ce_oneliner_f32", "expm1_small_f64", "logistic_x1e4_f32"]
+
+
+@pytest.fixture(scope="module")
+def hard_cases_module():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import hard_cases
+
+    return hard_cases
+
+
+@pytest.mark.parametrize("name", HARD)
+def test_hard_cases_settle_as_pass_and_their_slips_fail(name, hard_cases_module):
+    """From benchmarks/hard_cases.py: the correct gradient passes (settled by a named witness where
+    differences cannot), and its twin with one median entry slipped by 1e-6 (1e-3 in float32) FAILs;
+    a witness that refuted a FAIL of differences on the wrong grounds once passed the float32 twins."""
+    hc = hard_cases_module
+    case = {c.name: c for c in hc.cases(0)}[name]
+    with np.errstate(all="ignore"):
+        right = gc.check_grad(case.loss, case.grad, case.params, **case.kwargs)
+        assert right.verdict == "pass", str(right)
+        twin = hc.slipped(case, 1e-3 if case.float32 else 1e-6)
+        wrong = gc.check_grad(case.loss, twin, case.params, **case.kwargs)
+    key, idx, _ = twin.slip
+    assert wrong.verdict == "FAIL" and wrong.params[key].verdict == "FAIL", str(wrong)

@@ -185,11 +185,35 @@ def _rounding_hi(deriv: Callable[[Any], Any], ctx: Context, kind: Kind,
     return out
 
 
+def _all_units(ctx: Context, analytic: Mapping[str, np.ndarray],
+               run: OracleRun) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per parameter, what the analytic side may hold where its rounding cannot be read off: each
+    entry's least scale in the loss's units across every parameter (``L / t_i``, ``L = max |g_j| t_j``
+    over all of them), and an allowance of 64 ulps of the largest output (at least 1) over ``t_i``.
+
+    A bias gradient that is a sum of terms near 1 cancelling to 8e-11 carries the rounding of those
+    terms; a softmax Jacobian entry of 9e-15 computed as ``1 - y0`` carries that of ``y0 = 1``. Neither
+    moves under a small move (a lattice), and code that casts to float64 cannot be re-run in long
+    double; what the values flowing through it may hold is ulps of the function's largest values."""
+    ts = fd_scales(ctx.params, ctx.options)
+    m = max(1, int(np.prod(ctx.evaluator.out_shape))) if not ctx.evaluator.scalar else 1
+    big = np.zeros((m, 1))
+    for name, t, est in zip(ctx.params.names, ts, run.estimates, strict=True):
+        a = np.abs(np.nan_to_num(analytic[name].reshape(m, -1)))
+        n = np.abs(np.nan_to_num(est.value.reshape(m, -1)))
+        big = np.maximum(big, (np.maximum(a, n) * t.reshape(1, -1)).max(axis=1, keepdims=True))
+    top = max(float(np.max(np.abs(ctx.f0))), 1.0)
+    ulps = MODEL_ULPS * ctx.params.eps * top
+    return {name: (big / t.reshape(1, -1), np.broadcast_to(ulps / t.reshape(1, -1), (m, t.size)))
+            for name, t in zip(ctx.params.names, ts, strict=True)}
+
+
 def _exact_kw(kw: Mapping[str, Any], hi: np.ndarray | None) -> dict[str, Any]:
     """What the judge needs to judge against an exact witness.
 
-    With the analytic side's rounding read off in long double (twice it, beside the measured
-    bound), each entry is judged on its row's own scale, not in the loss's units (which would
+    With the analytic side's rounding read off in long double (twice it, uncapped, beside the
+    measured bound: a bias gradient that is a sum of terms near 1 cancelling to 8e-11 holds 7.5e-17
+    of rounding, 1e-6 of itself), each entry is judged on its row's own scale, not in the loss's units (which would
     make a small entry's sign immaterial); only entries the loss cannot see at all stay
     immaterial (a gradient of 1e-26 beside a loss flat in float64). Without that reading the
     measured bound can miss a value on a lattice (a softmax output of 1 - 3e-9, whose ``1 - y``
@@ -197,11 +221,12 @@ def _exact_kw(kw: Mapping[str, Any], hi: np.ndarray | None) -> dict[str, Any]:
     units as finite differences judge them: the witness's bar is finer, the allowance the same.
     """
     if hi is None or kw["rounding"] is None:
-        return {**kw, "exact": True}
+        floor, ulps = kw["all_units"]
+        return {**kw, "exact": True, "scale_floor": floor, "read_rounding": ulps}
     res = np.asarray(kw["loss_resolution"], dtype=float)
     res = np.where(res > 0, res, MODEL_ULPS * np.finfo(np.float64).eps)
-    rounding = np.maximum(2 * hi.reshape(kw["rounding"].shape), kw["rounding"])
-    return {**kw, "row_scale": True, "exact": True, "loss_resolution": res, "rounding": rounding}
+    return {**kw, "row_scale": True, "exact": True, "loss_resolution": res,
+            "read_rounding": 2 * hi.reshape(kw["rounding"].shape)}
 
 
 def _judge_kw(ctx: Context, rounding: Rounding | None) -> dict[str, dict[str, Any]]:
@@ -334,12 +359,14 @@ def _checked(kind: Kind, ctx: Context, deriv: Callable[[Any], Any], opts: Option
 
         hi: dict[str, np.ndarray] | None | bool = False  # read once, when a witness first needs it
 
+        units = _all_units(ctx, analytic, run)
+
         def build(pname: str, est: OracleEstimate, by: str) -> ParamResult:
             nonlocal hi
             if hi is False:
                 hi = _rounding_hi(deriv, ctx, kind, analytic)
             a2 = analytic[pname].reshape(est.value.shape)
-            own = _exact_kw(kw[pname], hi.get(pname) if isinstance(hi, dict) else None)
+            own = _exact_kw({**kw[pname], "all_units": units[pname]}, hi.get(pname) if isinstance(hi, dict) else None)
             return _param_result(ctx, pname, a2, est, out_shape, own, by=by)
 
         results = escalate(fd_ctx, run, results, build)
@@ -455,7 +482,8 @@ def _param_result(ctx: Context, pname: str, analytic: np.ndarray, est: OracleEst
     eps = ps.eps
     j = judge(analytic, est, eps=eps, options=opts, rounding=kw["rounding"], coord_scale=kw["coord_scale"],
               loss_resolution=kw["loss_resolution"], row_scale=kw.get("row_scale", False),
-              exact=kw.get("exact", False))
+              exact=kw.get("exact", False), read_rounding=kw.get("read_rounding"),
+              scale_floor=kw.get("scale_floor"))
     pshape = ps.arrays[pname].shape
     joint = joint_kinks(ctx, pname, analytic, est, j) if opts.kinks and not opts.fixed and by is None and own_fd else []
     for jk in joint:

@@ -245,11 +245,14 @@ def escalate(ctx: Context, fd_run: OracleRun, results: Mapping[str, ParamResult]
             w_err = _at(run.estimates[k], p, worst.index, error=True)
             same = abs(w_val - worst.numeric) <= ctx.options.safety * (worst.error_estimate + w_err) + \
                 AGREEMENT_ULPS * float(np.spacing(max(abs(w_val), abs(worst.numeric))))
-            if seen and same:
+            if same:
+                # the witness reads what finite differences read there: their judgement stands, at their
+                # tolerance (a witness whose value differs is asked on its own, below, and confirmed in turn)
                 confirmed = f"its FAIL confirmed by {w.name} at {worst.index}"
                 out[name] = dataclasses.replace(held, trail=(*held.trail, confirmed))
                 continue
-            # refuted: the parameter is settled as finite differences could not settle it, never by them
+            # refuted: finite differences misread the entry; the parameter is settled as they could not
+            # settle it, never by them (the witness's own FAIL, if any, confirmed like any other)
             refuted[name] = held
             need[name] = [f"{held.witness}: FAIL at {worst.index} refuted by {w.name}, which reads {w_val:.10g} "
                           f"there against their {worst.numeric:.10g} +- {worst.error_estimate:.2g} (a loss that is a "

@@ -12,7 +12,9 @@ starts a local pool that forks where the platform can (the loss and parameters a
 inherited, not pickled: a lambda or closure works); elsewhere, and for a caller's
 ``concurrent.futures.Executor`` (a Dask or Ray cluster's), the loss and parameters are
 pickled once, and sent to a worker the first time it meets the check (it asks for them), so
-the loss must be picklable, which is checked first and named when it is not.
+the loss must be picklable, which is checked first and named when it is not. A Dask or Ray
+executor's jobs are pickled with cloudpickle, which those clusters ship to every worker: a
+lambda or a closure travels there too.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import numpy as np
 from ._errors import GradcheckError, InvalidArgumentError, LossRaisedError
 from ._options import check_option
 
-__all__ = ["Workers", "validate_workers", "ensure_picklable", "MIN_BATCH"]
+__all__ = ["Workers", "validate_workers", "ensure_picklable", "serializer", "MIN_BATCH", "CLOUDPICKLE_EXECUTORS"]
 
 MIN_BATCH = 64
 """A batch is split only where each worker gets at least this many evaluations: a round trip
@@ -46,14 +48,32 @@ def validate_workers(workers: Any) -> None:
     check_option("workers", workers)
 
 
-def ensure_picklable(loss: Callable[[Any], Any], fn_name: str) -> None:
+CLOUDPICKLE_EXECUTORS = ("distributed", "ray")
+"""Top-level packages whose executors ship cloudpickle to every worker (Dask's ``distributed``, Ray): their
+jobs are pickled with it, which carries a lambda or a closure by value. Elsewhere the standard pickle, whose
+limits are named when a loss meets them: a worker of an unknown executor may not have cloudpickle to read
+its output."""
+
+
+def serializer(workers: Any) -> Callable[[Any], bytes]:
+    """``dumps`` for the jobs sent to ``workers``: cloudpickle for the executors that ship it, else pickle."""
+    if type(workers).__module__.split(".")[0] in CLOUDPICKLE_EXECUTORS:
+        try:
+            import cloudpickle
+        except ImportError:  # such an executor brings it; without it, the standard pickle's limits hold
+            return pickle.dumps
+        return cloudpickle.dumps
+    return pickle.dumps
+
+
+def ensure_picklable(loss: Callable[[Any], Any], fn_name: str, dumps: Callable[[Any], bytes] = pickle.dumps) -> None:
     try:
-        pickle.dumps(loss)
+        dumps(loss)
     except Exception as exc:
         raise InvalidArgumentError(
             f"workers=: the loss {fn_name} cannot be sent to other processes because it cannot be pickled "
             f"({type(exc).__name__}: {exc}); define it at module level (a function or a class instance, not a lambda "
-            f"or a closure), or use workers=None"
+            f"or a closure), or use workers=None (a Dask or Ray executor carries lambdas and closures)"
         ) from exc
 
 
@@ -140,8 +160,9 @@ class Workers:
             finally:
                 _PENDING.pop(token, None)
             return
-        ensure_picklable(fn, fn_name)
-        self.blob = pickle.dumps(job)
+        dumps = serializer(workers)
+        ensure_picklable(fn, fn_name, dumps)
+        self.blob = dumps(job)
         if self.own:
             self.pool = cf.ProcessPoolExecutor(max_workers=workers)
             self.size = int(workers)

@@ -88,7 +88,8 @@ def analytic_allowance(rounding: np.ndarray | None, scale: np.ndarray, eps: floa
 
 def judge(analytic: np.ndarray, est: OracleEstimate, *, eps: float, options: Options,
           rounding: np.ndarray | None = None, coord_scale: np.ndarray | None = None,
-          loss_resolution: np.ndarray | None = None, row_scale: bool = False, exact: bool = False) -> Judgement:
+          loss_resolution: np.ndarray | None = None, row_scale: bool = False, exact: bool = False,
+          read_rounding: np.ndarray | None = None, scale_floor: np.ndarray | None = None) -> Judgement:
     """Per-entry verdict of ``analytic`` (shape ``(m, n)``) against the oracle's estimate.
 
     ``rounding`` is the measured bound on the analytic side's rounding (``(m, n)``, see
@@ -100,11 +101,15 @@ def judge(analytic: np.ndarray, est: OracleEstimate, *, eps: float, options: Opt
     scale rather than in the loss's units (for an exact witness, whose bars do not grow with the
     loss's units; ``coord_scale`` then only sets what is immaterial, and only with ``exact``).
     ``exact``: the estimate is an exact witness's, beside which only entries the loss cannot see
-    are immaterial.
+    are immaterial. ``read_rounding``: the analytic side's rounding read off at the point itself
+    (the same code in higher precision), allowed uncapped: it is no jump within a move.
+    ``scale_floor``: a least scale per entry, in the loss's units across every parameter.
     """
     safety, rtol, atol, kinks = options.safety, options.rtol, options.atol, options.kinks
     numeric = est.value
     scale = entry_scale(analytic, numeric, None if row_scale else coord_scale)
+    if scale_floor is not None:
+        scale = np.maximum(scale, scale_floor)
     immaterial = None
     if loss_resolution is not None and coord_scale is not None:
         immaterial = np.asarray(loss_resolution, float).reshape(-1, 1) / np.asarray(coord_scale, float).reshape(1, -1)
@@ -116,6 +121,8 @@ def judge(analytic: np.ndarray, est: OracleEstimate, *, eps: float, options: Opt
         # 1.1e-43. Uncapped: the cap is a share of the entry, and the entry is what is invisible.
         mag = np.maximum(np.abs(np.nan_to_num(analytic)), np.abs(np.nan_to_num(numeric)))
         allowance = np.maximum(allowance, np.where(mag <= immaterial, immaterial, 0.0))
+    if read_rounding is not None:
+        allowance = np.maximum(allowance, read_rounding)
     if not options.fixed:
         bar = safety * est.error
         if kinks and est.jump is not None:

@@ -46,6 +46,7 @@ import numpy as np
 from ...core._errors import InvalidArgumentError, LossRaisedError
 from ...core._evaluator import ComplexUnsupported, Evaluator
 from ...core._options import check_options, resolution_for
+from ...core._parallel import serializer
 from ...core._params import ParamSet
 from ...core._progress import Progress
 from ...judge._compare import DEFAULT_SAFETY, floor_rtol
@@ -730,7 +731,7 @@ def run_directional(
     ps = ParamSet(params, single_name="params")
     fn_name = name or getattr(loss, "__qualname__", None) or type(loss).__name__
     if workers is not None:
-        ensure_picklable(loss, fn_name)
+        ensure_picklable(loss, fn_name, serializer(workers))  # Dask and Ray ship cloudpickle: lambdas travel
     ev = Evaluator(loss, ps, scalar=True, fn_name=fn_name)
     f0, spread = ev.base()
     n_entries = sum(ps.sizes)
