@@ -112,7 +112,9 @@ def counterexample_lines(c: Any) -> list[str]:
              else f"the exact derivative is {c.get('exact', float('nan')):.6g}")
     out = [f"counterexample ({c['oracle']}, smallest failing size, {sizes}): d/d{c['param']}{c['index']} is claimed "
            f"{c['claimed']:.6g}; {other}", "  at:"]
-    out.extend("  " + line for line in format_point(c.get("point", {}), limit=16))
+    point = {k: v for k, v in c.get("point", {}).items() if not isinstance(v, str)}
+    out.extend("  " + line for line in format_point(point, limit=16))
+    out.extend(f"      {k}: {v}" for k, v in c.get("point", {}).items() if isinstance(v, str))
     return out
 
 

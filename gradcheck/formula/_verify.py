@@ -483,7 +483,9 @@ def counterexample(runs: Sequence[PointCheck], sym: SymbolicCheck | None) -> dic
             "claimed": float(e.analytic),
             "numeric": float(e.numeric),
             "tolerance": float(e.tolerance),
-            "point": {k: np.asarray(v).tolist() for k, v in p.point.items()},
+            "point": {k: np.asarray(v).tolist() if np.size(v) <= 64 else  # a large value by its range
+                      f"{np.shape(v)} array, entries in [{np.min(v):.3g}, {np.max(v):.3g}]"
+                      for k, v in p.point.items()},
         }
     shape = [p for p in runs if p.status == "shape"]
     if shape:
