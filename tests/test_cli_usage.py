@@ -197,7 +197,7 @@ def test_the_help_checker_finds_an_argument_without_help() -> None:
     (["report"], ["0", "1", "2", "130", "3"]),
     (["report", "merge"], ["0", "1", "2", "130", "3"]),
     (["list"], ["0", "2", "130", "3"]),
-    (["verify"], ["0", "1", "2", "130", "3"]),
+    (["verify"], ["0", "1", "4", "2", "130", "3"]),
 ])
 def test_every_command_help_ends_with_its_exit_statuses(command: list[str], codes: list[str],
                                                          capsys: pytest.CaptureFixture[str]) -> None:

@@ -182,7 +182,10 @@ EXIT_LIST = """exit status:
        report it)"""
 EXIT_VERIFY = """exit status:
   0    right (with --sheet: every formula as its sheet expects)
-  1    wrong or inconclusive (with --sheet: a formula not as expected)
+  1    wrong, with the evidence printed (with --sheet: a formula not as
+       expected)
+  4    inconclusive: no oracle could settle the claim (with --sheet: only
+       inconclusive formulas kept the run from passing)
   2    usage or parse error: a bad option, formula, shape or sheet
   130  interrupted (Ctrl-C)
   3    internal error: a bug in gradcheck (the traceback is printed; please

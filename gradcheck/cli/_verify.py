@@ -4,8 +4,9 @@
                      --shape A=4,3 --shape x=3,1 --shape b=4,1
     gradcheck verify --sheet gradcheck_course.toml [--out reports]
 
-Exit status: 0 right (every sheet formula as expected), 1 wrong (or inconclusive, or a sheet
-formula not as expected), 2 usage or parse errors: among them a name given twice (``--shape A=2,2
+Exit status: 0 right (every sheet formula as expected), 1 wrong (or a sheet formula not as
+expected), 4 inconclusive (no oracle could settle the claim; with sheets: only inconclusive
+formulas kept the run from passing), 2 usage or parse errors: among them a name given twice (``--shape A=2,2
 --shape A=3,3``; the last used to win silently), two structures for one name, ``--out`` without
 ``--sheet``, and a sheet that is not a regular UTF-8 file of at most 4 MiB.
 """
@@ -20,7 +21,7 @@ from typing import Any
 
 __all__ = ["add_parser", "run"]
 
-EXIT_RIGHT, EXIT_WRONG, EXIT_USAGE = 0, 1, 2
+EXIT_RIGHT, EXIT_WRONG, EXIT_USAGE, EXIT_INCONCLUSIVE = 0, 1, 2, 4
 MAX_VALUE_DIMS = 4
 """Dimensions of a --value, as of a --shape."""
 
@@ -70,7 +71,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=KIND",
-        help="positive, unit, sign or onehot (also spd, symmetric)",
+        help="how NAME is drawn and, for a parameter, which derivative its claim is: symmetric, "
+        "symmetric-entries, lower, upper, diagonal (the core's conventions), spd, positive, unit, sign, onehot",
     )
     p.add_argument(
         "--layout",
@@ -138,7 +140,7 @@ class _Usage(Exception):
 
 
 def run(args: argparse.Namespace, argv: Sequence[str] | None = None) -> int:
-    """Carry out ``gradcheck verify``; returns the exit status (0 right, 1 wrong, 2 usage or parse error)."""
+    """Carry out ``gradcheck verify``; returns the exit status (0 right, 1 wrong, 4 inconclusive, 2 usage error)."""
     from .. import FormulaError
 
     try:
@@ -189,7 +191,7 @@ def _run_one(args: argparse.Namespace) -> int:
         symbolic=not args.no_symbolic,
     )
     print(json.dumps(result.to_dict(), indent=1, default=str) if args.json else result.summary())
-    return EXIT_RIGHT if result.ok else EXIT_WRONG
+    return {"right": EXIT_RIGHT, "inconclusive": EXIT_INCONCLUSIVE}.get(result.verdict, EXIT_WRONG)
 
 
 def _run_sheets(args: argparse.Namespace) -> int:
@@ -218,8 +220,10 @@ def _run_sheets(args: argparse.Namespace) -> int:
             for p in written:
                 if not args.json:
                     print(f"wrote {p}")
-        if not all(o.as_expected for o in outcomes):
+        if any(not o.as_expected and o.outcome != "inconclusive" for o in outcomes):
             status = EXIT_WRONG
+        elif status == EXIT_RIGHT and any(o.outcome == "inconclusive" for o in outcomes):
+            status = EXIT_INCONCLUSIVE
     if args.json:
         print(json.dumps(everything, indent=1, default=str))
     return status

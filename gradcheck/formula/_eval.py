@@ -30,8 +30,11 @@ MAX_ELEMENTS = 1_000_000
 and far below what would hurt a CI machine (``outer(x, x)`` of a 1e6-vector would be 8 TB)."""
 
 Shape = tuple[int, ...]
-ELEMENTWISE = ("exp", "log", "log1p", "sqrt", "tanh", "sigmoid", "relu", "step", "abs")
-REDUCTIONS = ("sum", "mean", "norm", "logsumexp")
+ELEMENTWISE = ("exp", "log", "log1p", "sqrt", "tanh", "sigmoid", "relu", "step", "abs", "sin", "cos", "erf", "sign")
+REDUCTIONS = ("sum", "mean", "norm", "logsumexp", "max", "min")
+NO_EXACT_FORM = ("expm", "eigvalsh", "eigvecsh", "sqrtm", "argmax_mask")
+"""Functions the element-wise oracle has no exact form for (it says so and stands aside;
+finite differences still check them)."""
 
 
 class Env:
@@ -142,6 +145,11 @@ def _call(node: Call, env: Env, backend: Any) -> Any:
             raise env.error(node, "eye() takes one or two sizes")
         _check_shape(tuple(shape), node, env)  # type: ignore[arg-type]
         return backend.constant(f, tuple(shape))
+    if f == "onehot":
+        k = int_value(node.args[1], env)
+        if not isinstance(k, int) or k < 1:
+            raise env.error(node, f"{node.src}: onehot(y, k) takes a number of classes k >= 1")
+        return backend.function(f, [evaluate(node.args[0], env, backend)], {"k": k}, node, env)
     if f == "reshape":
         x = evaluate(node.args[0], env, backend)
         dims = [int_value(a, env) for a in node.args[1:]]
@@ -234,14 +242,38 @@ class ShapeBackend:
         a = args[0]
         if f in ELEMENTWISE:
             return a
+        if f == "norm" and opts.get("ord") in ("nuc", 2):
+            if len(a) != 2 or opts.get("axis") is not None:
+                raise env.error(node, f"{node.src}: ord={opts['ord']!r} is a matrix norm: give a 2-D array, no axis")
+            return ()
         if f in REDUCTIONS:
             axes = _axes(opts.get("axis"), len(a), node, env)
             if opts.get("keepdims"):
                 return tuple(1 if axes is None or i in axes else d for i, d in enumerate(a))
             return () if axes is None else tuple(d for i, d in enumerate(a) if i not in axes)
-        if f == "softmax":
+        if f in ("softmax", "argmax_mask"):
             _axes(opts.get("axis"), len(a), node, env)
             return a
+        if f in ("clip", "where"):
+            return self.arith(",", self.arith(",", a, args[1], node, env), args[2], node, env)
+        if f in ("tril", "triu", "pinv"):
+            if len(a) != 2:
+                raise env.error(node, f"{node.src}: {f} needs a matrix, got shape {a}")
+            return tuple(reversed(a)) if f == "pinv" else a
+        if f in ("expm", "eigvalsh", "eigvecsh", "sqrtm"):
+            if len(a) != 2 or a[0] != a[1]:
+                raise env.error(node, f"{node.src}: {f} needs a square matrix, got shape {a}")
+            return (a[0],) if f == "eigvalsh" else a
+        if f == "onehot":
+            if not (len(a) == 1 or (len(a) == 2 and a[1] == 1)):
+                raise env.error(node, f"{node.src}: onehot(y, k) needs labels of shape (m,) or (m, 1), got {a}")
+            return _check_shape((a[0], opts["k"]), node, env)
+        if f == "pick":
+            y = args[1]
+            if len(a) != 2 or not (len(y) == 1 or (len(y) == 2 and y[1] == 1)) or y[0] != a[0]:
+                raise env.error(node, f"{node.src}: pick(P, y) needs P of shape (m, k) and labels y of shape (m,) "
+                                      f"or (m, 1); got {a} and {y}")
+            return y
         if f == "maximum":
             return self.arith(",", a, args[1], node, env)
         if f == "transpose":
@@ -333,10 +365,29 @@ class NumpyBackend:
             "relu": lambda: np.where(_real(x) > 0, x, 0.0),
             "step": lambda: (_real(x) > 0).astype(np.float64),
             "abs": lambda: np.abs(x),
+            "sin": lambda: np.sin(x),
+            "cos": lambda: np.cos(x),
+            "erf": lambda: _erf(x),
+            "sign": lambda: np.sign(_real(x)).astype(np.float64),
+            "clip": lambda: np.where(_real(x) < _real(args[1]), args[1],
+                                     np.where(_real(x) > _real(args[2]), args[2], x)),
+            "where": lambda: np.where(_real(x) != 0, args[1], args[2]),
+            "max": lambda: _extreme(x, axis, keep, np.argmax),
+            "min": lambda: _extreme(x, axis, keep, np.argmin),
+            "argmax_mask": lambda: _argmax_mask(x, axis),
+            "tril": lambda: np.tril(x),
+            "triu": lambda: np.triu(x),
+            "expm": lambda: _expm(x),
+            "eigvalsh": lambda: np.linalg.eigvalsh(x),
+            "eigvecsh": lambda: _eigvecsh(x),
+            "sqrtm": lambda: _sqrtm(x),
+            "pinv": lambda: np.linalg.pinv(x),
+            "pick": lambda: _pick(x, np.asarray(args[1])),
+            "onehot": lambda: _onehot(x, opts["k"]),
             "sum": lambda: np.sum(x, axis=axis, keepdims=keep),
             "mean": lambda: np.mean(x, axis=axis, keepdims=keep),
             # sqrt(sum(x*x)) rather than np.linalg.norm, which takes |x| and so breaks complex step
-            "norm": lambda: np.sqrt(np.sum(x * x, axis=axis, keepdims=keep)),
+            "norm": lambda: _norm(x, axis, keep, opts.get("ord")),
             "logsumexp": lambda: _logsumexp(x, axis, keep),
             "softmax": lambda: _softmax(x, axis),
             "maximum": lambda: np.where(_real(x) >= _real(np.asarray(args[1])), x, args[1]),
@@ -350,6 +401,90 @@ class NumpyBackend:
             "outer": lambda: np.outer(x, args[1]),
         }
         return np.asarray(table[f]())
+
+
+def _norm(x: np.ndarray, axis: Any, keep: bool, order: Any) -> np.ndarray:
+    if order in ("nuc", 2):
+        s = np.linalg.svd(_real(x), compute_uv=False)
+        return np.asarray(s.sum() if order == "nuc" else s.max())
+    # sqrt(sum(x*x)) rather than np.linalg.norm, which takes |x| and so breaks complex step
+    return np.sqrt(np.sum(x * x, axis=axis, keepdims=keep))
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    if np.iscomplexobj(x):
+        from scipy.special import erf  # complex step only; scipy is optional
+
+        return np.asarray(erf(x))
+    return np.vectorize(math.erf, otypes=[np.float64])(x)
+
+
+def _extreme(x: np.ndarray, axis: Any, keep: bool, arg: Any) -> np.ndarray:
+    """max/min along ``axis`` chosen on the real part and taken from ``x`` (so complex step works)."""
+    if axis is None:
+        flat = x.reshape(-1)
+        out = flat[arg(_real(flat))]
+        return np.asarray(out).reshape((1,) * x.ndim) if keep else np.asarray(out)
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    if len(axes) != 1:
+        return _extreme(np.moveaxis(x, axes, range(-len(axes), 0)).reshape(
+            x.shape[:0] + tuple(d for i, d in enumerate(x.shape) if i not in axes) + (-1,)), -1, False, arg) \
+            if not keep else np.expand_dims(_extreme(x, axis, False, arg), axes)
+    idx = np.expand_dims(arg(_real(x), axis=axes[0]), axes[0])
+    out = np.take_along_axis(x, idx, axis=axes[0])
+    return out if keep else np.squeeze(out, axis=axes[0])
+
+
+def _argmax_mask(x: np.ndarray, axis: Any) -> np.ndarray:
+    """1 at the first maximum along ``axis`` (of all entries without one), else 0."""
+    r = _real(np.asarray(x))
+    out = np.zeros(r.shape)
+    if axis is None:
+        out.reshape(-1)[np.argmax(r)] = 1.0
+        return out
+    np.put_along_axis(out, np.expand_dims(np.argmax(r, axis=axis), axis), 1.0, axis=axis)
+    return out
+
+
+def _expm(x: np.ndarray) -> np.ndarray:
+    """exp of a matrix by scaling and squaring a Taylor series (complex input too, for complex step)."""
+    norm = float(np.max(np.sum(np.abs(x), axis=0), initial=0.0))
+    s = max(0, int(np.ceil(np.log2(norm / 0.25))) if norm > 0.25 else 0)
+    a = x / 2.0**s
+    term = np.eye(x.shape[0], dtype=a.dtype)
+    out = term.copy()
+    for k in range(1, 20):
+        term = term @ a / k
+        out = out + term
+    for _ in range(s):
+        out = out @ out
+    return out
+
+
+def _pick(p: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``p[i, y[i]]`` for integer labels (taken modulo the number of columns), in the labels' shape."""
+    labels = np.rint(_real(y)).astype(int).reshape(-1) % p.shape[1]
+    return p[np.arange(p.shape[0]), labels].reshape(y.shape)
+
+
+def _eigvecsh(x: np.ndarray) -> np.ndarray:
+    """Eigenvectors of a symmetric matrix, each with its largest entry positive (a sign that
+    does not flip between nearby points, so finite differences see a smooth function)."""
+    v = np.linalg.eigh(x)[1]
+    j = np.argmax(np.abs(v), axis=0)
+    return v * np.sign(v[j, np.arange(v.shape[1])])
+
+
+def _sqrtm(x: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh(x)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def _onehot(y: np.ndarray, k: int) -> np.ndarray:
+    labels = np.rint(_real(y)).astype(int).reshape(-1) % k
+    out = np.zeros((labels.size, k))
+    out[np.arange(labels.size), labels] = 1.0
+    return out
 
 
 def _logsumexp(x: np.ndarray, axis: Any, keep: bool) -> np.ndarray:
@@ -470,9 +605,48 @@ class SympyBackend:
             "sigmoid": lambda v: 1 / (1 + np_fn["exp"](-v)),
             "relu": lambda v: np_fn["maximum"](v, 0),
             "step": lambda v: sp.Heaviside(v),  # symbolic/ decides masks at the point; a proof here keeps it exact
+            "sin": sp.sin,
+            "cos": sp.cos,
+            "erf": sp.erf,
+            "sign": sp.sign,
         }
         if f in elementwise:
             return emap(elementwise[f], x)
+        if f in NO_EXACT_FORM or (f == "norm" and opts.get("ord") in ("nuc", 2)):
+            raise env.error(node, f"{node.src}: {f} has no exact element-wise form here")
+        if f in ("clip", "where"):
+            a, b, c = np.broadcast_arrays(x, obj(args[1]), obj(args[2]))
+            out = np.empty(a.shape, dtype=object)
+            for idx in np.ndindex(a.shape):
+                out[idx] = (sp.Min(sp.Max(a[idx], b[idx]), c[idx]) if f == "clip"
+                            else sp.Piecewise((b[idx], sp.Ne(a[idx], 0)), (c[idx], True)))
+            return out
+        if f in ("max", "min"):
+            from ..symbolic._array import _reduce_with
+
+            return obj(_reduce_with(sp.Max if f == "max" else sp.Min, x, axis, keep))
+        if f in ("tril", "triu"):
+            return emap(lambda e: sp.Integer(0) if isinstance(e, int) else e, (np.tril if f == "tril" else np.triu)(x))
+        if f == "pinv":
+            m = self._matrix(x)
+            pinv = (m.T * m).adjugate() / (m.T * m).det() * m.T if m.rows >= m.cols else \
+                m.T * (m * m.T).adjugate() / (m * m.T).det()
+            return obj(np.array(pinv.tolist(), dtype=object))
+        if f == "onehot":
+            labels = [e for e in x.reshape(-1)]
+            if not all(getattr(e, "is_number", False) for e in labels):
+                raise env.error(node, f"{node.src}: onehot needs integer labels (declare them labels or give a value)")
+            out = np.array([[sp.Integer(int(int(e) % opts["k"] == j)) for j in range(opts["k"])] for e in labels],
+                           dtype=object)
+            return obj(out)
+        if f == "pick":
+            y = obj(args[1])
+            labels = []
+            for e in y.reshape(-1):
+                if not getattr(e, "is_number", False):
+                    raise env.error(node, f"{node.src}: pick needs integer labels (declare them labels, or a value)")
+                labels.append(int(e) % x.shape[1])
+            return obj(np.array([x[i, j] for i, j in enumerate(labels)], dtype=object).reshape(y.shape))
         if f == "sum":
             return obj(self._sum(x, axis, keep))
         if f == "mean":

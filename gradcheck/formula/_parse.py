@@ -76,12 +76,38 @@ FUNCTIONS: Mapping[str, tuple[int, int, frozenset[str]]] = {
     "eye": (1, 2, frozenset()),
     "ones": (1, 2, frozenset()),
     "zeros": (1, 2, frozenset()),
-    "norm": (1, 1, frozenset({"axis", "keepdims"})),
+    "norm": (1, 1, frozenset({"axis", "keepdims", "ord"})),
+    "sin": (1, 1, frozenset()),
+    "cos": (1, 1, frozenset()),
+    "erf": (1, 1, frozenset()),
+    "sign": (1, 1, frozenset()),
+    "clip": (3, 3, frozenset()),
+    "where": (3, 3, frozenset()),
+    "max": (1, 1, frozenset({"axis", "keepdims"})),
+    "min": (1, 1, frozenset({"axis", "keepdims"})),
+    "argmax_mask": (1, 1, frozenset({"axis"})),
+    "tril": (1, 1, frozenset()),
+    "triu": (1, 1, frozenset()),
+    "expm": (1, 1, frozenset()),
+    "eigvalsh": (1, 1, frozenset()),
+    "eigvecsh": (1, 1, frozenset()),
+    "sqrtm": (1, 1, frozenset()),
+    "pinv": (1, 1, frozenset()),
+    "pick": (2, 2, frozenset()),
+    "onehot": (2, 2, frozenset()),
     "transpose": (1, 1, frozenset()),
     "reshape": (2, 3, frozenset({"order"})),
 }
 """Every callable name. ``step(x)`` (1 where x > 0, else 0) is the ReLU's derivative, which
-hand-derived backward passes write as ``1(H > 0)``; there are no comparisons in the language."""
+hand-derived backward passes write as ``1(H > 0)``; there are no comparisons in the language:
+``where(c, a, b)`` takes ``a`` where ``c`` is nonzero (``where(step(z), ...)``), and
+``argmax_mask(x, axis=)`` is 1 at each maximum (the first of ties), the derivative of ``max``.
+``pick(P, y)`` is ``P[i, y[i]]`` for integer labels ``y`` (one per row of ``P``), ``onehot(y, k)``
+their (m, k) indicator;
+``norm(X, ord="nuc")`` and ``norm(X, ord=2)`` are the nuclear and spectral norms; ``eigvalsh(S)``
+and ``eigvecsh(S)`` the ascending eigenvalues and the eigenvectors (columns) of a symmetric matrix
+(its lower triangle read, as numpy's ``eigh``), ``sqrtm(S)`` the square root of a symmetric
+positive semidefinite one."""
 
 KEYWORDS = frozenset(k for _, _, ks in FUNCTIONS.values() for k in ks)
 
@@ -372,6 +398,13 @@ class _Walker:
         if key == "keepdims":
             if not (isinstance(value, ast.Constant) and isinstance(value.value, bool)):
                 raise self.fail("keepdims must be True or False", value)
+            return Num(*self.where(value), value=value.value)
+        if key == "ord":
+            if not (isinstance(value, ast.Constant) and value.value in ("fro", "nuc", 2)
+                    and not isinstance(value.value, bool)):
+                raise self.fail('ord must be "fro", "nuc" or 2', value)
+            if isinstance(value.value, str):
+                return Str(*self.where(value), value=value.value)
             return Num(*self.where(value), value=value.value)
         if key == "order":
             if not (isinstance(value, ast.Constant) and value.value in ("C", "F")):

@@ -19,6 +19,8 @@ def draw_value(shape: tuple[int, ...], structure: str | None, rng: np.random.Gen
     """A well-conditioned random value: matrices as U diag(s) V^T with singular values in [0.5, 2]."""
     if structure == "positive":
         return rng.uniform(0.5, 2.0, size=shape)
+    if structure == "labels":
+        return rng.integers(0, 12, size=shape).astype(np.float64)
     if structure == "unit":
         return rng.uniform(0.1, 0.9, size=shape)
     if structure == "sign":
@@ -27,16 +29,27 @@ def draw_value(shape: tuple[int, ...], structure: str | None, rng: np.random.Gen
         out = np.zeros(shape)
         if out.ndim == 0:
             return np.asarray(1.0)
+        if out.ndim == 2 and shape[1] == 1:  # a column (k, 1) is one label's indicator, not k rows of width 1
+            out[rng.integers(0, shape[0]), 0] = 1.0
+            return out
         rows = out.reshape(-1, shape[-1])
         rows[np.arange(rows.shape[0]), rng.integers(0, shape[-1], size=rows.shape[0])] = 1.0
         return rows.reshape(shape)
-    if structure in ("spd", "symmetric"):
+    if structure in ("lower", "upper", "diagonal"):
+        n = shape[0]
+        d = np.diag(rng.uniform(0.5, 2.0, size=n))
+        if structure == "diagonal":
+            return d
+        low = np.tril(rng.normal(scale=0.5, size=(n, n)), -1) + d
+        return low if structure == "lower" else low.T
+    if structure in ("spd", "symmetric", "symmetric-entries"):
         n = shape[0]
         q, _ = np.linalg.qr(rng.normal(size=(n, n)))
         lam = rng.uniform(0.5, 2.0, size=n)
-        if structure == "symmetric":
+        if structure != "spd":
             lam = lam * rng.choice([-1.0, 1.0], size=n)
-        return (q * lam) @ q.T
+        m = (q * lam) @ q.T
+        return (m + m.T) / 2  # exactly symmetric: the core refuses a structured point off its structure
     if len(shape) == 2 and min(shape) > 1:
         m, n = shape
         u, _ = np.linalg.qr(rng.normal(size=(m, m)))

@@ -15,6 +15,7 @@ ORACLE_WORDS = {
     "skipped": "skipped",
     "unsupported": "not attempted",
     "untrusted": "not trusted",
+    "timeout": "ran out of time",
 }
 
 
@@ -48,18 +49,18 @@ def render_summary(r: Any, max_entries: int = 3) -> str:
         lines.append(f"  diagnosis: {r.diagnosis}")
     lines.append("oracles:")
     n_ok = sum(p.ok for p in r.points)
+    n_unsure = sum(p.status == "inconclusive" for p in r.points)
     method = next((p.result.method for p in r.points if p.result is not None), "richardson")
     tol = next((p.result.tolerance.describe() for p in r.points if p.result is not None), None)
     lines.append(
-        f"  finite differences: {n_ok} of {len(r.points)} points agree (method={method}"
+        f"  finite differences: {n_ok} of {len(r.points)} points agree"
+        + (f", {n_unsure} inconclusive" if n_unsure else "")
+        + f" (method={method}"
         + (f"; tolerance {tol}" if tol else "")
         + ")"
     )
-    seen: set[str] = set()
-    for p in r.points:
-        if not p.ok and (p.error is None or p.error not in seen):
-            lines.extend(_point_lines(p, max_entries))
-            seen.add(p.error or "")
+    for p in _shown_points(r):
+        lines.extend(_point_lines(p, max_entries))
     if r.symbolic is not None:
         s = r.symbolic
         lines.append(f"  element-wise symbolic: {ORACLE_WORDS.get(s.status, s.status)}: {s.message}")
@@ -75,6 +76,8 @@ def render_summary(r: Any, max_entries: int = 3) -> str:
     if derivative:
         lines.append("sympy's derivative:")
         lines.extend(derivative)
+    if r.counterexample:
+        lines.extend(counterexample_lines(r.counterexample))
     for reason in r.reasons:
         if r.verdict != "right":
             lines.append(f"why: {reason}")
@@ -82,8 +85,44 @@ def render_summary(r: Any, max_entries: int = 3) -> str:
     return "\n".join(lines)
 
 
+def _shown_points(r: Any) -> list[Any]:
+    """The telling point (the largest failing size) and the smallest failing one; every point
+    that is not ok when none failed (inconclusive, errors), each distinct error once."""
+    from ._witness import telling_point
+
+    bad = [p for p in r.points if p.status in ("mismatch", "shape")]
+    if bad:
+        tell = telling_point(r.points)
+        small = min(bad, key=lambda p: (p.entries, p.seed))
+        return [tell] if small is tell else [tell, small]
+    out, seen = [], set()
+    for p in r.points:
+        if not p.ok and (p.error or p.why_inconclusive) not in seen:
+            out.append(p)
+            seen.add(p.error or p.why_inconclusive)
+    return out
+
+
+def counterexample_lines(c: Any) -> list[str]:
+    """The smallest size and values where the claim fails."""
+    sizes = ", ".join(f"{k}={v}" for k, v in c.get("sizes", {}).items()) or "the given shapes"
+    if c["oracle"] == "shapes":
+        return [f"counterexample (smallest size where the claim cannot be evaluated, {sizes}): {c['error']}"]
+    other = (f"finite differences give {c['numeric']:.6g} (tolerance {c['tolerance']:.2g})" if "numeric" in c
+             else f"the exact derivative is {c.get('exact', float('nan')):.6g}")
+    out = [f"counterexample ({c['oracle']}, smallest failing size, {sizes}): d/d{c['param']}{c['index']} is claimed "
+           f"{c['claimed']:.6g}; {other}", "  at:"]
+    point = {k: v for k, v in c.get("point", {}).items() if not isinstance(v, str)}
+    out.extend("  " + line for line in format_point(point, limit=16))
+    out.extend(f"      {k}: {v}" for k, v in c.get("point", {}).items() if isinstance(v, str))
+    return out
+
+
 def _point_lines(p: Any, max_entries: int) -> list[str]:
     out = [f"  at {p.label()}:"]
+    if p.status == "inconclusive" and p.result is not None:
+        out.append(f"    inconclusive (no evidence either way): {p.why_inconclusive}")
+        return out
     if p.error is not None:
         out.append(f"    {p.error_kind} error: {p.error}")
         return out

@@ -13,7 +13,8 @@
 Every table other than ``[sheet]`` is one formula; its keys are :data:`ENTRY_KEYS`.
 An outcome is ``pass`` (right, as expected), ``expected_fail`` (a slip shown wrong),
 ``fail`` (expected right, found wrong or inconclusive), ``unexpected_pass`` (a slip found
-right) or ``error`` (the formula could not be used).
+right), ``inconclusive`` (no oracle could settle it: neither confirmed nor refuted) or ``error``
+(the formula could not be used). ``tex = "..."`` names the formula as a reader knows it.
 """
 
 from __future__ import annotations
@@ -56,9 +57,11 @@ ENTRY_KEYS = (
     "source",
     "points",
     "seed",
+    "tex",
 )
-OUTCOMES = ("error", "fail", "unexpected_pass", "expected_fail", "pass")
-FAILING = frozenset({"error", "fail", "unexpected_pass"})
+OUTCOMES = ("error", "fail", "unexpected_pass", "inconclusive", "expected_fail", "pass")
+FAILING = frozenset({"error", "fail", "unexpected_pass", "inconclusive"})
+"""Outcomes that are not as expected (an ``inconclusive`` formula is neither confirmed nor refuted)."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,8 @@ class SheetEntry:
     points: int | None = None
     seed: int | None = None
     line: int = 1
+    tex: str = ""
+    """The formula as a reader knows it in LaTeX, shown beside it in the outputs."""
 
     def run(self, *, seed: int | None = None, points: int | None = None, symbolic: bool = True) -> Any:
         from ._verify import verify
@@ -115,6 +120,8 @@ class SheetOutcome:
     def outcome(self) -> str:
         if self.result is None:
             return "error"
+        if self.result.verdict == "inconclusive":
+            return "inconclusive"
         right = self.result.verdict == "right"
         if self.entry.expect == "right":
             return "pass" if right else "fail"
@@ -131,6 +138,7 @@ class SheetOutcome:
             "outcome": self.outcome,
             "notes": self.entry.notes,
             "source": self.entry.source,
+            "tex": self.entry.tex,
             "error": self.error,
             "result": None if self.result is None else self.result.to_dict(),
         }
@@ -220,6 +228,7 @@ def load_sheet(path: str | Path) -> Sheet:
                 source=str(body.get("source", "")),
                 points=body.get("points"),
                 seed=body.get("seed"),
+                tex=str(body.get("tex", "")),
                 line=text[: m.start()].count("\n") + 1 if m else 1,
             )
         )
@@ -277,7 +286,7 @@ def render_table(sheet: Sheet, outcomes: Sequence[SheetOutcome]) -> str:
     for o in outcomes:
         rows.append(
             (
-                o.entry.name,
+                o.entry.name + (f"  [{o.entry.tex}]" if o.entry.tex else ""),
                 o.entry.expect,
                 o.outcome.upper() if o.outcome in FAILING else o.outcome,
                 *_oracles(o),
@@ -312,6 +321,8 @@ def render_markdown(sheet: Sheet, outcomes: Sequence[SheetOutcome]) -> str:
     lines.append("")
     for o in outcomes:
         lines += [f"## {o.entry.name}", ""]
+        if o.entry.tex:
+            lines += [f"$${o.entry.tex}$$", ""]
         if o.entry.notes:
             lines += [o.entry.notes, ""]
         lines += ["```text", str(o.result) if o.result is not None else (o.error or ""), "```", ""]

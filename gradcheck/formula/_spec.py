@@ -18,13 +18,27 @@ from ..core._errors import FormulaError
 from ._eval import MAX_ELEMENTS, Env, ShapeBackend, evaluate
 from ._parse import Node, free_names, parse
 
-__all__ = ["STRUCTURES", "LAYOUTS", "Spec", "make_spec", "parse_shape", "Dim"]
+__all__ = ["STRUCTURES", "MATRIX_STRUCTURES", "CORE_STRUCTURE", "LAYOUTS", "Spec", "make_spec", "parse_shape", "Dim"]
 
-STRUCTURES = ("spd", "symmetric", "positive", "onehot", "sign", "unit")
-"""How a name's values are drawn. ``spd``: symmetric positive definite, eigenvalues in
-[0.5, 2]; ``symmetric``; ``positive``: entries in [0.5, 2] (for log, sqrt); ``onehot``: one 1
-per row (class labels, rows are samples); ``sign``: entries +-1 (labels of a logistic loss);
-``unit``: entries in (0, 1) (targets of a sigmoid)."""
+STRUCTURES = ("spd", "symmetric", "symmetric-entries", "lower", "upper", "diagonal", "positive", "onehot", "sign",
+              "unit", "labels")
+"""How a name's values are drawn and, for a parameter, which derivative its claim is.
+``spd``: symmetric positive definite, eigenvalues in [0.5, 2]; ``symmetric``;
+``symmetric-entries``; ``lower``/``upper``: triangular, diagonal in [0.5, 2]; ``diagonal``;
+``positive``: entries in [0.5, 2] (for log, sqrt); ``onehot``: one 1 per row (class labels,
+rows are samples; a column (k, 1) holds one 1); ``sign``: entries +-1 (labels of a logistic loss); ``unit``: entries in
+(0, 1) (targets of a sigmoid); ``labels``: integer class labels (for ``pick``; taken modulo the number
+of classes), held as numbers by the element-wise oracle too. A parameter declared ``symmetric`` (or ``spd``),
+``symmetric-entries``, ``lower``, ``upper`` or ``diagonal`` moves only along that structure
+and its claim is compared under the core's convention of that name
+(:data:`gradcheck.STRUCTURES`): ``symmetric`` is ``(G + G^T)/2``, ``symmetric-entries`` the
+Matrix Cookbook's ``G + G^T - diag(G)``, a triangle or diagonal only where it is free."""
+
+MATRIX_STRUCTURES = frozenset({"spd", "symmetric", "symmetric-entries", "lower", "upper", "diagonal"})
+"""Structures of square matrices."""
+CORE_STRUCTURE = {"spd": "symmetric", "symmetric": "symmetric", "symmetric-entries": "symmetric-entries",
+                  "lower": "lower", "upper": "upper", "diagonal": "diagonal"}
+"""The core's ``structure=`` kind a parameter of each structure is checked under."""
 
 LAYOUTS = ("numerator", "denominator")
 Dim = int | str
@@ -154,7 +168,7 @@ def make_spec(
     for k in struct:
         if k not in shp:
             raise FormulaError(f"structure given for {k!r}, which has no shape")
-        if struct[k] in ("spd", "symmetric") and (len(shp[k]) != 2 or shp[k][0] != shp[k][1]):
+        if struct[k] in MATRIX_STRUCTURES and (len(shp[k]) != 2 or shp[k][0] != shp[k][1]):
             raise FormulaError(f"{k!r} is declared {struct[k]} but its shape {shp[k]} is not square")
     known = set(shp) | set(defs) | set(dim_names)
     for what, node in [

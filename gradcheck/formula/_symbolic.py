@@ -39,7 +39,8 @@ from ..symbolic._prove import (
 )
 from ._eval import Env, SympyBackend, emap, evaluate, obj
 from ._points import draw_point
-from ._spec import Spec
+from ._spec import MATRIX_STRUCTURES, Spec
+from ._stage import stage
 
 __all__ = ["SymbolicCheck", "MatrixCheck", "symbolic_check", "matrix_check", "elementwise", "MAX_SYMBOLS"]
 
@@ -117,13 +118,47 @@ def symbol_array(name: str, shape: tuple[int, ...], structure: str | None, tie: 
     import sympy as sp
 
     assume = {"positive": True} if structure in ("positive", "unit") else {"real": True}
+    if structure == "labels":  # discrete: the proof is for these labels, every other value symbolic
+        return emap(lambda v: sp.Integer(int(v)), np.arange(int(np.prod(shape)), dtype=object).reshape(shape) * 5 % 7)
     if shape == ():
         return obj(sp.Symbol(name, **assume))
     out = np.empty(shape, dtype=object)
     for idx in np.ndindex(shape):
-        key = tuple(sorted(idx)) if tie and structure in ("spd", "symmetric") else idx
-        out[idx] = sp.Symbol(f"{name}[{','.join(map(str, key))}]", **assume)
+        key = tuple(sorted(idx)) if tie and structure in ("spd", "symmetric", "symmetric-entries") else idx
+        out[idx] = sp.Integer(0) if tie and not _free(structure, *idx) else \
+            sp.Symbol(f"{name}[{','.join(map(str, key))}]", **assume)
     return out
+
+
+def _free(structure: str | None, i: int, j: int = 0) -> bool:
+    """Whether entry (i, j) of a triangular or diagonal matrix is free (not held at 0)."""
+    return not ((structure == "lower" and j > i) or (structure == "upper" and i > j)
+                or (structure == "diagonal" and i != j))
+
+
+def _free_indices(structure: str, n: int) -> list[tuple[int, int]]:
+    kind = "lower" if structure in ("spd", "symmetric", "symmetric-entries") else structure
+    return [(i, j) for i in range(n) for j in range(n) if _free(kind, i, j)]
+
+
+def _free_coordinates(structure: str, d: np.ndarray, claim: bool) -> np.ndarray:
+    """A structured parameter's derivative (``claim=False``: the unconstrained one, at the
+    structured point) or claim, as the core compares them: per free coordinate (i >= j for the
+    symmetric kinds), what moving that coordinate changes the loss by, or what the claim says it does."""
+    n = d.shape[0]
+    out = []
+    for i in range(n):
+        for j in range(n):
+            if not _free(structure if structure not in ("spd", "symmetric", "symmetric-entries") else "lower", i, j):
+                continue
+            if structure in ("spd", "symmetric", "symmetric-entries") and i != j:
+                both = d[i, j] + d[j, i]
+                out.append(d[i, j] if claim and structure == "symmetric-entries" else both)
+            else:
+                out.append(d[i, j])
+    arr = np.empty(len(out), dtype=object)
+    arr[:] = out
+    return arr
 
 
 @dataclass
@@ -134,6 +169,8 @@ class Elementwise:
     symbols: dict[str, np.ndarray]
     derivative: dict[str, np.ndarray]
     claim: dict[str, np.ndarray | str]  # a string: the claim's shape error
+    coordinates: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    """For a structured parameter, the (i, j) of each free coordinate its derivative is compared on."""
 
 
 def _too_big(spec: Spec, shapes: Mapping[str, tuple[int, ...]]) -> str | None:
@@ -168,6 +205,7 @@ def elementwise(spec: Spec, dims: Mapping[str, int], kind: str) -> Elementwise:
     out = obj(evaluate(spec.loss, env, SympyBackend()))
     derivative: dict[str, np.ndarray] = {}
     claim: dict[str, np.ndarray | str] = {}
+    coordinates: dict[str, list[tuple[int, int]]] = {}
     ties = _symmetric_ties(spec, symbols)
     for k in spec.grads:
         s = symbols[k]
@@ -179,27 +217,38 @@ def elementwise(spec: Spec, dims: Mapping[str, int], kind: str) -> Elementwise:
                 for p in np.ndindex(s.shape):
                     d[o + p] = sp.diff(out[o], s[p])
         derivative[k] = emap(lambda e: e.xreplace(ties), d) if ties else d
+        kind_k = spec.structure.get(k)
+        structured = kind == "grad" and kind_k in MATRIX_STRUCTURES
         cenv = Env(dict(symbols), spec.defs, dims, text=spec.grads_text[k])
         try:
             infer_shapes(replace(spec, grads={k: spec.grads[k]}, grads_text={k: spec.grads_text[k]}), dims)
             c = obj(evaluate(spec.grads[k], cenv, SympyBackend()))
         except FormulaError as exc:
+            if "no exact element-wise form" in exc.reason:
+                raise  # the oracle stands aside: a claim it cannot write is not a wrong claim
             claim[k] = str(exc)
             continue
         c = emap(lambda e: sp.sympify(e).xreplace(ties), c) if ties else emap(sp.sympify, c)
         claim[k] = _claim_numerator(spec, c, out.shape, s.shape, kind)
-    return Elementwise(sizes=dict(dims), symbols=symbols, derivative=derivative, claim=claim)
+        if structured and not isinstance(claim[k], str):
+            coordinates[k] = _free_indices(kind_k, derivative[k].shape[0])
+            derivative[k] = _free_coordinates(kind_k, derivative[k], claim=False)
+            claim[k] = _free_coordinates(kind_k, claim[k], claim=True)
+    return Elementwise(sizes=dict(dims), symbols=symbols, derivative=derivative, claim=claim, coordinates=coordinates)
 
 
 def _symmetric_ties(spec: Spec, symbols: Mapping[str, np.ndarray]) -> dict[Any, Any]:
     """A symmetric *parameter* is differentiated entry by entry, then evaluated on the symmetric set."""
-    ties = {}
+    ties: dict[Any, Any] = {}
     for k in spec.grads:
-        if spec.structure.get(k) in ("spd", "symmetric"):
+        kind = spec.structure.get(k)
+        if kind in MATRIX_STRUCTURES:
             s = symbols[k]
             for i, j in np.ndindex(s.shape):
-                if i > j:
+                if kind in ("spd", "symmetric", "symmetric-entries") and i > j:
                     ties[s[i, j]] = s[j, i]
+                elif not _free(kind, i, j):
+                    ties[s[i, j]] = 0
     return ties
 
 
@@ -287,6 +336,7 @@ def symbolic_check(
             break
     else:
         return SymbolicCheck("skipped", dict(candidates[0]), f"skipped: {reason}")
+    stage(f"element-wise symbolic: sympy differentiating at {_where(dims)}")
     try:
         ew = elementwise(spec, dims, kind)
     except (FormulaError, ValueError, TypeError, ZeroDivisionError) as exc:
@@ -317,6 +367,7 @@ def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, 
         if isinstance(c, str):
             return SymbolicCheck("wrong", ew.sizes, f"{k!r}: {c}", shown, seconds=time.monotonic() - start)
     # 1. numerically, at the point finite differences used: a wrong claim shows here at once
+    stage(f"element-wise symbolic: evaluating at the drawn point at {_where(ew.sizes)}")
     for k, d in ew.derivative.items():
         c = ew.claim[k]
         dv = _numeric(list(d.ravel()), ew.symbols, point)
@@ -328,11 +379,15 @@ def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, 
             gap = np.where(wrong, np.abs(dv - cv), 0.0)
             j = int(np.argmax(gap))
             idx = tuple(int(i) for i in np.unravel_index(j, d.shape))
+            if k in ew.coordinates:  # a structured parameter's free coordinate, by its (i, j)
+                idx, at = ew.coordinates[k][idx[0]], idx
+            else:
+                at = idx
             cex = {
                 "param": k,
                 "index": list(idx),
-                "derivative": _entry_text(d[idx]),
-                "claimed": _entry_text(np.asarray(c)[idx]),
+                "derivative": _entry_text(d[at]),
+                "claimed": _entry_text(np.asarray(c)[at]),
                 "derivative_value": float(dv[j]),
                 "claimed_value": float(cv[j]),
                 "point": {n: np.asarray(v).round(6).tolist() for n, v in point.items() if np.size(v) <= 16},
@@ -354,6 +409,7 @@ def _compare(spec: Spec, ew: Elementwise, runs: Sequence[Any], deadline: float, 
         c = np.asarray(ew.claim[k])
         for idx in np.ndindex(d.shape):
             total += 1
+            stage(f"element-wise symbolic: cancelling d/d{k}{list(idx)} to zero at {_where(ew.sizes)}")
             if time.monotonic() > deadline:
                 unproved += 1
                 continue
@@ -385,12 +441,13 @@ def _generalise(spec: Spec) -> tuple[dict[str, tuple[Any, ...]], dict[str, str]]
     """Shapes with dimension names: the given names, or one per distinct concrete size > 1."""
     names: dict[int, str] = {}
     letters = iter(["m", "n", "p", "q", "r", "s", "t", "u"])
+    fixed = _literal_sizes(spec)  # eye(4) in the formula: a 4 there is not any size
     used = set(spec.shapes) | set(spec.defs)
     out: dict[str, tuple[Any, ...]] = {}
     for k, shape in spec.shapes.items():
         dims: list[Any] = []
         for d in shape:
-            if isinstance(d, int) and d > 1:
+            if isinstance(d, int) and d > 1 and d not in fixed:
                 if d not in names:
                     name = next(c for c in letters if c not in used and c not in spec.dim_names)
                     names[d] = name
@@ -401,12 +458,71 @@ def _generalise(spec: Spec) -> tuple[dict[str, tuple[Any, ...]], dict[str, str]]
     return out, {v: str(k) for k, v in names.items()}
 
 
+def chain_diff(expr: Any, X: Any) -> Any:
+    """The derivative of a scalar matrix expression by ``X``, with the chain, product and quotient
+    rules applied here over the scalar structure (sums, products, powers, functions, determinants)
+    and sympy's matrix calculus only on the traces they reach: sympy's own derivative of
+    ``Trace(x.T A x)/Trace(x.T x)`` drops the denominator's term, ``sqrt(Trace(...))`` raises, and
+    ``log(Determinant(X))`` comes back 0."""
+    import sympy as sp
+
+    from ..symbolic._prove import _scalar_form
+
+    e = _scalar_form(expr)
+    if not isinstance(X, sp.MatrixSymbol):
+        return _matrix_diff(e, X)
+    zero = sp.ZeroMatrix(*X.shape)
+
+    def d(e: Any) -> Any:
+        if not e.has(X):
+            return zero
+        if isinstance(e, sp.MatrixExpr) and e.shape == (1, 1):
+            e = sp.Trace(e)
+        if e.is_Add:
+            return sp.Add(*[d(a) for a in e.args])
+        if e.is_Mul:
+            args = list(e.args)
+            return sp.Add(*[sp.Mul(*(args[:i] + args[i + 1:])) * d(a) for i, a in enumerate(args) if a.has(X)])
+        if e.is_Pow:
+            base, p = e.args
+            if p.has(X):
+                raise ValueError("a power with the parameter in its exponent")
+            return p * base ** (p - 1) * d(base)
+        if isinstance(e, sp.Function) and len(e.args) == 1 and not isinstance(e.args[0], sp.MatrixExpr):
+            v = sp.Dummy("v")
+            return e.func(v).diff(v).subs(v, e.args[0]) * d(e.args[0])
+        if isinstance(e, sp.Determinant):  # d det M = det M tr(M^-1 dM): the chain through M by a frozen factor
+            m = e.arg
+            c = sp.MatrixSymbol(f"frozen{id(e) % 10**6}", *m.shape)
+            return _matrix_diff(sp.Trace(c.T * m), X).doit().xreplace({c: e * sp.Inverse(m).T})
+        return _matrix_diff(e, X)
+
+    return d(e)
+
+
+def _literal_sizes(spec: Spec) -> set[int]:
+    """Integer literals the formulas use as sizes (``eye(4)``, ``reshape(x, 2, 3)``)."""
+    from ._parse import Call, Num
+    from ._slips import walk
+
+    out: set[int] = set()
+    for tree in [spec.loss, *spec.grads.values(), *spec.defs.values()]:
+        for n in walk(tree):
+            if isinstance(n, Call) and n.func in ("eye", "ones", "zeros", "reshape"):
+                out |= {int(a.value) for m in n.args for a in walk(m) if isinstance(a, Num)}
+    return out
+
+
 def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: float) -> MatrixCheck:
     """sympy's matrix calculus, trusted after agreeing with the element-wise derivative at two sizes."""
     import sympy as sp
 
     from ._matrix import MatrixBackend, Unsupported, matrix_symbols, to_matrix
 
+    structured = [k for k in spec.grads if spec.structure.get(k) in MATRIX_STRUCTURES]
+    if structured:
+        return MatrixCheck("unsupported", f"not attempted: {structured[0]!r} is a structured parameter, compared "
+                           "element-wise under its convention")
     if kind != "grad":
         return MatrixCheck(
             "unsupported", "not attempted: Jacobians of array-valued formulas are checked element-wise only"
@@ -419,7 +535,8 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
         mb = MatrixBackend(msyms, dsyms)
         env = Env({}, spec.defs, {}, text=spec.loss_text)
         loss = to_matrix(spec.loss, env, mb)
-        derivs = {k: _matrix_diff(loss, msyms[k]) for k in spec.grads}
+        stage("matrix-level: sympy differentiating the matrix expression")
+        derivs = {k: chain_diff(loss, msyms[k]) for k in spec.grads}
     except Unsupported as exc:
         return MatrixCheck("unsupported", f"not attempted: {exc}")
     except Exception as exc:  # sympy's matrix calculus raising means it cannot handle the formula
@@ -434,6 +551,7 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
         if time.monotonic() > deadline:
             return MatrixCheck("unsupported", "not trusted: time budget spent before the size checks", dtext)
         ew = reuse if reuse is not None and reuse.sizes == sizes else None
+        stage(f"matrix-level: comparing sympy's derivative with the element-wise one at {_where(sizes)}")
         verdict = _agrees_at(general, sizes, derivs, msyms, dsyms, kind, ew)
         if verdict is not None:
             return MatrixCheck(
@@ -457,7 +575,14 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
                 dims=from_sizes,
             )
         claims[k] = str(g)
-        proved = proved and _matrix_zero(derivs[k] - g)
+        stage(f"matrix-level: reducing the difference for {k!r} to zero")
+        # data declared symmetric: A.T is A (the guard's points were drawn symmetric too)
+        same = {msyms[n].T: msyms[n] for n, kind in spec.structure.items()
+                if kind in ("spd", "symmetric") and n in msyms and n not in spec.grads and hasattr(msyms[n], "T")}
+        if sym is not None and sym.status == "wrong":  # shown different already: no reduction to zero to wait on
+            proved = False
+            continue
+        proved = proved and _matrix_zero((derivs[k] - g).xreplace(same) if same else derivs[k] - g)
     if proved:
         return MatrixCheck(
             "proved",
@@ -480,6 +605,10 @@ def matrix_check(spec: Spec, kind: str, sym: SymbolicCheck | None, deadline: flo
         tuple(checked),
         from_sizes,
     )
+
+
+def _where(sizes: Mapping[str, int]) -> str:
+    return ", ".join(f"{n}={v}" for n, v in sizes.items()) or "the given shapes"
 
 
 def _over(gen: Mapping[str, tuple[Any, ...]]) -> str:

@@ -17,19 +17,19 @@
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..core._errors import FormulaError, GradcheckError, ShapeMismatchError
-from ._eval import Env, NumpyBackend, evaluate
-from ._parse import Name, Node, Transpose
 from ._points import draw_point
-from ._spec import Spec, infer_shapes, make_spec
-from ._symbolic import MatrixCheck, SymbolicCheck, matrix_check, symbolic_check
+from ._spec import CORE_STRUCTURE, Spec, infer_shapes, make_spec
+from ._witness import Compiled, degenerate, telling_point
+
+if TYPE_CHECKING:
+    from ._symbolic import MatrixCheck, SymbolicCheck
 
 __all__ = ["PointCheck", "VerifyResult", "verify", "VERDICTS"]
 
@@ -64,10 +64,36 @@ class PointCheck:
 
     @property
     def mismatched(self) -> bool:
-        """The claim disagreed with finite differences here (not a shape or evaluation error)."""
+        """The claim disagreed with finite differences here: named entries outside their tolerance
+        (not a shape or evaluation error, and not a check that could not resolve the entries)."""
         if self.directional is not None:
             return self.error_kind == "directional"
-        return self.result is not None and not self.result.ok
+        return self.result is not None and self.result.failed
+
+    @property
+    def status(self) -> str:
+        """``agree``, ``mismatch`` (evidence), ``inconclusive`` (the core could not resolve an entry:
+        no evidence either way), ``shape`` (the claim cannot be evaluated here) or ``error``."""
+        if self.error_kind == "shape":
+            return "shape"
+        if self.directional is not None:
+            return {"pass": "agree", "inconclusive": "inconclusive"}.get(self.directional.verdict, "mismatch")
+        if self.result is None:
+            return "error"
+        return {"pass": "agree", "FAIL": "mismatch"}.get(self.result.verdict, "inconclusive")
+
+    @property
+    def entries(self) -> int:
+        """Parameter entries at this size: how much a point can tell (a 1x1 size tells least)."""
+        return sum(int(np.prod(s)) for s in self.shapes.values())
+
+    @property
+    def why_inconclusive(self) -> str:
+        if self.error:
+            return self.error
+        if self.result is None:
+            return ""
+        return "; ".join(f"{p.name}: {p.inconclusive}" for p in self.result.inconclusive if p.inconclusive)
 
     @property
     def diagnoses(self) -> dict[str, str]:
@@ -87,6 +113,7 @@ class PointCheck:
             "shapes": {k: list(v) for k, v in self.shapes.items()},
             "seed": self.seed,
             "ok": self.ok,
+            "status": self.status,
             "error": self.error,
             "error_kind": self.error_kind,
             "diagnoses": self.diagnoses,
@@ -114,6 +141,14 @@ class VerifyResult:
     reasons: tuple[str, ...]
     notes: tuple[str, ...] = ()
     hints: tuple[str, ...] = ()
+    diagnosis: str | None = None
+    """The headline of a wrong claim: a formula-level slip where one explains the disagreement,
+    else the core's diagnosis (or the shape error) at the size that tells most."""
+    counterexample: Mapping[str, Any] | None = None
+    """The smallest size and values where the claim fails: oracle, sizes, param, index, claimed,
+    numeric (or exact) value, the point."""
+    budget: Mapping[str, Any] = field(default_factory=dict)
+    """What the symbolic oracles spent: seconds, the budget, and the oracle that ran out, if one did."""
 
     @property
     def ok(self) -> bool:
@@ -121,19 +156,6 @@ class VerifyResult:
 
     def __bool__(self) -> bool:
         raise TypeError("a VerifyResult has no truth value: use result.ok or result.verdict")
-
-    @property
-    def diagnosis(self) -> str | None:
-        """A formula-level hint ("transposed: ... A.T in place of A"), else the first
-        finite-difference diagnosis, or the shape error, of a wrong claim."""
-        if self.hints:
-            return self.hints[0]
-        for p in self.points:
-            if p.error_kind == "shape":
-                return p.error
-            for name, d in p.diagnoses.items():
-                return f"{name}: {d}"
-        return None
 
     def summary(self, max_entries: int = 3) -> str:
         from ._render import render_summary
@@ -157,6 +179,8 @@ class VerifyResult:
             "reasons": list(self.reasons),
             "hints": list(self.hints),
             "notes": list(self.notes),
+            "counterexample": None if self.counterexample is None else dict(self.counterexample),
+            "budget": dict(self.budget),
             "finite_differences": [p.to_dict() for p in self.points],
             "symbolic": None if self.symbolic is None else self.symbolic.to_dict(),
             "matrix": None if self.matrix is None else self.matrix.to_dict(),
@@ -165,44 +189,24 @@ class VerifyResult:
 
 # --------------------------------------------------------------------------- drawing
 def draw_sizes(spec: Spec, n: int, rng: np.random.Generator) -> list[dict[str, int]]:
-    """All-ones first (the size where layouts and broadcasting coincide), then distinct small
-    sizes so that rectangular stays rectangular."""
+    """``n`` distinct small sizes of at least 2 (rectangles stay rectangular), then all-ones as an
+    extra size: where layouts and broadcasting coincide, and where many functions are degenerate
+    (a Rayleigh quotient is constant at n = 1, a layer norm over one feature is flat), so that
+    no verdict ever rests on it alone."""
     if not spec.dim_names:
         return [{}]
-    out = [{d: 1 for d in spec.dim_names}]
     k = len(spec.dim_names)
     pools = list(itertools.permutations(SYMBOLIC_SIZES, min(k, len(SYMBOLIC_SIZES))))
-    for i in rng.permutation(len(pools))[: max(n - 1, 1)]:
-        pick = list(pools[i]) + [int(rng.integers(2, 5)) for _ in range(k - len(pools[i]))]
+    order = list(rng.permutation(len(pools)))
+    out = []
+    for j in range(max(n, 1)):
+        pick = list(pools[order[j % len(order)]]) + [int(rng.integers(2, 5)) for _ in range(k - len(pools[0]))]
         out.append(dict(zip(spec.dim_names, pick, strict=True)))
+    out.append({d: 1 for d in spec.dim_names})
     return out
 
 
 # --------------------------------------------------------------------------- numpy functions
-class Compiled:
-    """The loss and claims as numpy functions of ``{param: array}``; data held fixed."""
-
-    def __init__(self, spec: Spec, dims: Mapping[str, int], data: Mapping[str, np.ndarray], scalar: bool) -> None:
-        self.spec, self.dims, self.data, self.scalar = spec, dict(dims), dict(data), scalar
-
-    def _env(self, params: Mapping[str, np.ndarray]) -> Env:
-        return Env({**self.data, **params}, self.spec.defs, self.dims)
-
-    def loss(self, params: Mapping[str, np.ndarray]) -> Any:
-        with np.errstate(all="ignore"):
-            out = evaluate(self.spec.loss, self._env(params), NumpyBackend())
-        out = np.asarray(out)
-        return out.reshape(()) if self.scalar else out
-
-    def grads(self, params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        env = self._env(params)
-        with np.errstate(all="ignore"):
-            return {
-                k: np.asarray(evaluate(node, env, NumpyBackend()), dtype=np.float64)
-                for k, node in self.spec.grads.items()
-            }
-
-
 def _fd_check(
     spec: Spec, dims: Mapping[str, int], shapes: Mapping[str, tuple[int, ...]], seed: int, scalar: bool, method: str
 ) -> PointCheck:
@@ -226,7 +230,10 @@ def _fd_check(
 
         claimed_derivative.__qualname__ = "claimed derivative"
         if scalar:
-            result = check_grad(comp.loss, claimed_derivative, params, method=method, name=spec.loss_text)
+            structure = {k: CORE_STRUCTURE[v] for k, v in spec.structure.items() if k in params and v in CORE_STRUCTURE
+                         and min(shapes[k]) > 1}
+            result = check_grad(comp.loss, claimed_derivative, params, method=method, name=spec.loss_text,
+                                structure=structure or None)
         else:
             result = check_jacobian(
                 comp.loss,
@@ -296,15 +303,18 @@ def verify(
         ``{name: formula}``: the claimed derivative w.r.t. each parameter. Names with a
         shape but no claim are data, held fixed (and symbols in the symbolic proof).
     shapes:
-        ``{name: "4,3" | "m,n" | (4, 3) | "" (scalar)}``. Dimension names are drawn: first
-        all 1, then distinct small sizes; a dimension name also stands for its size in
-        formulas.
+        ``{name: "4,3" | "m,n" | (4, 3) | "" (scalar)}``. Dimension names are drawn: ``points``
+        distinct small sizes of at least 2, then all 1 as an extra size (never the only
+        witness); a dimension name also stands for its size in formulas.
     seed, points:
         Seed of the first random point, and how many points (and drawn sizes) to check.
     values:
         Fixed values for names (their shapes follow); a parameter's value is its point.
     structure:
-        ``{name: "spd" | "symmetric" | "positive" | "onehot" | "sign" | "unit"}``: how values are drawn.
+        ``{name: "spd" | "symmetric" | "symmetric-entries" | "lower" | "upper" | "diagonal" | "positive" |
+        "onehot" | "sign" | "unit" | "labels"}``: how values are drawn; a structured matrix *parameter* moves only along
+        its structure and its claim is compared under the core's convention of that name
+        (:data:`gradcheck.formula.STRUCTURES`).
     defs:
         ``{name: formula}``: intermediate quantities (``z = W@x + b``) usable in every formula.
     method:
@@ -312,12 +322,16 @@ def verify(
     symbolic:
         Run the symbolic oracles (sympy); ``False`` runs finite differences only.
     time_budget:
-        Seconds the symbolic oracles may spend on proofs before saying "not proved".
+        Seconds the symbolic oracles may spend; they run in a worker stopped when it is
+        spent (where the platform can fork), and the result names the oracle that ran out.
 
     Returns
     -------
     VerifyResult
-        ``verdict`` is ``right``, ``wrong`` or ``inconclusive``; ``str(result)`` explains it.
+        ``verdict`` is ``right`` (every point that resolves agrees, with a witness beyond
+        the all-ones size), ``wrong`` (on evidence: ``diagnosis`` names the slip,
+        ``counterexample`` the smallest failing size) or ``inconclusive`` (nothing
+        resolves); ``str(result)`` explains it.
 
     Raises
     ------
@@ -338,7 +352,7 @@ def verify(
     notes: list[str] = []
     scalar = _is_scalar(spec) and order is None  # a vec order asks for a 2-D Jacobian, even of a loss
     kind = "grad" if scalar else "jacobian"
-    for i in range(max(points, len(size_list))):
+    for i in range(points if len(size_list) == 1 else len(size_list)):
         dims = size_list[i % len(size_list)]
         shapes_c = spec.concrete(dims)
         bad = _claim_errors(spec, dims)
@@ -362,12 +376,21 @@ def verify(
                          f"{len(d.directions)} directions, then entry by entry where they disagree "
                          f"(method={d.method}; tolerance: {d.tolerance})")
     sym = mat = None
+    account: dict[str, Any] = {}
     if symbolic:
-        deadline = time.monotonic() + time_budget
-        sym = symbolic_check(spec, _symbolic_sizes(size_list), kind, runs, deadline)
-        mat = matrix_check(spec, kind, sym, deadline)
+        from ._budget import run_oracles
+
+        sym, mat, account = run_oracles(spec, kind, runs, time_budget)
+        if "ran_out" in account:
+            notes.append(f"the symbolic oracles ran out of their {time_budget:g} s budget in: {account['ran_out']}")
     verdict, reasons = _decide(runs, sym, mat)
-    hints = _hints(spec, runs) if verdict == "wrong" else []
+    hints: list[str] = []
+    headline = None
+    if verdict == "wrong":
+        from ._slips import explain
+
+        hints = explain(spec, runs, telling_point(runs), scalar)
+        headline = hints[0] if hints else _core_headline(telling_point(runs), sym)
     return VerifyResult(
         verdict=verdict,
         loss=loss,
@@ -383,7 +406,27 @@ def verify(
         reasons=tuple(reasons),
         notes=tuple(dict.fromkeys(notes)),
         hints=tuple(hints),
+        diagnosis=headline,
+        counterexample=counterexample(runs, sym) if verdict == "wrong" else None,
+        budget=account,
     )
+
+
+def _core_headline(p: PointCheck | None, sym: SymbolicCheck | None) -> str | None:
+    """The core's diagnosis at the telling point, or its shape error, or the exact difference."""
+    if p is not None:
+        if p.status == "shape":
+            return p.error
+        for name, d in p.diagnoses.items():
+            return f"{name}: {d}"
+        if p.result is not None and p.result.failures:
+            q = p.result.failures[0]
+            return f"{q.name}: {q.n_mismatched} of {q.n_checked} entries wrong at {p.label()}"
+        if p.error:
+            return p.error
+    if sym is not None and sym.status == "wrong":
+        return f"element-wise symbolic: {sym.message}"
+    return None
 
 
 def _is_scalar(spec: Spec) -> bool:
@@ -422,25 +465,62 @@ def _without_claims(spec: Spec) -> Spec:
     return replace(spec, grads={}, grads_text={})
 
 
-def _symbolic_sizes(size_list: Sequence[Mapping[str, int]]) -> list[dict[str, int]]:
-    """Smallest sizes first: the element-wise oracle's cost grows fast with the size."""
-    return sorted((dict(s) for s in size_list), key=lambda s: sum(s.values()) if s else 0)
+def counterexample(runs: Sequence[PointCheck], sym: SymbolicCheck | None) -> dict[str, Any] | None:
+    """The smallest size and values where the claim fails, with the worst entry there: the
+    finite-difference point, else the element-wise oracle's."""
+    bad = [p for p in runs if p.status == "mismatch" and p.result is not None]
+    if bad:
+        p = min(bad, key=lambda p: (p.entries, p.seed))
+        q = p.result.failures[0]
+        e = q.mismatches[0] if q.mismatches else q.worst
+        return {
+            "oracle": "finite differences",
+            "sizes": dict(p.sizes),
+            "shapes": {k: list(v) for k, v in p.shapes.items()},
+            "seed": p.seed,
+            "param": q.name,
+            "index": [int(i) for i in e.index],
+            "claimed": float(e.analytic),
+            "numeric": float(e.numeric),
+            "tolerance": float(e.tolerance),
+            "point": {k: np.asarray(v).tolist() if np.size(v) <= 64 else  # a large value by its range
+                      f"{np.shape(v)} array, entries in [{np.min(v):.3g}, {np.max(v):.3g}]"
+                      for k, v in p.point.items()},
+        }
+    shape = [p for p in runs if p.status == "shape"]
+    if shape:
+        p = min(shape, key=lambda p: (p.entries, p.seed))
+        return {"oracle": "shapes", "sizes": dict(p.sizes), "shapes": {k: list(v) for k, v in p.shapes.items()},
+                "error": p.error}
+    if sym is not None and sym.status == "wrong" and sym.counterexample:
+        c = sym.counterexample
+        return {"oracle": "element-wise symbolic", "sizes": dict(sym.sizes), "param": c["param"],
+                "index": c["index"], "claimed": c["claimed_value"], "exact": c["derivative_value"],
+                "point": c["point"]}
+    return None
 
 
 def _decide(runs: Sequence[PointCheck], sym: SymbolicCheck | None, mat: MatrixCheck | None) -> tuple[str, list[str]]:
+    """WRONG only on evidence (entries outside their tolerance, a claim that cannot be evaluated,
+    an exact difference), RIGHT when every point that resolves agrees and some non-degenerate
+    witness (a point, or a proof) exists, INCONCLUSIVE otherwise, each with its reasons."""
     reasons = []
-    wrong = [p for p in runs if p.error_kind == "shape" or p.mismatched]
-    errors = [p for p in runs if p.error_kind == "evaluation"]
-    shape_errors = [p for p in wrong if p.error_kind == "shape"]
-    if shape_errors:
-        reasons.append(f"shape error at {len(shape_errors)} of {len(runs)} points: {shape_errors[0].error}")
-    mismatched = [p for p in wrong if p.error_kind != "shape"]
+    by = {k: [p for p in runs if p.status == k] for k in ("agree", "mismatch", "inconclusive", "shape", "error")}
+    proved_at = dict(sym.sizes) if sym is not None and sym.status == "proved" else None
+    # a mismatch at the very size where the claim is proved exactly for all data is a clash of oracles
+    # (a kink, a branch of abs or logdet), not evidence on its own
+    clash = [p for p in by["mismatch"] if proved_at is not None and dict(p.sizes) == proved_at]
+    mismatched = [p for p in by["mismatch"] if p not in clash]
+    if by["shape"]:
+        p = max(by["shape"], key=lambda p: p.entries)
+        reasons.append(f"shape error at {len(by['shape'])} of {len(runs)} points: {p.error}")
     if mismatched:
-        p = mismatched[0]
+        p = max(mismatched, key=lambda p: (p.entries, -p.seed))
         if p.result is None:  # checked along directions: its error says what disagreed
             bad = p.error or ""
         else:
-            bad = ", ".join(f"{q.name} ({q.diagnosis})" if q.diagnosis else q.name for q in p.result.failures)
+            bad = ", ".join(f"{q.name} ({q.n_mismatched} of {q.n_checked} entries outside tolerance"
+                            + (f"; {q.diagnosis}" if q.diagnosis else "") + ")" for q in p.result.failures)
         reasons.append(f"finite differences disagree at {len(mismatched)} of {len(runs)} points; at {p.label()}: {bad}")
     if sym is not None and sym.status == "wrong":
         reasons.append(f"element-wise symbolic derivative differs at {sym.where}: {sym.message}")
@@ -448,87 +528,22 @@ def _decide(runs: Sequence[PointCheck], sym: SymbolicCheck | None, mat: MatrixCh
         reasons.append(f"matrix-level: {mat.message}")
     if reasons:
         return "wrong", reasons
-    if errors and len(errors) == len(runs):
-        return "inconclusive", [f"no finite-difference check could run: {errors[0].error}"]
-    for p in errors:
+    for p in clash:
+        reasons.append(f"finite differences disagree at {p.label()} where the element-wise oracle proved the claim "
+                       f"for all values: the oracles clash (a kink or branch at the drawn point?)")
+    for p in by["inconclusive"]:
+        reasons.append(f"finite differences inconclusive at {p.label()} (no evidence either way): {p.why_inconclusive}")
+    for p in by["error"]:
         reasons.append(f"finite differences could not run at {p.label()}: {p.error}")
-    if sym is not None and sym.status == "proved" and not errors:
+    witnesses = [p for p in by["agree"] if not degenerate(p.sizes)]
+    proved = proved_at is not None and not degenerate(proved_at) or mat is not None and mat.status == "proved"
+    proved = proved and not by["error"]  # a point that could not run at all (a singular value given) stays open
+    if (witnesses or proved) and not clash:
         return "right", reasons
-    ok_runs = [p for p in runs if p.ok]
-    if ok_runs:
-        return "right", reasons
+    if not reasons:
+        reasons.append("only degenerate (all-ones) sizes agreed, and no proof holds at a larger size")
+    elif by["agree"] and not witnesses:
+        reasons.append("the points that agree are all-ones sizes only, where many wrong claims agree too")
+    if len(by["error"]) == len(runs):
+        reasons.insert(0, f"no finite-difference check could run: {by['error'][0].error}")
     return "inconclusive", reasons
-
-
-# --------------------------------------------------------------------------- formula-level hints
-def _rewrite(node: Node, fn: Any) -> Node:
-    """``fn(node)`` returns a replacement or None; children are rewritten first."""
-    from dataclasses import fields, replace
-
-    changes = {}
-    for f in fields(node):
-        v = getattr(node, f.name)
-        if isinstance(v, Node):
-            changes[f.name] = _rewrite(v, fn)
-        elif isinstance(v, tuple) and v and all(isinstance(i, Node) for i in v):
-            changes[f.name] = tuple(_rewrite(i, fn) for i in v)
-        elif (
-            isinstance(v, tuple)
-            and v
-            and all(isinstance(i, tuple) and len(i) == 2 and isinstance(i[1], Node) for i in v)
-        ):
-            changes[f.name] = tuple((k, _rewrite(i, fn)) for k, i in v)
-    new = replace(node, **changes) if changes else node
-    out = fn(new)
-    return new if out is None else out
-
-
-def _variants(claim: Node, shapes: Mapping[str, tuple[int, ...]]) -> list[tuple[str, Node]]:
-    """Claims with one transpose slip undone: a square name transposed everywhere, or one ``.T`` dropped."""
-    out: list[tuple[str, Node]] = []
-    names: list[Name] = []
-    _rewrite(claim, lambda n: names.append(n) if isinstance(n, Name) else None)
-    for occ in names:
-        shape = shapes.get(occ.id, ())
-        if len(shape) == 2 and shape[0] == shape[1] > 1:
-
-            def swap(n: Node, occ: Name = occ) -> Node | None:
-                return Transpose(n.col, n.src + ".T", n) if n is occ or n == occ else None
-
-            out.append((f"{occ.id}.T in place of {occ.id} at column {occ.col}", _rewrite(claim, swap)))
-    cols = []
-    _rewrite(claim, lambda n: cols.append(n) if isinstance(n, Transpose) else None)
-    for t in cols:
-        out.append(
-            (f"{t.operand.src} in place of {t.src}", _rewrite(claim, lambda n, t=t: n.operand if n == t else None))
-        )
-    return out
-
-
-def _hints(spec: Spec, runs: Sequence[PointCheck]) -> list[str]:
-    """Say which one-symbol slip explains the disagreement, where one does (checked against the
-    finite-difference estimate and its per-entry tolerance at the first failing point)."""
-    run = next((p for p in runs if p.result is not None and not p.result.ok), None)
-    if run is None:
-        return []
-    hints = []
-    env_values = dict(run.point)
-    for q in run.result.failures:
-        claim = spec.grads.get(q.name)
-        if claim is None:
-            continue
-        for what, variant in _variants(claim, run.shapes):
-            try:
-                with np.errstate(all="ignore"):
-                    v = np.asarray(
-                        evaluate(variant, Env(dict(env_values), spec.defs, run.sizes), NumpyBackend()), dtype=float
-                    )
-            except (FormulaError, ValueError, np.linalg.LinAlgError):
-                continue
-            numeric, tol = np.asarray(q.numeric), np.asarray(q.tolerances)
-            if spec.layout == "denominator" or spec.order is not None or v.shape != numeric.shape:
-                continue
-            if np.all(np.abs(v - numeric) <= tol):
-                hints.append(f"{q.name}: transposed: the claim agrees with finite differences with {what}")
-                break
-    return hints
