@@ -21,7 +21,7 @@ result; the plugin sees it in the test's outcome and records that check as an as
 expectation: a mismatch is recorded as ``mismatch``.
 
 Kept cheap to import: this module imports pytest and two standard-library-only modules of
-gradcheck (:mod:`._recording`, :mod:`._naming`); numpy, the core and matplotlib are imported
+gradcheck (:mod:`._recording`, :mod:`._naming`); numpy and the core are imported
 only when a check runs or a report is written, so installing gradcheck costs other test
 suites nothing.
 """
