@@ -221,8 +221,13 @@ def _exact_kw(kw: Mapping[str, Any], hi: np.ndarray | None) -> dict[str, Any]:
     units as finite differences judge them: the witness's bar is finer, the allowance the same.
     """
     if hi is None or kw["rounding"] is None:
-        floor, ulps = kw["all_units"]
-        return {**kw, "exact": True, "scale_floor": floor, "read_rounding": ulps}
+        # nothing read off: the unmeasured floor of finite differences' judge, floor_rtol of each entry's
+        # scale in the loss's units, is what the analytic side may hold (a saturated sigmoid layer whose
+        # input gradient sums terms of weights of 50 held 1e-11 of itself, past 64 ulps of the loss)
+        floor, ulps, eps = kw["all_units"]
+        mag = np.maximum(np.abs(np.nan_to_num(kw["analytic"])), np.abs(np.nan_to_num(kw["numeric"])))
+        return {**kw, "exact": True, "scale_floor": floor,
+                "read_rounding": np.maximum(ulps, floor_rtol(eps) * np.maximum(floor, mag))}
     res = np.asarray(kw["loss_resolution"], dtype=float)
     res = np.where(res > 0, res, MODEL_ULPS * np.finfo(np.float64).eps)
     return {**kw, "row_scale": True, "exact": True, "loss_resolution": res,
@@ -366,7 +371,8 @@ def _checked(kind: Kind, ctx: Context, deriv: Callable[[Any], Any], opts: Option
             if hi is False:
                 hi = _rounding_hi(deriv, ctx, kind, analytic)
             a2 = analytic[pname].reshape(est.value.shape)
-            own = _exact_kw({**kw[pname], "all_units": units[pname]}, hi.get(pname) if isinstance(hi, dict) else None)
+            own = _exact_kw({**kw[pname], "all_units": (*units[pname], ctx.params.eps), "analytic": a2,
+                             "numeric": est.value}, hi.get(pname) if isinstance(hi, dict) else None)
             return _param_result(ctx, pname, a2, est, out_shape, own, by=by)
 
         results = escalate(fd_ctx, run, results, build)
