@@ -99,6 +99,8 @@ class Structure:
         S[self.rows, self.cols] = v
         if self.kind.startswith("symmetric"):
             S[self.cols, self.rows] = v
+        if isinstance(v, np.ndarray) and type(v) is not np.ndarray:
+            S = S.view(type(v))  # a subclass the coordinates came in (the symbolic tracer's) reaches the loss
         return S
 
     def project(self, D: Any) -> Any:
