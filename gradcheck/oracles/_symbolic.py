@@ -72,6 +72,10 @@ class Symbolic:
                 # the exact value rounded once: half an ulp, not the float64 program's own rounding
                 value = np.where(kink, value, flat(d.exact_value))
                 error = np.where(kink, error, np.spacing(np.abs(value)) / 2)
+            if not np.all(np.isfinite(value)):
+                # an entry the witness cannot state (overflow, a derivative undefined there): silent, not a value
+                why = next((n for n in d.notes if "not finite" in n), "derivative entries not finite at this point")
+                raise SymbolicUnavailable(why)
             estimates.append(OracleEstimate(value=value, error=error, left=flat(d.left), right=flat(d.right),
                                             kink=kink, side_error=np.where(kink, error, 0.0)))
         return OracleRun(method=f"symbolic ({d.backend})" if d.backend else "symbolic", estimates=estimates)

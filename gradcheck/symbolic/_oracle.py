@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import time
@@ -16,6 +17,7 @@ import numpy as np
 from ..core._errors import InvalidArgumentError, ParameterError, SymbolicUnsupportedError
 from ._array import Context, SymArray, active, as_expression, culprit, symbolic_array
 from ._backend import Backend, get_backend
+from ._eigen import NeedsSympy
 from ._graph import AtTies, Graph, Shift, one_sided, reverse, stabilize, tied_nodes, topo, walk_values
 from ._program import Program, emit_program
 from ._result import Status, SymbolicDerivative
@@ -99,7 +101,7 @@ def call_on_symbols(fn: Callable[..., Any], arg: Any, ctx: Context, what: str) -
         except SymbolicUnsupportedError as exc:
             func, line = culprit(exc.__traceback__)
             if line and line not in str(exc):
-                raise SymbolicUnsupportedError(f"{exc} (at {line})") from exc
+                raise type(exc)(f"{exc} (at {line})") from exc
             raise
         except Exception as exc:
             func, line = culprit(exc.__traceback__)
@@ -489,6 +491,15 @@ class _Request:
 
 
 def _derivative(fn: Callable[..., Any], params: Any, req: _Request) -> SymbolicDerivative:
+    try:
+        return _derivative_on(fn, params, req)
+    except NeedsSympy:
+        if req.backend != "auto":
+            raise
+        return _derivative_on(fn, params, dataclasses.replace(req, backend="sympy"))
+
+
+def _derivative_on(fn: Callable[..., Any], params: Any, req: _Request) -> SymbolicDerivative:
     kind, max_entries, what = req.kind, req.max_entries, req.what
     if not callable(fn):
         raise InvalidArgumentError(f"{what}: expected a callable, got {type(fn).__name__}")
@@ -587,7 +598,8 @@ def _evaluate(comp: _Compiled, p: dict[str, np.ndarray], single: bool, req: _Req
     if bad.any():
         idx = np.argwhere(bad)[0]
         notes.append(f"{int(bad.sum())} derivative entries are not finite in float64 (first at flat index "
-                     f"{tuple(int(i) for i in idx)}): the expression overflows at this point")
+                     f"{tuple(int(i) for i in idx)}): the expression overflows at this point, or its derivative is not "
+                     "defined there (a degenerate eigenvalue's)")
     t2 = time.perf_counter()
     split = _splitter(p, comp.out_shape)
     timings = dict(comp.timings) if not cached else {}
