@@ -932,6 +932,25 @@ def _reason(result: Any) -> str:
     return str(result).splitlines()[0][:220]
 
 
+def _tolerance_at(case: Case, key: str, idx: tuple, tol: np.ndarray | None) -> float | None:
+    """The tolerance applied where the slip is. A structured (symmetric) parameter keeps arrays over
+    its free entries: the slip at S[i, j] moves the free entry of the pair {i, j} by the same amount."""
+    if tol is None:
+        return None
+    if tol.ndim == len(idx):
+        return float(tol[idx])
+    kind = (case.kwargs.get("structure") or {}).get(key)
+    if kind is None or len(idx) != 2:
+        return None
+    from gradcheck.core._structure import Structure
+
+    value = case.params if not isinstance(case.params, dict) else case.params[key]
+    st = Structure.make(key, kind, np.asarray(value, dtype=float))
+    pair = {int(idx[0]), int(idx[1])}
+    k = next((k for k in range(st.rows.size) if {int(st.rows[k]), int(st.cols[k])} == pair), None)
+    return None if k is None or tol.shape != st.rows.shape else float(tol[k])
+
+
 def run_one(case: Case, grad: Callable, kwargs: dict[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
@@ -948,8 +967,7 @@ def run_one(case: Case, grad: Callable, kwargs: dict[str, Any]) -> dict[str, Any
         key, idx, size = slip
         tol = r.params[key].tolerances
         out["slip_abs"] = size
-        # structured parameters (symmetric) keep arrays over free entries only: no entry to read
-        out["tolerance_at_slip"] = float(tol[idx]) if tol is not None and tol.ndim == len(idx) else None
+        out["tolerance_at_slip"] = _tolerance_at(case, key, idx, tol)
     if r.verdict != "pass":
         out["reason"] = _reason(r)
     return out

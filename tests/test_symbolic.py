@@ -70,7 +70,7 @@ def test_math_functions_fail_with_a_named_error() -> None:
     (lambda x: np.sum(np.sort(x)), "sort"),
     (lambda x: np.sum(np.floor(x)), "floor"),
     (lambda x: np.sum(np.arctan2(x, 1.0)), "arctan2"),
-    (lambda x: np.linalg.eigvalsh(np.outer(x, x)).sum(), "eigvalsh"),
+    (lambda x: np.linalg.svd(np.outer(x, x), compute_uv=False).sum(), "svd"),
 ])
 def test_unmapped_numpy_function_is_named(fn, name) -> None:
     with pytest.raises(SymbolicUnsupportedError, match=name) as info:

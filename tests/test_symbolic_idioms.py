@@ -50,6 +50,25 @@ def _inv_t(m: np.ndarray) -> np.ndarray:
     return np.linalg.inv(m).T
 
 
+def _top_vector_outer(m: np.ndarray) -> np.ndarray:
+    """d/dm of the largest eigenvalue of m + m.T: v v^T reaches m through both m and m.T."""
+    v = np.linalg.eigh(m + m.T)[1][:, -1]
+    return 2 * np.outer(v, v)
+
+
+def _rotated_trace(m: np.ndarray) -> object:
+    """trace(V^T A V) = trace(A) for the orthogonal eigenvectors V of A = m + m.T."""
+    a = m + m.T
+    v = np.linalg.eigh(a)[1]
+    return np.trace(v.T @ a @ v)
+
+
+def _low_upper(m: np.ndarray) -> np.ndarray:
+    """d/dm of the smallest eigenvalue of the matrix eigvalsh reads from m's upper triangle."""
+    v = np.linalg.eigh(m, UPLO="U")[1][:, 0]
+    return np.triu(2 * np.outer(v, v), 1) + np.diag(v * v)
+
+
 @dataclass(frozen=True)
 class Idiom:
     name: str
@@ -99,7 +118,10 @@ CATALOGUE = [
     Idiom("slogdet", lambda m: np.linalg.slogdet(m)[1], _inv_t, M, "supported"),
     Idiom("det", lambda m: np.linalg.det(m), lambda m: np.linalg.det(m) * _inv_t(m), M, "supported"),
     Idiom("eigvalsh", lambda m: np.sum(np.linalg.eigvalsh(m + m.T) ** 2), lambda m: 4 * (m + m.T), M,
-          "n/a", "linalg.eigvalsh"),
+          "supported"),
+    Idiom("eigh eigenvalues", lambda m: np.linalg.eigh(m + m.T)[0][-1], _top_vector_outer, M, "supported"),
+    Idiom("eigvalsh upper", lambda m: np.linalg.eigvalsh(m, UPLO="U")[0], _low_upper, M, "supported"),
+    Idiom("eigh eigenvectors", _rotated_trace, lambda m: 2 * np.eye(3), M, "n/a", "eigenvectors of numpy.linalg.eigh"),
     # indexing, contractions, reductions, writes
     Idiom("fancy labels", lambda m: np.sum(m[ROWS, LAB] ** 2), _picked, M, "supported"),
     Idiom("take_along_axis", lambda m: np.sum(np.take_along_axis(m, LAB[:, None], axis=1) ** 2), _picked, M,

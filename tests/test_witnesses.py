@@ -250,7 +250,8 @@ def test_directions_take_complex_step_and_name_the_entries_they_cannot_promise()
 
 
 HARD = ["kron_lsq_f32", "kron_nearest_f32", "sigmoid_where_bce_f64", "sigmoid_tanh_bce_f64", "lsq_intercept_dict",
-        "relu_where_1e-05_f32", "total_variation", "softmax_ce_oneliner_f32", "expm1_small_f64", "logistic_x1e4_f32"]
+        "relu_where_1e-05_f32", "total_variation", "softmax_ce_oneliner_f32", "expm1_small_f64", "logistic_x1e4_f32",
+        "eigh_min_gap1e-04", "eigh_min_gap1e-06_eigvalsh", "eigh_min_gap1e-05_sym"]
 
 
 @pytest.fixture(scope="module")
@@ -278,3 +279,33 @@ def test_hard_cases_settle_as_pass_and_their_slips_fail(name, hard_cases_module)
         wrong = gc.check_grad(case.loss, twin, case.params, **case.kwargs)
     key, idx, _ = twin.slip
     assert wrong.verdict == "FAIL" and wrong.params[key].verdict == "FAIL", str(wrong)
+
+
+def test_an_eigenvalue_is_exact_where_simple_and_refused_where_degenerate():
+    """The smallest eigenvalue's derivative is v v^T only where it is simple. At a tie (two equal
+    eigenvalues, exactly, in the matrix given) no vector is right, and the exact witness says n/a
+    rather than pick one; 1e-6 away it is exact and settles what differences cannot."""
+    from gradcheck import symbolic
+
+    def loss(m):
+        return np.linalg.eigvalsh((m + m.T) / 2)[0]
+
+    def grad(m):
+        v = np.linalg.eigh((m + m.T) / 2)[1][:, 0]
+        return np.outer(v, v)
+
+    tied = np.diag([1.0, 1.0, 2.0])
+    d = symbolic.gradient(loss, tied, exact=True, cache=False)
+    assert d.exact_value is None and any("degenerate" in n for n in d.notes), d.notes
+    r = gc.check_grad(loss, grad, tied)
+    assert r.params["params"].witness != "symbolic (exact)" and r.verdict != "FAIL", str(r)
+
+    q, _ = np.linalg.qr(np.random.default_rng(3).normal(size=(3, 3)))
+    near = q @ np.diag([1.0, 1.0 + 1e-6, 2.0]) @ q.T
+    near = (near + near.T) / 2
+    fd = gc.check_grad(loss, grad, near, oracle="fd")
+    assert fd.verdict == "inconclusive", str(fd)
+    right = gc.check_grad(loss, grad, near)
+    assert right.verdict == "pass" and right.params["params"].witness == "symbolic (exact)", str(right)
+    wrong = gc.check_grad(loss, lambda m: grad(m) * (1 + 1e-6), near)
+    assert wrong.verdict == "FAIL", str(wrong)

@@ -654,6 +654,37 @@ def _slogdet(a: Any) -> Any:
         return sign, logabs
 
 
+def _eigvalsh(a: Any, UPLO: str = "L") -> Any:  # noqa: N803 (numpy's spelling)
+    from ._eigen import eigenvalues
+
+    return _wrap(eigenvalues(_ctx().backend, _obj(_raw(a)), UPLO, "linalg.eigvalsh"))
+
+
+class _Unusable(np.ndarray):
+    """The eigenvectors of a symbolic ``eigh``: returned so that ``w, v = eigh(A)`` runs, refused
+    at their first use (their derivative is not mapped), naming the construct."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise SymbolicUnsupportedError(
+            "the eigenvectors of numpy.linalg.eigh have no symbolic mapping in gradcheck.symbolic (its "
+            "eigenvalues have: a loss of eigenvalues alone runs)")
+
+    __array_ufunc__ = __array_function__ = __getitem__ = __iter__ = __float__ = _refuse
+    __matmul__ = __rmatmul__ = __mul__ = __rmul__ = __add__ = __radd__ = __sub__ = __rsub__ = _refuse
+    T = property(_refuse)
+
+
+def _eigh(a: Any, UPLO: str = "L") -> Any:  # noqa: N803
+    w = _eigvalsh(a, UPLO)
+    v = np.empty(np.shape(_raw(a)), dtype=object).view(_Unusable)
+    try:
+        from numpy.linalg._linalg import EighResult
+
+        return EighResult(w, v)
+    except ImportError:  # numpy < 2 returns a plain tuple
+        return w, v
+
+
 _NO = getattr(np, "_NoValue", None)
 
 
@@ -681,7 +712,7 @@ _FUNCTIONS: dict[Any, Callable[..., Any]] = {
     np.outer: _outer,
     np.zeros_like: _like(0), np.ones_like: _like(1), np.empty_like: _like(0), np.full_like: _full_like,
     np.linalg.norm: _norm, np.dot: _dot, np.linalg.inv: _inv, np.linalg.solve: _solve, np.linalg.det: _det,
-    np.linalg.slogdet: _slogdet, np.clip: _clip,
+    np.linalg.slogdet: _slogdet, np.clip: _clip, np.linalg.eigvalsh: _eigvalsh, np.linalg.eigh: _eigh,
 }
 _NUMERIC_FUNCTIONS = {np.argmax, np.argmin, np.argsort, np.isclose, np.allclose}
 _REFUSED = {np.sort, np.median, np.percentile, np.quantile, np.unique, np.round, np.around, np.floor,

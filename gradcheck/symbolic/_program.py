@@ -32,6 +32,7 @@ import numpy as np
 
 from ..core._errors import SymbolicUnsupportedError
 from ._backend import Backend
+from ._eigen import float_function, is_eigen_name, mpmath_function
 from ._graph import Graph, Shift, _all_children, _is_node
 
 __all__ = ["Program", "emit_program"]
@@ -327,6 +328,8 @@ def _np_shift(*args: Any) -> np.ndarray:
 
 
 def _np_function(name: str) -> Callable[..., Any]:
+    if is_eigen_name(name):
+        return float_function(name)
     if name == "Heaviside":
         return lambda x, h0=0.5: np.heaviside(x, h0)
     if name == "erf":
@@ -361,6 +364,8 @@ def _mpmath_namespace(prog: Program) -> dict:
             return heaviside
         if name == "sign":
             return mpmath.sign
+        if is_eigen_name(name):
+            return mpmath_function(name)
         f = getattr(mpmath, _MP_NAMES.get(name, name), None)
         if f is None:
             raise SymbolicUnsupportedError(f"the function {name} has no mpmath evaluation in gradcheck.symbolic")
