@@ -309,3 +309,29 @@ def test_an_eigenvalue_is_exact_where_simple_and_refused_where_degenerate():
     assert right.verdict == "pass" and right.params["params"].witness == "symbolic (exact)", str(right)
     wrong = gc.check_grad(loss, lambda m: grad(m) * (1 + 1e-6), near)
     assert wrong.verdict == "FAIL", str(wrong)
+
+
+
+def test_a_pass_by_a_thin_margin_asks_a_stronger_witness():
+    """A 5-layer sigmoid MLP of the registry, whose first layer differences resolve to 2e-8: they pass
+    a relative 1e-8 slip there, at a sizeable share of their tolerance. That thin margin asks complex
+    step, which sees the slip (confirmed by the exact derivative). The correct gradient's margin is
+    far from thin and asks nothing further."""
+    from gradcheck import registry
+
+    d = next(d for d in registry.derivations() if d.name == "sigmoid_mlp.column")
+    problem = d.problem(80724706, n_in=4, width=5, n_out=1, depth=5)
+    loss, grad = d.bind(problem)  # the derivation's own code: it follows its input's dtype
+
+    def slipped(p):
+        return {**grad(p), "W0": grad(p)["W0"] * (1 + 1e-8)}
+
+    right = gc.check_grad(loss, grad, problem.params)
+    assert right.ok and not any("thin margin" in t for p in right.params.values() for t in p.trail), str(right)
+    fd = gc.check_grad(loss, slipped, problem.params, oracle="fd")
+    assert fd.ok and fd.params["W0"].resolution > 1e-8, str(fd)
+    wrong = gc.check_grad(loss, slipped, problem.params)
+    w0 = wrong.params["W0"]
+    assert w0.verdict == "FAIL" and w0.witness != "finite differences (richardson)", str(wrong)
+    assert "thin margin" in w0.trail[0], w0.trail
+    assert all(p.verdict == "pass" for n, p in wrong.params.items() if n != "W0")
