@@ -169,12 +169,13 @@ def loss_units_only(p: ParamResult, coord_scale: np.ndarray) -> int:
     return int(np.sum((mag > 0) & (tol > mag / 2)))
 
 
-THIN_MARGIN = 0.2
+THIN_MARGIN = 0.3
 """A pass of finite differences where some smooth entry sits further than this share of its
-tolerance from the numerical value (twice its own error estimate, at the default safety of 10) is
-asked of a stronger witness. Correct gradients sat below 0.03 of it in every drawn problem of the
-registry at five magnitudes; gradients slipped by a relative 1e-8, which differences resolve to
-1e-8..2e-8, at 0.1..0.9 of it. So the cost falls on the checks with something to find."""
+tolerance from the numerical value (three times its own error estimate, at the default safety of
+10) is asked of a stronger witness. Correct gradients sat below 0.03 of it in every drawn problem of
+the registry at five magnitudes, and below 0.25 in ReLU nets' biases beside their kinks (0.2 asked
+complex step in 9 of 60 such nets); gradients slipped by a relative 1e-8, which differences resolve
+to 1e-8..2e-8, sit at 0.1..0.9. So the cost falls on the checks with something to find."""
 
 
 def thin_margin(p: ParamResult) -> str | None:
