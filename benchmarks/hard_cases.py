@@ -27,9 +27,11 @@ inconclusive (69%), 2 FAIL (cross-entropy with log(1 - s) at saturated s); flags
 1e-3 and 13/52 of 1e-8; 0.02-0.05 s median per correct case, 2-4 s in all (on 2 shared cores).
 ``method="auto"``: 29 pass, 37 inconclusive, 5 FAIL. ``oracle="both"``: 20 pass, 47 inconclusive, 4 FAIL.
 
-With the witnesses beyond differences (``oracle="auto"``, the default since issue 25): 67 pass, 4
-inconclusive (the near-degenerate ``eigh`` cases), 0 FAIL; slips flagged 63/71 and 32/52, every one the
-stated tolerance resolves; 1.2x the median time per correct case of the run before.
+With the witnesses beyond differences (``oracle="auto"``, the default since issue 25), on an idle machine:
+5db79d6 (before them) 20 pass / 51 inconclusive / 0 FAIL, slips 26/71 and 11/52, 1.55 s for the 71 correct
+cases (median 0.017 s); f223c6b (the witness ladder) 67 / 4 (the near-degenerate ``eigh`` cases) / 0, slips
+62/71 and 28/52; with eigenvalues in the exact witness and the thin-margin rule, 71 / 0 / 0, slips 64/71 and
+30/52, every one the stated tolerance resolves, 1.73 s (median 0.014 s).
 """
 
 from __future__ import annotations
